@@ -1,0 +1,74 @@
+"""The JSON API: flask-smorest blueprints, the OpenAPI document and its local docs page."""
+import os
+
+import swagger_ui_bundle
+from flask import current_app, send_from_directory
+from flask_smorest import Api as SmorestApi
+
+from ..errors import PROBLEM_MIME, http_exception_response
+from ..schemas import ProblemSchema
+
+ERROR_STATUSES = {
+    "400": "Malformed request (bad JSON, bad header).",
+    "401": "Missing or invalid bearer token.",
+    "403": "Authenticated but not allowed.",
+    "404": "No such object, or not yours to see.",
+    "409": "Conflicts with the current state.",
+    "413": "Request body too large.",
+    "422": "Validation failed; see errors.",
+}
+
+
+class Api(SmorestApi):
+    """flask-smorest's Api, answering every HTTP error as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        return http_exception_response(error)
+
+
+def _document_problems(spec):
+    """Every operation may answer with the problem+json errors; say so in the document."""
+    problem = {"content": {PROBLEM_MIME: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path, operations in spec._paths.items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "patch", "put", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.pop("default", None)
+            public = operation.get("security") == []
+            for status, description in ERROR_STATUSES.items():
+                if public and status in ("401", "403"):
+                    continue
+                responses[status] = dict(problem, description=description)
+
+
+def init_app(app):
+    app.config.setdefault("API_TITLE", "Step-down transition coordination service")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "v1/openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/")
+    api = Api(app, spec_kwargs={
+        "info": {"description": "Discharge referrals, IOP matching, offers, placements and follow-ups."},
+    })
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+
+    from . import admin, audit_log, health, programs, referrals
+
+    for module in (health, admin, programs, referrals, audit_log):
+        api.register_blueprint(module.blp)
+    _document_problems(api.spec)
+
+    assets = swagger_ui_bundle.swagger_ui_path
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def swagger_ui_asset(filename):
+        return send_from_directory(assets, filename, max_age=3600)
+
+    app.extensions["transitions_api"] = api
+    return api

@@ -1,0 +1,139 @@
+"""Organizations and users: platform admins manage them; every user can read themselves."""
+from flask import url_for
+from flask_smorest import Blueprint
+
+from .. import access
+from ..auth import current_user, require_authentication, require_roles
+from ..errors import NotFound
+from ..extensions import db
+from ..idempotency import idempotent
+from ..models import Organization, User
+from ..pagination import keyset_page
+from ..schemas import (
+    OrganizationInSchema,
+    OrganizationPatchSchema,
+    OrganizationSchema,
+    PageQuerySchema,
+    UserInSchema,
+    UserSchema,
+    UserWithTokenSchema,
+    page_of,
+)
+from ..services import organizations as service
+from .common import json_response, page_response
+
+blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Organizations and users.")
+blp.before_request(require_authentication)
+OrganizationPage = page_of(OrganizationSchema, "OrganizationPage")
+UserPage = page_of(UserSchema, "UserPage")
+
+
+def _organization(organization_id):
+    organization = db.session.get(Organization, organization_id) if access._looks_like_id(organization_id) else None
+    if organization is None:
+        raise NotFound("No organization with this id.")
+    return organization
+
+
+def _user(user_id):
+    user = db.session.get(User, user_id) if access._looks_like_id(user_id) else None
+    if user is None:
+        raise NotFound("No user with this id.")
+    return user
+
+
+@blp.route("/organizations", methods=["POST"])
+@require_roles("admin")
+@blp.arguments(OrganizationInSchema)
+@blp.response(201, OrganizationSchema)
+@idempotent
+def create_organization(data):
+    """Create an organization (admin)."""
+    organization = service.create_organization(**data)
+    return organization, 201, {"Location": url_for("admin.get_organization", organization_id=organization.id)}
+
+
+@blp.route("/organizations", methods=["GET"])
+@require_roles("admin")
+@blp.arguments(PageQuerySchema, location="query")
+@blp.response(200, OrganizationPage)
+def list_organizations(args):
+    """List organizations (admin)."""
+    rows, cursor = keyset_page(db.select(Organization), [Organization.created_at, Organization.id], args)
+    return page_response(OrganizationSchema(), rows, cursor)
+
+
+@blp.route("/organizations/<organization_id>", methods=["GET"])
+@blp.response(200, OrganizationSchema)
+def get_organization(organization_id):
+    """Read an organization: admins any, other users their own."""
+    user = current_user()
+    if user.role != "admin" and organization_id != user.organization_id:
+        raise NotFound("No organization with this id.")
+    return _organization(organization_id)
+
+
+@blp.route("/organizations/<organization_id>", methods=["PATCH"])
+@require_roles("admin")
+@blp.arguments(OrganizationPatchSchema)
+@blp.response(200, OrganizationSchema)
+def update_organization(changes, organization_id):
+    """Rename an organization or change the payer ids a plan follows (admin)."""
+    return service.update_organization(_organization(organization_id), changes)
+
+
+@blp.route("/users", methods=["POST"])
+@require_roles("admin")
+@blp.arguments(UserInSchema)
+@blp.response(201, UserWithTokenSchema)
+@idempotent
+def create_user(data):
+    """Create a user and show its bearer token once (admin)."""
+    user, token = service.create_user(**data)
+    body = UserWithTokenSchema().dump(user) | {"token": token}
+    return json_response(body, 201, {"Location": url_for("admin.get_user", user_id=user.id)})
+
+
+@blp.route("/users", methods=["GET"])
+@require_roles("admin")
+@blp.arguments(PageQuerySchema, location="query")
+@blp.response(200, UserPage)
+def list_users(args):
+    """List users (admin)."""
+    rows, cursor = keyset_page(db.select(User), [User.created_at, User.id], args)
+    return page_response(UserSchema(), rows, cursor)
+
+
+@blp.route("/users/me", methods=["GET"])
+@blp.response(200, UserSchema)
+def me():
+    """The user the token belongs to."""
+    return current_user()
+
+
+@blp.route("/users/<user_id>", methods=["GET"])
+@require_roles("admin")
+@blp.response(200, UserSchema)
+def get_user(user_id):
+    """Read a user (admin)."""
+    return _user(user_id)
+
+
+@blp.route("/users/<user_id>/token", methods=["POST"])
+@require_roles("admin")
+@blp.response(200, UserWithTokenSchema)
+def rotate_token(user_id):
+    """Replace a user's token; the old one stops working at once (admin)."""
+    user = _user(user_id)
+    token = service.rotate_token(user)
+    return json_response(UserWithTokenSchema().dump(user) | {"token": token})
+
+
+@blp.route("/users/<user_id>/deactivate", methods=["POST"])
+@require_roles("admin")
+@blp.response(200, UserSchema)
+def deactivate_user(user_id):
+    """Switch a user off; their token stops working (admin)."""
+    user = _user(user_id)
+    user.active = False
+    return user

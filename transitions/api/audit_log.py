@@ -1,0 +1,27 @@
+"""The audit trail, read by platform admins."""
+from flask_smorest import Blueprint
+
+from ..auth import require_authentication, require_roles
+from ..extensions import db
+from ..models import AuditRecord
+from ..pagination import keyset_page
+from ..schemas import AuditQuerySchema, AuditSchema, page_of
+from .common import page_response
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who read and wrote which records.")
+blp.before_request(require_authentication)
+AuditPage = page_of(AuditSchema, "AuditPage")
+
+
+@blp.route("/audit", methods=["GET"])
+@require_roles("admin")
+@blp.arguments(AuditQuerySchema, location="query")
+@blp.response(200, AuditPage)
+def list_audit(args):
+    """Audit records, newest first (admin)."""
+    query = db.select(AuditRecord)
+    for name in ("object_type", "object_id", "user_id", "outcome"):
+        if name in args:
+            query = query.where(getattr(AuditRecord, name) == args[name])
+    rows, cursor = keyset_page(query, [AuditRecord.at, AuditRecord.id], args, descending=True)
+    return page_response(AuditSchema(), rows, cursor)

@@ -1,0 +1,33 @@
+"""Database plumbing shared by SQLite and PostgreSQL: engine setup, JSON containment, the per-request unit of work."""
+from sqlalchemy import event, exists, func, literal, select
+
+from .extensions import db
+
+
+def dialect_name():
+    return db.session.get_bind().dialect.name
+
+
+def json_array_contains(column, value):
+    """column (a JSON array) contains value: JSONB @> on PostgreSQL, json_each on SQLite."""
+    if dialect_name() == "postgresql":
+        return column.contains([value])
+    elements = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+
+
+def configure_sqlite(engine, busy_timeout_ms=30000):
+    """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-transaction."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=%d" % busy_timeout_ms)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,162 @@
+"""Referral intake: create, update while not placed, cancel, list and timeline, with the duplicate-patient rule."""
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import codes
+from ..access import ensure_can_change_referral, visible_referrals
+from ..clock import utcnow
+from ..errors import Conflict, ValidationFailed
+from ..extensions import db
+from ..types import new_id
+from ..models import OPEN_REFERRAL_STATUSES, Event, Offer, Referral, Track
+from .events import record_event
+from .referral_states import ensure_transition, transition
+
+EDITABLE_STATUSES = ("submitted", "offered", "no_match")
+
+
+def patient_key(given_name, family_name, birth_date):
+    """Same person for the duplicate rule: names compared case- and space-insensitively."""
+    return "|".join((" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(),
+                     birth_date.isoformat()))
+
+
+def _apply_fields(referral, data):
+    """Copy validated API fields onto the flat referral row."""
+    if "patient" in data:
+        patient = data["patient"]
+        for key in ("given_name", "family_name", "birth_date", "gender", "language", "zip"):
+            setattr(referral, key, patient[key])
+        referral.phone = patient.get("phone")
+        referral.latitude, referral.longitude, referral.patient_state, _ = codes.zip_location(patient["zip"])
+        referral.patient_key = patient_key(referral.given_name, referral.family_name, referral.birth_date)
+    if "coverage" in data:
+        coverage = data["coverage"]
+        referral.self_pay = bool(coverage.get("self_pay"))
+        referral.payer_id = coverage.get("payer_id")
+        referral.member_id = coverage.get("member_id")
+    if "part2_consent" in data:
+        consent = data["part2_consent"]
+        referral.consent_signed_on = consent["signed_on"] if consent else None
+        referral.consent_expires_on = consent.get("expires_on") if consent else None
+        referral.consent_revoked_at = None
+    for key in ("origin", "need", "diagnoses", "needs_mat", "discharge_date", "availability", "timezone",
+                "modality", "max_travel_miles", "notes", "share_notes", "auto_cascade"):
+        if key in data:
+            setattr(referral, key, data[key])
+
+
+def _check_coherent(referral):
+    errors = {}
+    if referral.needs_mat and referral.need == "mental_health":
+        errors["needs_mat"] = ["Medication for addiction treatment needs a substance_use or co_occurring need."]
+    if referral.modality == "telehealth" and referral.max_travel_miles is not None:
+        errors["max_travel_miles"] = ["Travel distance applies to in-person care only."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def open_referral_for(organization_id, key, excluding_id=None):
+    query = select(Referral).where(
+        Referral.organization_id == organization_id,
+        Referral.patient_key == key,
+        Referral.status.in_(OPEN_REFERRAL_STATUSES),
+    )
+    if excluding_id:
+        query = query.where(Referral.id != excluding_id)
+    return db.session.scalar(query)
+
+
+def _duplicate_conflict(existing):
+    return Conflict(
+        "This patient already has an open referral (%s, status %s) from your organization." % (
+            existing.id, existing.status),
+        extra={"existing_referral_id": existing.id, "existing_status": existing.status},
+    )
+
+
+def _flush_guarding_duplicates(referral):
+    """The partial unique index decides races; a loser gets the 409 naming the winner."""
+    existing = open_referral_for(referral.organization_id, referral.patient_key, excluding_id=referral.id)
+    if existing is not None:
+        raise _duplicate_conflict(existing)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        existing = open_referral_for(referral.organization_id, referral.patient_key, excluding_id=referral.id)
+        if existing is None:
+            raise
+        raise _duplicate_conflict(existing) from None
+
+
+def create_referral(user, data):
+    referral = Referral(id=new_id(), organization_id=user.organization_id, created_by=user.id,
+                        status="submitted", share_notes=False, auto_cascade=False)
+    _apply_fields(referral, data)
+    _check_coherent(referral)
+    db.session.add(referral)
+    _flush_guarding_duplicates(referral)
+    record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
+                 data={"referral_id": referral.id, "need": referral.need})
+    return referral
+
+
+def update_referral(user, referral, changes):
+    ensure_can_change_referral(user, referral, "referral.update")
+    if referral.status not in EDITABLE_STATUSES:
+        raise Conflict("A referral in status '%s' can no longer be changed." % referral.status,
+                       extra={"current_status": referral.status})
+    _apply_fields(referral, changes)
+    _check_coherent(referral)
+    referral.updated_at = utcnow()
+    _flush_guarding_duplicates(referral)
+    record_event("referral.updated", referral=referral, subject=referral, actor=user,
+                 data={"fields": sorted(changes)})
+    return referral
+
+
+def withdraw_pending_offers(referral, actor, reason):
+    """Withdraw every pending offer of a referral and release the seats they held."""
+    offers = db.session.scalars(
+        select(Offer).where(Offer.referral_id == referral.id, Offer.status == "pending")
+    ).all()
+    for offer in offers:
+        offer.status = "withdrawn"
+        offer.decided_at = utcnow()
+        offer.decided_by = actor.id if actor else None
+        db.session.execute(
+            Track.__table__.update().where(Track.id == offer.track_id).values(held=Track.held - 1)
+        )
+        record_event("offer.withdrawn", referral=referral, subject=offer, actor=actor,
+                     data={"offer_id": offer.id, "track_id": offer.track_id, "reason": reason})
+    return offers
+
+
+def cancel_referral(user, referral, reason=None):
+    ensure_can_change_referral(user, referral, "referral.cancel")
+    ensure_transition(referral, "cancelled")
+    withdraw_pending_offers(referral, user, "referral_cancelled")
+    referral.cancel_reason = reason
+    transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
+    db.session.flush()
+    return referral
+
+
+def list_referrals_query(user, filters):
+    query = visible_referrals(user)
+    if "status" in filters:
+        query = query.where(Referral.status == filters["status"])
+    if "need" in filters:
+        query = query.where(Referral.need == filters["need"])
+    if "payer_id" in filters:
+        query = query.where(Referral.payer_id == filters["payer_id"])
+    if "discharge_from" in filters:
+        query = query.where(Referral.discharge_date >= filters["discharge_from"])
+    if "discharge_to" in filters:
+        query = query.where(Referral.discharge_date <= filters["discharge_to"])
+    return query
+
+
+def timeline_query(referral):
+    return select(Event).where(Event.referral_id == referral.id)
