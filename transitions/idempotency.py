@@ -89,13 +89,18 @@ def idempotent(view):
     return wrapper
 
 
+def store_instead(body):
+    """A view whose response holds a secret names the body to keep for replays instead."""
+    g.idempotency_body = json.dumps(body).encode()
+
+
 def remember_response(response):
     """Called by the unit of work before commit: the stored response commits with the created rows."""
     record = g.pop("idempotency_record", None)
     if record is None:
         return
     record.response_status = response.status_code
-    record.response_body = response.get_data()
+    record.response_body = g.pop("idempotency_body", None) or response.get_data()
     record.response_location = response.headers.get("Location")
 
 

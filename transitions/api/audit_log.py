@@ -1,12 +1,11 @@
 """The audit trail, read by platform admins."""
-from flask_smorest import Blueprint
 
 from ..auth import require_authentication, require_roles
 from ..extensions import db
 from ..models import AuditRecord
 from ..pagination import keyset_page
 from ..schemas import AuditQuerySchema, AuditSchema, page_of
-from .common import page_response
+from .common import Blueprint, page_response
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who read and wrote which records.")
 blp.before_request(require_authentication)

@@ -1,5 +1,8 @@
-"""Helpers the views share: JSON responses and list envelopes."""
+"""Helpers the views share: the strict Blueprint, JSON responses and list envelopes."""
 from flask import current_app, json
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import RAISE
+from webargs.flaskparser import FlaskParser
 
 
 def json_response(payload, status=200, headers=None):
@@ -9,3 +12,13 @@ def json_response(payload, status=200, headers=None):
 
 def page_response(schema, rows, next_cursor):
     return json_response({"items": schema.dump(rows, many=True), "next_cursor": next_cursor})
+
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused too: a typo like ?stauts= must not silently list everything."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = StrictParser()

@@ -1,6 +1,5 @@
 """The IOP directory API: programs and tracks, public to every user, written by the provider's coordinators."""
 from flask import url_for
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from ..access import ensure_can_edit_program, get_program, get_track
@@ -22,7 +21,7 @@ from ..schemas import (
     page_of,
 )
 from ..services import programs as service
-from .common import page_response
+from .common import Blueprint, page_response
 
 blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
 blp.before_request(require_authentication)

@@ -1,6 +1,5 @@
 """Referral intake API: discharge planners submit and manage; plans and offered providers read."""
 from flask import url_for
-from flask_smorest import Blueprint
 
 from .. import access, audit
 from ..auth import current_user, require_authentication, require_roles
@@ -19,7 +18,7 @@ from ..schemas import (
     page_of,
 )
 from ..services import referrals as service
-from .common import json_response
+from .common import Blueprint, json_response
 
 blp = Blueprint("referrals", __name__, url_prefix="/api/v1", description="Discharge referrals.")
 blp.before_request(require_authentication)

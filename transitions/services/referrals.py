@@ -64,7 +64,9 @@ def open_referral_for(organization_id, key, excluding_id=None):
     )
     if excluding_id:
         query = query.where(Referral.id != excluding_id)
-    return db.session.scalar(query)
+    # Autoflush would write the very row being checked and trip the unique index first.
+    with db.session.no_autoflush:
+        return db.session.scalar(query)
 
 
 def _duplicate_conflict(existing):
@@ -77,14 +79,16 @@ def _duplicate_conflict(existing):
 
 def _flush_guarding_duplicates(referral):
     """The partial unique index decides races; a loser gets the 409 naming the winner."""
-    existing = open_referral_for(referral.organization_id, referral.patient_key, excluding_id=referral.id)
+    organization_id, key, referral_id = referral.organization_id, referral.patient_key, referral.id
+    existing = open_referral_for(organization_id, key, excluding_id=referral_id)
     if existing is not None:
         raise _duplicate_conflict(existing)
     try:
-        with db.session.begin_nested():
-            db.session.flush()
+        db.session.flush()
     except IntegrityError:
-        existing = open_referral_for(referral.organization_id, referral.patient_key, excluding_id=referral.id)
+        # The whole request fails anyway, so roll back all of it and read the winner afresh.
+        db.session.rollback()
+        existing = open_referral_for(organization_id, key, excluding_id=referral_id)
         if existing is None:
             raise
         raise _duplicate_conflict(existing) from None
