@@ -1,5 +1,6 @@
 """Database plumbing shared by SQLite and PostgreSQL: engine setup, JSON containment, the per-request unit of work."""
-from sqlalchemy import event, exists, func, literal, select
+from sqlalchemy import event, exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from .extensions import db
 
@@ -11,7 +12,7 @@ def dialect_name():
 def json_array_contains(column, value):
     """column (a JSON array) contains value: JSONB @> on PostgreSQL, json_each on SQLite."""
     if dialect_name() == "postgresql":
-        return column.contains([value])
+        return type_coerce(column, JSONB).contains([value])
     elements = func.json_each(column).table_valued("value")
     return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
 

@@ -1,0 +1,132 @@
+"""The seed-demo command: a valid directory, working tokens, the built-in fallback, and repeatable output."""
+import random
+import re
+from collections import Counter
+
+from sqlalchemy import select
+
+from transitions import codes, demo
+from transitions.extensions import db
+from transitions.models import Organization, Program, Referral, Track, User
+
+ROLE_LINE = re.compile(r"^(admin|discharge_planner|case_manager|iop_coordinator)\s+(\S+@\S+)\s+(trn_\S+)$")
+
+
+def run_seed(app, *args):
+    # app.cli commands get an app context from the `flask` entry point (FlaskGroup), not from the test runner.
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=["seed-demo", "--programs", "20", *args])
+
+
+def printed_tokens(output):
+    """{role: (email, token)} from the one-line-per-role table describe() prints."""
+    found = {}
+    for line in output.splitlines():
+        match = ROLE_LINE.match(line)
+        if match:
+            found[match.group(1)] = (match.group(2), match.group(3))
+    return found
+
+
+def referral_ids(client, token):
+    response = client.get("/api/v1/referrals?limit=500", headers={"Authorization": "Bearer %s" % token})
+    assert response.status_code == 200, response.json
+    return {item["id"] for item in response.json["items"]}
+
+
+def test_seed_demo_creates_the_demo_and_its_tokens_work(app):
+    result = run_seed(app, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    tokens = printed_tokens(result.output)
+    assert {role: email for role, (email, _) in tokens.items()} == {
+        "admin": "admin@demo.example", "discharge_planner": "planner@demo.example",
+        "case_manager": "manager@demo.example", "iop_coordinator": "coordinator@demo.example",
+    }
+    last_line = result.output.strip().splitlines()[-1]
+    assert "curl" in last_line and tokens["discharge_planner"][1] in last_line
+
+    with app.app_context():
+        programs = db.session.scalars(select(Program)).all()
+        tracks = db.session.scalars(select(Track)).all()
+        assert len(programs) == 20
+        assert len(programs) <= len(tracks) <= 3 * len(programs)
+        assert all(6 <= track.hours_per_week <= 30 and 6 <= track.capacity <= 15 for track in tracks)
+        assert all(track.timezone in codes.iana_timezones() for track in tracks)
+        assert {track.modality for track in tracks} <= {"in_person", "telehealth"}
+        assert len({program.state for program in programs}) >= 4
+        kinds = Counter(db.session.scalars(select(Organization.kind)))
+        assert kinds["health_plan"] == 1 and kinds["residential"] == 1 and kinds["iop_provider"] >= 3
+        assert kinds["hospital"] == 3  # two hospitals and the platform admins' organization
+
+        referrals = db.session.scalars(select(Referral)).all()
+        statuses = Counter(referral.status for referral in referrals)
+        assert 6 <= len(referrals) <= 10 and statuses["submitted"] and statuses["cancelled"]
+        assert len({referral.patient_state for referral in referrals}) >= 3
+        users = {user.email: user for user in db.session.scalars(select(User))}
+        planner, manager = users["planner@demo.example"], users["manager@demo.example"]
+        coordinator = users["coordinator@demo.example"]
+        mine = {r.id for r in referrals if r.organization_id == planner.organization_id}
+        plan_payers = set(manager.organization.payer_ids)
+        followed = {r.id for r in referrals if r.payer_id in plan_payers and not r.self_pay}
+        owned = Counter(program.organization_id for program in programs)
+        assert owned[coordinator.organization_id] == max(owned.values())
+
+    client = app.test_client()
+    assert mine and referral_ids(client, tokens["discharge_planner"][1]) == mine
+    # The plan sees its members across every referring org, and nobody else's.
+    assert followed and referral_ids(client, tokens["case_manager"][1]) == followed
+    assert len(followed) < len(referrals)
+    assert referral_ids(client, tokens["iop_coordinator"][1]) == set()  # no offers yet
+    assert len(referral_ids(client, tokens["admin"][1])) == len(referrals)
+    response = client.get("/api/v1/programs?organization_id=%s" % coordinator.organization_id,
+                          headers={"Authorization": "Bearer %s" % tokens["iop_coordinator"][1]})
+    assert response.status_code == 200 and len(response.json["items"]) == owned[coordinator.organization_id]
+
+
+def test_seed_demo_refuses_to_load_twice(app):
+    assert run_seed(app).exit_code == 0
+    again = run_seed(app)
+    assert again.exit_code != 0
+    assert "already loaded" in again.output
+    with app.app_context():
+        assert len(db.session.scalars(select(Program)).all()) == 20
+
+
+def test_without_data_files_the_built_in_generator_makes_the_directory(app, tmp_path):
+    result = run_seed(app, "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "built-in generator" in result.output
+    sites = {zip_code for zip_code, _, _ in demo.FALLBACK_SITES}
+    with app.app_context():
+        programs = db.session.scalars(select(Program)).all()
+        assert len(programs) == 20
+        assert {program.zip for program in programs} <= sites
+        assert len({program.name for program in programs}) == 20
+        assert all(program.tracks for program in programs)
+
+
+def test_built_in_sites_are_real_zip_codes():
+    states = set()
+    for zip_code, _, _ in demo.FALLBACK_SITES:
+        location = codes.zip_location(zip_code)
+        assert location is not None, zip_code
+        assert location[3] in codes.iana_timezones(), zip_code
+        states.add(location[2])
+    assert len(states) >= 6
+
+
+def plan_names(seed, data_dir):
+    return [entry["program"]["name"] for entry in demo.plan_directory(20, random.Random(seed), data_dir)["programs"]]
+
+
+def test_same_seed_gives_the_same_directory(tmp_path):
+    for data_dir in (None, str(tmp_path)):  # the shared data folder when present, and the generator
+        assert plan_names(5, data_dir) == plan_names(5, data_dir)
+        assert plan_names(5, data_dir) != plan_names(6, data_dir)
+
+
+def test_seeded_programs_are_the_planned_ones(app):
+    assert run_seed(app, "--seed", "11").exit_code == 0
+    with app.app_context():
+        names = sorted(db.session.scalars(select(Program.name)))
+    assert names == sorted(plan_names(11, None))
