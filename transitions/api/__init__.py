@@ -58,9 +58,9 @@ def init_app(app):
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
 
-    from . import admin, audit_log, health, programs, referrals
+    from . import admin, audit_log, health, matching, programs, referrals
 
-    for module in (health, admin, programs, referrals, audit_log):
+    for module in (health, admin, programs, referrals, matching, audit_log):
         api.register_blueprint(module.blp)
     _document_problems(api.spec)
 

@@ -1,22 +1,492 @@
-"""Matching: which IOP tracks can take a referral, in what order, and why (stub; being implemented)."""
+"""Matching: which IOP tracks can take a referral, in what order, and why.
+
+One rule set decides everything: the single-referral ranking, the exclusion counts and
+near misses, the offer check, and the allocation graph. The database prefilter only
+narrows which tracks reach the rules; it is a relaxation of them, never stricter.
+"""
+import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select, true
+
+from ..dbutil import json_array_contains
+from ..extensions import db
+from ..models import WEEKDAYS, Program, Track
+
+# Exclusions are counted under the first rule a track fails, in this order.
+RULES = (
+    "inactive", "need", "mat", "age", "gender", "language", "payer", "origin",
+    "modality", "distance", "telehealth_state", "schedule", "capacity",
+)
+RULE_TEXT = {
+    "inactive": "program or track is not active",
+    "need": "does not offer the needed care",
+    "mat": "does not offer medication for addiction treatment",
+    "age": "patient's age at intake is outside the program's range",
+    "gender": "program serves another gender",
+    "language": "does not speak the patient's language and has no interpreter",
+    "payer": "does not accept the patient's coverage",
+    "origin": "does not take patients from this kind of setting",
+    "modality": "modality does not fit the patient's preference",
+    "distance": "farther than the patient can travel",
+    "telehealth_state": "not licensed for telehealth in the patient's state",
+    "schedule": "a session falls outside the patient's available times",
+    "capacity": "no open seat",
+}
+DEFAULT_TRAVEL_MILES = 25.0
+FOLLOWUP_TARGET_DAYS = 7
+EARTH_RADIUS_MILES = 3958.7613
+MILES_PER_DEGREE_LATITUDE = 69.0
+UTC = ZoneInfo("UTC")
+
+# Score weights. Waiting dominates: one day of waiting (10 points) outweighs everything
+# else together (< 10), so ranking by score is "earliest start first" and the allocation's
+# total score agrees with the ranking.
+WAIT_POINTS_PER_DAY = 10.0
+WAIT_HORIZON_DAYS = 14
+SLACK_POINTS, SLACK_FULL_MINUTES = 4.0, 120.0
+DISTANCE_POINTS, TELEHEALTH_DISTANCE_POINTS = 4.0, 2.0
+INTENSITY_POINTS, INTENSITY_TARGET_HOURS = 1.99, 9.0
+
+
+@dataclass(frozen=True)
+class TrackFacts:
+    """What the rules need to know about a track and its program, detached from the ORM."""
+
+    track_id: str
+    program_id: str
+    program_name: str
+    track_name: str
+    modality: str
+    timezone: str
+    sessions: tuple          # ((day, "HH:MM", "HH:MM"), ...)
+    intake_days: frozenset
+    hours_per_week: float
+    open_seats: int
+    active: bool
+    services: frozenset
+    mat: bool
+    min_age: int
+    max_age: int
+    gender: str
+    languages: frozenset
+    interpreter_services: bool
+    payers: frozenset
+    self_pay: bool
+    accepts_from: frozenset
+    telehealth_states: frozenset
+    latitude: float
+    longitude: float
+
+    @classmethod
+    def from_rows(cls, track, program):
+        return cls(
+            track_id=track.id, program_id=program.id, program_name=program.name, track_name=track.name,
+            modality=track.modality, timezone=track.timezone,
+            sessions=tuple((s["day"], s["start"], s["end"]) for s in track.sessions),
+            intake_days=frozenset(track.intake_days), hours_per_week=track.hours_per_week,
+            open_seats=track.capacity - track.occupied - track.held,
+            active=bool(track.active and program.active), services=frozenset(program.services),
+            mat=program.mat, min_age=program.min_age, max_age=program.max_age, gender=program.gender,
+            languages=frozenset(program.languages), interpreter_services=program.interpreter_services,
+            payers=frozenset(program.payers), self_pay=program.self_pay,
+            accepts_from=frozenset(program.accepts_from), telehealth_states=frozenset(program.telehealth_states),
+            latitude=program.latitude, longitude=program.longitude,
+        )
+
+
+@dataclass
+class ReferralFacts:
+    """A referral as the rules see it, as of one day, with its availability cached per week."""
+
+    referral_id: str
+    need: str
+    needs_mat: bool
+    birth_date: date
+    gender: str
+    language: str
+    payer_id: str | None
+    self_pay: bool
+    origin: str
+    modality: str
+    max_travel_miles: float
+    latitude: float
+    longitude: float
+    state: str
+    timezone: str
+    availability: tuple | None
+    discharge_date: date
+    earliest_start: date
+    _windows: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_referral(cls, referral, as_of):
+        travel = referral.max_travel_miles
+        return cls(
+            referral_id=referral.id, need=referral.need, needs_mat=referral.needs_mat,
+            birth_date=referral.birth_date, gender=referral.gender, language=referral.language,
+            payer_id=referral.payer_id, self_pay=referral.self_pay, origin=referral.origin,
+            modality=referral.modality, max_travel_miles=DEFAULT_TRAVEL_MILES if travel is None else travel,
+            latitude=referral.latitude, longitude=referral.longitude, state=referral.patient_state,
+            timezone=referral.timezone,
+            availability=None if referral.availability is None else tuple(
+                (w["day"], w["start"], w["end"]) for w in referral.availability),
+            discharge_date=referral.discharge_date, earliest_start=max(referral.discharge_date, as_of),
+        )
+
+    def windows_for_week(self, week_start):
+        """Merged availability intervals (UTC epoch seconds) around the week starting week_start."""
+        if week_start not in self._windows:
+            self._windows[week_start] = _availability_intervals(self.timezone, self.availability, week_start)
+        return self._windows[week_start]
 
 
 @dataclass
 class Evaluation:
-    """The verdict of the hard rules on one (referral, track) pair."""
+    """The verdict of the rules on one (referral, track) pair."""
 
     ok: bool
-    failed: list = field(default_factory=list)       # rule codes, e.g. ["payer", "schedule"]
-    reasons: list = field(default_factory=list)      # human-readable, for inclusions and exclusions
+    failed: list = field(default_factory=list)
+    reasons: list = field(default_factory=list)
     first_intake_date: date | None = None
     distance_miles: float | None = None
+    slack_minutes: float | None = None
+    score: float = 0.0
+    misses_7_day_target: bool = False
+    track: TrackFacts | None = None
+
+
+# ---------------------------------------------------------------- time helpers
+
+
+def _minutes(hhmm):
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _local_instant(day, hhmm, zone):
+    """Epoch seconds of a local wall time; 24:00 is the next midnight."""
+    minutes = _minutes(hhmm)
+    if minutes == 1440:
+        moment = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+    else:
+        moment = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
+    return moment.timestamp()
+
+
+@lru_cache(maxsize=65536)
+def _session_intervals(timezone, sessions, week_start):
+    """Each session of a weekly schedule as (start, end) epoch seconds in the week from week_start."""
+    zone = ZoneInfo(timezone)
+    intervals = []
+    for day, start, end in sessions:
+        offset = (WEEKDAYS.index(day) - week_start.weekday()) % 7
+        session_day = week_start + timedelta(days=offset)
+        intervals.append((_local_instant(session_day, start, zone), _local_instant(session_day, end, zone)))
+    return tuple(intervals)
+
+
+def _availability_intervals(timezone, windows, week_start):
+    """Patient windows on the real dates around the week, joined where they touch (midnight splits)."""
+    if windows is None:
+        return None
+    zone = ZoneInfo(timezone)
+    spans = []
+    # A day either side: a cross-zone session can land on the patient's previous or next date.
+    for offset in range(-1, 9):
+        day = week_start + timedelta(days=offset)
+        name = WEEKDAYS[day.weekday()]
+        for window_day, start, end in windows:
+            if window_day == name:
+                spans.append((_local_instant(day, start, zone), _local_instant(day, end, zone)))
+    spans.sort()
+    merged = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def schedule_fit(referral_facts, track_facts, week_start):
+    """(fits, slack minutes): every session inside an availability window on the first intake week."""
+    windows = referral_facts.windows_for_week(week_start)
+    if windows is None:
+        return True, None
+    slack = None
+    for start, end in _session_intervals(track_facts.timezone, track_facts.sessions, week_start):
+        enclosing = next((w for w in windows if w[0] <= start and end <= w[1]), None)
+        if enclosing is None:
+            return False, None
+        margin = min(start - enclosing[0], enclosing[1] - end) / 60
+        slack = margin if slack is None else min(slack, margin)
+    return True, slack
+
+
+def first_intake_date(earliest, intake_days):
+    for offset in range(7):
+        day = earliest + timedelta(days=offset)
+        if WEEKDAYS[day.weekday()] in intake_days:
+            return day
+    return None
+
+
+def age_on(birth_date, day):
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def distance_miles(lat1, lon1, lat2, lon2):
+    """Great-circle distance between two ZIP centroids."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bounding_box(latitude, longitude, miles):
+    """A lat/lon box that surely contains the circle of `miles` around the point (never too small)."""
+    dlat = miles / MILES_PER_DEGREE_LATITUDE + 0.01
+    widest = min(89.0, abs(latitude) + dlat)
+    dlon = miles / (MILES_PER_DEGREE_LATITUDE * math.cos(math.radians(widest))) + 0.01
+    return latitude - dlat, latitude + dlat, longitude - dlon, longitude + dlon
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True):
+    """Run every hard rule; `failed` lists the rule codes that failed, in RULES order."""
+    failed = []
+    intake = first_intake_date(ref.earliest_start, track.intake_days)
+    distance = None
+    if track.modality == "in_person":
+        distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
+
+    def fail(code):
+        failed.append(code)
+        return not collect_all
+
+    if not track.active and fail("inactive"):
+        return _verdict(failed, intake, distance, track)
+    if ref.need not in track.services and fail("need"):
+        return _verdict(failed, intake, distance, track)
+    if ref.needs_mat and not track.mat and fail("mat"):
+        return _verdict(failed, intake, distance, track)
+    if intake is None or not track.min_age <= age_on(ref.birth_date, intake) <= track.max_age:
+        if fail("age"):
+            return _verdict(failed, intake, distance, track)
+    if track.gender != "any" and track.gender != ref.gender and fail("gender"):
+        return _verdict(failed, intake, distance, track)
+    if ref.language not in track.languages and not track.interpreter_services and fail("language"):
+        return _verdict(failed, intake, distance, track)
+    payer_ok = track.self_pay if ref.self_pay else ref.payer_id in track.payers
+    if not payer_ok and fail("payer"):
+        return _verdict(failed, intake, distance, track)
+    if ref.origin not in track.accepts_from and fail("origin"):
+        return _verdict(failed, intake, distance, track)
+    if ref.modality != "either" and ref.modality != track.modality and fail("modality"):
+        return _verdict(failed, intake, distance, track)
+    if track.modality == "in_person" and distance > ref.max_travel_miles and fail("distance"):
+        return _verdict(failed, intake, distance, track)
+    if track.modality == "telehealth" and ref.state not in track.telehealth_states and fail("telehealth_state"):
+        return _verdict(failed, intake, distance, track)
+    fits, slack = (False, None) if intake is None else schedule_fit(ref, track, intake)
+    if not fits and fail("schedule"):
+        return _verdict(failed, intake, distance, track)
+    if not ignore_capacity and track.open_seats <= 0:
+        fail("capacity")
+    verdict = _verdict(failed, intake, distance, track)
+    verdict.slack_minutes = slack
+    if verdict.ok:
+        _score(ref, track, verdict)
+    return verdict
+
+
+def _verdict(failed, intake, distance, track):
+    return Evaluation(
+        ok=not failed, failed=list(failed), reasons=[RULE_TEXT[code] for code in failed],
+        first_intake_date=intake, distance_miles=None if distance is None else round(distance, 1), track=track,
+    )
+
+
+def _score(ref, track, verdict):
+    """Documented weights (docs/matching.md): wait first, then slack, distance, intensity."""
+    wait = (verdict.first_intake_date - ref.discharge_date).days
+    timeliness = WAIT_POINTS_PER_DAY * max(0, WAIT_HORIZON_DAYS - max(0, wait))
+    slack = SLACK_POINTS if verdict.slack_minutes is None else \
+        SLACK_POINTS * min(verdict.slack_minutes, SLACK_FULL_MINUTES) / SLACK_FULL_MINUTES
+    if track.modality == "in_person":
+        nearness = DISTANCE_POINTS * max(0.0, 1 - verdict.distance_miles / max(ref.max_travel_miles, 1.0))
+    else:
+        nearness = TELEHEALTH_DISTANCE_POINTS
+    hours = track.hours_per_week
+    adult_from_inpatient = ref.origin == "inpatient_psych" and age_on(ref.birth_date, verdict.first_intake_date) >= 18
+    if hours >= INTENSITY_TARGET_HOURS:
+        intensity = INTENSITY_POINTS
+    else:
+        # Adults stepping down from inpatient care need the fuller dose; lighter tracks rank lower for them.
+        intensity = INTENSITY_POINTS * hours / INTENSITY_TARGET_HOURS * (0.5 if adult_from_inpatient else 1.0)
+    verdict.score = round(timeliness + slack + nearness + intensity, 3)
+    verdict.misses_7_day_target = wait > FOLLOWUP_TARGET_DAYS
+    verdict.reasons = _inclusion_reasons(ref, track, verdict, wait)
+
+
+def _inclusion_reasons(ref, track, verdict, wait):
+    reasons = []
+    if wait <= 0:
+        reasons.append("can start on the discharge date (%s)" % verdict.first_intake_date.isoformat())
+    else:
+        reasons.append("first intake %s, %d day%s after discharge" % (
+            verdict.first_intake_date.isoformat(), wait, "" if wait == 1 else "s"))
+    if verdict.misses_7_day_target:
+        reasons.append("misses the 7-day follow-up target")
+    reasons.append({"mental_health": "treats mental health", "substance_use": "treats substance use",
+                    "co_occurring": "integrated co-occurring care"}[ref.need])
+    if ref.needs_mat:
+        reasons.append("offers MAT")
+    if ref.self_pay:
+        reasons.append("accepts self-pay")
+    else:
+        reasons.append("accepts %s" % ref.payer_id)
+    if ref.language in track.languages:
+        reasons.append("sessions in the patient's language (%s)" % ref.language)
+    else:
+        reasons.append("interpreter services for %s" % ref.language)
+    if track.modality == "in_person":
+        reasons.append("in person, %.1f miles away" % verdict.distance_miles)
+    else:
+        reasons.append("telehealth, licensed in %s" % ref.state)
+    if verdict.slack_minutes is None:
+        reasons.append("patient is available any time")
+    else:
+        reasons.append("every session fits the patient's week (%d min to spare)" % verdict.slack_minutes)
+    reasons.append("%g hours a week" % track.hours_per_week)
+    return reasons
+
+
+def _rank_key(verdict):
+    distance = verdict.distance_miles if verdict.distance_miles is not None else 0.0
+    return (-verdict.score, verdict.first_intake_date, distance, verdict.track.track_id)
+
+
+# ---------------------------------------------------------------- the database prefilter
+
+
+def _prefilter_conditions(ref):
+    """Per rule, a SQL condition every track passing that rule satisfies (a relaxation, never stricter)."""
+    # A patient's age can only change once within the 7 days a first intake can fall in.
+    youngest = age_on(ref.birth_date, ref.earliest_start)
+    oldest = age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
+    min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
+    gender_ok = Program.gender == "any"
+    if ref.gender in ("female", "male"):
+        gender_ok = or_(gender_ok, Program.gender == ref.gender)
+    payer_ok = Program.self_pay.is_(True) if ref.self_pay else json_array_contains(Program.payers, ref.payer_id)
+    return [
+        ("inactive", and_(Program.active.is_(True), Track.active.is_(True))),
+        ("need", json_array_contains(Program.services, ref.need)),
+        ("mat", Program.mat.is_(True) if ref.needs_mat else true()),
+        ("age", and_(Program.min_age <= oldest, Program.max_age >= youngest)),
+        ("gender", gender_ok),
+        ("language", or_(Program.interpreter_services.is_(True), json_array_contains(Program.languages, ref.language))),
+        ("payer", payer_ok),
+        ("origin", json_array_contains(Program.accepts_from, ref.origin)),
+        ("modality", true() if ref.modality == "either" else Track.modality == ref.modality),
+        ("distance", or_(Track.modality != "in_person", and_(
+            Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon)))),
+        ("telehealth_state", or_(Track.modality != "telehealth",
+                                 json_array_contains(Program.telehealth_states, ref.state))),
+        ("capacity", Track.occupied + Track.held < Track.capacity),
+    ]
+
+
+def prefilter_survivors(ref, ignore_capacity=False):
+    conditions = [cond for code, cond in _prefilter_conditions(ref) if not (ignore_capacity and code == "capacity")]
+    query = select(Track, Program).join(Program, Program.id == Track.program_id).where(*conditions)
+    return [TrackFacts.from_rows(track, program) for track, program in db.session.execute(query)]
+
+
+def prefilter_exclusions(ref):
+    """Tracks the prefilter drops, counted under the first rule they fail, in one aggregate query."""
+    conditions = _prefilter_conditions(ref)
+    first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("rule")
+    query = (
+        select(first_failed, func.count())
+        .select_from(Track).join(Program, Program.id == Track.program_id)
+        .group_by(first_failed)
+    )
+    return {rule: count for rule, count in db.session.execute(query) if rule is not None}
+
+
+# ---------------------------------------------------------------- entry points
 
 
 def evaluate(referral, track, as_of, ignore_capacity=False):
-    """Run every hard rule for referral on track as of the date `as_of`.
+    """All hard rules for a referral on a track as of a date; offers call it with ignore_capacity=True."""
+    return evaluate_facts(ReferralFacts.from_referral(referral, as_of), TrackFacts.from_rows(track, track.program),
+                          ignore_capacity=ignore_capacity)
 
-    ignore_capacity=True skips the open-seat rule (offers decide seats under a row lock).
-    """
-    return Evaluation(ok=True, first_intake_date=max(as_of, referral.discharge_date))
+
+@dataclass
+class MatchResult:
+    items: list
+    excluded: dict
+    near_misses: list
+
+
+def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_limit=20):
+    """The best `limit` tracks for a referral, with exclusion counts and, on request, near misses."""
+    ref = ReferralFacts.from_referral(referral, as_of)
+    excluded = prefilter_exclusions(ref)
+    matches = []
+    for track in prefilter_survivors(ref):
+        verdict = evaluate_facts(ref, track, collect_all=False)
+        if verdict.ok:
+            matches.append(verdict)
+        else:
+            excluded[verdict.failed[0]] = excluded.get(verdict.failed[0], 0) + 1
+    matches.sort(key=_rank_key)
+    near = near_misses(ref, near_miss_limit) if include_excluded else []
+    return MatchResult(items=matches[:limit], excluded=dict(sorted(excluded.items())), near_misses=near)
+
+
+def near_misses(ref, limit):
+    """Nearby or in-state tracks that fail a rule, closest first, with every rule they fail."""
+    radius = max(ref.max_travel_miles * 3, 30.0)
+    min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
+    query = select(Track, Program).join(Program, Program.id == Track.program_id).where(or_(
+        and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
+             Program.longitude.between(min_lon, max_lon)),
+        and_(Track.modality == "telehealth", Program.state == ref.state),
+    ))
+    misses = []
+    for track, program in db.session.execute(query):
+        verdict = evaluate_facts(ref, TrackFacts.from_rows(track, program))
+        if not verdict.ok:
+            misses.append(verdict)
+    misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
+                               v.track.track_id))
+    return misses[:limit]
+
+
+def describe_match(verdict):
+    track = verdict.track
+    return {
+        "track_id": track.track_id, "program_id": track.program_id, "program_name": track.program_name,
+        "track_name": track.track_name, "modality": track.modality, "score": verdict.score,
+        "distance_miles": verdict.distance_miles, "first_intake_date": verdict.first_intake_date,
+        "misses_7_day_target": verdict.misses_7_day_target, "hours_per_week": track.hours_per_week,
+        "open_seats": track.open_seats, "reasons": verdict.reasons,
+    }
+
+
+def describe_near_miss(verdict):
+    track = verdict.track
+    return {
+        "track_id": track.track_id, "program_id": track.program_id, "program_name": track.program_name,
+        "distance_miles": verdict.distance_miles, "failed": verdict.failed, "reasons": verdict.reasons,
+    }
