@@ -1,9 +1,7 @@
 """Matching through the API and the database prefilter: ranked matches, exclusion counts, near misses, and a
 property test that the prefilter never drops a track the full rule set accepts, on SQLite and PostgreSQL."""
-import itertools
-from datetime import date, datetime, timezone
+from datetime import date
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete

@@ -4,7 +4,6 @@ from sqlalchemy import select
 
 from ..access import ensure_can_edit_program, get_program, get_track
 from ..auth import current_user, require_authentication, require_roles
-from ..extensions import db
 from ..idempotency import idempotent
 from ..models import Program, Track
 from ..pagination import keyset_page
