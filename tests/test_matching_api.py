@@ -239,3 +239,24 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, programs, referral_
         assert [v.track.track_id for v in result.items] == [v.track.track_id for v in brute if v.ok]
         # Every track is either matched or counted under exactly one exclusion rule.
         assert len(result.items) + sum(result.excluded.values()) == len(everything)
+
+
+def test_applied_allocation_turns_assignments_into_offers(api, world):
+    program = post_program(api, world)
+    track = post_track(api, world, program, capacity=2)
+    ids = [api.post("/api/v1/referrals", payloads.referral(patient={"given_name": "P%d" % i}),
+                    token=world.tokens["planner"]).json["id"] for i in range(3)]
+    applied = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"])
+    assert applied.status_code == 200, applied.json
+    body = applied.json
+    assert body["applied"] is True and body["placed"] == 2
+    offered = {a["referral_id"]: a["offer_id"] for a in body["assignments"]}
+    assert all(offered.values())
+    seats = api.get("/api/v1/tracks/%s/availability" % track["id"], token=world.tokens["planner"]).json
+    assert seats == {"capacity": 2, "occupied": 0, "held": 2, "open": 0}
+    for rid in ids:
+        status = api.get("/api/v1/referrals/%s" % rid, token=world.tokens["planner"]).json["status"]
+        assert status == ("offered" if rid in offered else "submitted")
+    # Offered referrals no longer wait for a seat: a second run considers only the third.
+    again = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"]).json
+    assert again["considered"] == 1 and again["placed"] == 0

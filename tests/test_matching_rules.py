@@ -129,7 +129,7 @@ def test_inactive():
 
 def test_all_failed_rules_are_listed_in_rule_order():
     verdict = evaluate_facts(referral(language="es", payer_id="x", max_travel_miles=1.0), track(open_seats=0))
-    assert verdict.failed == ["language", "payer", "distance", "capacity"]
+    assert verdict.failed == ["distance", "language", "payer", "capacity"]
     assert len(verdict.reasons) == 4 and not verdict.ok
 
 

@@ -64,7 +64,8 @@ def create_allocation(data):
     plan = allocation_service.allocate(referrals, today())
     offer_ids = {}
     if data["apply"]:
-        offer_ids = allocation_service.apply_plan(user, plan)
+        offer_ids, refused = allocation_service.apply_plan(user, plan)
+        errors.update(refused)
     body = AllocationSchema().dump({
         "applied": data["apply"],
         "considered": len(referrals),

@@ -4,11 +4,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ortools.graph.python import min_cost_flow
-from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Program, Track
-from .matching import ReferralFacts, TrackFacts, bounding_box, evaluate_facts
+from .matching import ReferralFacts, bounding_box, directory_select, evaluate_facts, track_facts_from_row
 
 # Scores carry three decimals; the solver wants integer costs.
 COST_SCALE = 1000
@@ -52,10 +51,9 @@ class Directory:
 
     @classmethod
     def load(cls):
-        query = (select(Track, Program).join(Program, Program.id == Track.program_id)
-                 .where(Track.active.is_(True), Program.active.is_(True),
-                        Track.occupied + Track.held < Track.capacity))
-        return cls([TrackFacts.from_rows(track, program) for track, program in db.session.execute(query)])
+        query = directory_select().where(Track.active.is_(True), Program.active.is_(True),
+                                         Track.occupied + Track.held < Track.capacity)
+        return cls([track_facts_from_row(row) for row in db.session.execute(query)])
 
     @staticmethod
     def _cell(latitude, longitude):
@@ -139,7 +137,21 @@ def allocate(referrals, as_of):
 
 
 def apply_plan(user, plan):
-    """Turn a plan into offers, one per assigned referral; returns {referral_id: offer_id}."""
-    from ..errors import Conflict
+    """Turn a plan into offers, one per assignment, each with the planner's checks and a seat hold.
 
-    raise Conflict("Applying an allocation needs the offers workflow, which is not available yet.")
+    Returns ({referral_id: offer_id}, {referral_id: why it could not be offered}); one refusal (a seat
+    taken meanwhile, a missing Part 2 consent) does not undo the others.
+    """
+    from ..errors import DomainError
+    from ..models import Track
+    from .offers import create_offer
+
+    offer_ids, refused = {}, {}
+    for assignment in plan.assignments:
+        track = db.session.get(Track, assignment.track_id)
+        try:
+            with db.session.begin_nested():
+                offer_ids[assignment.referral_id] = create_offer(user, assignment.referral_id, track).id
+        except DomainError as error:
+            refused[assignment.referral_id] = error.detail
+    return offer_ids, refused

@@ -16,10 +16,13 @@ from ..dbutil import json_array_contains
 from ..extensions import db
 from ..models import WEEKDAYS, Program, Track
 
-# Exclusions are counted under the first rule a track fails, in this order.
+# Exclusions are counted under the first rule a track fails, in this order. Reach comes first:
+# a program 2,000 miles away is out of reach, whatever else it lacks, and the database only
+# has to look closely at the tracks within reach.
 RULES = (
+    "modality", "distance", "telehealth_state",
     "inactive", "need", "mat", "age", "gender", "language", "payer", "origin",
-    "modality", "distance", "telehealth_state", "schedule", "capacity",
+    "schedule", "capacity",
 )
 RULE_TEXT = {
     "inactive": "program or track is not active",
@@ -96,6 +99,35 @@ class TrackFacts:
             accepts_from=frozenset(program.accepts_from), telehealth_states=frozenset(program.telehealth_states),
             latitude=program.latitude, longitude=program.longitude,
         )
+
+
+TRACK_COLUMNS = (
+    Track.id.label("track_id"), Track.program_id, Program.name.label("program_name"),
+    Track.name.label("track_name"), Track.modality, Track.timezone, Track.sessions, Track.intake_days,
+    Track.hours_per_week, Track.capacity, Track.occupied, Track.held, Track.active.label("track_active"),
+    Program.active.label("program_active"), Program.services, Program.mat, Program.min_age, Program.max_age,
+    Program.gender, Program.languages, Program.interpreter_services, Program.payers, Program.self_pay,
+    Program.accepts_from, Program.telehealth_states, Program.latitude, Program.longitude,
+)
+
+
+def track_facts_from_row(row):
+    """TrackFacts from a Core row of TRACK_COLUMNS: no ORM objects on the hot path."""
+    return TrackFacts(
+        track_id=row.track_id, program_id=row.program_id, program_name=row.program_name,
+        track_name=row.track_name, modality=row.modality, timezone=row.timezone,
+        sessions=tuple((s["day"], s["start"], s["end"]) for s in row.sessions),
+        intake_days=frozenset(row.intake_days), hours_per_week=row.hours_per_week,
+        open_seats=row.capacity - row.occupied - row.held, active=bool(row.track_active and row.program_active),
+        services=frozenset(row.services), mat=row.mat, min_age=row.min_age, max_age=row.max_age,
+        gender=row.gender, languages=frozenset(row.languages), interpreter_services=row.interpreter_services,
+        payers=frozenset(row.payers), self_pay=row.self_pay, accepts_from=frozenset(row.accepts_from),
+        telehealth_states=frozenset(row.telehealth_states), latitude=row.latitude, longitude=row.longitude,
+    )
+
+
+def directory_select():
+    return select(*TRACK_COLUMNS).join(Program, Program.id == Track.program_id)
 
 
 @dataclass
@@ -227,6 +259,7 @@ def schedule_fit(referral_facts, track_facts, week_start):
     return True, slack
 
 
+@lru_cache(maxsize=4096)
 def first_intake_date(earliest, intake_days):
     for offset in range(7):
         day = earliest + timedelta(days=offset)
@@ -259,47 +292,54 @@ def bounding_box(latitude, longitude, miles):
 
 
 def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True):
-    """Run every hard rule; `failed` lists the rule codes that failed, in RULES order."""
+    """Run every hard rule; `failed` lists the rule codes that failed, in RULES order.
+
+    collect_all=False stops at the first failure (ranking and allocation need only the verdict).
+    """
     failed = []
-    intake = first_intake_date(ref.earliest_start, track.intake_days)
     distance = None
-    if track.modality == "in_person":
-        distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
+    intake = None
 
     def fail(code):
         failed.append(code)
         return not collect_all
 
+    def stop():
+        return _verdict(failed, intake, distance, track)
+
+    if ref.modality != "either" and ref.modality != track.modality and fail("modality"):
+        return stop()
+    if track.modality == "in_person":
+        distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
+        if distance > ref.max_travel_miles and fail("distance"):
+            return stop()
+    elif ref.state not in track.telehealth_states and fail("telehealth_state"):
+        return stop()
     if not track.active and fail("inactive"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     if ref.need not in track.services and fail("need"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     if ref.needs_mat and not track.mat and fail("mat"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
+    intake = first_intake_date(ref.earliest_start, track.intake_days)
     if intake is None or not track.min_age <= age_on(ref.birth_date, intake) <= track.max_age:
         if fail("age"):
-            return _verdict(failed, intake, distance, track)
+            return stop()
     if track.gender != "any" and track.gender != ref.gender and fail("gender"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     if ref.language not in track.languages and not track.interpreter_services and fail("language"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     payer_ok = track.self_pay if ref.self_pay else ref.payer_id in track.payers
     if not payer_ok and fail("payer"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     if ref.origin not in track.accepts_from and fail("origin"):
-        return _verdict(failed, intake, distance, track)
-    if ref.modality != "either" and ref.modality != track.modality and fail("modality"):
-        return _verdict(failed, intake, distance, track)
-    if track.modality == "in_person" and distance > ref.max_travel_miles and fail("distance"):
-        return _verdict(failed, intake, distance, track)
-    if track.modality == "telehealth" and ref.state not in track.telehealth_states and fail("telehealth_state"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     fits, slack = (False, None) if intake is None else schedule_fit(ref, track, intake)
     if not fits and fail("schedule"):
-        return _verdict(failed, intake, distance, track)
+        return stop()
     if not ignore_capacity and track.open_seats <= 0:
         fail("capacity")
-    verdict = _verdict(failed, intake, distance, track)
+    verdict = stop()
     verdict.slack_minutes = slack
     if verdict.ok:
         _score(ref, track, verdict)
@@ -376,12 +416,24 @@ def _rank_key(verdict):
 # ---------------------------------------------------------------- the database prefilter
 
 
+def _reach_condition(ref):
+    """Tracks within reach: in person inside the travel box, or telehealth licensed in the patient's state."""
+    min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
+    in_person = and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
+                     Program.longitude.between(min_lon, max_lon))
+    telehealth = and_(Track.modality == "telehealth", json_array_contains(Program.telehealth_states, ref.state))
+    if ref.modality == "in_person":
+        return in_person
+    if ref.modality == "telehealth":
+        return telehealth
+    return or_(in_person, telehealth)
+
+
 def _prefilter_conditions(ref):
-    """Per rule, a SQL condition every track passing that rule satisfies (a relaxation, never stricter)."""
+    """Per rule after reach, a SQL condition every track passing that rule satisfies (a relaxation)."""
     # A patient's age can only change once within the 7 days a first intake can fall in.
     youngest = age_on(ref.birth_date, ref.earliest_start)
     oldest = age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
-    min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
     gender_ok = Program.gender == "any"
     if ref.gender in ("female", "male"):
         gender_ok = or_(gender_ok, Program.gender == ref.gender)
@@ -395,31 +447,49 @@ def _prefilter_conditions(ref):
         ("language", or_(Program.interpreter_services.is_(True), json_array_contains(Program.languages, ref.language))),
         ("payer", payer_ok),
         ("origin", json_array_contains(Program.accepts_from, ref.origin)),
-        ("modality", true() if ref.modality == "either" else Track.modality == ref.modality),
-        ("distance", or_(Track.modality != "in_person", and_(
-            Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon)))),
-        ("telehealth_state", or_(Track.modality != "telehealth",
-                                 json_array_contains(Program.telehealth_states, ref.state))),
         ("capacity", Track.occupied + Track.held < Track.capacity),
     ]
 
 
+def _out_of_reach_counts(ref, in_reach_by_modality):
+    """Tracks beyond reach, counted under the reach rule they fail, from per-modality totals."""
+    totals = dict(db.session.execute(select(Track.modality, func.count()).group_by(Track.modality)).all())
+    excluded = {}
+    for modality, total in totals.items():
+        missing = total - in_reach_by_modality.get(modality, 0)
+        if not missing:
+            continue
+        if ref.modality not in ("either", modality):
+            rule = "modality"
+        else:
+            rule = "distance" if modality == "in_person" else "telehealth_state"
+        excluded[rule] = excluded.get(rule, 0) + missing
+    return excluded
+
+
+def screen(ref, ignore_capacity=False):
+    """One query over the tracks within reach: (survivors as TrackFacts, exclusions by first failed rule).
+
+    Tracks out of reach are only counted (by modality totals), never fetched.
+    """
+    conditions = [(code, cond) for code, cond in _prefilter_conditions(ref)
+                  if not (ignore_capacity and code == "capacity")]
+    first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
+    rows = db.session.execute(directory_select().add_columns(first_failed).where(_reach_condition(ref))).all()
+    in_reach, excluded, survivors = {}, {}, []
+    for row in rows:
+        in_reach[row.modality] = in_reach.get(row.modality, 0) + 1
+        if row.first_failed is None:
+            survivors.append(track_facts_from_row(row))
+        else:
+            excluded[row.first_failed] = excluded.get(row.first_failed, 0) + 1
+    for rule, count in _out_of_reach_counts(ref, in_reach).items():
+        excluded[rule] = excluded.get(rule, 0) + count
+    return survivors, excluded
+
+
 def prefilter_survivors(ref, ignore_capacity=False):
-    conditions = [cond for code, cond in _prefilter_conditions(ref) if not (ignore_capacity and code == "capacity")]
-    query = select(Track, Program).join(Program, Program.id == Track.program_id).where(*conditions)
-    return [TrackFacts.from_rows(track, program) for track, program in db.session.execute(query)]
-
-
-def prefilter_exclusions(ref):
-    """Tracks the prefilter drops, counted under the first rule they fail, in one aggregate query."""
-    conditions = _prefilter_conditions(ref)
-    first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("rule")
-    query = (
-        select(first_failed, func.count())
-        .select_from(Track).join(Program, Program.id == Track.program_id)
-        .group_by(first_failed)
-    )
-    return {rule: count for rule, count in db.session.execute(query) if rule is not None}
+    return screen(ref, ignore_capacity)[0]
 
 
 # ---------------------------------------------------------------- entry points
@@ -441,9 +511,9 @@ class MatchResult:
 def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_limit=20):
     """The best `limit` tracks for a referral, with exclusion counts and, on request, near misses."""
     ref = ReferralFacts.from_referral(referral, as_of)
-    excluded = prefilter_exclusions(ref)
+    survivors, excluded = screen(ref)
     matches = []
-    for track in prefilter_survivors(ref):
+    for track in survivors:
         verdict = evaluate_facts(ref, track, collect_all=False)
         if verdict.ok:
             matches.append(verdict)
@@ -458,14 +528,14 @@ def near_misses(ref, limit):
     """Nearby or in-state tracks that fail a rule, closest first, with every rule they fail."""
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
-    query = select(Track, Program).join(Program, Program.id == Track.program_id).where(or_(
+    query = directory_select().where(or_(
         and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
              Program.longitude.between(min_lon, max_lon)),
         and_(Track.modality == "telehealth", Program.state == ref.state),
     ))
     misses = []
-    for track, program in db.session.execute(query):
-        verdict = evaluate_facts(ref, TrackFacts.from_rows(track, program))
+    for row in db.session.execute(query):
+        verdict = evaluate_facts(ref, track_facts_from_row(row))
         if not verdict.ok:
             misses.append(verdict)
     misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
