@@ -475,14 +475,21 @@ def screen(ref, ignore_capacity=False):
     conditions = [(code, cond) for code, cond in _prefilter_conditions(ref)
                   if not (ignore_capacity and code == "capacity")]
     first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
-    rows = db.session.execute(directory_select().add_columns(first_failed).where(_reach_condition(ref))).all()
-    in_reach, excluded, survivors = {}, {}, []
-    for row in rows:
-        in_reach[row.modality] = in_reach.get(row.modality, 0) + 1
-        if row.first_failed is None:
-            survivors.append(track_facts_from_row(row))
+    # Only ids and verdicts for everything within reach; full rows (JSON and all) for the survivors alone.
+    verdicts = db.session.execute(
+        select(Track.id, Track.modality, first_failed).join(Program, Program.id == Track.program_id)
+        .where(_reach_condition(ref))).all()
+    in_reach, excluded, survivor_ids = {}, {}, []
+    for track_id, modality, rule in verdicts:
+        in_reach[modality] = in_reach.get(modality, 0) + 1
+        if rule is None:
+            survivor_ids.append(track_id)
         else:
-            excluded[row.first_failed] = excluded.get(row.first_failed, 0) + 1
+            excluded[rule] = excluded.get(rule, 0) + 1
+    survivors = []
+    if survivor_ids:
+        rows = db.session.execute(directory_select().where(Track.id.in_(survivor_ids)))
+        survivors = [track_facts_from_row(row) for row in rows]
     for rule, count in _out_of_reach_counts(ref, in_reach).items():
         excluded[rule] = excluded.get(rule, 0) + count
     return survivors, excluded
