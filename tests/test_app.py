@@ -108,3 +108,15 @@ def test_request_id_is_echoed_or_made(client):
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
     assert made and " " not in made
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/users", '{"email": "a\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
+    ("/api/v1/referrals?status=sub%00mitted", None),
+])
+def test_nul_characters_are_refused_before_the_database(api, world, path, body):
+    if body is None:
+        response = api.get(path, token=world.tokens["admin"])
+    else:
+        response = api.post(path, token=world.tokens["admin"], data=body, content_type="application/json")
+    assert response.status_code == 400 and response.json["detail"] == "NUL characters are not allowed."

@@ -51,9 +51,11 @@ def visible_referrals(user):
 
 def get_referral(user, referral_id, action="referral.read"):
     """Load a referral the user may see; anything else is 404 and an audited denial."""
-    referral = db.session.scalar(
-        select(Referral).where(Referral.id == str(referral_id), referral_visibility(user))
-    )
+    referral = None
+    if _looks_like_id(referral_id):
+        referral = db.session.scalar(
+            select(Referral).where(Referral.id == referral_id, referral_visibility(user))
+        )
     if referral is None:
         audit.record(action, "referral", str(referral_id)[:64], outcome="denied", user=user)
         raise NotFound("No referral with this id.")
@@ -117,5 +119,73 @@ def placement_visibility(user):
     return Placement.referral_id.in_(select(Referral.id).where(referral_visibility(user)))
 
 
+def offer_visibility(user):
+    """The two sides of an offer: the referring org's planners and the program's coordinators (and admins)."""
+    if user.role == "admin":
+        return true()
+    if user.role == "discharge_planner":
+        return Offer.referral_id.in_(select(Referral.id).where(Referral.organization_id == user.organization_id))
+    if user.role == "iop_coordinator":
+        return Offer.program_id.in_(select(Program.id).where(Program.organization_id == user.organization_id))
+    return false()
+
+
+def get_offer(user, offer_id, action="offer.read"):
+    """Load an offer the user may see; anything else is 404 and an audited denial."""
+    offer = None
+    if _looks_like_id(offer_id):
+        offer = db.session.scalar(select(Offer).where(Offer.id == offer_id, offer_visibility(user)))
+    if offer is None:
+        audit.record(action, "offer", str(offer_id)[:64], outcome="denied", user=user)
+        raise NotFound("No offer with this id.")
+    audit.record(action, "offer", offer.id, user=user)
+    return offer
+
+
+def _is_program_coordinator(user, program_id):
+    return user.role == "iop_coordinator" and db.session.scalar(
+        select(Program.organization_id).where(Program.id == program_id)) == user.organization_id
+
+
+def ensure_can_decide_offer(user, offer, action):
+    """Accept and decline belong to the coordinators of the offer's program (and admins)."""
+    if user.role == "admin" or _is_program_coordinator(user, offer.program_id):
+        return
+    audit.record(action, "offer", offer.id, outcome="denied", user=user)
+    raise Forbidden("Only coordinators of the program this offer was made to may do this.")
+
+
+def get_placement(user, placement_id, action="placement.read"):
+    """Load a placement the user may see; anything else is 404 and an audited denial."""
+    placement = None
+    if _looks_like_id(placement_id):
+        placement = db.session.scalar(
+            select(Placement).where(Placement.id == placement_id, placement_visibility(user)))
+    if placement is None:
+        audit.record(action, "placement", str(placement_id)[:64], outcome="denied", user=user)
+        raise NotFound("No placement with this id.")
+    audit.record(action, "placement", placement.id, user=user)
+    return placement
+
+
+def ensure_can_manage_placement(user, placement, action):
+    """Attendance and IOP discharge belong to the coordinators of the placement's program (and admins)."""
+    if user.role == "admin" or _is_program_coordinator(user, placement.program_id):
+        return
+    audit.record(action, "placement", placement.id, outcome="denied", user=user)
+    raise Forbidden("Only coordinators of the placement's program may do this.")
+
+
+def ensure_can_record_readmission(user, referral, action):
+    """Planners of the referring org and case managers of the patient's plan report readmissions (and admins)."""
+    if user.role in ("admin", "case_manager"):
+        return  # a case manager reaching here can already see the referral: it is their plan's member
+    if user.role == "discharge_planner" and referral.organization_id == user.organization_id:
+        return
+    audit.record(action, "referral", referral.id, outcome="denied", user=user)
+    raise Forbidden("Only the referring organization's planners or the patient's case managers may do this.")
+
+
 def _looks_like_id(value):
-    return isinstance(value, str) and 0 < len(value) <= 36
+    # PostgreSQL refuses NUL in text outright: such a value can name nothing, and must not reach a query.
+    return isinstance(value, str) and 0 < len(value) <= 36 and "\x00" not in value

@@ -38,14 +38,15 @@ def record(action, object_type, object_id, outcome="allowed", user=None):
         organization_id=user.organization_id if user else None,
         action=action,
         object_type=object_type,
-        object_id=object_id,
+        # PostgreSQL text cannot hold NUL, and a probe may put one in a path: keep the rest of what was asked.
+        object_id=object_id.replace("\x00", "") if isinstance(object_id, str) else object_id,
         outcome=outcome,
     )
     if has_request_context():
         row.request_id = request_id()
         row.client_address = client_address()
         row.method = request.method
-        row.path = request.path[:300]
+        row.path = request.path.replace("\x00", "")[:300]
         g.setdefault("audit_rows", []).append(row)
     else:
         db.session.add(row)

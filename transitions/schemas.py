@@ -667,3 +667,349 @@ class AllocationSchema(Schema):
     assignments = fields.List(fields.Nested(AssignmentSchema))
     unassigned = fields.List(fields.String())
     errors = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+# ---------------------------------------------------------------- offers and placements
+
+from .models import ATTENDANCE_STATUSES, DECLINE_REASONS, DISCHARGE_OUTCOMES, OFFER_STATUSES  # noqa: E402
+
+
+def _no_nul(value):
+    # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a database error.
+    if "\x00" in value:
+        raise ValidationError("NUL characters are not allowed.")
+
+
+def IdField(**kwargs):
+    return fields.String(validate=[validate.Length(min=1, max=36), _no_nul], **kwargs)
+
+
+class OfferInSchema(StrictSchema):
+    track_id = IdField(required=True)
+
+
+class AcceptInSchema(StrictSchema):
+    intake_date = fields.Date(required=True, metadata={"description": "One of the track's intake days."})
+
+
+class DeclineInSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(DECLINE_REASONS))
+    note = fields.String(validate=[validate.Length(max=2000), _no_nul], allow_none=True, load_default=None)
+
+
+class EmptyInSchema(StrictSchema):
+    """No fields; an empty body or {} is fine, anything else is a typo worth a 422."""
+
+
+class OfferListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(OFFER_STATUSES))
+    referral_id = IdField()
+    program_id = IdField()
+    track_id = IdField()
+
+
+class OfferSchema(Schema):
+    """An offer as either side sees it; `referral` is shaped for the viewer (minimum necessary for providers)."""
+
+    id = fields.String()
+    referral_id = fields.String()
+    track_id = fields.String()
+    program_id = fields.String()
+    program_name = fields.String()
+    track_name = fields.String()
+    status = fields.String(validate=validate.OneOf(OFFER_STATUSES),
+                           metadata={"description": "A pending offer past expires_at reads as expired."})
+    expires_at = Timestamp()
+    created_at = Timestamp()
+    created_by = fields.String(allow_none=True, metadata={"description": "null for an automatic cascade offer."})
+    decided_at = Timestamp(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decline_reason = fields.String(allow_none=True)
+    decline_note = fields.String(allow_none=True)
+    intake_date = fields.Date(allow_none=True)
+    placement_id = fields.String(allow_none=True)
+    referral = fields.Dict()
+    part2_notice = fields.String(allow_none=True)
+
+
+class AttendanceInSchema(StrictSchema):
+    date = fields.Date(required=True, metadata={"description": "A session day of the track, local to its time zone."})
+    status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
+
+
+class AttendanceSchema(Schema):
+    id = fields.String()
+    placement_id = fields.String()
+    date = fields.Date(attribute="session_date")
+    status = fields.String()
+    recorded_by = fields.String(allow_none=True)
+    created_at = Timestamp()
+
+
+class AttendanceResultSchema(AttendanceSchema):
+    referral_status = fields.String()
+    missed_in_a_row = fields.Integer()
+    lapsed = fields.Boolean(metadata={"description": "This record started an attendance.lapsed warning."})
+
+
+class PlacementSchema(Schema):
+    id = fields.String()
+    referral_id = fields.String()
+    offer_id = fields.String()
+    track_id = fields.String()
+    program_id = fields.String()
+    intake_date = fields.Date()
+    status = fields.String(metadata={"description": "active or discharged"})
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(DISCHARGE_OUTCOMES))
+    discharged_at = Timestamp(allow_none=True)
+    created_at = Timestamp()
+    referral_status = fields.String()
+    sessions_attended = fields.Integer()
+    missed_in_a_row = fields.Integer()
+    attendance = fields.List(fields.Nested(AttendanceSchema))
+    part2_notice = fields.String(allow_none=True)
+
+
+class PlacementListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(("active", "discharged")))
+    referral_id = IdField()
+    program_id = IdField()
+
+
+class DischargeInSchema(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(DISCHARGE_OUTCOMES))
+
+
+class ReadmissionInSchema(StrictSchema):
+    date = fields.Date(required=True, metadata={"description": "Day of the readmission (not before discharge)."})
+    facility = fields.String(validate=[validate.Length(min=1, max=200), _no_nul], allow_none=True, load_default=None)
+
+
+class ReadmissionSchema(Schema):
+    id = fields.String()
+    referral_id = fields.String()
+    date = fields.Date(attribute="admitted_on")
+    facility = fields.String(allow_none=True)
+    classification = fields.String(metadata={"description": "transfer (days 0-2), readmission_30 (3-30) or later."})
+    days_after_discharge = fields.Integer()
+    referral_status = fields.String()
+    created_at = Timestamp()
+
+
+# ---------------------------------------------------------------- follow-ups, webhooks, dashboards
+
+from .services.followups import CHECKS as FOLLOWUP_CHECKS  # noqa: E402  (the section is appended last)
+from .services.webhooks import DELIVERY_STATUSES, EVENTS as WEBHOOK_EVENTS, secret_problem  # noqa: E402
+
+
+def _no_nul(value):
+    # PostgreSQL text cannot hold NUL; refusing it here keeps a stray byte a 422, not a 500.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError("NUL characters are not allowed.")
+
+
+def Id(**kwargs):
+    return fields.String(validate=[validate.Length(min=1, max=36), _no_nul], **kwargs)
+
+
+class FollowUpContactSchema(Schema):
+    id = fields.String()
+    followup_id = fields.String()
+    note = fields.String(allow_none=True)
+    reached = fields.Boolean()
+    recorded_by = fields.String()
+    created_at = Timestamp()
+
+
+class FollowUpSchema(Schema):
+    id = fields.String()
+    referral_id = fields.String()
+    check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
+    due_date = fields.Date()
+    due_at = Timestamp(metadata={"description": "When the check's window closes: the end of due_date in the "
+                                                "patient's time zone. It is evaluated at the first sweep after."})
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(("met", "missed", "not_applicable")))
+    evaluated_at = Timestamp(allow_none=True)
+    evidence = fields.Dict(allow_none=True, metadata={"description": "Ids, dates and reason codes; no PHI."})
+    contacts = fields.List(fields.Nested(FollowUpContactSchema))
+    part2_notice = fields.String(allow_none=True)
+
+
+class FollowUpListQuerySchema(PageQuerySchema):
+    due_before = fields.Date(metadata={"description": "Checks due on or before this date."})
+    due_after = fields.Date(metadata={"description": "Checks due on or after this date."})
+    outcome = fields.String(validate=validate.OneOf(("met", "missed", "not_applicable", "pending")),
+                            metadata={"description": "pending = not evaluated yet."})
+    check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
+    referral_id = Id()
+
+
+class FollowUpContactInSchema(StrictSchema):
+    note = fields.String(required=True, validate=[validate.Length(min=1, max=4000), _no_nul])
+    reached = fields.Boolean(required=True)
+
+
+def _check_secret(value):
+    problem = secret_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+def _check_webhook_url(value):
+    if "\x00" in value or any(ord(ch) < 32 for ch in value):
+        raise ValidationError("A URL cannot contain control characters.")
+
+
+def WebhookEvents(**kwargs):
+    return fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+                       validate=validate.Length(min=1, max=len(WEBHOOK_EVENTS)), **kwargs)
+
+
+class WebhookInSchema(StrictSchema):
+    url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _check_webhook_url])
+    events = WebhookEvents(required=True)
+    secret = fields.String(validate=[validate.Length(max=200), _check_secret],
+                           metadata={"description": "whsec_ + base64 of 24-64 bytes; generated when omitted."})
+    organization_id = Id(metadata={"description": "Admins only: the organization it belongs to."})
+
+    @validates_schema
+    def distinct_events(self, data, **kwargs):
+        _unique(data.get("events"), "events")
+
+
+class WebhookPatchSchema(StrictSchema):
+    url = fields.String(validate=[validate.Length(min=1, max=2000), _check_webhook_url])
+    events = WebhookEvents()
+    active = fields.Boolean()
+
+    @validates_schema
+    def distinct_events(self, data, **kwargs):
+        _unique(data.get("events"), "events")
+
+
+class WebhookSchema(Schema):
+    id = fields.String()
+    organization_id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    active = fields.Boolean()
+    disabled_reason = fields.String(allow_none=True)
+    created_at = Timestamp()
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(metadata={"description": "Shown once, on create."})
+
+
+class WebhookListQuerySchema(PageQuerySchema):
+    organization_id = Id()
+
+
+class DeliveryAttemptSchema(Schema):
+    attempted_at = Timestamp()
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    id = fields.String(metadata={"description": "Also the webhook-id header: the same on every redelivery."})
+    webhook_id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+    attempts = fields.Integer()
+    next_attempt_at = Timestamp(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    delivered_at = Timestamp(allow_none=True)
+    created_at = Timestamp()
+    attempt_log = fields.List(fields.Nested(DeliveryAttemptSchema))
+
+
+class DeliveryListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+
+
+class NextCheckSchema(Schema):
+    check = fields.String()
+    due_date = fields.Date()
+
+
+class StepdownSchema(Schema):
+    referral_id = fields.String()
+    organization_id = fields.String()
+    status = fields.String()
+    need = fields.String()
+    payer_id = fields.String(allow_none=True)
+    discharge_date = fields.Date()
+    days_since_discharge = fields.Integer()
+    next_check = fields.Nested(NextCheckSchema, allow_none=True)
+    overdue = fields.Boolean(metadata={"description": "A check whose window closed is still not evaluated."})
+    overdue_checks = fields.List(fields.String())
+    missed = fields.Boolean()
+    missed_checks = fields.List(fields.String())
+    placement_id = fields.String(allow_none=True)
+    program_id = fields.String(allow_none=True)
+    intake_date = fields.Date(allow_none=True)
+    last_attended_on = fields.Date(allow_none=True)
+    last_contact_at = Timestamp(allow_none=True)
+    part2_notice = fields.String(allow_none=True)
+
+
+class StepdownQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    need = fields.String(validate=validate.OneOf(SERVICES))
+    overdue = fields.Boolean()
+    missed = fields.Boolean()
+    discharge_from = fields.Date()
+    discharge_to = fields.Date()
+    payer_id = fields.String(validate=_check_payer)
+    organization_id = Id(metadata={"description": "The referring organization."})
+
+
+class MetricsQuerySchema(StrictSchema):
+    from_ = fields.Date(data_key="from", metadata={"description": "First discharge date of the cohort "
+                                                                  "(default: 89 days before `to`)."})
+    to = fields.Date(metadata={"description": "Last discharge date of the cohort (default: today)."})
+    payer_id = fields.String(validate=_check_payer)
+    organization_id = Id(metadata={"description": "The referring organization."})
+
+    @validates_schema
+    def ordered(self, data, **kwargs):
+        if data.get("from_") and data.get("to"):
+            if data["from_"] > data["to"]:
+                raise ValidationError("from must not be after to.", "from")
+            if (data["to"] - data["from_"]).days > 1096:
+                raise ValidationError("A cohort spans at most three years.", "from")
+
+
+class RateSchema(Schema):
+    numerator = fields.Integer()
+    denominator = fields.Integer()
+    rate = fields.Float(allow_none=True)
+    pending = fields.Integer(metadata={"description": "In the cohort, but the measure's window is still open."})
+
+
+class MedianSchema(Schema):
+    value = fields.Float(allow_none=True)
+    count = fields.Integer()
+
+
+class ReadmissionRateSchema(RateSchema):
+    transfers = fields.Integer(metadata={"description": "Back in hospital on days 0-2: transfers, not counted."})
+
+
+class MetricsSchema(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    as_of = Timestamp()
+    referrals = fields.Integer()
+    followup_7 = fields.Nested(RateSchema)
+    followup_30 = fields.Nested(RateSchema)
+    initiation = fields.Nested(RateSchema)
+    engagement = fields.Nested(RateSchema)
+    median_days_to_first_session = fields.Nested(MedianSchema)
+    offer_acceptance = fields.Nested(RateSchema)
+    decline_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
+    readmission_30 = fields.Nested(ReadmissionRateSchema)

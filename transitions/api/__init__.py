@@ -1,11 +1,10 @@
 """The JSON API: flask-smorest blueprints, the OpenAPI document and its local docs page."""
-import os
 
 import swagger_ui_bundle
-from flask import current_app, send_from_directory
+from flask import send_from_directory
 from flask_smorest import Api as SmorestApi
 
-from ..errors import PROBLEM_MIME, http_exception_response
+from ..errors import PROBLEM_MIME, http_exception_response, problem_response
 from ..schemas import ProblemSchema
 
 ERROR_STATUSES = {
@@ -58,9 +57,11 @@ def init_app(app):
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
 
-    from . import admin, audit_log, health, matching, programs, referrals
+    from . import admin, audit_log, health, matching, offers, programs, referrals
+    from . import dashboards, followups, webhooks
 
-    for module in (health, admin, programs, referrals, matching, audit_log):
+    for module in (health, admin, programs, referrals, matching, offers, audit_log, followups, webhooks,
+                   dashboards):
         api.register_blueprint(module.blp)
     _document_problems(api.spec)
 
@@ -69,6 +70,21 @@ def init_app(app):
     @app.get("/api/docs/assets/<path:filename>")
     def swagger_ui_asset(filename):
         return send_from_directory(assets, filename, max_age=3600)
+
+    @app.before_request
+    def refuse_nul_characters():
+        """PostgreSQL text cannot hold NUL; refuse it up front instead of failing at the database."""
+        from flask import request
+
+        if not request.path.startswith("/api/"):
+            return None
+        if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1") or "%00" in \
+                request.query_string.decode("latin-1"):
+            return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
+        body = request.get_data(cache=True)
+        if b"\\u0000" in body or b"\x00" in body:
+            return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
+        return None
 
     app.extensions["transitions_api"] = api
     return api

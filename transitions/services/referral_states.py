@@ -2,11 +2,15 @@
 from ..errors import Conflict
 from .events import record_event
 
+# A patient can be readmitted before ever starting the IOP, so the waiting states may become
+# "readmitted" too (their pending offers are withdrawn and the seats freed). Once placed, a
+# referral ends through its placement (IOP discharge or readmission), not by cancelling: a
+# cancel would leave the placement holding its seat.
 ALLOWED_TRANSITIONS = {
-    "submitted": {"offered", "no_match", "cancelled"},
-    "no_match": {"offered", "submitted", "cancelled"},
-    "offered": {"placed", "submitted", "no_match", "cancelled"},
-    "placed": {"attending", "completed", "dropped_out", "readmitted", "cancelled"},
+    "submitted": {"offered", "no_match", "cancelled", "readmitted"},
+    "no_match": {"offered", "submitted", "cancelled", "readmitted"},
+    "offered": {"placed", "submitted", "no_match", "cancelled", "readmitted"},
+    "placed": {"attending", "completed", "dropped_out", "readmitted"},
     "attending": {"completed", "dropped_out", "readmitted"},
     "completed": set(),
     "dropped_out": set(),

@@ -8,7 +8,8 @@ from ..clock import utcnow
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..types import new_id
-from ..models import OPEN_REFERRAL_STATUSES, Event, Offer, Referral, Track
+from ..models import OPEN_REFERRAL_STATUSES, Event, Referral
+from . import followups
 from .events import record_event
 from .referral_states import ensure_transition, transition
 
@@ -103,6 +104,7 @@ def create_referral(user, data):
     _flush_guarding_duplicates(referral)
     record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
                  data={"referral_id": referral.id, "need": referral.need})
+    followups.plan_referral(referral)
     return referral
 
 
@@ -117,32 +119,24 @@ def update_referral(user, referral, changes):
     _flush_guarding_duplicates(referral)
     record_event("referral.updated", referral=referral, subject=referral, actor=user,
                  data={"fields": sorted(changes)})
+    followups.replan_referral(referral)
     return referral
 
 
-def withdraw_pending_offers(referral, actor, reason):
-    """Withdraw every pending offer of a referral and release the seats they held."""
-    offers = db.session.scalars(
-        select(Offer).where(Offer.referral_id == referral.id, Offer.status == "pending")
-    ).all()
-    for offer in offers:
-        offer.status = "withdrawn"
-        offer.decided_at = utcnow()
-        offer.decided_by = actor.id if actor else None
-        db.session.execute(
-            Track.__table__.update().where(Track.id == offer.track_id).values(held=Track.held - 1)
-        )
-        record_event("offer.withdrawn", referral=referral, subject=offer, actor=actor,
-                     data={"offer_id": offer.id, "track_id": offer.track_id, "reason": reason})
-    return offers
-
-
 def cancel_referral(user, referral, reason=None):
+    """Cancel a referral; its pending offers are withdrawn and their seats freed, under the referral's lock."""
+    from . import offers
+
     ensure_can_change_referral(user, referral, "referral.cancel")
+    # The same lock order as every offer change (referral, then offers, then tracks by id): no deadlocks.
+    referral = offers.lock_referral(referral.id)
     ensure_transition(referral, "cancelled")
-    withdraw_pending_offers(referral, user, "referral_cancelled")
+    changes, _ = offers.close_referral_offers(referral, utcnow(), user, live_status="withdrawn",
+                                              reason="referral_cancelled")
+    offers.apply_seat_changes(changes)
     referral.cancel_reason = reason
     transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
+    followups.close_pending(referral)
     db.session.flush()
     return referral
 
