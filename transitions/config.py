@@ -17,6 +17,44 @@ DEFAULTS = {
     # Honour X-Forwarded-For from this many proxies when recording client addresses.
     "TRUSTED_PROXIES": 0,
     "SEED_DATA_DIR": None,
+    # Follow-up plan: check name -> days after discharge it is due, and the needs it applies to
+    # (omitted = every need). Check names are fixed (each has its rule); days and needs are not.
+    "FOLLOWUP_PLAN": {
+        "intake_scheduled": {"due_days": 1},
+        "followup_7": {"due_days": 7},
+        "initiation_14": {"due_days": 14, "needs": ["substance_use", "co_occurring"]},
+        "followup_30": {"due_days": 30},
+        "engagement_34": {"due_days": 34, "needs": ["substance_use", "co_occurring"]},
+        "outcome_90": {"due_days": 90},
+        "outcome_180": {"due_days": 180},
+    },
+    # A check is evaluated once its due day is over in the patient's time zone, plus this many hours.
+    "FOLLOWUP_GRACE_HOURS": 0,
+    # At outcome_90/outcome_180 an open placement counts as "still attending" with a session this recent.
+    "FOLLOWUP_ACTIVE_DAYS": 30,
+    "FOLLOWUP_SWEEP_BATCH": 500,
+    # Scheduler job periods in seconds (each job also catches up on everything overdue).
+    "SCHEDULER_SWEEP_SECONDS": 60,
+    "SCHEDULER_OFFER_EXPIRY_SECONDS": 60,
+    "SCHEDULER_WEBHOOK_SECONDS": 10,
+    "SCHEDULER_PURGE_SECONDS": 3600,
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    "WEBHOOK_MAX_ATTEMPTS": 12,
+    "WEBHOOK_RETRY_BASE_SECONDS": 30,
+    "WEBHOOK_RETRY_MAX_SECONDS": 6 * 3600,
+    # Web pages (transitions/web): server-side sign-in sessions, their cookie, and sign-in throttling.
+    "WEB_IDLE_TIMEOUT_SECONDS": 15 * 60,
+    "WEB_ABSOLUTE_TIMEOUT_SECONDS": 12 * 3600,
+    # None = Secure cookies unless the app runs in debug or testing mode; true/false forces it.
+    "WEB_COOKIE_SECURE": None,
+    "WEB_SESSION_COOKIE": "transitions_session",
+    # Failed sign-ins counted over this window, per email and per client address, before a 429.
+    "WEB_LOGIN_WINDOW_SECONDS": 15 * 60,
+    "WEB_LOGIN_MAX_FAILURES_PER_EMAIL": 5,
+    "WEB_LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
+    "WEB_PASSWORD_MIN_LENGTH": 12,
+    # werkzeug.security method for new password hashes, e.g. "pbkdf2:sha256:1000000" where FIPS rules.
+    "WEB_PASSWORD_HASH_METHOD": "scrypt",
 }
 
 
