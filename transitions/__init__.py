@@ -38,7 +38,7 @@ def create_app(test_config=None):
         app.config["SECRET_KEY"] = _secret_key(app)
     app.json.sort_keys = False
 
-    from . import api, cli, errors, unit_of_work
+    from . import api, cli, errors, unit_of_work, web
     from .dbutil import configure_sqlite
     from .extensions import db, migrate
 
@@ -51,4 +51,5 @@ def create_app(test_config=None):
     api.init_app(app)
     unit_of_work.init_app(app)
     cli.init_app(app)
+    web.init_app(app)
     return app

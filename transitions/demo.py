@@ -3,6 +3,7 @@ import csv
 import gzip
 import os
 import random
+import secrets
 from collections import Counter, defaultdict, namedtuple
 from datetime import date, timedelta
 
@@ -16,6 +17,7 @@ from .extensions import db
 from .models import ORIGINS, SERVICES, WEEKDAYS, Organization, User
 from .schemas import PHONE, ProgramInSchema, ReferralInSchema, TrackInSchema
 from .services import organizations, programs, referrals
+from .web import passwords
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Shared reference data lives next to the checkout and must never be copied into the repository.
@@ -448,7 +450,12 @@ def seed(program_count=300, seed=7, data_dir=None):
 
     def add_user(email, organization, role):
         user, token = organizations.create_user(email, organization.id, role)
-        users.append({"role": role, "email": user.email, "token": token, "organization": organization.name})
+        # A random web password per demo user, printed once like the token: a demo left running on a
+        # reachable host must not open with a password everyone knows.
+        password = secrets.token_urlsafe(12)
+        user.password_hash = passwords.hash_password(password)
+        users.append({"role": role, "email": user.email, "token": token, "password": password,
+                      "organization": organization.name})
         return user
 
     platform = db.session.scalar(select(Organization).where(Organization.name == PLATFORM_ORG_NAME))
@@ -579,6 +586,12 @@ def describe(summary):
         lines.append("Other users:")
         for user in others:
             lines.append("  %s  %s  %s (%s)" % (user["email"], user["token"], user["role"], user["organization"]))
+    # Indented, so these lines never read as the role/token table above.
+    lines.append("")
+    lines.append("Web sign-in at http://127.0.0.1:5000/sign-in (passwords shown once; "
+                 "change one with `flask --app transitions set-password EMAIL`):")
+    for user in primary + others:
+        lines.append("  %-18s %-*s  %s" % (user["role"], email_width, user["email"], user.get("password", "")))
     planner = next(u for u in primary if u["role"] == "discharge_planner")
     lines.append("")
     lines.append('Try: curl -H "Authorization: Bearer %s" http://127.0.0.1:5000/api/v1/referrals' % planner["token"])

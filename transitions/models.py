@@ -294,16 +294,20 @@ class Readmission(db.Model):
 class FollowUp(db.Model):
     __tablename__ = "followups"
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
-    referral_id: Mapped[str] = mapped_column(ID, ForeignKey("referrals.id"), index=True)
+    # No index of its own: uq_followups_referral_check leads with it (one index less to write per check).
+    referral_id: Mapped[str] = mapped_column(ID, ForeignKey("referrals.id"))
     check: Mapped[str] = mapped_column(String(30))
     due_date: Mapped[date] = mapped_column(Date)
+    # The end of due_date in the patient's time zone: the sweep's clock, so a session on the
+    # evening of the due day still counts.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(20))
     evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     evidence: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index("ix_followups_pending_due", "due_date", postgresql_where=text("outcome IS NULL"),
+        Index("ix_followups_pending_due", "due_at", postgresql_where=text("outcome IS NULL"),
               sqlite_where=text("outcome IS NULL")),
         Index("uq_followups_referral_check", "referral_id", "check", unique=True),
     )
@@ -338,6 +342,14 @@ class Event(db.Model):
     # Ids and codes only, never PHI: this is what webhooks carry.
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Outbox bookkeeping, the one column ever updated: set once the event's webhook deliveries are queued.
+    # A flag rather than a "last seq" cursor, because sequence values commit out of order.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_events_undispatched", "seq", postgresql_where=text("dispatched_at IS NULL"),
+              sqlite_where=text("dispatched_at IS NULL")),
+    )
 
 
 class Webhook(db.Model):
@@ -412,3 +424,26 @@ class IdempotencyRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (Index("uq_idempotency_org_key", "organization_id", "key", unique=True),)
+
+
+class WebSession(db.Model):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256; sign-out revokes the row."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id"), index=True)
+    # The per-session CSRF secret every form of this session carries back.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The absolute timeout: no activity extends a session past this.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sign_out, idle, expired, password_changed, deactivated
+    revoked_reason: Mapped[str | None] = mapped_column(String(20))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    # One-shot messages for the next page (post/redirect/get), kept server-side with the session.
+    notices: Mapped[list | None] = mapped_column(JSONType)
+
+    user: Mapped[User] = relationship(lazy="joined")

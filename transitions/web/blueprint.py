@@ -1,0 +1,149 @@
+"""The web blueprint: who is signed in, CSRF on every POST, role checks, HTML errors and safe response headers."""
+import logging
+from functools import wraps
+from urllib.parse import urlencode
+
+from flask import Blueprint, g, has_request_context, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from .. import audit
+from ..errors import DomainError
+from . import csrf, sessions
+
+log = logging.getLogger(__name__)
+bp = Blueprint("web", __name__)
+
+# Endpoints a visitor without a session may reach.
+PUBLIC_ENDPOINTS = frozenset({"web.sign_in"})
+# Requests a page makes by itself (the seat counts refresh): they must not keep an idle session alive.
+PASSIVE_ENDPOINTS = frozenset({"web.program_seats"})
+SESSION_PROBLEMS = {
+    "idle": "You were signed out after %d minutes without activity. Please sign in again.",
+    "expired": "Your session reached its time limit. Please sign in again.",
+    "revoked": "You were signed out. Please sign in again.",
+    "deactivated": "This account is no longer active.",
+}
+ROLE_HOME = {
+    "discharge_planner": "web.referrals",
+    "iop_coordinator": "web.offer_inbox",
+    "case_manager": "web.board",
+    "admin": "web.board",
+}
+ROLE_LABELS = {
+    "discharge_planner": "Discharge planner",
+    "iop_coordinator": "IOP coordinator",
+    "case_manager": "Case manager",
+    "admin": "Administrator",
+}
+
+
+def current_user():
+    return g.get("user")
+
+
+def safe_next(target):
+    """Only same-site paths are followed after sign-in (no open redirect to //evil.example)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.before_request
+def load_session_and_check_csrf():
+    row, problem = sessions.load(touch=request.endpoint not in PASSIVE_ENDPOINTS)
+    g.web_session = row if problem is None else None
+    g.user = row.user if problem is None else None
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        # No session: nothing runs, whatever the method; a GET comes back here after sign-in.
+        args = {}
+        if problem in SESSION_PROBLEMS:
+            args["reason"] = problem
+        if request.method == "GET":
+            args["next"] = request.full_path.rstrip("?")
+        return redirect(url_for("web.sign_in") + ("?" + urlencode(args) if args else ""))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        try:
+            csrf.verify(g.web_session)
+        except csrf.CsrfFailure as failure:
+            # Refused before any view runs; the 403 rolls back the request's transaction.
+            audit.record("web.csrf", "request", None, outcome="denied", user=g.user)
+            return error_page(403, "This form could not be accepted",
+                              "%s Reload the page and try again." % failure)
+    # No browser sends NUL in a form; PostgreSQL text cannot hold it, so refuse it before any query does.
+    if any("\x00" in value for values in request.values.listvalues() for value in values):
+        return error_page(400, "This request could not be read", "A field holds a character that is not allowed.")
+    return None
+
+
+@bp.after_request
+def headers(response):
+    sessions.apply_cookies(response)
+    # Pages carry patient data: never cached, never framed, scripts and styles only from this app.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def roles(*allowed):
+    """Deny by default: other roles get a 403 page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.user.role not in allowed:
+                return error_page(403, "Not available for your role",
+                                  "This page is for %s." % " and ".join(ROLE_LABELS[r].lower() + "s" for r in allowed))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def render(template, status=200, **context):
+    """Render a page with this session's one-shot notices."""
+    notices = sessions.pop_notices(g.web_session) if g.get("web_session") is not None else []
+    return render_template(template, notices=notices, **context), status
+
+
+def notice(text, kind="info"):
+    if g.get("web_session") is not None:
+        sessions.add_notice(g.web_session, text, kind)
+
+
+def error_page(status, title, detail):
+    return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+@bp.errorhandler(DomainError)
+def domain_error(error):
+    titles = {403: "Not allowed", 404: "Not found", 409: "That cannot be done now", 422: "Please check the input"}
+    return error_page(error.status, titles.get(error.status, error.title), error.detail)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error):
+    return error_page(error.code or 500, error.name, error.description)
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(error):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_page(500, "Something went wrong", "The error was logged. Please try again.")
+
+
+@bp.app_template_global()
+def csrf_token():
+    return csrf.token()
+
+
+@bp.app_context_processor
+def layout_context():
+    user = g.get("user") if has_request_context() and request.blueprint == "web" else None
+    return {"current_user": user, "role_labels": ROLE_LABELS}

@@ -1,0 +1,345 @@
+"""IOP coordinator pages: the offer inbox (accept with an intake day, decline with a reason), programs and tracks
+with live seats and editing, and today's roster with one-click attendance."""
+from datetime import date, timedelta
+
+from flask import g, jsonify, redirect, request, url_for
+from sqlalchemy import func, select
+
+from .. import access, audit
+from ..clock import utcnow
+from ..errors import DomainError
+from ..extensions import db
+from ..models import (
+    ATTENDANCE_STATUSES,
+    DECLINE_REASONS,
+    ORIGINS,
+    SERVICES,
+    WEEKDAYS,
+    Offer,
+    Placement,
+    Program,
+    Referral,
+    Track,
+)
+from ..schemas import (
+    AcceptInSchema,
+    AttendanceInSchema,
+    DeclineInSchema,
+    ProgramFieldsSchema,
+    ReferralForProviderSchema,
+    ReferralSchema,
+    TrackFieldsSchema,
+    TrackInSchema,
+)
+from ..services import offers as offer_service
+from ..services import placements as placement_service
+from ..services import programs as program_service
+from . import forms
+from .blueprint import bp, notice, render, roles
+from .present import US_TIMEZONES
+
+INTAKE_CHOICES = 10
+RECENT_DECIDED = 15
+
+
+def referral_for_viewer(user, referral):
+    """The referral as the API would show this viewer: the minimum necessary for a provider."""
+    provider = access.referral_disclosure(user, referral) == "provider"
+    schema = ReferralForProviderSchema() if provider else ReferralSchema()
+    body = schema.dump(referral)
+    body["part2_notice"] = access.part2_notice_for(user, referral)
+    return body
+
+
+def intake_choices(referral, track, now, count=INTAKE_CHOICES):
+    """The next dates a new patient can start on this track: intake days, not before discharge or today (track time)."""
+    first = max(referral.discharge_date, offer_service.local_today(track.timezone, now))
+    last = first + timedelta(days=offer_service.MAX_INTAKE_LEAD_DAYS)
+    days, day = [], first
+    while day <= last and len(days) < count:
+        if WEEKDAYS[day.weekday()] in track.intake_days:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+# ---------------------------------------------------------------- offer inbox
+
+
+@bp.get("/offers")
+@roles("iop_coordinator", "admin")
+def offer_inbox():
+    user, now = g.user, utcnow()
+    visible = access.offer_visibility(user)
+    pending = db.session.scalars(
+        select(Offer).where(visible, Offer.status == "pending", Offer.expires_at > now)
+        .order_by(Offer.expires_at, Offer.id).limit(200)).all()
+    decided = db.session.scalars(
+        select(Offer).where(visible, Offer.status != "pending").order_by(Offer.decided_at.desc(), Offer.id)
+        .limit(RECENT_DECIDED)).all()
+    cards = []
+    for offer in pending:
+        referral = db.session.get(Referral, offer.referral_id)
+        track = db.session.get(Track, offer.track_id)
+        audit.record("offer.list", "offer", offer.id, user=user)
+        audit.record("referral.read", "referral", referral.id, user=user)
+        cards.append({"offer": offer, "referral": referral_for_viewer(user, referral), "track": track,
+                      "program": track.program, "intake_days": intake_choices(referral, track, now)})
+    recent = []
+    for offer in decided:
+        audit.record("offer.list", "offer", offer.id, user=user)
+        track = db.session.get(Track, offer.track_id)
+        referral = db.session.get(Referral, offer.referral_id)
+        audit.record("referral.read", "referral", referral.id, user=user)
+        recent.append({"offer": offer, "track": track, "program": track.program,
+                       "patient": "%s %s" % (referral.given_name, referral.family_name)})
+    return render("offers.html", cards=cards, recent=recent, decline_reasons=DECLINE_REASONS, now=now)
+
+
+@bp.post("/offers/<offer_id>/accept")
+@roles("iop_coordinator", "admin")
+def accept_offer(offer_id):
+    user = g.user
+    offer = access.get_offer(user, offer_id, "offer.accept")
+    access.ensure_can_decide_offer(user, offer, "offer.accept")
+    try:
+        data = forms.load(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")})
+        with offer_service.races_as_conflicts():
+            offer, placement = offer_service.accept_offer(user, offer.id, data["intake_date"], utcnow())
+    except (forms.FormErrors, DomainError) as error:
+        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
+        return render("error.html", status=getattr(error, "status", 422), title="The offer was not accepted",
+                      detail=detail, back=url_for("web.offer_inbox"))
+    audit.record("placement.create", "placement", placement.id, user=user)
+    referral = db.session.get(Referral, offer.referral_id)
+    notice("Accepted: %s %s starts on %s." % (referral.given_name, referral.family_name,
+                                               placement.intake_date.strftime("%a %b %d")), "success")
+    return redirect(url_for("web.offer_inbox"))
+
+
+@bp.post("/offers/<offer_id>/decline")
+@roles("iop_coordinator", "admin")
+def decline_offer(offer_id):
+    user = g.user
+    offer = access.get_offer(user, offer_id, "offer.decline")
+    access.ensure_can_decide_offer(user, offer, "offer.decline")
+    try:
+        data = forms.load(DeclineInSchema(), {"reason": forms.text(request.form, "reason"),
+                                              "note": forms.text(request.form, "note")})
+        with offer_service.races_as_conflicts():
+            offer_service.decline_offer(user, offer.id, data["reason"], data.get("note"), utcnow())
+    except (forms.FormErrors, DomainError) as error:
+        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
+        return render("error.html", status=getattr(error, "status", 422), title="The offer was not declined",
+                      detail=detail, back=url_for("web.offer_inbox"))
+    notice("Offer declined; the seat is free again and the planner will see the reason.", "success")
+    return redirect(url_for("web.offer_inbox"))
+
+
+# ---------------------------------------------------------------- programs and tracks
+
+
+def live_holds(track_ids, now):
+    """Seats held by offers still live: a pending offer past expires_at holds nothing, swept or not."""
+    if not track_ids:
+        return {}
+    return dict(db.session.execute(
+        select(Offer.track_id, func.count()).where(Offer.track_id.in_(track_ids), Offer.status == "pending",
+                                                   Offer.expires_at > now).group_by(Offer.track_id)).all())
+
+
+def seats(tracks, now):
+    holds = live_holds([t.id for t in tracks], now)
+    result = {}
+    for track in tracks:
+        held = min(track.held, holds.get(track.id, 0))
+        result[track.id] = {"capacity": track.capacity, "occupied": track.occupied, "held": held,
+                            "open": track.capacity - track.occupied - held}
+    return result
+
+
+def my_programs(user):
+    query = select(Program).order_by(Program.name, Program.id)
+    if user.role != "admin":
+        query = query.where(Program.organization_id == user.organization_id)
+    elif request.args.get("organization_id"):
+        query = query.where(Program.organization_id == request.args["organization_id"][:36])
+    return db.session.scalars(query.limit(200)).all()
+
+
+@bp.get("/programs")
+@roles("iop_coordinator", "admin")
+def programs():
+    rows = my_programs(g.user)
+    tracks = [t for p in rows for t in p.tracks]
+    counts = seats(tracks, utcnow())
+    totals = {key: sum(c[key] for c in counts.values()) for key in ("capacity", "occupied", "held", "open")}
+    return render("programs.html", programs=rows, seats=counts, totals=totals, track_count=len(tracks))
+
+
+@bp.get("/programs/seats.json")
+@roles("iop_coordinator", "admin")
+def program_seats():
+    tracks = [t for p in my_programs(g.user) for t in p.tracks]
+    return jsonify(seats(tracks, utcnow()))
+
+
+def _program_form_context(program, form=None, errors=None, message=None):
+    return dict(program=program, form=form if form is not None else forms.program_values(program),
+                errors=errors or {}, message=message, services=SERVICES, origins=ORIGINS)
+
+
+@bp.route("/programs/<program_id>/edit", methods=["GET", "POST"])
+@roles("iop_coordinator", "admin")
+def edit_program(program_id):
+    program = access.get_program(program_id)
+    access.ensure_can_edit_program(g.user, program)
+    if request.method == "GET":
+        return render("program_edit.html", **_program_form_context(program))
+    try:
+        changes = forms.load(ProgramFieldsSchema(), forms.program_changes(request.form))
+        program_service.update_program(program, changes)
+    except forms.FormErrors as failure:
+        db.session.rollback()
+        program = access.get_program(program_id)
+        return render("program_edit.html", status=422,
+                      **_program_form_context(program, request.form, failure.errors, failure.message))
+    except DomainError as error:
+        db.session.rollback()
+        program = access.get_program(program_id)
+        failure = forms.domain_form_errors(error)
+        return render("program_edit.html", status=error.status,
+                      **_program_form_context(program, request.form, failure.errors, failure.message))
+    notice("Saved %s." % program.name, "success")
+    return redirect(url_for("web.programs") + "#program-" + program.id)
+
+
+def _track_form_context(program, track, form=None, errors=None, message=None):
+    sessions = (track.sessions if track is not None else []) if form is None else forms.sessions_from_form(form)
+    rows = list(sessions) + [{}] * max(2, 7 - len(sessions))
+    values = form if form is not None else forms.track_values(track)
+    return dict(program=program, track=track, form=values, errors=errors or {}, message=message,
+                session_rows=rows[:forms.MAX_SESSION_ROWS], weekdays=WEEKDAYS,
+                timezones=_zones(values.get("timezone")),
+                seats=seats([track], utcnow())[track.id] if track is not None else None)
+
+
+def _zones(current):
+    """The US zones, plus the track's own when it is another one (the API takes any IANA zone)."""
+    zones = list(US_TIMEZONES)
+    if current and current not in dict(zones):
+        zones.append((current, current))
+    return zones
+
+
+@bp.route("/tracks/<track_id>/edit", methods=["GET", "POST"])
+@roles("iop_coordinator", "admin")
+def edit_track(track_id):
+    track = access.get_track(track_id)
+    program = track.program
+    access.ensure_can_edit_program(g.user, program)
+    if request.method == "GET":
+        return render("track_edit.html", **_track_form_context(program, track))
+    try:
+        changes = forms.load(TrackFieldsSchema(), forms.track_payload(request.form))
+        program_service.update_track(track, changes)
+    except (forms.FormErrors, DomainError) as error:
+        db.session.rollback()
+        track = access.get_track(track_id)
+        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+        return render("track_edit.html", status=getattr(error, "status", 422),
+                      **_track_form_context(track.program, track, request.form, failure.errors, failure.message))
+    notice("Saved %s — %s." % (program.name, track.name), "success")
+    return redirect(url_for("web.programs") + "#program-" + program.id)
+
+
+@bp.route("/programs/<program_id>/tracks/new", methods=["GET", "POST"])
+@roles("iop_coordinator", "admin")
+def new_track(program_id):
+    program = access.get_program(program_id)
+    access.ensure_can_edit_program(g.user, program)
+    if request.method == "GET":
+        return render("track_edit.html", **_track_form_context(program, None))
+    try:
+        data = forms.load(TrackInSchema(), forms.track_payload(request.form))
+        track = program_service.create_track(program, data)
+    except (forms.FormErrors, DomainError) as error:
+        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+        return render("track_edit.html", status=getattr(error, "status", 422),
+                      **_track_form_context(program, None, request.form, failure.errors, failure.message))
+    notice("Added %s to %s." % (track.name, program.name), "success")
+    return redirect(url_for("web.programs") + "#program-" + program.id)
+
+
+# ---------------------------------------------------------------- today's roster
+
+
+def _parse_day(raw):
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@bp.get("/roster")
+@roles("iop_coordinator", "admin")
+def roster():
+    user, now = g.user, utcnow()
+    chosen = _parse_day(request.args.get("date"))
+    placements = db.session.scalars(
+        select(Placement).where(access.placement_visibility(user), Placement.status == "active")
+        .order_by(Placement.intake_date, Placement.id).limit(500)).all()
+    tracks = {t.id: t for t in db.session.scalars(select(Track).where(
+        Track.id.in_({p.track_id for p in placements})))} if placements else {}
+    groups = {}
+    for placement in placements:
+        track = tracks[placement.track_id]
+        day = chosen or offer_service.local_today(track.timezone, now)
+        sessions = [s for s in track.sessions if s["day"] == WEEKDAYS[day.weekday()]]
+        if not sessions or placement.intake_date > day:
+            continue
+        audit.record("placement.list", "placement", placement.id, user=user)
+        referral = db.session.get(Referral, placement.referral_id)
+        audit.record("referral.read", "referral", referral.id, user=user)  # the roster shows the name
+        rows = placement_service.attendance_of(placement)
+        recorded = next((r for r in rows if r.session_date == day), None)
+        group = groups.setdefault(track.id, {"track": track, "program": track.program, "day": day,
+                                             "sessions": sessions, "patients": []})
+        group["patients"].append({
+            "placement": placement, "name": "%s %s" % (referral.given_name, referral.family_name),
+            "referral_status": referral.status, "today": recorded, "first_day": placement.intake_date == day,
+            "attended": sum(1 for r in rows if r.status == "attended"),
+            "missed_in_a_row": placement_service.current_missed_run(rows),
+        })
+    ordered = sorted(groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name,
+                                                       grp["track"].name))
+    return render("roster.html", groups=ordered, chosen=chosen, now=now, statuses=ATTENDANCE_STATUSES)
+
+
+@bp.post("/roster/attendance")
+@roles("iop_coordinator", "admin")
+def record_attendance():
+    user = g.user
+    placement = access.get_placement(user, (request.form.get("placement_id") or "")[:36], "placement.attendance")
+    access.ensure_can_manage_placement(user, placement, "placement.attendance")
+    back = url_for("web.roster", date=request.form.get("back_date") or None)
+    try:
+        data = forms.load(AttendanceInSchema(), {"date": forms.text(request.form, "date"),
+                                                 "status": forms.text(request.form, "status")})
+        with offer_service.races_as_conflicts():
+            row, lapse = placement_service.record_attendance(user, placement.id, data["date"], data["status"],
+                                                             utcnow())
+    except (forms.FormErrors, DomainError) as error:
+        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
+        return render("error.html", status=getattr(error, "status", 422), title="Attendance was not recorded",
+                      detail=detail, back=back)
+    referral = db.session.get(Referral, placement.referral_id)
+    text = "%s %s: %s on %s." % (referral.given_name, referral.family_name, row.status,
+                                 row.session_date.strftime("%a %b %d"))
+    if lapse is not None:
+        text += " Missed sessions in a row: the planner and the health plan are alerted."
+    notice(text, "warning" if lapse is not None else "success")
+    return redirect(back + "#placement-" + placement.id)

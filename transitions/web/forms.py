@@ -1,0 +1,277 @@
+"""Form fields to API payloads: pages build the same dict the JSON API takes and validate it with its schemas."""
+import re
+
+from marshmallow import ValidationError
+
+from ..errors import ValidationFailed
+from ..models import WEEKDAYS
+
+DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
+             "sat": "Saturday", "sun": "Sunday"}
+# The availability grid: one checkbox per day and hour, 06:00 to midnight.
+GRID_HOURS = tuple(range(6, 24))
+QUICK_FILLS = {
+    "mornings": ("Weekday mornings", WEEKDAYS[:5], range(8, 13)),
+    "afternoons": ("Weekday afternoons", WEEKDAYS[:5], range(12, 17)),
+    "evenings": ("Weekday evenings", WEEKDAYS[:5], range(17, 22)),
+}
+
+
+class FormErrors(Exception):
+    """Field errors keyed by dotted form field names, plus a message for the top of the form."""
+
+    def __init__(self, errors, message="Please correct the marked fields."):
+        super().__init__(message)
+        self.errors = errors
+        self.message = message
+
+
+def flatten(messages, prefix=""):
+    """marshmallow's nested messages as {"patient.zip": [...], "availability": [...]}; list items fold into the list."""
+    flat = {}
+    if isinstance(messages, (list, tuple)):
+        if messages and all(isinstance(m, str) for m in messages):
+            flat.setdefault(prefix or "_form", []).extend(messages)
+        else:
+            for item in messages:
+                for key, value in flatten(item, prefix).items():
+                    flat.setdefault(key, []).extend(value)
+        return flat
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                name = prefix  # a list item's errors belong to the list's field
+            elif key == "_schema":
+                name = prefix or "_form"
+            else:
+                name = "%s.%s" % (prefix, key) if prefix else str(key)
+            for sub_key, sub_value in flatten(value, name).items():
+                flat.setdefault(sub_key, []).extend(sub_value)
+        return flat
+    flat.setdefault(prefix or "_form", []).append(str(messages))
+    return flat
+
+
+def load(schema, payload):
+    """Validate with an API schema; a failure becomes FormErrors keyed like the form's fields."""
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        raise FormErrors(flatten(error.messages)) from None
+
+
+def domain_form_errors(error):
+    """A service's DomainError as FormErrors: field errors when it has them, else a message for the form."""
+    if isinstance(error, ValidationFailed) and error.errors:
+        return FormErrors(flatten(error.errors), error.detail)
+    return FormErrors({}, error.detail)
+
+
+def text(form, name):
+    """A trimmed field, or None when blank (blank means 'not given', as an absent JSON field)."""
+    value = form.get(name, "")
+    value = value.strip() if isinstance(value, str) else value
+    return value or None
+
+
+def put(target, key, value):
+    if value is not None:
+        target[key] = value
+
+
+def checkbox(form, name):
+    return form.get(name) in ("on", "true", "1", "yes")
+
+
+# ---------------------------------------------------------------- the availability grid
+
+
+def windows_from_grid(cells):
+    """Checked 'day-hour' cells as weekly windows, consecutive hours joined; 23 ends at 24:00."""
+    chosen = {}
+    for cell in cells:
+        match = re.fullmatch(r"(mon|tue|wed|thu|fri|sat|sun)-(\d{1,2})", cell or "")
+        if match and int(match.group(2)) in GRID_HOURS:
+            chosen.setdefault(match.group(1), set()).add(int(match.group(2)))
+    windows = []
+    for day in WEEKDAYS:
+        hours = sorted(chosen.get(day, ()))
+        start = previous = None
+        for hour in hours + [None]:
+            if start is not None and hour == previous + 1:
+                previous = hour
+                continue
+            if start is not None:
+                windows.append({"day": day, "start": "%02d:00" % start, "end": "%02d:00" % (previous + 1)})
+            start = previous = hour
+    return windows
+
+
+def grid_from_windows(windows):
+    """The cells to show checked for saved windows (any hour the window touches)."""
+    cells = set()
+    for window in windows or []:
+        start = int(window["start"][:2])
+        end_hours, end_minutes = (int(part) for part in window["end"].split(":"))
+        end = end_hours + (1 if end_minutes else 0)
+        for hour in range(start, end):
+            if hour in GRID_HOURS:
+                cells.add("%s-%d" % (window["day"], hour))
+    return cells
+
+
+# ---------------------------------------------------------------- referrals
+
+
+def split_codes(raw):
+    return [code for code in re.split(r"[\s,;]+", raw or "") if code]
+
+
+def referral_payload(form, zip_timezone):
+    """The ReferralInSchema dict for the new-referral form; raises FormErrors for what only the form can get wrong."""
+    ui_errors = {}
+    patient = {}
+    for key in ("given_name", "family_name", "birth_date", "gender", "language", "zip", "phone"):
+        put(patient, key, text(form, "patient." + key))
+    if checkbox(form, "coverage.self_pay"):
+        coverage = {"self_pay": True}
+    else:
+        coverage = {}
+        put(coverage, "payer_id", text(form, "coverage.payer_id"))
+        put(coverage, "member_id", text(form, "coverage.member_id"))
+    payload = {"patient": patient, "coverage": coverage}
+    for key in ("origin", "need", "discharge_date", "modality", "notes"):
+        put(payload, key, text(form, key))
+    payload["diagnoses"] = split_codes(form.get("diagnoses"))
+    payload["needs_mat"] = checkbox(form, "needs_mat")
+    payload["share_notes"] = checkbox(form, "share_notes")
+    payload["auto_cascade"] = checkbox(form, "auto_cascade")
+    timezone = text(form, "timezone")
+    if timezone is None and patient.get("zip"):
+        timezone = zip_timezone(patient["zip"])
+    put(payload, "timezone", timezone)
+    if timezone is None:
+        ui_errors["timezone"] = ["Choose the patient's time zone: the ZIP code gives none."]
+    if payload.get("modality") != "telehealth":
+        put(payload, "max_travel_miles", text(form, "max_travel_miles"))
+    if form.get("availability_mode", "times") == "times":
+        windows = windows_from_grid(form.getlist("availability"))
+        if not windows:
+            ui_errors["availability"] = ["Mark the hours the patient can attend, or choose “Any time”."]
+        payload["availability"] = windows
+    if checkbox(form, "consent.signed"):
+        consent = {}
+        put(consent, "signed_on", text(form, "consent.signed_on"))
+        put(consent, "expires_on", text(form, "consent.expires_on"))
+        payload["part2_consent"] = consent
+    return payload, ui_errors
+
+
+def consent_payload(form):
+    consent = {}
+    put(consent, "signed_on", text(form, "consent.signed_on"))
+    put(consent, "expires_on", text(form, "consent.expires_on"))
+    return {"part2_consent": consent}
+
+
+# ---------------------------------------------------------------- programs and tracks
+
+
+# The schema allows 21 sessions a week; the form never offers more rows than that.
+MAX_SESSION_ROWS = 21
+
+
+def split_list(raw, upper=False, lower=False):
+    items = [item for item in re.split(r"[\s,;]+", raw or "") if item]
+    if upper:
+        items = [item.upper() for item in items]
+    if lower:
+        items = [item.lower() for item in items]
+    return items
+
+
+def program_changes(form):
+    """The ProgramFieldsSchema dict for the program form (every field, as a PATCH that sets them all)."""
+    changes = {}
+    for key in ("name", "zip", "state", "phone"):
+        changes[key] = text(form, key)
+    if changes["state"]:
+        changes["state"] = changes["state"].upper()
+    if changes["phone"] is None:
+        changes["phone"] = None
+    for key in ("name", "zip", "state"):
+        if changes[key] is None:
+            changes.pop(key)
+    changes["services"] = form.getlist("services")
+    changes["accepts_from"] = form.getlist("accepts_from")
+    changes["languages"] = split_list(form.get("languages"), lower=True)
+    changes["payers"] = split_list(form.get("payers"))
+    changes["telehealth_states"] = split_list(form.get("telehealth_states"), upper=True)
+    for key in ("min_age", "max_age"):
+        put(changes, key, text(form, key))
+    put(changes, "gender", text(form, "gender"))
+    for key in ("interpreter_services", "self_pay", "mat", "active"):
+        changes[key] = checkbox(form, key)
+    return changes
+
+
+def sessions_from_form(form):
+    """Session rows session-N-day/start/end; a row left blank is no session."""
+    sessions = []
+    try:
+        rows = min(int(form.get("session_rows") or 0), MAX_SESSION_ROWS)
+    except ValueError:
+        rows = 0
+    for index in range(rows):
+        day = text(form, "session-%d-day" % index)
+        start = text(form, "session-%d-start" % index)
+        end = text(form, "session-%d-end" % index)
+        if not (day or start or end):
+            continue
+        row = {}
+        put(row, "day", day)
+        put(row, "start", start)
+        put(row, "end", end)
+        sessions.append(row)
+    return sessions
+
+
+def track_payload(form):
+    """The TrackFieldsSchema/TrackInSchema dict for the track form."""
+    payload = {}
+    for key in ("name", "modality", "timezone", "capacity"):
+        put(payload, key, text(form, key))
+    payload["sessions"] = sessions_from_form(form)
+    intake_days = form.getlist("intake_days")
+    if intake_days:
+        payload["intake_days"] = intake_days
+    payload["active"] = checkbox(form, "active")
+    return payload
+
+
+class Values(dict):
+    """Saved values shaped like a submitted form (get and getlist), so one template serves both."""
+
+    def getlist(self, key):
+        value = self.get(key)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, (list, tuple, set)) else [value]
+
+
+def program_values(program):
+    return Values(
+        name=program.name, zip=program.zip, state=program.state, phone=program.phone or "",
+        services=program.services, accepts_from=program.accepts_from, languages=", ".join(program.languages),
+        payers=", ".join(program.payers), telehealth_states=", ".join(program.telehealth_states),
+        min_age=str(program.min_age), max_age=str(program.max_age), gender=program.gender,
+        interpreter_services="on" if program.interpreter_services else "", self_pay="on" if program.self_pay else "",
+        mat="on" if program.mat else "", active="on" if program.active else "",
+    )
+
+
+def track_values(track):
+    if track is None:
+        return Values(active="on", modality="in_person", capacity="10")
+    return Values(name=track.name, modality=track.modality, timezone=track.timezone, capacity=str(track.capacity),
+                  intake_days=track.intake_days, active="on" if track.active else "")

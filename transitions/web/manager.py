@@ -1,0 +1,192 @@
+"""Case manager pages: the step-down board, a member's journey with outreach, and the follow-up metrics with charts."""
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flask import g, redirect, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from .. import access, audit
+from ..clock import today, utcnow
+from ..extensions import db
+from ..models import SERVICES, Organization, Program, Referral, Track
+from ..schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
+from ..services import dashboards
+from ..services import followups as followup_service
+from . import charts, forms
+from .blueprint import bp, notice, render, roles
+from .planner import followups_of, offers_of, placement_of, timeline_of
+
+BOARD_LIMIT = 500
+# The board's columns: the stage a member is at, from waiting for a seat to the end of the episode.
+COLUMNS = (
+    ("waiting", "Waiting for a seat", ("submitted", "no_match")),
+    ("offered", "Offered", ("offered",)),
+    ("placed", "Placed, not started", ("placed",)),
+    ("attending", "Attending", ("attending",)),
+    ("ended", "Episode ended", ("completed", "dropped_out", "readmitted")),
+)
+DASHBOARD_ROLES = ("case_manager", "discharge_planner", "admin")
+
+
+def _filters_from(args, schema, keys):
+    """Query-string filters through the API's schema; blanks dropped, invalid ones reported, not applied."""
+    raw = {key: args.get(key).strip() for key in keys if (args.get(key) or "").strip()}
+    try:
+        return schema.load(raw), {}
+    except ValidationError as error:  # the page shows the messages next to the filters
+        messages = error.messages
+        valid = {k: v for k, v in raw.items() if k not in messages}
+        return schema.load(valid), forms.flatten(messages)
+
+
+@bp.get("/board")
+@roles(*DASHBOARD_ROLES)
+def board():
+    user, now = g.user, utcnow()
+    filters, errors = _filters_from(request.args, StepdownQuerySchema(), (
+        "need", "overdue", "missed", "discharge_from", "discharge_to", "payer_id", "organization_id"))
+    referrals, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
+    placements = [d["placement"] for d in details.values() if d["placement"] is not None]
+    track_names = {}
+    if placements:
+        for track_id, track_name, program_name in db.session.execute(
+                select(Track.id, Track.name, Program.name)
+                .join(Program, Program.id == Track.program_id).where(Track.id.in_({p.track_id for p in placements}))):
+            track_names[track_id] = "%s, %s" % (program_name, track_name)
+    columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
+    stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
+    for referral in referrals:
+        audit.record("stepdown.list", "referral", referral.id, user=user)
+        detail = details[referral.id]
+        placement = detail["placement"]
+        columns[stage.get(referral.status, "waiting")]["cards"].append({
+            "referral": referral, "detail": detail,
+            "program": track_names.get(placement.track_id) if placement else None,
+            "overdue": bool(detail["overdue_checks"]), "missed": bool(detail["missed_checks"]),
+        })
+    org_ids = {r.organization_id for r in referrals} | ({filters["organization_id"]}
+                                                        if filters.get("organization_id") else set())
+    organizations = db.session.execute(select(Organization.id, Organization.name)
+                                       .where(Organization.id.in_(org_ids)).order_by(Organization.name)).all()
+    payers = sorted({r.payer_id for r in referrals if r.payer_id} | set(user.organization.payer_ids or []))
+    return render("board.html", columns=[columns[key] for key, _, _ in COLUMNS], filters=filters, errors=errors,
+                  args=request.args, organizations=organizations, payers=payers, services=SERVICES,
+                  truncated=cursor is not None, count=len(referrals), now=now)
+
+
+@bp.get("/members/<referral_id>")
+@roles(*DASHBOARD_ROLES)
+def journey(referral_id):
+    user, now = g.user, utcnow()
+    referral = access.get_referral(user, referral_id, "referral.journey")
+    events, names = timeline_of(referral)
+    followups, contacts = followups_of(referral)
+    # The same member's other referrals this user may see: a readmission often brings a second one.
+    others = []
+    if referral.payer_id and referral.member_id:
+        others = db.session.scalars(
+            select(Referral).where(access.referral_visibility(user), Referral.id != referral.id,
+                                   Referral.payer_id == referral.payer_id, Referral.member_id == referral.member_id)
+            .order_by(Referral.discharge_date.desc()).limit(20)).all()
+        for other in others:
+            audit.record("referral.list", "referral", other.id, user=user)
+    local_today = now.astimezone(ZoneInfo(referral.timezone)).date()
+    return render("journey.html", referral=referral, events=events, names=names, followups=followups,
+                  contacts=contacts, offers=offers_of(referral, now), placement=placement_of(referral),
+                  others=others, stages=journey_stages(referral, events, followups),
+                  days_since_discharge=(local_today - referral.discharge_date).days,
+                  part2_notice=access.part2_notice_for(user, referral), now=now,
+                  organization=db.session.get(Organization, referral.organization_id),
+                  can_contact=user.role in ("case_manager", "admin"))
+
+
+def journey_stages(referral, events, followups):
+    """The milestones of a step-down, each with the day it happened (or is due) and whether it is done."""
+    first = {}
+    for event in events:
+        first.setdefault(event.type, event.created_at)
+    checks = {row.check: row for row in followups}
+    stages = [
+        {"label": "Discharged", "done": referral.discharge_date <= today(), "when": referral.discharge_date},
+        {"label": "Offered", "done": "offer.created" in first, "when": first.get("offer.created")},
+        {"label": "Intake scheduled", "done": "offer.accepted" in first, "when": first.get("offer.accepted")},
+        {"label": "First session", "done": "referral.attending" in first, "when": first.get("referral.attending")},
+    ]
+    for check in ("followup_7", "followup_30"):
+        row = checks.get(check)
+        if row is not None:
+            stages.append({"label": row.check, "check": True, "done": row.outcome == "met",
+                           "missed": row.outcome == "missed", "when": row.due_date, "outcome": row.outcome})
+    return stages
+
+
+@bp.post("/followups/<followup_id>/contact")
+@roles("case_manager", "admin")
+def record_contact(followup_id):
+    user = g.user
+    row, referral = followup_service.get_followup(user, followup_id[:36], "followup.contact")
+    try:
+        data = forms.load(FollowUpContactInSchema(), {"note": forms.text(request.form, "note"),
+                                                      "reached": forms.checkbox(request.form, "reached")})
+    except forms.FormErrors as failure:
+        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs)
+        return render("error.html", status=422, title="The outreach was not recorded", detail=detail,
+                      back=url_for("web.journey", referral_id=referral.id))
+    followup_service.add_contact(user, row, referral, data)
+    notice("Outreach recorded.", "success")
+    return redirect(url_for("web.journey", referral_id=referral.id) + "#followups")
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def buckets(start, end):
+    """Cohort buckets over [start, end]: weeks (Monday-based) up to 16 weeks, months beyond."""
+    if (end - start).days <= 16 * 7:
+        first = start - timedelta(days=start.weekday())
+        result = []
+        while first <= end:
+            result.append((max(first, start), min(first + timedelta(days=6), end), first.strftime("%b %d")))
+            first += timedelta(days=7)
+        return result
+    result = []
+    first = start.replace(day=1)
+    while first <= end:
+        following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        result.append((max(first, start), min(following - timedelta(days=1), end), first.strftime("%b %Y")))
+        first = following
+    return result
+
+
+@bp.get("/metrics")
+@roles(*DASHBOARD_ROLES)
+def metrics():
+    user, now = g.user, utcnow()
+    filters, errors = _filters_from(request.args, MetricsQuerySchema(), ("from", "to", "payer_id", "organization_id"))
+    scope = {k: v for k, v in filters.items() if k in ("payer_id", "organization_id")}
+    start, end = dashboards.cohort_bounds(filters, today())
+    overall = dashboards.metrics(user, dict(scope, from_=start, to=end), now)
+    series = []
+    for first, last, label in buckets(start, end):
+        result = dashboards.metrics(user, dict(scope, from_=first, to=last), now)
+        series.append({"label": label, "from": first, "to": last, "metrics": result})
+    audit.record("metrics.read", "metrics", None, user=user)
+    rate_chart = charts.line_chart(
+        [s["label"] for s in series],
+        [("7-day follow-up", [s["metrics"]["followup_7"]["rate"] for s in series]),
+         ("30-day follow-up", [s["metrics"]["followup_30"]["rate"] for s in series])],
+        title="Follow-up rates by discharge cohort", percent=True)
+    median_chart = charts.bar_chart(
+        [s["label"] for s in series], [s["metrics"]["median_days_to_first_session"]["value"] for s in series],
+        title="Median days from discharge to first session", unit="days", target=7,
+        target_label="7-day target")
+    reasons = sorted(overall["decline_reasons"].items(), key=lambda kv: -kv[1])
+    organizations = db.session.execute(
+        select(Organization.id, Organization.name).where(Organization.kind.in_(("hospital", "residential")),
+                                                         Organization.id.in_(select(Referral.organization_id).where(
+                                                             access.referral_visibility(user))))
+        .order_by(Organization.name)).all()
+    return render("metrics.html", overall=overall, series=series, rate_chart=rate_chart, median_chart=median_chart,
+                  reasons=reasons, args=request.args, errors=errors, start=start, end=end,
+                  organizations=organizations, payers=sorted(user.organization.payer_ids or []))
