@@ -582,7 +582,7 @@ def test_capacity_cannot_drop_below_held_seats(api, world, scene):
 
 
 def test_nul_characters_are_refused_not_crashed_on(api, world, scene):
-    """PostgreSQL text cannot hold NUL: every such input is a 4xx, never a database error."""
+    """PostgreSQL text cannot hold NUL: the API refuses it up front (400), never a database error."""
     track = scene.track()
     referral = scene.referral()
     offer = scene.offered(referral, track)
@@ -600,5 +600,6 @@ def test_nul_characters_are_refused_not_crashed_on(api, world, scene):
         api.post("/api/v1/referrals/%s/readmission" % referral["id"], {"date": "2026-12-05", "facility": "x\u0000"},
                  token=planner),
     ]
-    assert [r.status_code for r in responses] == [422, 422, 404, 404, 422, 422, 404, 404, 422]
+    assert [r.status_code for r in responses] == [400] * len(responses)
+    assert all(r.json["detail"] == "NUL characters are not allowed." for r in responses)
     assert scene.offer_now(offer)["status"] == "pending"
