@@ -417,40 +417,32 @@ def accept_offer(actor, offer_id, intake_date, now=None):
     return offer, placement
 
 
-def decline_offer(actor, offer_id, reason, note=None, now=None):
-    """Decline with a coded reason; frees the seat; the referral cascades or is requeued if no offer is left."""
-    now = now or utcnow()
+def _end_live_offer(actor, offer_id, now, status, reason, cascade, **values):
+    """Close one live offer as `status`, free its seat, then settle the referral (cascading if asked)."""
     offer, referral = _locked_offer(offer_id)
     _require_live(offer, now)
-    if not _close(offer, "declined", now, actor, live_only=True, decline_reason=reason, decline_note=note):
+    if not _close(offer, status, now, actor, live_only=True, **values):
         raise Conflict("This offer is no longer pending.", extra={"offer_status": effective_status(offer, now)})
-    record_event("offer.declined", referral=referral, subject=offer, actor=actor,
+    record_event("offer.%s" % status, referral=referral, subject=offer, actor=actor,
                  data=_offer_data(offer, reason=reason))
     changes = {}
     _add(changes, offer.track_id, held=-1)
     close_referral_offers(referral, now, changes=changes)
     apply_seat_changes(changes)
-    _settle(referral, actor, now, cascade=True)
+    _settle(referral, actor, now, cascade=cascade)
     db.session.flush()
     return offer
+
+
+def decline_offer(actor, offer_id, reason, note=None, now=None):
+    """Decline with a coded reason; frees the seat; the referral cascades or is requeued if no offer is left."""
+    return _end_live_offer(actor, offer_id, now or utcnow(), "declined", reason, cascade=True,
+                           decline_reason=reason, decline_note=note)
 
 
 def withdraw_offer(actor, offer_id, now=None):
     """The planner takes an offer back; frees the seat; no cascade (the planner chose this)."""
-    now = now or utcnow()
-    offer, referral = _locked_offer(offer_id)
-    _require_live(offer, now)
-    if not _close(offer, "withdrawn", now, actor, live_only=True):
-        raise Conflict("This offer is no longer pending.", extra={"offer_status": effective_status(offer, now)})
-    record_event("offer.withdrawn", referral=referral, subject=offer, actor=actor,
-                 data=_offer_data(offer, reason="withdrawn_by_planner"))
-    changes = {}
-    _add(changes, offer.track_id, held=-1)
-    close_referral_offers(referral, now, changes=changes)
-    apply_seat_changes(changes)
-    _settle(referral, actor, now, cascade=False)
-    db.session.flush()
-    return offer
+    return _end_live_offer(actor, offer_id, now or utcnow(), "withdrawn", "withdrawn_by_planner", cascade=False)
 
 
 def revoke_consent(actor, referral_id, now=None):
