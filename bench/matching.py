@@ -691,13 +691,13 @@ def render_section(results):
         "",
         "It needs PostgreSQL at postgresql://postgres@127.0.0.1:5432 with trust auth (or `--pg-server URL`); it "
         "creates a throw-away database `transitions_bench_match_<random>`, migrates it, loads the directory and "
-        "referrals with COPY, measures, drops the database (also on error), writes raw JSON to `bench/results/` "
+        "referrals with COPY, measures, drops the database (also on error; `--keep-database` keeps it for study), "
+        "writes raw JSON to `bench/results/` "
         "and rewrites this section. With py-spy in the venv (`.venv/bin/pip install py-spy`) the largest size is "
         "sampled while it is measured (non-blocking, %d Hz); the profiles are reported when a target is missed, or "
         "always with `--profile always`." % PROFILE_RATE,
         "",
-        "- Code: commit %s%s." % (git["commit"], " with uncommitted changes to %d files (others were editing product "
-                                  "code during the run)" % len(git["uncommitted_files"])
+        "- Code: commit %s%s." % (git["commit"], " with uncommitted changes to %d files" % len(git["uncommitted_files"])
                                   if git["uncommitted_files"] else ""),
         "- Machine: %d CPU (%s), %.1f GB RAM, Linux %s, Python %s, PostgreSQL %s (shared_buffers=%s, work_mem=%s, "
         "jit=%s), SQLAlchemy %s, psycopg %s, OR-Tools %s; database, benchmark and other sessions' work share the "
@@ -855,6 +855,8 @@ def parse_args(argv):
     parser.add_argument("--quiet-wait", type=int, default=5,
                         help="seconds to wait at most before each phase for other work on the host to settle")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the section in docs/performance.md")
+    parser.add_argument("--keep-database", action="store_true",
+                        help="leave the database (at the last size) for further study instead of dropping it")
     parser.add_argument("--child", choices=("allocate", "match"), help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
@@ -1005,8 +1007,11 @@ def main(argv=None):
         results["error"] = traceback.format_exc()
         raise
     finally:
-        drop_database(admin_url, name)
-        log("dropped database %s" % name)
+        if args.keep_database:
+            log("kept database %s" % url)
+        else:
+            drop_database(admin_url, name)
+            log("dropped database %s" % name)
         results["run_seconds"] = round(time.monotonic() - started, 1)
         with open(os.path.join(RESULTS_DIR, results["json_name"]), "w") as handle:
             json.dump(results, handle, indent=2, default=str)
