@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from transitions.dbutil import schema_filter_for
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -97,6 +99,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        conf_args.setdefault("include_object", schema_filter_for(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 
 from tests.conftest import _with_database, postgres_server_url
 from transitions import MIGRATIONS_DIR, create_app
+from transitions.dbutil import schema_filter_for
 from transitions.extensions import db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +38,9 @@ def _assert_upgrade_builds_the_models_schema(url):
     assert result.returncode == 0, result.stderr
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        context = MigrationContext.configure(
+            connection, opts={"include_object": schema_filter_for(connection.dialect.name)})
+        diff = compare_metadata(context, db.metadata)
     engine.dispose()
     assert diff == []
 

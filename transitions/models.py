@@ -107,6 +107,10 @@ class Program(db.Model):
 
     __table_args__ = (
         Index("ix_programs_lat_lon", "latitude", "longitude"),
+        # Telehealth reach is "licensed in the patient's state": JSONB containment, answered by this index.
+        # SQLite has no such index type; its directories are small enough to scan.
+        Index("ix_programs_telehealth_states", "telehealth_states", postgresql_using="gin",
+              postgresql_ops={"telehealth_states": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
         CheckConstraint("min_age <= max_age", name="age_range"),
     )
 
@@ -116,7 +120,8 @@ class Track(db.Model):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     program_id: Mapped[str] = mapped_column(ID, ForeignKey("programs.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    modality: Mapped[str] = mapped_column(String(20))
+    # Indexed so matching counts the tracks of each modality from the index alone.
+    modality: Mapped[str] = mapped_column(String(20), index=True)
     timezone: Mapped[str] = mapped_column(String(64))
     sessions: Mapped[list] = mapped_column(JSONType)
     hours_per_week: Mapped[float] = mapped_column(Float)
