@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from tests import payloads
 from transitions.extensions import db
 from transitions.models import Organization, Program, Referral, Track, User
-from transitions.services import matching
+from transitions.services import allocation, matching
 
 
 def post_program(api, world, **overrides):
@@ -239,6 +239,9 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, programs, referral_
         assert [v.track.track_id for v in result.items] == [v.track.track_id for v in brute if v.ok]
         # Every track is either matched or counted under exactly one exclusion rule.
         assert len(result.items) + sum(result.excluded.values()) == len(everything)
+        # The allocation's in-memory prefilter keeps the same pairs, with the same scores.
+        edges = allocation.candidate_edges([referral], allocation.Directory.load(), today)[referral.id]
+        assert {c.track_id: c.score for c in edges} == {v.track.track_id: v.score for v in brute if v.ok}
 
 
 def test_applied_allocation_turns_assignments_into_offers(api, world):

@@ -3,11 +3,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from ..extensions import db
 from ..models import Program, Track
-from .matching import ReferralFacts, bounding_box, directory_select, evaluate_facts, track_facts_from_row
+from .matching import (EARTH_RADIUS_MILES, ReferralFacts, age_bounds, bounding_box, evaluate_facts,
+                       load_track_facts)
 
 # Scores carry three decimals; the solver wants integer costs.
 COST_SCALE = 1000
@@ -36,40 +38,103 @@ class Plan:
 
 
 class Directory:
-    """Every active track with an open seat, indexed by map cell (in person) and licensed state (telehealth)."""
+    """Every active track with an open seat: TrackFacts for the rules, and the same facts as columns for a
+    vectorized prefilter, indexed by map cell (in person) and licensed state (telehealth).
+
+    The prefilter is the in-memory twin of matching's SQL prefilter: a relaxation of the rules that only
+    narrows which tracks the rules look at; evaluate_facts decides every pair.
+    """
+
+    # Generous against float differences between numpy's and math's great-circle arithmetic.
+    DISTANCE_SLACK_MILES = 0.5
 
     def __init__(self, tracks):
-        self.tracks = {t.track_id: t for t in tracks}
-        self.by_cell = defaultdict(list)
-        self.by_state = defaultdict(list)
-        for track in tracks:
+        self.tracks = list(tracks)
+        self.by_id = {t.track_id: t for t in self.tracks}
+        self.latitude = np.array([t.latitude for t in self.tracks], dtype=float)
+        self.longitude = np.array([t.longitude for t in self.tracks], dtype=float)
+        self.mat = np.array([t.mat for t in self.tracks], dtype=bool)
+        self.min_age = np.array([t.min_age for t in self.tracks], dtype=np.int32)
+        self.max_age = np.array([t.max_age for t in self.tracks], dtype=np.int32)
+        self.self_pay = np.array([t.self_pay for t in self.tracks], dtype=bool)
+        self.interpreter = np.array([t.interpreter_services for t in self.tracks], dtype=bool)
+        self.gender = np.array([t.gender for t in self.tracks], dtype=object)
+        self.any_gender = self.gender == "any"
+        members = defaultdict(list)
+        cells, states = defaultdict(list), defaultdict(list)
+        for index, track in enumerate(self.tracks):
+            for attribute in ("services", "languages", "payers", "accepts_from"):
+                for value in getattr(track, attribute):
+                    members[attribute, value].append(index)
             if track.modality == "in_person":
-                self.by_cell[self._cell(track.latitude, track.longitude)].append(track)
+                cells[self._cell(track.latitude, track.longitude)].append(index)
             else:
                 for state in track.telehealth_states:
-                    self.by_state[state].append(track)
+                    states[state].append(index)
+        self._members = members
+        self._masks = {}
+        self.by_cell = {cell: np.array(indexes, dtype=np.int64) for cell, indexes in cells.items()}
+        self.by_state = {state: np.array(indexes, dtype=np.int64) for state, indexes in states.items()}
 
     @classmethod
     def load(cls):
-        query = directory_select().where(Track.active.is_(True), Program.active.is_(True),
-                                         Track.occupied + Track.held < Track.capacity)
-        return cls([track_facts_from_row(row) for row in db.session.execute(query)])
+        return cls(load_track_facts(Track.active.is_(True), Program.active.is_(True),
+                                    Track.occupied + Track.held < Track.capacity))
 
     @staticmethod
     def _cell(latitude, longitude):
         return int(latitude // GRID_DEGREES), int(longitude // GRID_DEGREES)
 
+    def _has(self, attribute, value):
+        """Boolean column: which tracks list `value` in `attribute` (built on first use)."""
+        key = attribute, value
+        if key not in self._masks:
+            mask = np.zeros(len(self.tracks), dtype=bool)
+            mask[self._members.get(key, [])] = True
+            self._masks[key] = mask
+        return self._masks[key]
+
     def nearby(self, ref):
-        """Tracks that could pass the distance and telehealth rules; the rules decide exactly."""
+        """Indexes of tracks that could pass the distance and telehealth rules."""
         found = []
         if ref.modality in ("in_person", "either"):
             min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
             for row in range(int(min_lat // GRID_DEGREES), int(max_lat // GRID_DEGREES) + 1):
                 for col in range(int(min_lon // GRID_DEGREES), int(max_lon // GRID_DEGREES) + 1):
-                    found.extend(self.by_cell.get((row, col), ()))
-        if ref.modality in ("telehealth", "either"):
-            found.extend(self.by_state.get(ref.state, ()))
-        return found
+                    if (row, col) in self.by_cell:
+                        found.append(self.by_cell[row, col])
+            if found:
+                in_box = np.concatenate(found)
+                miles = _great_circle_miles(ref.latitude, ref.longitude, self.latitude[in_box],
+                                            self.longitude[in_box])
+                found = [in_box[miles <= ref.max_travel_miles + self.DISTANCE_SLACK_MILES]]
+        if ref.modality in ("telehealth", "either") and ref.state in self.by_state:
+            found.append(self.by_state[ref.state])
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def prefiltered(self, ref):
+        """The tracks within reach that also pass every program-level condition of matching's prefilter."""
+        index = self.nearby(ref)
+        if not index.size:
+            return []
+        youngest, oldest = age_bounds(ref)
+        keep = self._has("services", ref.need)[index]
+        if ref.needs_mat:
+            keep &= self.mat[index]
+        keep &= (self.min_age[index] <= oldest) & (self.max_age[index] >= youngest)
+        keep &= self.any_gender[index] | (self.gender[index] == ref.gender)
+        keep &= self.interpreter[index] | self._has("languages", ref.language)[index]
+        keep &= self.self_pay[index] if ref.self_pay else self._has("payers", ref.payer_id)[index]
+        keep &= self._has("accepts_from", ref.origin)[index]
+        return [self.tracks[i] for i in index[keep].tolist()]
+
+
+def _great_circle_miles(latitude, longitude, latitudes, longitudes):
+    """matching.distance_miles from one point to many, vectorized."""
+    phi1, phi2 = np.radians(latitude), np.radians(latitudes)
+    dphi, dlambda = phi2 - phi1, np.radians(longitudes - longitude)
+    a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 def candidate_edges(referrals, directory, as_of):
@@ -78,8 +143,8 @@ def candidate_edges(referrals, directory, as_of):
     for referral in referrals:
         ref = ReferralFacts.from_referral(referral, as_of)
         accepted = []
-        for track in directory.nearby(ref):
-            verdict = evaluate_facts(ref, track, collect_all=False)
+        for track in directory.prefiltered(ref):
+            verdict = evaluate_facts(ref, track, collect_all=False, explain=False)
             if verdict.ok:
                 accepted.append(Candidate(referral.id, track.track_id, track.program_id, verdict.score,
                                           verdict.first_intake_date))
@@ -127,7 +192,7 @@ def allocate(referrals, as_of):
     loaded = time.perf_counter()
     edges = candidate_edges(referrals, directory, as_of)
     graphed = time.perf_counter()
-    seats = {tid: track.open_seats for tid, track in directory.tracks.items()}
+    seats = {track.track_id: track.open_seats for track in directory.tracks}
     assignments, unassigned = solve(edges, seats)
     solved = time.perf_counter()
     return Plan(assignments=assignments, unassigned=unassigned, candidates=edges, timings={

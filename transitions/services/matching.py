@@ -4,13 +4,14 @@ One rule set decides everything: the single-referral ranking, the exclusion coun
 near misses, the offer check, and the allocation graph. The database prefilter only
 narrows which tracks reach the rules; it is a relaxation of them, never stricter.
 """
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import Text, and_, case, cast, func, or_, select, true
 
 from ..dbutil import json_array_contains
 from ..extensions import db
@@ -101,14 +102,28 @@ class TrackFacts:
         )
 
 
+# JSON columns come back as text and are parsed once per distinct value: directories repeat the same lists
+# (payers, languages, schedules) thousands of times, and the drivers' per-value JSON decoding dominated loading.
+_JSON_SET_COLUMNS = ("services", "languages", "payers", "accepts_from", "telehealth_states")
 TRACK_COLUMNS = (
     Track.id.label("track_id"), Track.program_id, Program.name.label("program_name"),
-    Track.name.label("track_name"), Track.modality, Track.timezone, Track.sessions, Track.intake_days,
+    Track.name.label("track_name"), Track.modality, Track.timezone,
+    cast(Track.sessions, Text).label("sessions"), cast(Track.intake_days, Text).label("intake_days"),
     Track.hours_per_week, Track.capacity, Track.occupied, Track.held, Track.active.label("track_active"),
-    Program.active.label("program_active"), Program.services, Program.mat, Program.min_age, Program.max_age,
-    Program.gender, Program.languages, Program.interpreter_services, Program.payers, Program.self_pay,
-    Program.accepts_from, Program.telehealth_states, Program.latitude, Program.longitude,
+    Program.active.label("program_active"), Program.mat, Program.min_age, Program.max_age, Program.gender,
+    Program.interpreter_services, Program.self_pay, Program.latitude, Program.longitude,
+    *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
 )
+
+
+@lru_cache(maxsize=16384)
+def _json_set(text):
+    return frozenset(json.loads(text))
+
+
+@lru_cache(maxsize=16384)
+def _json_sessions(text):
+    return tuple((s["day"], s["start"], s["end"]) for s in json.loads(text))
 
 
 def track_facts_from_row(row):
@@ -116,18 +131,20 @@ def track_facts_from_row(row):
     return TrackFacts(
         track_id=row.track_id, program_id=row.program_id, program_name=row.program_name,
         track_name=row.track_name, modality=row.modality, timezone=row.timezone,
-        sessions=tuple((s["day"], s["start"], s["end"]) for s in row.sessions),
-        intake_days=frozenset(row.intake_days), hours_per_week=row.hours_per_week,
-        open_seats=row.capacity - row.occupied - row.held, active=bool(row.track_active and row.program_active),
-        services=frozenset(row.services), mat=row.mat, min_age=row.min_age, max_age=row.max_age,
-        gender=row.gender, languages=frozenset(row.languages), interpreter_services=row.interpreter_services,
-        payers=frozenset(row.payers), self_pay=row.self_pay, accepts_from=frozenset(row.accepts_from),
-        telehealth_states=frozenset(row.telehealth_states), latitude=row.latitude, longitude=row.longitude,
+        sessions=_json_sessions(row.sessions), intake_days=_json_set(row.intake_days),
+        hours_per_week=row.hours_per_week, open_seats=row.capacity - row.occupied - row.held,
+        active=bool(row.track_active and row.program_active), services=_json_set(row.services), mat=row.mat,
+        min_age=row.min_age, max_age=row.max_age, gender=row.gender, languages=_json_set(row.languages),
+        interpreter_services=row.interpreter_services, payers=_json_set(row.payers), self_pay=row.self_pay,
+        accepts_from=_json_set(row.accepts_from), telehealth_states=_json_set(row.telehealth_states),
+        latitude=row.latitude, longitude=row.longitude,
     )
 
 
-def directory_select():
-    return select(*TRACK_COLUMNS).join(Program, Program.id == Track.program_id)
+def load_track_facts(*conditions):
+    """TrackFacts for every track (with its program) meeting the conditions."""
+    query = select(*TRACK_COLUMNS).join(Program, Program.id == Track.program_id).where(*conditions)
+    return [track_facts_from_row(row) for row in db.session.execute(query)]
 
 
 @dataclass
@@ -153,6 +170,7 @@ class ReferralFacts:
     discharge_date: date
     earliest_start: date
     _windows: dict = field(default_factory=dict, repr=False)
+    _fits: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_referral(cls, referral, as_of):
@@ -246,6 +264,14 @@ def _availability_intervals(timezone, windows, week_start):
 
 def schedule_fit(referral_facts, track_facts, week_start):
     """(fits, slack minutes): every session inside an availability window on the first intake week."""
+    # Tracks share schedules (a directory has a few dozen distinct ones), so each is placed once per patient.
+    key = track_facts.timezone, track_facts.sessions, week_start
+    if key not in referral_facts._fits:
+        referral_facts._fits[key] = _schedule_fit(referral_facts, track_facts, week_start)
+    return referral_facts._fits[key]
+
+
+def _schedule_fit(referral_facts, track_facts, week_start):
     windows = referral_facts.windows_for_week(week_start)
     if windows is None:
         return True, None
@@ -291,10 +317,11 @@ def bounding_box(latitude, longitude, miles):
 # ---------------------------------------------------------------- the rules
 
 
-def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True):
+def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True, explain=True):
     """Run every hard rule; `failed` lists the rule codes that failed, in RULES order.
 
-    collect_all=False stops at the first failure (ranking and allocation need only the verdict).
+    collect_all=False stops at the first failure (ranking and allocation need only the verdict);
+    explain=False skips writing the reasons of a match (allocation only needs the score).
     """
     failed = []
     distance = None
@@ -343,6 +370,8 @@ def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True):
     verdict.slack_minutes = slack
     if verdict.ok:
         _score(ref, track, verdict)
+        if explain:
+            verdict.reasons = _inclusion_reasons(ref, track, verdict)
     return verdict
 
 
@@ -372,10 +401,10 @@ def _score(ref, track, verdict):
         intensity = INTENSITY_POINTS * hours / INTENSITY_TARGET_HOURS * (0.5 if adult_from_inpatient else 1.0)
     verdict.score = round(timeliness + slack + nearness + intensity, 3)
     verdict.misses_7_day_target = wait > FOLLOWUP_TARGET_DAYS
-    verdict.reasons = _inclusion_reasons(ref, track, verdict, wait)
 
 
-def _inclusion_reasons(ref, track, verdict, wait):
+def _inclusion_reasons(ref, track, verdict):
+    wait = (verdict.first_intake_date - ref.discharge_date).days
     reasons = []
     if wait <= 0:
         reasons.append("can start on the discharge date (%s)" % verdict.first_intake_date.isoformat())
@@ -416,24 +445,28 @@ def _rank_key(verdict):
 # ---------------------------------------------------------------- the database prefilter
 
 
-def _reach_condition(ref):
-    """Tracks within reach: in person inside the travel box, or telehealth licensed in the patient's state."""
+def _reach_conditions(ref):
+    """(programs within reach, tracks within reach): in person inside the travel box, or telehealth licensed
+    in the patient's state. The program condition alone is what the indexes answer (lat/lon B-tree, GIN)."""
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
-    in_person = and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
-                     Program.longitude.between(min_lon, max_lon))
-    telehealth = and_(Track.modality == "telehealth", json_array_contains(Program.telehealth_states, ref.state))
+    near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
+    licensed = json_array_contains(Program.telehealth_states, ref.state)
+    in_person, telehealth = and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", licensed)
     if ref.modality == "in_person":
-        return in_person
+        return near, in_person
     if ref.modality == "telehealth":
-        return telehealth
-    return or_(in_person, telehealth)
+        return licensed, telehealth
+    return or_(near, licensed), or_(in_person, telehealth)
+
+
+def age_bounds(ref):
+    """(youngest, oldest) age the patient can have at a first intake: it falls within 7 days of the start."""
+    return age_on(ref.birth_date, ref.earliest_start), age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
 
 
 def _prefilter_conditions(ref):
     """Per rule after reach, a SQL condition every track passing that rule satisfies (a relaxation)."""
-    # A patient's age can only change once within the 7 days a first intake can fall in.
-    youngest = age_on(ref.birth_date, ref.earliest_start)
-    oldest = age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
+    youngest, oldest = age_bounds(ref)
     gender_ok = Program.gender == "any"
     if ref.gender in ("female", "male"):
         gender_ok = or_(gender_ok, Program.gender == ref.gender)
@@ -476,9 +509,12 @@ def screen(ref, ignore_capacity=False):
                   if not (ignore_capacity and code == "capacity")]
     first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
     # Only ids and verdicts for everything within reach; full rows (JSON and all) for the survivors alone.
+    # The programs within reach are picked first (by index), then their tracks by program_id: joined the
+    # other way round, PostgreSQL scans every track.
+    programs_in_reach, tracks_in_reach = _reach_conditions(ref)
     verdicts = db.session.execute(
         select(Track.id, Track.modality, first_failed).join(Program, Program.id == Track.program_id)
-        .where(_reach_condition(ref))).all()
+        .where(Track.program_id.in_(select(Program.id).where(programs_in_reach)), tracks_in_reach)).all()
     in_reach, excluded, survivor_ids = {}, {}, []
     for track_id, modality, rule in verdicts:
         in_reach[modality] = in_reach.get(modality, 0) + 1
@@ -486,10 +522,7 @@ def screen(ref, ignore_capacity=False):
             survivor_ids.append(track_id)
         else:
             excluded[rule] = excluded.get(rule, 0) + 1
-    survivors = []
-    if survivor_ids:
-        rows = db.session.execute(directory_select().where(Track.id.in_(survivor_ids)))
-        survivors = [track_facts_from_row(row) for row in rows]
+    survivors = load_track_facts(Track.id.in_(survivor_ids)) if survivor_ids else []
     for rule, count in _out_of_reach_counts(ref, in_reach).items():
         excluded[rule] = excluded.get(rule, 0) + count
     return survivors, excluded
@@ -535,14 +568,14 @@ def near_misses(ref, limit):
     """Nearby or in-state tracks that fail a rule, closest first, with every rule they fail."""
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
-    query = directory_select().where(or_(
+    nearby = load_track_facts(or_(
         and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
              Program.longitude.between(min_lon, max_lon)),
         and_(Track.modality == "telehealth", Program.state == ref.state),
     ))
     misses = []
-    for row in db.session.execute(query):
-        verdict = evaluate_facts(ref, track_facts_from_row(row))
+    for track in nearby:
+        verdict = evaluate_facts(ref, track)
         if not verdict.ok:
             misses.append(verdict)
     misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
