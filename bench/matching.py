@@ -477,7 +477,7 @@ class PhaseTimer:
     def __init__(self, matching):
         self.matching = matching
         self.original = matching.screen
-        self.exclusions_s = self.survivors_s = 0.0
+        self.survivors_s = 0.0
         self.survivors = 0
 
     def __enter__(self):
@@ -499,7 +499,7 @@ class PhaseTimer:
         self.matching.screen = self.original
 
     def reset(self):
-        self.exclusions_s = self.survivors_s = 0.0
+        self.survivors_s = 0.0
         self.survivors = 0
 
 
@@ -512,7 +512,7 @@ def measure_matches(referral_ids, warmup_ids, as_of):
     for referral_id in warmup_ids:
         matching.ranked_matches(db.session.get(Referral, referral_id), MATCH_LIMIT, as_of)
         db.session.remove()
-    totals, exclusions, survivors_load, rules, survivor_counts, match_counts = [], [], [], [], [], []
+    totals, survivors_load, rules, survivor_counts, match_counts = [], [], [], [], []
     with PhaseTimer(matching) as phases:
         for referral_id in referral_ids:
             referral = db.session.get(Referral, referral_id)
@@ -521,15 +521,13 @@ def measure_matches(referral_ids, warmup_ids, as_of):
             result = matching.ranked_matches(referral, MATCH_LIMIT, as_of)
             elapsed = time.perf_counter() - started
             totals.append(elapsed)
-            exclusions.append(phases.exclusions_s)
             survivors_load.append(phases.survivors_s)
-            rules.append(elapsed - phases.exclusions_s - phases.survivors_s)
+            rules.append(elapsed - phases.survivors_s)
             survivor_counts.append(phases.survivors)
             match_counts.append(len(result.items))
             db.session.remove()
     return {
         "latency_ms": summarize_ms(totals),
-        "exclusion_query_ms": summarize_ms(exclusions),
         "survivor_query_and_facts_ms": summarize_ms(survivors_load),
         "rules_and_sort_ms": summarize_ms(rules),
         "survivors": {"mean": round(statistics.mean(survivor_counts), 1), "p95": percentile(survivor_counts, 0.95),
@@ -720,9 +718,9 @@ def render_section(results):
         "list copied in again, then VACUUM ANALYZE), so a small directory is a sample of the same geography; the "
         "referrals stay the same.",
         "- Single match: `matching.ranked_matches(referral, %d, as_of)` for %d referrals after %d warm-up calls, each "
-        "in a fresh session with the referral already loaded; the split is the screening query (the tracks within "
-        "reach, each with the first rule it fails, turned into TrackFacts; exclusions counted from it) and the rules "
-        "and sort. HTTP: `GET /api/v1/referrals/{id}/matches?limit=%d` "
+        "in a fresh session with the referral already loaded; the split is screening (`matching.screen`: the query over "
+        "the tracks within reach with the first prefilter rule each fails, the survivors' rows turned into "
+        "TrackFacts, and the count of tracks per modality) and the precise rules and sort. HTTP: `GET /api/v1/referrals/{id}/matches?limit=%d` "
         "through `app.test_client()` as the referring planner (%d requests after %d warm-up; auth, audit row and "
         "commit included)." % (MATCH_LIMIT, args["match_samples"], args["warmup"], MATCH_LIMIT, args["http_samples"],
                                args["http_warmup"]),
@@ -735,17 +733,16 @@ def render_section(results):
                      "percent of one core)." % (", ".join(str(s) for s in results["profiled_sizes"]), PROFILE_RATE))
     lines += [
         "",
-        "| tracks | programs | open seats | match p50 | match p95 | match p99 | of p95: (unused) / screening / "
-        "rules | CPU per match | survivors (mean / max) | with a match | HTTP p50 | HTTP p95 | CPU per request |",
+        "| tracks | programs | open seats | match p50 | match p95 | match p99 | of p95: screening / rules "
+        "| CPU per match | survivors (mean / max) | with a match | HTTP p50 | HTTP p95 | CPU per request |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in runs:
         m, h, d = run["match"], run["http"], run["directory"]
-        lines.append("| %d | %d | %d | %.1f ms | %.1f ms | %.1f ms | %.1f / %.1f / %.1f ms | %.1f ms | %.0f / %d | "
+        lines.append("| %d | %d | %d | %.1f ms | %.1f ms | %.1f ms | %.1f / %.1f ms | %.1f ms | %.0f / %d | "
                      "%.0f %% | %.1f ms | %.1f ms | %.1f ms |" % (
                          d["tracks"], d["programs"], d["open_seats"], m["latency_ms"]["p50"], m["latency_ms"]["p95"],
-                         m["latency_ms"]["p99"], m["exclusion_query_ms"]["p95"],
-                         m["survivor_query_and_facts_ms"]["p95"], m["rules_and_sort_ms"]["p95"],
+                         m["latency_ms"]["p99"], m["survivor_query_and_facts_ms"]["p95"], m["rules_and_sort_ms"]["p95"],
                          m["cpu_per_call_ms"], m["survivors"]["mean"], m["survivors"]["max"],
                          m["with_a_match_percent"], h["latency_ms"]["p50"], h["latency_ms"]["p95"],
                          h["cpu_per_call_ms"]))
@@ -895,9 +892,9 @@ def measure_size(args, app, url, name, programs, size, sample_ids, warmup_ids, t
     run["match"]["cpu_per_call_ms"] = round(
         run["cpu"]["match"]["bench_cpu_s"] * 1000 / (len(sample_ids) + len(warmup_ids)), 2)
     m = run["match"]
-    log("  match p50 %.1f / p95 %.1f / p99 %.1f ms (count query p95 %.1f, survivors p95 %.1f, rules p95 %.1f); "
+    log("  match p50 %.1f / p95 %.1f / p99 %.1f ms (screening p95 %.1f, rules p95 %.1f); "
         "mean survivors %.0f" % (m["latency_ms"]["p50"], m["latency_ms"]["p95"], m["latency_ms"]["p99"],
-                                 m["exclusion_query_ms"]["p95"], m["survivor_query_and_facts_ms"]["p95"],
+                                 m["survivor_query_and_facts_ms"]["p95"],
                                  m["rules_and_sort_ms"]["p95"], m["survivors"]["mean"]))
 
     wait_for_quiet(args.quiet_wait)
