@@ -1,6 +1,9 @@
 """The factory, configuration layering, probes, the OpenAPI document, and problem+json for protocol errors."""
+import json
+
 import pytest
 
+from tests import payloads
 from transitions import create_app
 from transitions.config import env_overrides, normalize_database_url
 
@@ -112,6 +115,8 @@ def test_request_id_is_echoed_or_made(client):
 
 @pytest.mark.parametrize("path, body", [
     ("/api/v1/users", '{"email": "a\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
+    # An escaped backslash, then the NUL escape.
+    ("/api/v1/users", '{"email": "a\\\\\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
     ("/api/v1/referrals?status=sub%00mitted", None),
 ])
 def test_nul_characters_are_refused_before_the_database(api, world, path, body):
@@ -120,3 +125,12 @@ def test_nul_characters_are_refused_before_the_database(api, world, path, body):
     else:
         response = api.post(path, token=world.tokens["admin"], data=body, content_type="application/json")
     assert response.status_code == 400 and response.json["detail"] == "NUL characters are not allowed."
+
+
+def test_the_text_backslash_u0000_is_not_a_nul(api, world):
+    # "C:\\u0000" in JSON is the text C:\u0000 (an escaped backslash, then u0000): kept, not refused.
+    body = json.dumps(payloads.referral(notes="path C:\\u0000 from the old system"))
+    assert "\\\\u0000" in body
+    created = api.post("/api/v1/referrals", token=world.tokens["planner"], data=body, content_type="application/json")
+    assert created.status_code == 201, created.json
+    assert created.json["notes"] == "path C:\\u0000 from the old system"

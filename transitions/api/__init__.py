@@ -1,11 +1,16 @@
 """The JSON API: flask-smorest blueprints, the OpenAPI document and its local docs page."""
 
+import re
+
 import swagger_ui_bundle
 from flask import send_from_directory
 from flask_smorest import Api as SmorestApi
 
 from ..errors import PROBLEM_MIME, http_exception_response, problem_response
 from ..schemas import ProblemSchema
+
+# A JSON \u0000 escape: an odd number of backslashes before u0000 (an even number is literal text).
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 ERROR_STATUSES = {
     "400": "Malformed request (bad JSON, bad header).",
@@ -82,7 +87,7 @@ def init_app(app):
                 request.query_string.decode("latin-1"):
             return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
         body = request.get_data(cache=True)
-        if b"\\u0000" in body or b"\x00" in body:
+        if b"\x00" in body or ESCAPED_NUL.search(body):
             return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
         return None
 
