@@ -5,17 +5,17 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from transitions import codes, demo
+from transitions import codes, demo, scheduler
 from transitions.extensions import db
-from transitions.models import Organization, Program, Referral, Track, User
+from transitions.models import FollowUp, Organization, Program, Referral, Track, User
 
 ROLE_LINE = re.compile(r"^(admin|discharge_planner|case_manager|iop_coordinator)\s+(\S+@\S+)\s+(trn_\S+)$")
 
 
-def run_seed(app, *args):
+def run_seed(app, *args, env=None):
     # app.cli commands get an app context from the `flask` entry point (FlaskGroup), not from the test runner.
     with app.app_context():
-        return app.test_cli_runner().invoke(args=["seed-demo", "--programs", "20", *args])
+        return app.test_cli_runner().invoke(args=["seed-demo", "--programs", "20", *args], env=env)
 
 
 def printed_tokens(output):
@@ -81,6 +81,24 @@ def test_seed_demo_creates_the_demo_and_its_tokens_work(app):
     response = client.get("/api/v1/programs?organization_id=%s" % coordinator.organization_id,
                           headers={"Authorization": "Bearer %s" % tokens["iop_coordinator"][1]})
     assert response.status_code == 200 and len(response.json["items"]) == owned[coordinator.organization_id]
+
+
+def test_seed_demo_hints_point_at_the_port_the_service_uses(app):
+    result = run_seed(app, "--seed", "3", env={"PORT": "8123"})
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123/sign-in" in result.output
+    assert "http://127.0.0.1:8123/api/v1/referrals" in result.output.strip().splitlines()[-1]
+    assert ":5000" not in result.output
+
+
+def test_the_demo_has_someone_to_call_on_its_first_day(app):
+    assert run_seed(app, "--seed", "3").exit_code == 0
+    scheduler.run_pass(app)
+    with app.app_context():
+        missed = db.session.execute(
+            select(Referral.given_name, FollowUp.check).join(FollowUp, FollowUp.referral_id == Referral.id)
+            .where(FollowUp.outcome == "missed")).all()
+    assert ("Tamika", "intake_scheduled") in missed
 
 
 def test_seed_demo_refuses_to_load_twice(app):

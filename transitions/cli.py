@@ -1,4 +1,6 @@
 """Operator commands: create-admin, seed-demo, scheduler (the APScheduler process) and sweep (one pass of its jobs)."""
+import os
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -48,7 +50,8 @@ def seed_demo(programs, seed, data_dir):
         db.session.rollback()
         raise click.ClickException(str(error.detail)) from None
     db.session.commit()
-    click.echo(demo.describe(summary))
+    # scripts/run serves on $PORT; the hints should point where the service actually listens.
+    click.echo(demo.describe(summary, base_url="http://127.0.0.1:%s" % os.environ.get("PORT", "5000")))
 
 
 @click.command("scheduler")

@@ -173,6 +173,13 @@ REFERRAL_STORIES = (
          discharge_in_days=-1, availability=EVENINGS_MON_THU, modality="either", max_travel_miles=30,
          consent=None, notes="Uninsured; asked about sliding-scale fees.",
          cancel_reason="Patient declined IOP; continuing with her outpatient psychiatrist."),
+    # Discharged three days ago and still without a seat: on the demo's first day the follow-up sweep finds her
+    # intake check missed, so the case manager's board has someone to call.
+    dict(planner="bayou", given_name="Tamika", family_name="Brooks", age=38, birthday=(10, 12),
+         gender="female", language="en", zip="77021", phone="713-555-0190", payer="acme-health",
+         origin="inpatient_psych", need="mental_health", diagnoses=["F31.81"], needs_mat=False,
+         discharge_in_days=-3, availability=EVENINGS_MON_THU, modality="in_person", max_travel_miles=10,
+         consent=None, notes="No car; her sister can drive her two evenings a week."),
     dict(planner="cedar", given_name="Ryan", family_name="Kowalski", age=27, birthday=(4, 9),
          gender="male", language="en", zip="19147", phone="215-555-0178", payer="acme-health",
          origin="residential", need="substance_use", diagnoses=["F11.20"], needs_mat=True,
@@ -554,7 +561,7 @@ def _coverage(payer_id, rng):
 # ---------------------------------------------------------------- the printout
 
 
-def describe(summary):
+def describe(summary, base_url="http://127.0.0.1:5000"):
     """Counts, one line per role with its bearer token, other planners, and a curl hint as the last line."""
     if summary["source"] == "samhsa":
         source = "facilities from the SAMHSA 2022 directory (%s)" % summary["data_path"]
@@ -588,11 +595,11 @@ def describe(summary):
             lines.append("  %s  %s  %s (%s)" % (user["email"], user["token"], user["role"], user["organization"]))
     # Indented, so these lines never read as the role/token table above.
     lines.append("")
-    lines.append("Web sign-in at http://127.0.0.1:5000/sign-in (passwords shown once; "
+    lines.append("Web sign-in at %s/sign-in (passwords shown once; " % base_url +
                  "change one with `flask --app transitions set-password EMAIL`):")
     for user in primary + others:
         lines.append("  %-18s %-*s  %s" % (user["role"], email_width, user["email"], user.get("password", "")))
     planner = next(u for u in primary if u["role"] == "discharge_planner")
     lines.append("")
-    lines.append('Try: curl -H "Authorization: Bearer %s" http://127.0.0.1:5000/api/v1/referrals' % planner["token"])
+    lines.append('Try: curl -H "Authorization: Bearer %s" %s/api/v1/referrals' % (planner["token"], base_url))
     return "\n".join(lines)
