@@ -376,3 +376,18 @@ def test_a_sign_in_clears_the_users_ended_sessions(app, web, emails):
     web.sign_in(emails["planner"])
     rows = session_rows(app)
     assert len(rows) == 2 and all(row.revoked_at is None for row in rows)
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_unknown_pages_are_pages_for_browsers_and_problems_for_the_api(app):
+    client = app.test_client()
+    page = client.get("/no-such-page", headers={"Accept": BROWSER_ACCEPT})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "There is no page at this address." in page.get_data(as_text=True)
+    # Scripts (curl sends */*) and the API keep problem+json, whatever a browser asks for.
+    assert client.get("/no-such-page").mimetype == "application/problem+json"
+    api_miss = client.get("/api/v1/no-such-thing", headers={"Accept": BROWSER_ACCEPT})
+    assert api_miss.status_code == 404 and api_miss.mimetype == "application/problem+json"
+

@@ -7,7 +7,7 @@ from flask import Blueprint, g, has_request_context, redirect, render_template, 
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
-from ..errors import DomainError
+from ..errors import DomainError, http_exception_response
 from . import csrf, sessions
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,17 @@ def domain_error(error):
 @bp.errorhandler(HTTPException)
 def http_error(error):
     return error_page(error.code or 500, error.name, error.description)
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def unknown_page(error):
+    """A browser that follows a stale or mistyped link gets a page; the API and other clients keep problem+json."""
+    wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    if request.path.startswith("/api/") or not wants_page:
+        return http_exception_response(error)
+    return error_page(error.code, "Not found" if error.code == 404 else error.name,
+                      "There is no page at this address." if error.code == 404 else error.description)
 
 
 @bp.errorhandler(Exception)
