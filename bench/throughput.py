@@ -27,39 +27,16 @@ DOC_PATH = os.path.join(REPO_DIR, "docs", "performance.md")
 DOC_HEADING = "## API throughput (foundation)"
 WRK_SCRIPT = os.path.join(BENCH_DIR, "wrk_bench.lua")
 VENV_BIN = os.path.dirname(sys.executable)
-sys.path.insert(0, BENCH_DIR)
+sys.path[:0] = [BENCH_DIR, REPO_DIR]
 
 from paced_load import run_paced  # noqa: E402  (bench/ is not a package; the path is set just above)
+from tests import payloads  # noqa: E402  (the same valid referral the tests post)
 
 TARGETS = {"create_ratio": 0.20, "read_ratio": 0.40, "p95_ms": 50.0}
 
-# A valid referral (as in tests/payloads.py); __UNIQUE__ becomes a new family name per request.
-REFERRAL_BODY = {
-    "patient": {
-        "given_name": "Maria",
-        "family_name": "Bench __UNIQUE__",
-        "birth_date": "1990-04-12",
-        "gender": "female",
-        "language": "es",
-        "zip": "60614",
-        "phone": "773-555-0199",
-    },
-    "coverage": {"payer_id": "acme-health", "member_id": "ACM123456"},
-    "origin": "inpatient_psych",
-    "need": "mental_health",
-    "diagnoses": ["F33.1"],
-    "needs_mat": False,
-    "discharge_date": "2026-12-03",
-    "availability": [
-        {"day": "mon", "start": "17:00", "end": "22:00"},
-        {"day": "wed", "start": "17:00", "end": "22:00"},
-        {"day": "thu", "start": "17:00", "end": "22:00"},
-    ],
-    "timezone": "America/Chicago",
-    "modality": "either",
-    "max_travel_miles": 20,
-    "notes": "Prefers evening groups; works days.",
-}
+# The valid referral the tests use, discharged a week from today so it stays valid whenever the bench runs.
+REFERRAL_BODY = payloads.referral(
+    discharge_date=(datetime.date.today() + datetime.timedelta(days=7)).isoformat())
 
 
 def log(message):
