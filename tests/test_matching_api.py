@@ -93,6 +93,24 @@ def test_allocation_places_the_most_within_seats(api, world):
     assert other_plan["considered"] == 0
 
 
+def test_allocation_leaves_out_referrals_the_consent_gate_blocks(api, world):
+    program = post_program(api, world)
+    post_track(api, world, program, capacity=1)
+    # Free any time, so she outscores the other patient: without the gate she would take the only seat in the
+    # plan, her offer would be refused, and nobody would be offered it.
+    unconsented = payloads.referral(patient={"given_name": "Uma"}, need="co_occurring")
+    del unconsented["availability"]
+    blocked_id = api.post("/api/v1/referrals", unconsented, token=world.tokens["planner"]).json["id"]
+    ready_id = api.post("/api/v1/referrals", payloads.referral(patient={"given_name": "Rita"}),
+                        token=world.tokens["planner"]).json["id"]
+    dry = api.post("/api/v1/allocations", {"apply": False}, token=world.tokens["manager"]).json
+    assert [a["referral_id"] for a in dry["assignments"]] == [ready_id] and dry["considered"] == 1
+    assert "Part 2 consent" in dry["errors"][blocked_id]
+    applied = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"]).json
+    assert [a["referral_id"] for a in applied["assignments"]] == [ready_id]
+    assert applied["assignments"][0]["offer_id"] and set(applied["errors"]) == {blocked_id}
+
+
 # ---------------------------------------------------------------- the prefilter property
 
 # Chicago-area ZIPs 3-60 miles apart in every direction (bounding-box edges), and a few far away.

@@ -661,12 +661,14 @@ class AssignmentSchema(Schema):
 
 class AllocationSchema(Schema):
     applied = fields.Boolean()
-    considered = fields.Integer()
+    considered = fields.Integer(metadata={"description": "Referrals the plan placed or tried to place."})
     placed = fields.Integer()
     total_score = fields.Float()
     assignments = fields.List(fields.Nested(AssignmentSchema))
-    unassigned = fields.List(fields.String())
-    errors = fields.Dict(keys=fields.String(), values=fields.String())
+    unassigned = fields.List(fields.String(), metadata={"description": "Considered, but no seat fits."})
+    errors = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Referral id → why it was left out of the plan (not found, not waiting for a seat, no "
+                       "current Part 2 consent) or, with apply, why its offer was refused."})
 
 
 # ---------------------------------------------------------------- offers and placements

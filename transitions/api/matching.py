@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from .. import access
 from ..auth import current_user, require_authentication, require_roles
-from ..clock import today
+from ..clock import today, utcnow
 from ..models import Offer, Referral
 from ..schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
 from ..extensions import db
@@ -61,6 +61,8 @@ def create_allocation(data):
     """Assign pending referrals to open seats: the most placements, then the best total score."""
     user = current_user()
     referrals, errors = _pending_referrals(user, data.get("referral_ids"))
+    referrals, blocked = allocation_service.offerable(referrals, utcnow())
+    errors.update(blocked)
     plan = allocation_service.allocate(referrals, today())
     offer_ids = {}
     if data["apply"]:

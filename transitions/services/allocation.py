@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from ..errors import DomainError
 from ..extensions import db
 from ..models import Program, Track
+from . import offers
 from .matching import (EARTH_RADIUS_MILES, ReferralFacts, age_bounds, bounding_box, evaluate_facts,
                        load_track_facts)
 
@@ -185,6 +187,22 @@ def solve(edges, seats):
     return assignments, [rid for rid in referral_ids if rid not in placed]
 
 
+def offerable(referrals, now):
+    """(referrals an offer could be made for now, {referral_id: why not} for the rest).
+
+    A referral the Part 2 consent gate blocks would only take a seat in the plan that no offer can fill,
+    while another patient who could start goes without one; it stays out until its consent is on file.
+    """
+    ready, blocked = [], {}
+    for referral in referrals:
+        reason = offers.consent_blocker(referral, now)
+        if reason is None:
+            ready.append(referral)
+        else:
+            blocked[referral.id] = reason
+    return ready, blocked
+
+
 def allocate(referrals, as_of):
     """Plan the assignment of these referrals to the directory's open seats (no writes)."""
     started = time.perf_counter()
@@ -207,16 +225,12 @@ def apply_plan(user, plan):
     Returns ({referral_id: offer_id}, {referral_id: why it could not be offered}); one refusal (a seat
     taken meanwhile, a missing Part 2 consent) does not undo the others.
     """
-    from ..errors import DomainError
-    from ..models import Track
-    from .offers import create_offer
-
     offer_ids, refused = {}, {}
     for assignment in plan.assignments:
         track = db.session.get(Track, assignment.track_id)
         try:
             with db.session.begin_nested():
-                offer_ids[assignment.referral_id] = create_offer(user, assignment.referral_id, track).id
+                offer_ids[assignment.referral_id] = offers.create_offer(user, assignment.referral_id, track).id
         except DomainError as error:
             refused[assignment.referral_id] = error.detail
     return offer_ids, refused

@@ -233,6 +233,15 @@ def _check_consent(referral, now):
         )
 
 
+def consent_blocker(referral, now):
+    """Why the Part 2 consent gate keeps this referral from being offered now, or None if it does not."""
+    try:
+        _check_consent(referral, now)
+    except Conflict as error:
+        return error.detail
+    return None
+
+
 def _check_offerable(referral):
     if referral.status not in OFFERABLE_STATUSES:
         ensure_transition(referral, "offered")
