@@ -34,8 +34,10 @@ from tests import payloads  # noqa: E402  (the same valid referral the tests pos
 
 TARGETS = {"create_ratio": 0.20, "read_ratio": 0.40, "p95_ms": 50.0}
 
-# The valid referral the tests use, discharged a week from today so it stays valid whenever the bench runs.
+# The valid referral the tests use, discharged a week from today so it stays valid whenever the bench runs;
+# wrk_bench.lua replaces __UNIQUE__ with a new family name per request (the same patient twice is a 409).
 REFERRAL_BODY = payloads.referral(
+    patient={"family_name": "Bench __UNIQUE__"},
     discharge_date=(datetime.date.today() + datetime.timedelta(days=7)).isoformat())
 
 
