@@ -260,6 +260,15 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, programs, referral_
         # The allocation's in-memory prefilter keeps the same pairs, with the same scores.
         edges = allocation.candidate_edges([referral], allocation.Directory.load(), today)[referral.id]
         assert {c.track_id: c.score for c in edges} == {v.track.track_id: v.score for v in brute if v.ok}
+        # Near misses: every track that fails a rule, in person within three times the travel radius (the box
+        # around it) or telehealth from a program in the patient's state.
+        min_lat, max_lat, min_lon, max_lon = matching.bounding_box(
+            ref.latitude, ref.longitude, max(ref.max_travel_miles * 3, 30.0))
+        in_scope = {t.id for t in db.session.scalars(db.select(Track)) if (
+            min_lat <= t.program.latitude <= max_lat and min_lon <= t.program.longitude <= max_lon
+            if t.modality == "in_person" else t.program.state == ref.state)}
+        assert {v.track.track_id for v in matching.near_misses(ref, 1000)} == {
+            v.track.track_id for v in brute if not v.ok and v.track.track_id in in_scope}
 
 
 def test_applied_allocation_turns_assignments_into_offers(api, world):

@@ -568,11 +568,12 @@ def near_misses(ref, limit):
     """Nearby or in-state tracks that fail a rule, closest first, with every rule they fail."""
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
-    nearby = load_track_facts(or_(
-        and_(Track.modality == "in_person", Program.latitude.between(min_lat, max_lat),
-             Program.longitude.between(min_lon, max_lon)),
-        and_(Track.modality == "telehealth", Program.state == ref.state),
-    ))
+    near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
+    in_state = Program.state == ref.state
+    # Programs first, by index, then their tracks (as in screen()).
+    nearby = load_track_facts(
+        Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
+        or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)))
     misses = []
     for track in nearby:
         verdict = evaluate_facts(ref, track)
