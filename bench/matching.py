@@ -537,6 +537,22 @@ def measure_matches(referral_ids, warmup_ids, as_of):
     }
 
 
+def measure_near_misses(referral_ids, as_of):
+    """ranked_matches with include_excluded (a planner asking "why not these?"), as measure_matches."""
+    from transitions.extensions import db
+    from transitions.models import Referral
+    from transitions.services import matching
+
+    totals = []
+    for referral_id in referral_ids:
+        referral = db.session.get(Referral, referral_id)
+        started = time.perf_counter()
+        matching.ranked_matches(referral, MATCH_LIMIT, as_of, include_excluded=True)
+        totals.append(time.perf_counter() - started)
+        db.session.remove()
+    return {"latency_ms": summarize_ms(totals), "calls": len(totals)}
+
+
 def measure_http(app, token, referral_ids, warmup):
     """The same call through Flask: auth, access check, audit row, schema dump and commit included."""
     client = app.test_client()
@@ -802,6 +818,16 @@ def render_section(results):
                 first["allocation"]["timings"]["edges"], alloc["timings"]["edges"],
                 first["allocation"]["peak_rss_mb"], alloc["peak_rss_mb"]),
         ]
+    near = [run for run in runs if "near_misses" in run]
+    if near:
+        lines += ["", "Not a target, but what a planner waits for when asking why nearby programs are left out: "
+                  "`include_excluded=true` also loads every track within three times the travel radius (at least "
+                  "30 miles) and every telehealth track in the patient's state, and runs all rules on each "
+                  "(%d calls per size): %s." % (near[-1]["near_misses"]["calls"], "; ".join(
+                      "%d tracks p50 %.1f / p95 %.1f ms" % (run["directory"]["tracks"],
+                                                           run["near_misses"]["latency_ms"]["p50"],
+                                                           run["near_misses"]["latency_ms"]["p95"])
+                      for run in near))]
     profiles = results.get("profiles") or {}
     if profiles:
         lines += ["", "Profiles at %d tracks (py-spy, share of samples; waiting for PostgreSQL shows as psycopg's "
@@ -904,6 +930,11 @@ def measure_size(args, app, url, name, programs, size, sample_ids, warmup_ids, t
     http_calls = len(sample_ids[:args.http_samples]) + min(args.http_warmup, len(sample_ids[:args.http_samples]))
     run["http"]["cpu_per_call_ms"] = round(run["cpu"]["http"]["bench_cpu_s"] * 1000 / http_calls, 2)
     log("  HTTP p50 %.1f / p95 %.1f ms" % (run["http"]["latency_ms"]["p50"], run["http"]["latency_ms"]["p95"]))
+
+    with app.app_context():
+        run["near_misses"] = measure_near_misses(sample_ids[:args.http_samples], as_of)
+    log("  with near misses p50 %.1f / p95 %.1f ms" % (run["near_misses"]["latency_ms"]["p50"],
+                                                     run["near_misses"]["latency_ms"]["p95"]))
 
     wait_for_quiet(args.quiet_wait)
     before = cpu_snapshot(name)
