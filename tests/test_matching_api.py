@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from tests import payloads
+from transitions.clock import today
 from transitions.extensions import db
 from transitions.models import Organization, Program, Referral, Track, User
 from transitions.services import allocation, matching
@@ -49,6 +50,24 @@ def test_matches_rank_explain_and_count_exclusions(api, world):
                         token=world.tokens["planner"]).json
     failed = {m["program_name"]: m["failed"] for m in explained["near_misses"]}
     assert failed == {"English only": ["language"], "Near": ["schedule"]}
+
+
+def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, api, world):
+    # Evanston is within reach, but its only track meets in the mornings: only the rules see that it fails, so
+    # its lower bound is 0. Next door, a program without mental health care surely fails (lower bound 1). Both
+    # fail one rule and the nearer comes first, so the search must not stop after the first bound.
+    evanston = post_program(api, world, name="Evanston mornings", zip="60201")
+    post_track(api, world, evanston, sessions=[
+        {"day": d, "start": "09:00", "end": "12:00"} for d in ("mon", "wed", "thu")])
+    next_door = post_program(api, world, name="Next door", zip="60614", services=["substance_use"])
+    next_door_track = post_track(api, world, next_door)
+    referral = api.post("/api/v1/referrals", payloads.referral(), token=world.tokens["planner"]).json
+    with app.app_context():
+        ref = matching.ReferralFacts.from_referral(db.session.get(Referral, referral["id"]), today())
+        closest = matching.near_misses(ref, 1)
+        both = matching.near_misses(ref, 2)
+    assert [(v.track.track_id, v.failed) for v in closest] == [(next_door_track["id"], ["need"])]
+    assert [v.failed for v in both] == [["need"], ["schedule"]]
 
 
 def test_limit_and_same_order_every_time(api, world):
@@ -267,8 +286,16 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, programs, referral_
         in_scope = {t.id for t in db.session.scalars(db.select(Track)) if (
             min_lat <= t.program.latitude <= max_lat and min_lon <= t.program.longitude <= max_lon
             if t.modality == "in_person" else t.program.state == ref.state)}
-        assert {v.track.track_id for v in matching.near_misses(ref, 1000)} == {
-            v.track.track_id for v in brute if not v.ok and v.track.track_id in in_scope}
+        misses = [v for v in brute if not v.ok and v.track.track_id in in_scope]
+        assert {v.track.track_id for v in matching.near_misses(ref, 1000)} == {v.track.track_id for v in misses}
+        # The few closest to fitting (fewest failed rules, then nearest): near_misses stops reading tracks early.
+        # (Telehealth tracks count as being at the edge of the near-miss radius.)
+        radius = max(ref.max_travel_miles * 3, 30.0)
+        misses.sort(key=lambda v: (len(v.failed), radius if v.distance_miles is None else v.distance_miles,
+                                   v.track.track_id))
+        for limit in (1, 2):
+            assert [v.track.track_id for v in matching.near_misses(ref, limit)] == [
+                v.track.track_id for v in misses[:limit]]
 
 
 def test_applied_allocation_turns_assignments_into_offers(api, world):

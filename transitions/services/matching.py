@@ -565,23 +565,50 @@ def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_lim
 
 
 def near_misses(ref, limit):
-    """Nearby or in-state tracks that fail a rule, closest first, with every rule they fail."""
+    """Tracks near the patient (or telehealth from her state) that fail a rule: fewest failed rules first, then
+    closest, each with every rule it fails.
+
+    Only tracks that could still make the list are read in full. The database counts, for every track in scope,
+    the rules it surely fails (each prefilter condition is a relaxation of its rule, so this never exceeds the
+    precise count); tracks are evaluated in order of that lower bound until none left can beat the last kept.
+    """
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
     near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
     in_state = Program.state == ref.state
+    lower_bound = sum(case((~passes, 1), else_=0) for passes in _sure_passes(ref))
     # Programs first, by index, then their tracks (as in screen()).
-    nearby = load_track_facts(
-        Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
-        or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)))
+    bounds = db.session.execute(
+        select(Track.id, lower_bound).join(Program, Program.id == Track.program_id)
+        .where(Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
+               or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)))).all()
+    by_bound = {}
+    for track_id, bound in bounds:
+        by_bound.setdefault(bound, []).append(track_id)
     misses = []
-    for track in nearby:
-        verdict = evaluate_facts(ref, track)
-        if not verdict.ok:
-            misses.append(verdict)
-    misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
-                               v.track.track_id))
+    for bound in sorted(by_bound):
+        if len(misses) >= limit and len(misses[limit - 1].failed) < bound:
+            break
+        for track in load_track_facts(Track.id.in_(by_bound[bound])):
+            verdict = evaluate_facts(ref, track)
+            if not verdict.ok:
+                misses.append(verdict)
+        misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
+                                   v.track.track_id))
     return misses[:limit]
+
+
+def _sure_passes(ref):
+    """SQL conditions, one per rule, that every track passing the rule meets: failing one means failing the rule."""
+    min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
+    reach = [
+        true() if ref.modality == "either" else Track.modality == ref.modality,
+        # Outside the box around the travel radius is surely too far; inside, only the distance itself can tell.
+        or_(Track.modality != "in_person", and_(Program.latitude.between(min_lat, max_lat),
+                                                Program.longitude.between(min_lon, max_lon))),
+        or_(Track.modality != "telehealth", json_array_contains(Program.telehealth_states, ref.state)),
+    ]
+    return reach + [condition for _, condition in _prefilter_conditions(ref)]
 
 
 def describe_match(verdict):
