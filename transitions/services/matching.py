@@ -564,13 +564,17 @@ def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_lim
     return MatchResult(items=matches[:limit], excluded=dict(sorted(excluded.items())), near_misses=near)
 
 
+NEAR_MISS_BATCH = 50
+
+
 def near_misses(ref, limit):
     """Tracks near the patient (or telehealth from her state) that fail a rule: fewest failed rules first, then
     closest, each with every rule it fails.
 
     Only tracks that could still make the list are read in full. The database counts, for every track in scope,
     the rules it surely fails (each prefilter condition is a relaxation of its rule, so this never exceeds the
-    precise count); tracks are evaluated in order of that lower bound until none left can beat the last kept.
+    precise count); with the exact distance that gives each track a key no greater than its place in the list,
+    and tracks are evaluated in order of that key until none left can beat the last one kept.
     """
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
@@ -578,24 +582,30 @@ def near_misses(ref, limit):
     in_state = Program.state == ref.state
     lower_bound = sum(case((~passes, 1), else_=0) for passes in _sure_passes(ref))
     # Programs first, by index, then their tracks (as in screen()).
-    bounds = db.session.execute(
-        select(Track.id, lower_bound).join(Program, Program.id == Track.program_id)
+    rows = db.session.execute(
+        select(Track.id, Track.modality, Program.latitude, Program.longitude, lower_bound)
+        .join(Program, Program.id == Track.program_id)
         .where(Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
                or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)))).all()
-    by_bound = {}
-    for track_id, bound in bounds:
-        by_bound.setdefault(bound, []).append(track_id)
+
+    def place(failed_count, distance, track_id):
+        # Telehealth tracks count as being at the edge of the radius.
+        return failed_count, radius if distance is None else distance, track_id
+
+    candidates = sorted(place(bound, round(distance_miles(ref.latitude, ref.longitude, latitude, longitude), 1)
+                              if modality == "in_person" else None, track_id)
+                        for track_id, modality, latitude, longitude, bound in rows)
     misses = []
-    for bound in sorted(by_bound):
-        if len(misses) >= limit and len(misses[limit - 1].failed) < bound:
+    for start in range(0, len(candidates), NEAR_MISS_BATCH):
+        batch = candidates[start:start + NEAR_MISS_BATCH]
+        if len(misses) >= limit and misses[limit - 1][0] < batch[0]:
             break
-        for track in load_track_facts(Track.id.in_(by_bound[bound])):
+        for track in load_track_facts(Track.id.in_([track_id for _, _, track_id in batch])):
             verdict = evaluate_facts(ref, track)
             if not verdict.ok:
-                misses.append(verdict)
-        misses.sort(key=lambda v: (len(v.failed), v.distance_miles if v.distance_miles is not None else radius,
-                                   v.track.track_id))
-    return misses[:limit]
+                misses.append((place(len(verdict.failed), verdict.distance_miles, track.track_id), verdict))
+        misses.sort(key=lambda miss: miss[0])
+    return [verdict for _, verdict in misses[:limit]]
 
 
 def _sure_passes(ref):
