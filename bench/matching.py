@@ -821,9 +821,10 @@ def render_section(results):
     near = [run for run in runs if "near_misses" in run]
     if near:
         lines += ["", "Not a target, but what a planner waits for when asking why nearby programs are left out: "
-                  "`include_excluded=true` also loads every track within three times the travel radius (at least "
-                  "30 miles) and every telehealth track in the patient's state, and runs all rules on each "
-                  "(%d calls per size): %s." % (near[-1]["near_misses"]["calls"], "; ".join(
+                  "`include_excluded=true` also ranks every track within three times the travel radius (at least "
+                  "30 miles) and every telehealth track from the patient's state by the rules it surely fails and "
+                  "its distance, and reads and runs the rules on the best of them until the 20 closest to fitting "
+                  "are known (%d calls per size, match included): %s." % (near[-1]["near_misses"]["calls"], "; ".join(
                       "%d tracks p50 %.1f / p95 %.1f ms" % (run["directory"]["tracks"],
                                                            run["near_misses"]["latency_ms"]["p50"],
                                                            run["near_misses"]["latency_ms"]["p95"])
