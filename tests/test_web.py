@@ -386,6 +386,14 @@ def test_unknown_pages_are_pages_for_browsers_and_problems_for_the_api(app):
     page = client.get("/no-such-page", headers={"Accept": BROWSER_ACCEPT})
     assert page.status_code == 404 and page.mimetype == "text/html"
     assert "There is no page at this address." in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    wrong_method = client.put("/sign-in", headers={"Accept": BROWSER_ACCEPT})
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    assert "POST" in wrong_method.headers["Allow"] and wrong_method.headers["X-Content-Type-Options"] == "nosniff"
+    for machine_path in ("/api", "/healthz/extra"):
+        answer = client.get(machine_path, headers={"Accept": BROWSER_ACCEPT})
+        assert answer.status_code == 404 and answer.mimetype == "application/problem+json", machine_path
     # Scripts (curl sends */*) and the API keep problem+json, whatever a browser asks for.
     assert client.get("/no-such-page").mimetype == "application/problem+json"
     api_miss = client.get("/api/v1/no-such-thing", headers={"Accept": BROWSER_ACCEPT})

@@ -3,7 +3,7 @@ import logging
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, has_request_context, redirect, render_template, request, url_for
+from flask import Blueprint, g, has_request_context, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from .. import audit
@@ -78,6 +78,10 @@ def load_session_and_check_csrf():
 @bp.after_request
 def headers(response):
     sessions.apply_cookies(response)
+    return page_security_headers(response)
+
+
+def page_security_headers(response):
     # Pages carry patient data: never cached, never framed, scripts and styles only from this app.
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault(
@@ -132,15 +136,24 @@ def http_error(error):
     return error_page(error.code or 500, error.name, error.description)
 
 
+MACHINE_PATHS = ("/api", "/healthz", "/readyz")
+
+
 @bp.app_errorhandler(404)
 @bp.app_errorhandler(405)
 def unknown_page(error):
-    """A browser that follows a stale or mistyped link gets a page; the API and other clients keep problem+json."""
+    """A browser that follows a stale or mistyped link gets a page; the API, probes and scripts keep problem+json."""
     wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
-    if request.path.startswith("/api/") or not wants_page:
+    for_machines = any(request.path == path or request.path.startswith(path + "/") for path in MACHINE_PATHS)
+    if for_machines or not wants_page:
         return http_exception_response(error)
-    return error_page(error.code, "Not found" if error.code == 404 else error.name,
-                      "There is no page at this address." if error.code == 404 else error.description)
+    body, status = error_page(error.code, "Not found" if error.code == 404 else error.name,
+                              "There is no page at this address." if error.code == 404 else error.description)
+    response = make_response(body, status)
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    # No web route matched, so the blueprint's after_request does not run: add its headers here.
+    return page_security_headers(response)
 
 
 @bp.errorhandler(Exception)
