@@ -99,11 +99,11 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        conf_args.setdefault("include_object", schema_filter_for(connection.dialect.name))
+        # Per connection, not stored in the app's configure_args: the filter depends on the database.
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            **conf_args
+            **{"include_object": schema_filter_for(connection.dialect.name), **conf_args}
         )
 
         with context.begin_transaction():

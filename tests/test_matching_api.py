@@ -52,7 +52,9 @@ def test_matches_rank_explain_and_count_exclusions(api, world):
     assert failed == {"English only": ["language"], "Near": ["schedule"]}
 
 
-def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, api, world):
+def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, api, world, monkeypatch):
+    # One track a batch, so the search could stop after the first track it reads.
+    monkeypatch.setattr(matching, "NEAR_MISS_BATCH", 1)
     # Evanston is within reach, but its only track meets in the mornings: only the rules see that it fails, so
     # its lower bound is 0. Next door, a program without mental health care surely fails (lower bound 1). Both
     # fail one rule and the nearer comes first, so the search must not stop after the first bound.
@@ -250,7 +252,9 @@ def _build(app, programs, referral_spec):
                                  HealthCheck.data_too_large])
 @given(programs=st.lists(program_strategy, min_size=1, max_size=6), referral_spec=referral_strategy,
        welcoming_zip=st.sampled_from(ZIPS[:10]))
-def test_prefilter_never_drops_a_track_the_rules_accept(app, programs, referral_spec, welcoming_zip):
+def test_prefilter_never_drops_a_track_the_rules_accept(app, monkeypatch, programs, referral_spec, welcoming_zip):
+    # Near misses are read one track a batch, so their early stop is exercised on these small directories.
+    monkeypatch.setattr(matching, "NEAR_MISS_BATCH", 1)
     # One Chicago-area program that fits on everything but (maybe) distance, schedule and seats, so most examples
     # have tracks the rules accept and the property is not checked on empty sets only.
     welcoming = {

@@ -34,13 +34,12 @@ def configure_sqlite(engine, busy_timeout_ms=30000):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-
-def schema_filter_for(dialect_name):
+def schema_filter_for(database):
     """An Alembic include_object that skips indexes built only on another database (Index.ddl_if).
 
     Autogenerate does not read ddl_if; without this, SQLite would always "miss" PostgreSQL's GIN index.
     """
     def include_object(obj, name, type_, reflected, compare_to):
         ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
-        return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == dialect_name
+        return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == database
     return include_object

@@ -52,7 +52,6 @@ class Directory:
 
     def __init__(self, tracks):
         self.tracks = list(tracks)
-        self.by_id = {t.track_id: t for t in self.tracks}
         self.latitude = np.array([t.latitude for t in self.tracks], dtype=float)
         self.longitude = np.array([t.longitude for t in self.tracks], dtype=float)
         self.mat = np.array([t.mat for t in self.tracks], dtype=bool)

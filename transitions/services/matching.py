@@ -447,7 +447,8 @@ def _rank_key(verdict):
 
 def _reach_conditions(ref):
     """(programs within reach, tracks within reach): in person inside the travel box, or telehealth licensed
-    in the patient's state. The program condition alone is what the indexes answer (lat/lon B-tree, GIN)."""
+    in the patient's state. The program condition alone is what the indexes answer (the lat/lon B-tree, and
+    on PostgreSQL the GIN index on telehealth_states)."""
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
     near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
     licensed = json_array_contains(Program.telehealth_states, ref.state)
@@ -501,9 +502,9 @@ def _out_of_reach_counts(ref, in_reach_by_modality):
 
 
 def screen(ref, ignore_capacity=False):
-    """One query over the tracks within reach: (survivors as TrackFacts, exclusions by first failed rule).
-
-    Tracks out of reach are only counted (by modality totals), never fetched.
+    """(survivors as TrackFacts, exclusions by first failed rule), in three small queries: the tracks within
+    reach with the first prefilter condition each fails, the survivors' rows, and the count of tracks per
+    modality (tracks out of reach are only counted, never fetched).
     """
     conditions = [(code, cond) for code, cond in _prefilter_conditions(ref)
                   if not (ignore_capacity and code == "capacity")]
@@ -568,14 +569,16 @@ NEAR_MISS_BATCH = 50
 
 
 def near_misses(ref, limit):
-    """Tracks near the patient (or telehealth from her state) that fail a rule: fewest failed rules first, then
-    closest, each with every rule it fails.
+    """Tracks near the patient (in person, inside the box around three times her travel radius) or telehealth
+    from her state that fail a rule: fewest failed rules first, then closest, each with every rule it fails.
 
     Only tracks that could still make the list are read in full. The database counts, for every track in scope,
     the rules it surely fails (each prefilter condition is a relaxation of its rule, so this never exceeds the
     precise count); with the exact distance that gives each track a key no greater than its place in the list,
     and tracks are evaluated in order of that key until none left can beat the last one kept.
     """
+    if limit < 1:
+        return []
     radius = max(ref.max_travel_miles * 3, 30.0)
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
     near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
