@@ -733,10 +733,11 @@ def render_section(results):
         "- Sizes: the directory is rebuilt for each size (tables truncated, the first programs of the same shuffled "
         "list copied in again, then VACUUM ANALYZE), so a small directory is a sample of the same geography; the "
         "referrals stay the same.",
-        "- Single match: `matching.ranked_matches(referral, %d, as_of)` for %d referrals after %d warm-up calls, each "
-        "in a fresh session with the referral already loaded; the split is screening (`matching.screen`: the query over "
-        "the tracks within reach with the first prefilter rule each fails, the survivors' rows turned into "
-        "TrackFacts, and the count of tracks per modality) and the precise rules and sort. HTTP: `GET /api/v1/referrals/{id}/matches?limit=%d` "
+        "- Single match: `matching.ranked_matches(referral, %d, as_of)` for %d referrals after %d warm-up calls, "
+        "each in a fresh session with the referral already loaded; the split is screening (`matching.screen`: the "
+        "query over the tracks within reach with the first prefilter rule each fails, the survivors' rows turned "
+        "into TrackFacts, and the count of tracks per modality) and the precise rules and sort. HTTP: "
+        "`GET /api/v1/referrals/{id}/matches?limit=%d` "
         "through `app.test_client()` as the referring planner (%d requests after %d warm-up; auth, audit row and "
         "commit included)." % (MATCH_LIMIT, args["match_samples"], args["warmup"], MATCH_LIMIT, args["http_samples"],
                                args["http_warmup"]),
@@ -862,7 +863,8 @@ def write_doc(section):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg-server", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
+    parser.add_argument("--pg-server",
+                        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
                         help="PostgreSQL server URL; a fresh database is created on it and dropped at the end")
     parser.add_argument("--tracks", type=int, default=30000, help="tracks in the full directory (programs ≈ tracks/3)")
     parser.add_argument("--referrals", type=int, default=5000, help="submitted referrals to match and allocate")
