@@ -2,8 +2,11 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests import payloads
+from transitions.models import Referral
+from transitions.pagination import keyset_page
 
 
 def create(api, world, token="planner", **overrides):
@@ -131,6 +134,21 @@ def test_list_filters_and_pagination(api, world, clock):
     window = api.get("/api/v1/referrals?discharge_from=2026-12-02&discharge_to=2026-12-03", token=token).json
     assert {r["id"] for r in window["items"]} == {ids[1], ids[2]}
     assert api.get("/api/v1/referrals?status=cancelled", token=token).json["items"] == []
+
+
+def test_keyset_pages_can_be_ordered_by_a_date(app, api, world):
+    # No list orders by a date today; the cursor must still carry one when one does.
+    ids = [create(api, world, patient={"given_name": "Pat%d" % index},
+                  discharge_date="2026-12-0%d" % (5 - index)).json["id"] for index in range(3)]
+    pages, cursor = [], None
+    with app.test_request_context():
+        while True:
+            rows, cursor = keyset_page(select(Referral), [Referral.discharge_date, Referral.id],
+                                       {"limit": 2, "cursor": cursor})
+            pages.append([row.id for row in rows])
+            if cursor is None:
+                break
+    assert pages == [[ids[2], ids[1]], [ids[0]]]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "cursor=!!!", "cursor=WzFd", "status=lost",

@@ -1,10 +1,10 @@
 """Keyset pagination behind the {items, next_cursor} list envelope."""
 import base64
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import current_app
-from sqlalchemy import and_, or_
+from sqlalchemy import Date, and_, or_
 
 from .errors import ValidationFailed
 from .extensions import db
@@ -17,7 +17,7 @@ def page_size(args):
 
 
 def _encode(values):
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    plain = [v.isoformat() if isinstance(v, date) else v for v in values]  # datetime is a date too
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
@@ -33,6 +33,8 @@ def _decode(cursor, columns):
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     raise ValueError
+            elif isinstance(column.type, Date):
+                value = date.fromisoformat(value)
             elif not isinstance(value, (str, int)) or isinstance(value, bool):
                 raise ValueError
             decoded.append(value)
