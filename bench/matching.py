@@ -401,7 +401,11 @@ def make_referrals(rng, programs, count, organization_id, user_id, today, now):
             "availability": windows, "timezone": valid_timezone(zone or FALLBACK_TIMEZONE),
             "modality": rng.choices(("either", "in_person", "telehealth"), weights=(0.5, 0.3, 0.2))[0],
             "max_travel_miles": float(rng.choice((10, 15, 20, 25, 30, 40, 50))),
-            "consent_signed_on": None, "consent_expires_on": None, "consent_revoked_at": None, "notes": None,
+            # Nine in ten substance use and co-occurring patients have signed the Part 2 consent by now (no
+            # random draw, so the rest of the data is what earlier runs generated).
+            "consent_signed_on": today - datetime.timedelta(days=1)
+            if need != "mental_health" and index % 10 else None,
+            "consent_expires_on": None, "consent_revoked_at": None, "notes": None,
             "share_notes": False, "auto_cascade": False, "cancel_reason": None, "created_at": now, "updated_at": now,
         })
     return referrals, shapes
@@ -551,6 +555,23 @@ def measure_near_misses(referral_ids, as_of):
         totals.append(time.perf_counter() - started)
         db.session.remove()
     return {"latency_ms": summarize_ms(totals), "calls": len(totals)}
+
+
+def measure_apply(app, token):
+    """POST /api/v1/allocations {apply: true} as an admin: the plan turned into offers, one savepoint each."""
+    client = app.test_client()
+    started = time.perf_counter()
+    response = client.post("/api/v1/allocations", json={"apply": True},
+                           headers={"Authorization": "Bearer %s" % token})
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError("allocations answered %s: %s" % (response.status_code, response.get_data(as_text=True)))
+    body = response.json
+    offers = sum(1 for a in body["assignments"] if a["offer_id"])
+    consent_blocked = sum(1 for reason in body["errors"].values() if "Part 2 consent" in reason)
+    return {"end_to_end_s": round(elapsed, 2), "considered": body["considered"], "placed": body["placed"],
+            "offers": offers, "refused": body["placed"] - offers, "left_out_for_consent": consent_blocked,
+            "ms_per_offer": round(elapsed * 1000 / offers, 2) if offers else None}
 
 
 def measure_http(app, token, referral_ids, warmup):
@@ -727,7 +748,8 @@ def render_section(results):
         "- Referrals: %d, status submitted, each at a random program's ZIP; needs 35 %% mental health, 30 %% "
         "substance use, 35 %% co-occurring (40 %% of these need MAT); payers Medicaid of the state 45 %%, Medicare "
         "12 %%, two private plans 35 %%, self-pay 8 %%; availability %s; modality either 50 %%, in person 30 %%, "
-        "telehealth 20 %%; max travel 10-50 miles; discharge within 10 days of %s." % (
+        "telehealth 20 %%; max travel 10-50 miles; discharge within 10 days of %s; nine in ten substance use and "
+        "co-occurring referrals carry a signed Part 2 consent." % (
             args["referrals"], ", ".join("%s %d" % (k, v) for k, v in sorted(results["referral_shapes"].items())),
             results["as_of"]),
         "- Sizes: the directory is rebuilt for each size (tables truncated, the first programs of the same shuffled "
@@ -819,6 +841,15 @@ def render_section(results):
                 first["allocation"]["timings"]["edges"], alloc["timings"]["edges"],
                 first["allocation"]["peak_rss_mb"], alloc["peak_rss_mb"]),
         ]
+    applied = largest.get("apply")
+    if applied:
+        lines += ["", "Applying the plan at %d tracks (not a target): `POST /api/v1/allocations` `{apply: true}` as an "
+                  "admin through `app.test_client()`, after the measurements above; each offer is made through the "
+                  "offers service in its own savepoint (referral lock, checks, seat hold, event, audit). %d referrals "
+                  "considered (%d left out for want of a Part 2 consent), %d placed in the plan, %d offers made, "
+                  "%d refused, in %.2f s (%.2f ms an offer), all in one request." % (
+                      tracks, applied["considered"], applied["left_out_for_consent"], applied["placed"],
+                      applied["offers"], applied["refused"], applied["end_to_end_s"], applied["ms_per_offer"] or 0)]
     near = [run for run in runs if "near_misses" in run]
     if near:
         lines += ["", "Not a target, but what a planner waits for when asking why nearby programs are left out: "
@@ -985,6 +1016,7 @@ def main(argv=None):
             db.session.add_all([provider, hospital])
             db.session.flush()
             planner, token = create_user("bench-planner@example.org", hospital.id, "discharge_planner")
+            _, admin_token = create_user("bench-admin@example.org", hospital.id, "admin")
             db.session.commit()
             provider_id, hospital_id, planner_id = provider.id, hospital.id, planner.id
 
@@ -1017,6 +1049,12 @@ def main(argv=None):
             results["sizes"].append(measure_size(args, app, url, name, programs, size, sample_ids, warmup_ids, token,
                                                  as_of, stem))
         largest = results["sizes"][-1]
+        # Last, because it writes offers and holds seats: the directory is not measured again after it.
+        wait_for_quiet(args.quiet_wait)
+        with app.app_context():
+            largest["apply"] = measure_apply(app, admin_token)
+            db.session.remove()
+        log("  apply: %s" % largest["apply"])
         results["targets_met"] = {
             "match_p95": largest["match"]["latency_ms"]["p95"] <= TARGET_MATCH_P95_MS,
             "http_match_p95": largest["http"]["latency_ms"]["p95"] <= TARGET_MATCH_P95_MS,
