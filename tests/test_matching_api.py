@@ -1,6 +1,6 @@
 """Matching through the API and the database prefilter: ranked matches, exclusion counts, near misses, and a
 property test that the prefilter never drops a track the full rule set accepts, on SQLite and PostgreSQL."""
-from datetime import date
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -70,6 +70,30 @@ def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, a
         both = matching.near_misses(ref, 2)
     assert [(v.track.track_id, v.failed) for v in closest] == [(next_door_track["id"], ["need"])]
     assert [v.failed for v in both] == [["need"], ["schedule"]]
+
+
+def test_a_hold_past_expiry_frees_its_seat_for_every_read_before_any_sweep(api, world, clock):
+    program = post_program(api, world)
+    track = post_track(api, world, program, capacity=1)
+    planner, manager = world.tokens["planner"], world.tokens["manager"]
+    holder = api.post("/api/v1/referrals", payloads.referral(patient={"given_name": "Hana"}), token=planner).json
+    waiting = api.post("/api/v1/referrals", payloads.referral(patient={"given_name": "Wes"}), token=planner).json
+    offer = api.post("/api/v1/referrals/%s/offers" % holder["id"], {"track_id": track["id"]}, token=planner)
+    assert offer.status_code == 201, offer.json
+    availability = "/api/v1/tracks/%s/availability" % track["id"]
+    matches = "/api/v1/referrals/%s/matches?include_excluded=true" % waiting["id"]
+    assert api.get(availability, token=planner).json == {"capacity": 1, "occupied": 0, "held": 1, "open": 0}
+    assert api.get(matches, token=planner).json["excluded"] == {"capacity": 1}
+
+    clock.now += timedelta(hours=49)  # past the 48-hour offer; nothing has swept it
+    assert api.get(availability, token=planner).json == {"capacity": 1, "occupied": 0, "held": 0, "open": 1}
+    body = api.get(matches, token=planner).json
+    assert [(m["track_id"], m["open_seats"]) for m in body["items"]] == [(track["id"], 1)]
+    assert body["excluded"] == {} and body["near_misses"] == []
+    plan = api.post("/api/v1/allocations", {"apply": True}, token=manager).json
+    assert [(a["referral_id"], a["track_id"]) for a in plan["assignments"]] == [(waiting["id"], track["id"])]
+    assert plan["assignments"][0]["offer_id"]  # the offer itself closes the stale hold and takes the seat
+    assert api.get(availability, token=planner).json == {"capacity": 1, "occupied": 0, "held": 1, "open": 0}
 
 
 def test_limit_and_same_order_every_time(api, world):

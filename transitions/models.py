@@ -255,6 +255,9 @@ class Offer(db.Model):
               sqlite_where=text("status = 'accepted'"), postgresql_where=text("status = 'accepted'")),
         Index("uq_offers_pending_program", "referral_id", "program_id", unique=True,
               sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        # Seat reads subtract a track's pending offers past expiry; old offers must not be scanned for that.
+        Index("ix_offers_pending_track", "track_id", "expires_at",
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
     )
 
 

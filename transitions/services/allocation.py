@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from ..clock import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..models import Program, Track
-from . import offers
+from . import offers, seats
 from .matching import (EARTH_RADIUS_MILES, ReferralFacts, age_bounds, bounding_box, evaluate_facts,
                        load_track_facts)
 
@@ -78,9 +79,10 @@ class Directory:
         self.by_state = {state: np.array(indexes, dtype=np.int64) for state, indexes in states.items()}
 
     @classmethod
-    def load(cls):
-        return cls(load_track_facts(Track.active.is_(True), Program.active.is_(True),
-                                    Track.occupied + Track.held < Track.capacity))
+    def load(cls, now=None):
+        now = now or utcnow()
+        return cls(load_track_facts(Track.active.is_(True), Program.active.is_(True), seats.has_open_seat(now),
+                                    now=now))
 
     @staticmethod
     def _cell(latitude, longitude):

@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select, true
 
+from ..clock import utcnow
 from ..dbutil import json_array_contains
 from ..extensions import db
 from ..models import WEEKDAYS, Program, Track
+from . import seats
 
 # Exclusions are counted under the first rule a track fails, in this order. Reach comes first:
 # a program 2,000 miles away is out of reach, whatever else it lacks, and the database only
@@ -105,15 +107,19 @@ class TrackFacts:
 # JSON columns come back as text and are parsed once per distinct value: directories repeat the same lists
 # (payers, languages, schedules) thousands of times, and the drivers' per-value JSON decoding dominated loading.
 _JSON_SET_COLUMNS = ("services", "languages", "payers", "accepts_from", "telehealth_states")
-TRACK_COLUMNS = (
-    Track.id.label("track_id"), Track.program_id, Program.name.label("program_name"),
-    Track.name.label("track_name"), Track.modality, Track.timezone,
-    cast(Track.sessions, Text).label("sessions"), cast(Track.intake_days, Text).label("intake_days"),
-    Track.hours_per_week, Track.capacity, Track.occupied, Track.held, Track.active.label("track_active"),
-    Program.active.label("program_active"), Program.mat, Program.min_age, Program.max_age, Program.gender,
-    Program.interpreter_services, Program.self_pay, Program.latitude, Program.longitude,
-    *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
-)
+
+
+def _track_columns(now):
+    """The columns TrackFacts are made from; held counts only live holds as of now."""
+    return (
+        Track.id.label("track_id"), Track.program_id, Program.name.label("program_name"),
+        Track.name.label("track_name"), Track.modality, Track.timezone,
+        cast(Track.sessions, Text).label("sessions"), cast(Track.intake_days, Text).label("intake_days"),
+        Track.hours_per_week, Track.capacity, Track.occupied, seats.live_held(now).label("held"),
+        Track.active.label("track_active"), Program.active.label("program_active"), Program.mat, Program.min_age,
+        Program.max_age, Program.gender, Program.interpreter_services, Program.self_pay, Program.latitude,
+        Program.longitude, *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
+    )
 
 
 @lru_cache(maxsize=16384)
@@ -127,7 +133,7 @@ def _json_sessions(text):
 
 
 def track_facts_from_row(row):
-    """TrackFacts from a Core row of TRACK_COLUMNS: no ORM objects on the hot path."""
+    """TrackFacts from a Core row of _track_columns(): no ORM objects on the hot path."""
     return TrackFacts(
         track_id=row.track_id, program_id=row.program_id, program_name=row.program_name,
         track_name=row.track_name, modality=row.modality, timezone=row.timezone,
@@ -141,9 +147,9 @@ def track_facts_from_row(row):
     )
 
 
-def load_track_facts(*conditions):
-    """TrackFacts for every track (with its program) meeting the conditions."""
-    query = select(*TRACK_COLUMNS).join(Program, Program.id == Track.program_id).where(*conditions)
+def load_track_facts(*conditions, now=None):
+    """TrackFacts for every track (with its program) meeting the conditions, seats as of now."""
+    query = select(*_track_columns(now or utcnow())).join(Program, Program.id == Track.program_id).where(*conditions)
     return [track_facts_from_row(row) for row in db.session.execute(query)]
 
 
@@ -465,7 +471,7 @@ def age_bounds(ref):
     return age_on(ref.birth_date, ref.earliest_start), age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
 
 
-def _prefilter_conditions(ref):
+def _prefilter_conditions(ref, now):
     """Per rule after reach, a SQL condition every track passing that rule satisfies (a relaxation)."""
     youngest, oldest = age_bounds(ref)
     gender_ok = Program.gender == "any"
@@ -481,7 +487,7 @@ def _prefilter_conditions(ref):
         ("language", or_(Program.interpreter_services.is_(True), json_array_contains(Program.languages, ref.language))),
         ("payer", payer_ok),
         ("origin", json_array_contains(Program.accepts_from, ref.origin)),
-        ("capacity", Track.occupied + Track.held < Track.capacity),
+        ("capacity", seats.has_open_seat(now)),
     ]
 
 
@@ -501,12 +507,13 @@ def _out_of_reach_counts(ref, in_reach_by_modality):
     return excluded
 
 
-def screen(ref, ignore_capacity=False):
+def screen(ref, ignore_capacity=False, now=None):
     """(survivors as TrackFacts, exclusions by first failed rule), in three small queries: the tracks within
     reach with the first prefilter condition each fails, the survivors' rows, and the count of tracks per
     modality (tracks out of reach are only counted, never fetched).
     """
-    conditions = [(code, cond) for code, cond in _prefilter_conditions(ref)
+    now = now or utcnow()
+    conditions = [(code, cond) for code, cond in _prefilter_conditions(ref, now)
                   if not (ignore_capacity and code == "capacity")]
     first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
     # Only ids and verdicts for everything within reach; full rows (JSON and all) for the survivors alone.
@@ -523,14 +530,14 @@ def screen(ref, ignore_capacity=False):
             survivor_ids.append(track_id)
         else:
             excluded[rule] = excluded.get(rule, 0) + 1
-    survivors = load_track_facts(Track.id.in_(survivor_ids)) if survivor_ids else []
+    survivors = load_track_facts(Track.id.in_(survivor_ids), now=now) if survivor_ids else []
     for rule, count in _out_of_reach_counts(ref, in_reach).items():
         excluded[rule] = excluded.get(rule, 0) + count
     return survivors, excluded
 
 
-def prefilter_survivors(ref, ignore_capacity=False):
-    return screen(ref, ignore_capacity)[0]
+def prefilter_survivors(ref, ignore_capacity=False, now=None):
+    return screen(ref, ignore_capacity, now)[0]
 
 
 # ---------------------------------------------------------------- entry points
@@ -552,7 +559,8 @@ class MatchResult:
 def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_limit=20):
     """The best `limit` tracks for a referral, with exclusion counts and, on request, near misses."""
     ref = ReferralFacts.from_referral(referral, as_of)
-    survivors, excluded = screen(ref)
+    now = utcnow()
+    survivors, excluded = screen(ref, now=now)
     matches = []
     for track in survivors:
         verdict = evaluate_facts(ref, track, collect_all=False)
@@ -561,14 +569,14 @@ def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_lim
         else:
             excluded[verdict.failed[0]] = excluded.get(verdict.failed[0], 0) + 1
     matches.sort(key=_rank_key)
-    near = near_misses(ref, near_miss_limit) if include_excluded else []
+    near = near_misses(ref, near_miss_limit, now) if include_excluded else []
     return MatchResult(items=matches[:limit], excluded=dict(sorted(excluded.items())), near_misses=near)
 
 
 NEAR_MISS_BATCH = 50
 
 
-def near_misses(ref, limit):
+def near_misses(ref, limit, now=None):
     """Tracks near the patient (in person, inside the box around three times her travel radius) or telehealth
     from her state that fail a rule: fewest failed rules first, then closest, each with every rule it fails.
 
@@ -583,7 +591,8 @@ def near_misses(ref, limit):
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, radius)
     near = and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon))
     in_state = Program.state == ref.state
-    lower_bound = sum(case((~passes, 1), else_=0) for passes in _sure_passes(ref))
+    now = now or utcnow()
+    lower_bound = sum(case((~passes, 1), else_=0) for passes in _sure_passes(ref, now))
     # Programs first, by index, then their tracks (as in screen()).
     rows = db.session.execute(
         select(Track.id, Track.modality, Program.latitude, Program.longitude, lower_bound)
@@ -603,7 +612,7 @@ def near_misses(ref, limit):
         batch = candidates[start:start + NEAR_MISS_BATCH]
         if len(misses) >= limit and misses[limit - 1][0] < batch[0]:
             break
-        for track in load_track_facts(Track.id.in_([track_id for _, _, track_id in batch])):
+        for track in load_track_facts(Track.id.in_([track_id for _, _, track_id in batch]), now=now):
             verdict = evaluate_facts(ref, track)
             if not verdict.ok:
                 misses.append((place(len(verdict.failed), verdict.distance_miles, track.track_id), verdict))
@@ -611,7 +620,7 @@ def near_misses(ref, limit):
     return [verdict for _, verdict in misses[:limit]]
 
 
-def _sure_passes(ref):
+def _sure_passes(ref, now):
     """SQL conditions, one per rule, that every track passing the rule meets: failing one means failing the rule."""
     min_lat, max_lat, min_lon, max_lon = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
     reach = [
@@ -621,7 +630,7 @@ def _sure_passes(ref):
                                                 Program.longitude.between(min_lon, max_lon))),
         or_(Track.modality != "telehealth", json_array_contains(Program.telehealth_states, ref.state)),
     ]
-    return reach + [condition for _, condition in _prefilter_conditions(ref)]
+    return reach + [condition for _, condition in _prefilter_conditions(ref, now)]
 
 
 def describe_match(verdict):

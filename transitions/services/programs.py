@@ -2,11 +2,13 @@
 from sqlalchemy import select, update
 
 from .. import codes
+from ..clock import utcnow
 from ..errors import Conflict, ValidationFailed
 from ..dbutil import json_array_contains
 from ..extensions import db
 from ..models import Organization, Program, Track
 from ..schemas import minutes
+from . import seats
 
 
 def _locate(zip_code):
@@ -104,9 +106,10 @@ def update_track(track, changes):
     return track
 
 
-def availability(track):
+def availability(track, now=None):
+    """Seats now: holds of offers already past expiry are not counted, swept or not."""
     db.session.refresh(track)
-    return {"capacity": track.capacity, "occupied": track.occupied, "held": track.held, "open": track.open_seats}
+    return seats.seat_counts([track], now or utcnow())[track.id]
 
 
 def list_programs_query(filters):

@@ -3,7 +3,7 @@ with live seats and editing, and today's roster with one-click attendance."""
 from datetime import date, timedelta
 
 from flask import g, jsonify, redirect, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .. import access, audit
 from ..clock import utcnow
@@ -34,6 +34,7 @@ from ..schemas import (
 from ..services import offers as offer_service
 from ..services import placements as placement_service
 from ..services import programs as program_service
+from ..services import seats as seat_service
 from . import forms
 from .blueprint import bp, notice, render, roles
 from .present import US_TIMEZONES
@@ -141,25 +142,6 @@ def decline_offer(offer_id):
 # ---------------------------------------------------------------- programs and tracks
 
 
-def live_holds(track_ids, now):
-    """Seats held by offers still live: a pending offer past expires_at holds nothing, swept or not."""
-    if not track_ids:
-        return {}
-    return dict(db.session.execute(
-        select(Offer.track_id, func.count()).where(Offer.track_id.in_(track_ids), Offer.status == "pending",
-                                                   Offer.expires_at > now).group_by(Offer.track_id)).all())
-
-
-def seats(tracks, now):
-    holds = live_holds([t.id for t in tracks], now)
-    result = {}
-    for track in tracks:
-        held = min(track.held, holds.get(track.id, 0))
-        result[track.id] = {"capacity": track.capacity, "occupied": track.occupied, "held": held,
-                            "open": track.capacity - track.occupied - held}
-    return result
-
-
 def my_programs(user):
     query = select(Program).order_by(Program.name, Program.id)
     if user.role != "admin":
@@ -174,7 +156,7 @@ def my_programs(user):
 def programs():
     rows = my_programs(g.user)
     tracks = [t for p in rows for t in p.tracks]
-    counts = seats(tracks, utcnow())
+    counts = seat_service.seat_counts(tracks, utcnow())
     totals = {key: sum(c[key] for c in counts.values()) for key in ("capacity", "occupied", "held", "open")}
     return render("programs.html", programs=rows, seats=counts, totals=totals, track_count=len(tracks))
 
@@ -183,7 +165,7 @@ def programs():
 @roles("iop_coordinator", "admin")
 def program_seats():
     tracks = [t for p in my_programs(g.user) for t in p.tracks]
-    return jsonify(seats(tracks, utcnow()))
+    return jsonify(seat_service.seat_counts(tracks, utcnow()))
 
 
 def _program_form_context(program, form=None, errors=None, message=None):
@@ -223,7 +205,7 @@ def _track_form_context(program, track, form=None, errors=None, message=None):
     return dict(program=program, track=track, form=values, errors=errors or {}, message=message,
                 session_rows=rows[:forms.MAX_SESSION_ROWS], weekdays=WEEKDAYS,
                 timezones=_zones(values.get("timezone")),
-                seats=seats([track], utcnow())[track.id] if track is not None else None)
+                seats=seat_service.seat_counts([track], utcnow())[track.id] if track is not None else None)
 
 
 def _zones(current):
