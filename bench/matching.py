@@ -487,10 +487,10 @@ class PhaseTimer:
     def __enter__(self):
         screen = self.original
 
-        def timed_screen(ref, ignore_capacity=False):
+        def timed_screen(ref, ignore_capacity=False, now=None):
             started = time.perf_counter()
             try:
-                found = screen(ref, ignore_capacity)
+                found = screen(ref, ignore_capacity, now)
                 self.survivors = len(found[0])
                 return found
             finally:
