@@ -87,6 +87,10 @@ def test_a_hold_past_expiry_frees_its_seat_for_every_read_before_any_sweep(api, 
 
     clock.now += timedelta(hours=49)  # past the 48-hour offer; nothing has swept it
     assert api.get(availability, token=planner).json == {"capacity": 1, "occupied": 0, "held": 0, "open": 1}
+    seats_in_track_body = api.get("/api/v1/tracks/%s" % track["id"], token=planner).json
+    assert (seats_in_track_body["held"], seats_in_track_body["open"]) == (0, 1)
+    listed = api.get("/api/v1/programs/%s/tracks" % program["id"], token=planner).json["items"]
+    assert [(t["held"], t["open"]) for t in listed] == [(0, 1)]
     body = api.get(matches, token=planner).json
     assert [(m["track_id"], m["open_seats"]) for m in body["items"]] == [(track["id"], 1)]
     assert body["excluded"] == {} and body["near_misses"] == []

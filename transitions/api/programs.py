@@ -19,13 +19,22 @@ from ..schemas import (
     TrackSchema,
     page_of,
 )
+from ..clock import utcnow
 from ..services import programs as service
-from .common import Blueprint, page_response
+from ..services import seats
+from .common import Blueprint, json_response, page_response
 
 blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
 blp.before_request(require_authentication)
 ProgramPage = page_of(ProgramSchema, "ProgramPage")
 TrackPage = page_of(TrackSchema, "TrackPage")
+
+
+def dump_tracks(tracks):
+    """Track bodies whose held and open count only live holds, as /availability does."""
+    counts = seats.seat_counts(tracks, utcnow())
+    return [dict(TrackSchema().dump(track), held=counts[track.id]["held"], open=counts[track.id]["open"])
+            for track in tracks]
 
 
 @blp.route("/programs", methods=["POST"])
@@ -88,14 +97,14 @@ def list_tracks(args, program_id):
     program = get_program(program_id)
     query = select(Track).where(Track.program_id == program.id)
     rows, cursor = keyset_page(query, [Track.created_at, Track.id], args)
-    return page_response(TrackSchema(), rows, cursor)
+    return json_response({"items": dump_tracks(rows), "next_cursor": cursor})
 
 
 @blp.route("/tracks/<track_id>", methods=["GET"])
 @blp.response(200, TrackSchema)
 def get_track_view(track_id):
     """One track, with its live seat counts."""
-    return get_track(track_id)
+    return json_response(dump_tracks([get_track(track_id)])[0])
 
 
 @blp.route("/tracks/<track_id>", methods=["PATCH"])
@@ -106,7 +115,7 @@ def update_track(changes, track_id):
     """Change a track; capacity below occupied + held is a 409."""
     track = get_track(track_id)
     ensure_can_edit_program(current_user(), track.program)
-    return service.update_track(track, changes)
+    return json_response(dump_tracks([service.update_track(track, changes)])[0])
 
 
 @blp.route("/tracks/<track_id>/availability", methods=["GET"])
