@@ -71,6 +71,8 @@ def test_planner_refers_coordinator_accepts_case_manager_sees_the_move(app, live
     # The planner signs in with the keyboard alone: the email field has focus, Tab, Enter.
     page.goto(live.url + "/")
     assert "/sign-in" in page.url
+    # autofocus lands a moment after load; on a busy machine typing could otherwise start before it does.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'email'")
     page.keyboard.type(emails["planner"])
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
