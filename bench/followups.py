@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import secrets
 import signal
 import subprocess
@@ -30,24 +29,14 @@ from importlib import metadata
 
 import psycopg
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(BENCH_DIR)
-RESULTS_DIR = os.path.join(BENCH_DIR, "results")
-DOC_PATH = os.path.join(REPO_DIR, "docs", "performance.md")
+from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
+    DOC_PATH, REPO_DIR, RESULTS_DIR, database_url, log, verdict, write_doc_section,
+)
 DOC_HEADING = "## Follow-ups and scheduler"
 sys.path.insert(0, REPO_DIR)
 
 TARGETS = {"write_speedup": 50.0, "sweep_seconds": 10.0, "rss_mb": 200.0}
 UTC = dt.timezone.utc
-
-
-def log(message):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
-
-
-def database_url(server_url, name):
-    base = re.sub(r"(//[^/]*)/.*$", r"\1", server_url.rstrip("/"))
-    return "%s/%s" % (base, name)
 
 
 def evaluate_one(followup_id):
@@ -246,10 +235,6 @@ def machine_facts(url):
             "apscheduler": metadata.version("apscheduler"), "sqlalchemy": metadata.version("sqlalchemy")}
 
 
-def verdict(met):
-    return "met" if met else "NOT met"
-
-
 def render(r):
     m = r["machine"]
     pg = m["postgresql"]
@@ -333,18 +318,6 @@ def render(r):
     return "\n".join(lines)
 
 
-def write_doc(section):
-    text = open(DOC_PATH).read() if os.path.exists(DOC_PATH) else "# Performance\n"
-    start = text.find(DOC_HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        following = text.find("\n## ", start + len(DOC_HEADING))
-        text = text[:start] + section + (text[following + 1:] if following >= 0 else "")
-    with open(DOC_PATH, "w") as handle:
-        handle.write(text)
-
-
 # ------------------------------------------------------------------ main
 
 
@@ -387,7 +360,7 @@ def main(argv=None):
     section = render(results)
     print("\n" + section)
     if not args.no_doc:
-        write_doc(section)
+        write_doc_section(DOC_HEADING, section)
         log("rewrote %s in %s" % (DOC_HEADING, DOC_PATH))
 
 

@@ -23,10 +23,10 @@ from importlib import metadata
 
 import psycopg
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(BENCH_DIR)
-RESULTS_DIR = os.path.join(BENCH_DIR, "results")
-DOC_PATH = os.path.join(REPO_DIR, "docs", "performance.md")
+from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
+    DOC_PATH, REPO_DIR, RESULTS_DIR, create_database, database_url, drop_database, git_facts, log,
+    verdict, write_doc_section,
+)
 DOC_HEADING = "## Matching and allocation"
 FACILITIES_PATH = os.path.join(os.path.dirname(REPO_DIR), "shared", "data",
                                "samhsa-2022-substance-use-facilities.csv.gz")
@@ -61,10 +61,6 @@ FALLBACK_CODE_RATES = {"SUMH": 0.65, "CO": 0.67, "TELE": 0.80, "MD": 0.76, "MC":
                        "FEM": 0.98, "MALE": 0.97, "SP": 0.23}
 
 
-def log(message):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
-
-
 def percentile(values, fraction):
     """Nearest-rank percentile: the value at or below which `fraction` of the samples lie."""
     ordered = sorted(values)
@@ -82,21 +78,6 @@ def summarize_ms(seconds):
 # ------------------------------------------------------------------ environment
 
 
-def database_url(server_url, name):
-    base = re.sub(r"(//[^/]*)/.*$", r"\1", server_url.rstrip("/"))
-    return "%s/%s" % (base, name)
-
-
-def create_database(admin_url, name):
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute('CREATE DATABASE "%s"' % name)
-
-
-def drop_database(admin_url, name):
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-
-
 def machine_facts(admin_url):
     cpu_model, mem_total_kb = "", None
     with open("/proc/cpuinfo") as cpuinfo:
@@ -112,15 +93,6 @@ def machine_facts(admin_url):
             "kernel": platform.release(), "python": platform.python_version(), "postgresql": pg,
             "sqlalchemy": metadata.version("sqlalchemy"), "psycopg": metadata.version("psycopg"),
             "ortools": metadata.version("ortools"), "flask": metadata.version("flask")}
-
-
-def git_facts():
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
-
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
-               if not line[3:].startswith(("bench/", "docs/performance.md"))]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
 def migrate(url):
@@ -701,10 +673,6 @@ def summarize_profile(path, top=12):
 # ------------------------------------------------------------------ report
 
 
-def verdict(met):
-    return "met" if met else "NOT met"
-
-
 def growth_exponent(small_x, large_x, small_y, large_y):
     """k in y ~ x^k between two sizes: 1 is linear growth, 0 flat."""
     if not small_y or not large_y or small_x == large_x:
@@ -873,20 +841,6 @@ def render_section(results):
                 ", ".join("%s %.0f %%" % (s["what"], s["percent"]) for s in summary["self_top"][:6]),
                 ", ".join("%s %.0f %%" % (s["what"], s["percent"]) for s in summary["inclusive_product_top"][:8])))
     return "\n".join(lines) + "\n"
-
-
-def write_doc(section):
-    # Read right before writing: other sections of this file are rewritten by other benchmarks.
-    text = open(DOC_PATH).read() if os.path.exists(DOC_PATH) else "# Performance\n"
-    start = text.find("\n" + DOC_HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        start += 1
-        following = text.find("\n## ", start + len(DOC_HEADING))
-        text = text[:start] + section + ("\n" + text[following + 1:] if following >= 0 else "")
-    with open(DOC_PATH, "w") as handle:
-        handle.write(text)
 
 
 # ------------------------------------------------------------------ main
@@ -1085,7 +1039,7 @@ def main(argv=None):
         with open(os.path.join(RESULTS_DIR, results["json_name"]), "w") as handle:
             json.dump(results, handle, indent=2, default=str)
     if not args.no_doc:
-        write_doc(render_section(results))
+        write_doc_section(DOC_HEADING, render_section(results))
         log("wrote %s" % DOC_PATH)
     log("done in %.0f s; raw JSON %s" % (results["run_seconds"], os.path.join(RESULTS_DIR, results["json_name"])))
 

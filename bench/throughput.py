@@ -20,10 +20,10 @@ from importlib import metadata
 
 import psycopg
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(BENCH_DIR)
-RESULTS_DIR = os.path.join(BENCH_DIR, "results")
-DOC_PATH = os.path.join(REPO_DIR, "docs", "performance.md")
+from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
+    BENCH_DIR, REPO_DIR, RESULTS_DIR, create_database, database_url, drop_database, git_facts, log,
+    verdict, write_doc_section,
+)
 DOC_HEADING = "## API throughput (foundation)"
 WRK_SCRIPT = os.path.join(BENCH_DIR, "wrk_bench.lua")
 VENV_BIN = os.path.dirname(sys.executable)
@@ -41,10 +41,6 @@ REFERRAL_BODY = payloads.referral(
     discharge_date=(datetime.date.today() + datetime.timedelta(days=7)).isoformat())
 
 
-def log(message):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
-
-
 def referral_body(unique):
     body = copy.deepcopy(REFERRAL_BODY)
     body["patient"]["family_name"] = "Bench %s" % unique
@@ -60,29 +56,12 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def database_url(server_url, name):
-    """The server URL with its database part replaced."""
-    base = server_url.rstrip("/")
-    base = re.sub(r"(//[^/]*)/.*$", r"\1", base)
-    return "%s/%s" % (base, name)
-
-
 def postgres_facts(admin_url):
     with psycopg.connect(admin_url, autocommit=True) as connection:
         facts = {}
         for setting in ("server_version", "synchronous_commit", "fsync", "shared_buffers", "max_connections"):
             facts[setting] = connection.execute("SHOW %s" % setting).fetchone()[0]
         return facts
-
-
-def git_facts():
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
-
-    # The benchmark's own files (and the doc it rewrites) are not the code under test.
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
-               if not line[3:].startswith(("bench/", "docs/performance.md"))]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
 def machine_facts(admin_url):
@@ -105,16 +84,6 @@ def machine_facts(admin_url):
         "psycopg": metadata.version("psycopg"),
         "wrk": wrk_version[0] if wrk_version else "?",
     }
-
-
-def create_database(admin_url, name):
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute('CREATE DATABASE "%s"' % name)
-
-
-def drop_database(admin_url, name):
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
 
 def product_env(url, secret):
@@ -528,10 +497,6 @@ def sql_trace(url, secret, token, referral_id):
 # ------------------------------------------------------------------ report
 
 
-def verdict(met):
-    return "met" if met else "NOT met"
-
-
 def cpu_cost_ms(run):
     """CPU milliseconds one answered request cost: unlike req/s, this hardly moves when others share the machine."""
     usage, rps = run["cpu"], max(run["rps"], 1e-9)
@@ -706,20 +671,6 @@ database, writes raw JSON to `bench/results/` (git-ignored) and rewrites the sec
 """
 
 
-def write_doc(section):
-    os.makedirs(os.path.dirname(DOC_PATH), exist_ok=True)
-    text = open(DOC_PATH).read() if os.path.exists(DOC_PATH) else DOC_INTRO
-    start = text.find(DOC_HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        following = text.find("\n## ", start + len(DOC_HEADING))
-        end = len(text) if following < 0 else following + 1
-        text = text[:start] + section + ("\n" + text[end:] if following >= 0 else "")
-    with open(DOC_PATH, "w") as handle:
-        handle.write(text)
-
-
 # ------------------------------------------------------------------ main
 
 
@@ -754,7 +705,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.render:
         with open(args.render) as handle:
-            write_doc(render_section(json.load(handle)))
+            write_doc_section(DOC_HEADING, render_section(json.load(handle)))
         return
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
@@ -885,7 +836,7 @@ def main(argv=None):
         json.dump(results, handle, indent=2)
     section = render_section(results)
     if not args.no_doc:
-        write_doc(section)
+        write_doc_section(DOC_HEADING, section, DOC_INTRO)
     print()
     print(section)
     log("raw results: %s" % results_file)
