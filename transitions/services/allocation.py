@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
+from sqlalchemy import select
 
 from ..clock import utcnow
 from ..errors import DomainError
@@ -227,8 +228,11 @@ def apply_plan(user, plan):
     taken meanwhile, a missing Part 2 consent) does not undo the others.
     """
     offer_ids, refused = {}, {}
+    # One query for every track the plan uses, not one per offer.
+    tracks = {track.id: track for track in db.session.scalars(
+        select(Track).where(Track.id.in_({a.track_id for a in plan.assignments})))}
     for assignment in plan.assignments:
-        track = db.session.get(Track, assignment.track_id)
+        track = tracks[assignment.track_id]
         try:
             with db.session.begin_nested():
                 offer_ids[assignment.referral_id] = offers.create_offer(user, assignment.referral_id, track).id

@@ -212,15 +212,6 @@ def _expire_due_on_track(track_id, now, changes):
     return expired
 
 
-def release_due_holds(track_id, now=None):
-    """Free the seats of a track's offers that are past expires_at; returns how many (for availability reads)."""
-    now = now or utcnow()
-    changes = {}
-    expired = _expire_due_on_track(track_id, now, changes)
-    apply_seat_changes(changes)
-    return len(expired)
-
-
 # ---------------------------------------------------------------- rules shared by offer and accept
 
 
