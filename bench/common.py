@@ -42,6 +42,15 @@ def git_facts():
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
+def cpu_model():
+    """The processor's model name, or "" where /proc/cpuinfo does not say."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
 def verdict(met):
     return "met" if met else "NOT met"
 

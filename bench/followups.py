@@ -30,7 +30,7 @@ from importlib import metadata
 import psycopg
 
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    DOC_PATH, REPO_DIR, RESULTS_DIR, database_url, log, verdict, write_doc_section,
+    DOC_PATH, REPO_DIR, RESULTS_DIR, cpu_model, database_url, log, verdict, write_doc_section,
 )
 DOC_HEADING = "## Follow-ups and scheduler"
 sys.path.insert(0, REPO_DIR)
@@ -219,18 +219,13 @@ def scheduler_memory(url, wait_for):
 
 
 def machine_facts(url):
-    cpu_model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    except OSError:
-        pass
+    model = cpu_model()
     with psycopg.connect(url) as connection:
         pg = {s: connection.execute("SHOW %s" % s).fetchone()[0]
               for s in ("server_version", "fsync", "synchronous_commit", "shared_buffers")}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True,
                             text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
             "python": platform.python_version(), "postgresql": pg, "commit": commit,
             "apscheduler": metadata.version("apscheduler"), "sqlalchemy": metadata.version("sqlalchemy")}
 

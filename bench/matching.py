@@ -24,7 +24,7 @@ from importlib import metadata
 import psycopg
 
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    DOC_PATH, REPO_DIR, RESULTS_DIR, create_database, database_url, drop_database, git_facts, log,
+    DOC_PATH, REPO_DIR, RESULTS_DIR, cpu_model, create_database, database_url, drop_database, git_facts, log,
     verdict, write_doc_section,
 )
 DOC_HEADING = "## Matching and allocation"
@@ -79,9 +79,7 @@ def summarize_ms(seconds):
 
 
 def machine_facts(admin_url):
-    cpu_model, mem_total_kb = "", None
-    with open("/proc/cpuinfo") as cpuinfo:
-        cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    model, mem_total_kb = cpu_model(), None
     with open("/proc/meminfo") as meminfo:
         for line in meminfo:
             if line.startswith("MemTotal:"):
@@ -89,7 +87,7 @@ def machine_facts(admin_url):
     with psycopg.connect(admin_url, autocommit=True) as connection:
         pg = {setting: connection.execute("SHOW %s" % setting).fetchone()[0]
               for setting in ("server_version", "shared_buffers", "work_mem", "jit")}
-    return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "ram_gb": round(mem_total_kb / 1024 / 1024, 1),
+    return {"nproc": os.cpu_count(), "cpu_model": model, "ram_gb": round(mem_total_kb / 1024 / 1024, 1),
             "kernel": platform.release(), "python": platform.python_version(), "postgresql": pg,
             "sqlalchemy": metadata.version("sqlalchemy"), "psycopg": metadata.version("psycopg"),
             "ortools": metadata.version("ortools"), "flask": metadata.version("flask")}

@@ -21,7 +21,7 @@ from importlib import metadata
 import psycopg
 
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    BENCH_DIR, REPO_DIR, RESULTS_DIR, create_database, database_url, drop_database, git_facts, log,
+    BENCH_DIR, REPO_DIR, RESULTS_DIR, cpu_model, create_database, database_url, drop_database, git_facts, log,
     verdict, write_doc_section,
 )
 DOC_HEADING = "## API throughput (foundation)"
@@ -65,16 +65,11 @@ def postgres_facts(admin_url):
 
 
 def machine_facts(admin_url):
-    cpu_model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    except OSError:
-        pass
+    model = cpu_model()
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()
     return {
         "nproc": os.cpu_count(),
-        "cpu_model": cpu_model,
+        "cpu_model": model,
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": postgres_facts(admin_url),
