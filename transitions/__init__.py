@@ -4,7 +4,7 @@ import secrets
 
 from flask import Flask
 
-from .config import DEFAULTS, env_overrides, normalize_database_url
+from transitions.config import DEFAULTS, env_overrides, normalize_database_url
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -38,9 +38,9 @@ def create_app(test_config=None):
         app.config["SECRET_KEY"] = _secret_key(app)
     app.json.sort_keys = False
 
-    from . import api, cli, errors, unit_of_work, web
-    from .dbutil import configure_sqlite
-    from .extensions import db, migrate
+    from transitions import api, cli, errors, unit_of_work, web
+    from transitions.dbutil import configure_sqlite
+    from transitions.extensions import db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)

@@ -1,10 +1,10 @@
 """The one place that decides which objects a user may see and change."""
 from sqlalchemy import and_, exists, false, select, true
 
-from . import audit
-from .errors import Forbidden, NotFound
-from .extensions import db
-from .models import Offer, Placement, Program, Referral, Track
+from transitions import audit
+from transitions.errors import Forbidden, NotFound
+from transitions.extensions import db
+from transitions.models import Offer, Placement, Program, Referral, Track
 
 PART2_NOTICE = (
     "This record which has been disclosed to you is protected by Federal confidentiality rules "

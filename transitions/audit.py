@@ -4,9 +4,9 @@ import uuid
 
 from flask import current_app, g, has_request_context, request
 
-from .clock import utcnow
-from .extensions import db
-from .models import AuditRecord
+from transitions.clock import utcnow
+from transitions.extensions import db
+from transitions.models import AuditRecord
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

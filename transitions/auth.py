@@ -6,9 +6,9 @@ from functools import wraps
 
 from flask import g, request
 
-from .errors import Forbidden, Unauthorized
-from .extensions import db
-from .models import User
+from transitions.errors import Forbidden, Unauthorized
+from transitions.extensions import db
+from transitions.models import User
 
 TOKEN_PREFIX = "trn_"
 

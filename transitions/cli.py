@@ -5,10 +5,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .errors import DomainError
-from .extensions import db
-from .models import Organization
-from .services import organizations
+from transitions.errors import DomainError
+from transitions.extensions import db
+from transitions.models import Organization
+from transitions.services import organizations
 
 
 @click.command("create-admin")
@@ -41,7 +41,7 @@ def create_admin(email, organization_name):
                    "if present; without them a built-in generator makes the programs up).")
 def seed_demo(programs, seed, data_dir):
     """Load a realistic demo: directory, organizations, one user per role, referrals."""
-    from . import demo
+    from transitions import demo
 
     try:
         summary = demo.seed(program_count=programs, seed=seed,
@@ -60,7 +60,7 @@ def scheduler_command():
     """Run the scheduler process (blocking): follow-up checks, offer expiry, webhook delivery, key purge."""
     import logging
 
-    from . import scheduler
+    from transitions import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One summary line per job run (from transitions.scheduler) says more than APScheduler's own chatter.
@@ -86,7 +86,7 @@ def _parse_now(ctx, param, value):
               help="Run as of this RFC 3339 time (default: now), e.g. 2026-12-01T09:00:00Z.")
 def sweep_command(now):
     """Run one pass of every periodic job as of a time, print what each did, and exit."""
-    from . import scheduler
+    from transitions import scheduler
 
     app = current_app._get_current_object()
     for job_id, summary in scheduler.run_pass(app, now):
@@ -100,8 +100,8 @@ def set_password_command(email):
     """Set a user's web password from a hidden prompt (or one line of stdin); signs them out everywhere."""
     import sys
 
-    from .models import User
-    from .web import passwords
+    from transitions.models import User
+    from transitions.web import passwords
 
     user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
     if user is None:

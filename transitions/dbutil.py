@@ -2,7 +2,7 @@
 from sqlalchemy import event, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from .extensions import db
+from transitions.extensions import db
 
 
 def dialect_name():

@@ -11,13 +11,13 @@ import click
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from . import codes
-from .clock import today
-from .extensions import db
-from .models import ORIGINS, SERVICES, WEEKDAYS, Organization, User
-from .schemas import PHONE, ProgramInSchema, ReferralInSchema, TrackInSchema
-from .services import organizations, programs, referrals
-from .web import passwords
+from transitions import codes
+from transitions.clock import today
+from transitions.extensions import db
+from transitions.models import ORIGINS, SERVICES, WEEKDAYS, Organization, User
+from transitions.schemas import PHONE, ProgramInSchema, ReferralInSchema, TrackInSchema
+from transitions.services import organizations, programs, referrals
+from transitions.web import passwords
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Shared reference data lives next to the checkout and must never be copied into the repository.

@@ -8,11 +8,11 @@ from flask import current_app, g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .auth import current_user
-from .clock import utcnow
-from .errors import Conflict, ValidationFailed
-from .extensions import db
-from .models import IdempotencyRecord
+from transitions.auth import current_user
+from transitions.clock import utcnow
+from transitions.errors import Conflict, ValidationFailed
+from transitions.extensions import db
+from transitions.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 

@@ -17,9 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .clock import utcnow
-from .extensions import db
-from .types import JSONType, UTCDateTime, new_id
+from transitions.clock import utcnow
+from transitions.extensions import db
+from transitions.types import JSONType, UTCDateTime, new_id
 
 ID = String(36)
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.

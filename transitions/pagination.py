@@ -6,9 +6,9 @@ from datetime import date, datetime
 from flask import current_app
 from sqlalchemy import Date, and_, or_
 
-from .errors import ValidationFailed
-from .extensions import db
-from .types import UTCDateTime
+from transitions.errors import ValidationFailed
+from transitions.extensions import db
+from transitions.types import UTCDateTime
 
 
 def page_size(args):

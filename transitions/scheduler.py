@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .clock import utcnow
-from .extensions import db
+from transitions.clock import utcnow
+from transitions.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def bind_app(app):
 def _application():
     global _app
     if _app is None:
-        from . import create_app
+        from transitions import create_app
 
         _app = create_app()
     return _app
@@ -72,7 +72,7 @@ def request_stop():
 
 def sweep_followups(now=None):
     """Evaluate every due follow-up check, one committed batch at a time."""
-    from .services import followups
+    from transitions.services import followups
 
     app = _application()
     clock = _clock(now)
@@ -124,7 +124,7 @@ def expire_offers(now=None):
 
 def deliver_webhooks(now=None):
     """Queue deliveries for new events, then send what is due; an endpoint that fails is left for the next run."""
-    from .services import webhooks
+    from transitions.services import webhooks
 
     app = _application()
     clock = _clock(now)
@@ -165,7 +165,7 @@ def deliver_webhooks(now=None):
 
 def purge_idempotency(now=None):
     """Forget Idempotency-Keys past their retention."""
-    from .idempotency import purge_expired
+    from transitions.idempotency import purge_expired
 
     app = _application()
     with app.app_context():
@@ -222,7 +222,7 @@ def build_scheduler(app, scheduler_class=BlockingScheduler):
 
 def run_forever(app, echo=print):
     """The `flask scheduler` process: blocks until SIGTERM or SIGINT, then finishes the batch in hand."""
-    from .services.followups import plan_config
+    from transitions.services.followups import plan_config
 
     plan_config(app.config)  # a bad FOLLOWUP_PLAN should stop the process at start, not at the first sweep
     scheduler = build_scheduler(app)

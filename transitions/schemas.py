@@ -12,16 +12,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from . import codes
-from .clock import rfc3339, today
-from .models import (
-    ORG_KINDS,
-    ORIGINS,
-    REFERRAL_STATUSES,
-    ROLES,
-    SERVICES,
-    WEEKDAYS,
-)
+from transitions import codes
+from transitions.clock import rfc3339, today
+from transitions.models import ORG_KINDS, ORIGINS, REFERRAL_STATUSES, ROLES, SERVICES, WEEKDAYS
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 PAYER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
@@ -673,7 +666,7 @@ class AllocationSchema(Schema):
 
 # ---------------------------------------------------------------- offers and placements
 
-from .models import ATTENDANCE_STATUSES, DECLINE_REASONS, DISCHARGE_OUTCOMES, OFFER_STATUSES  # noqa: E402
+from transitions.models import ATTENDANCE_STATUSES, DECLINE_REASONS, DISCHARGE_OUTCOMES, OFFER_STATUSES  # noqa: E402
 
 
 def _no_nul(value):
@@ -800,8 +793,8 @@ class ReadmissionSchema(Schema):
 
 # ---------------------------------------------------------------- follow-ups, webhooks, dashboards
 
-from .services.followups import CHECKS as FOLLOWUP_CHECKS  # noqa: E402  (the section is appended last)
-from .services.webhooks import DELIVERY_STATUSES, EVENTS as WEBHOOK_EVENTS, secret_problem  # noqa: E402
+from transitions.services.followups import CHECKS as FOLLOWUP_CHECKS  # noqa: E402  (the section is appended last)
+from transitions.services.webhooks import DELIVERY_STATUSES, EVENTS as WEBHOOK_EVENTS, secret_problem  # noqa: E402
 
 
 def _no_nul(value):

@@ -4,10 +4,10 @@ import logging
 from flask import g
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from . import audit
-from .errors import problem_response
-from .extensions import db
-from .idempotency import remember_response
+from transitions import audit
+from transitions.errors import problem_response
+from transitions.extensions import db
+from transitions.idempotency import remember_response
 
 log = logging.getLogger(__name__)
 

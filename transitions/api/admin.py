@@ -1,25 +1,16 @@
 """Organizations and users: platform admins manage them; every user can read themselves."""
 from flask import url_for
 
-from .. import access
-from ..auth import current_user, require_authentication, require_roles
-from ..errors import NotFound
-from ..extensions import db
-from ..idempotency import idempotent, store_instead
-from ..models import Organization, User
-from ..pagination import keyset_page
-from ..schemas import (
-    OrganizationInSchema,
-    OrganizationPatchSchema,
-    OrganizationSchema,
-    PageQuerySchema,
-    UserInSchema,
-    UserSchema,
-    UserWithTokenSchema,
-    page_of,
-)
-from ..services import organizations as service
-from .common import Blueprint, json_response, page_response
+from transitions import access
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.errors import NotFound
+from transitions.extensions import db
+from transitions.idempotency import idempotent, store_instead
+from transitions.models import Organization, User
+from transitions.pagination import keyset_page
+from transitions.schemas import OrganizationInSchema, OrganizationPatchSchema, OrganizationSchema, PageQuerySchema, UserInSchema, UserSchema, UserWithTokenSchema, page_of
+from transitions.services import organizations as service
+from transitions.api.common import Blueprint, json_response, page_response
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Organizations and users.")
 blp.before_request(require_authentication)

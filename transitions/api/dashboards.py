@@ -1,10 +1,10 @@
 """Case managers' step-down board and follow-up metrics (planners get the same for their own org's referrals)."""
-from .. import access, audit
-from ..auth import current_user, require_authentication, require_roles
-from ..clock import utcnow
-from ..schemas import MetricsQuerySchema, MetricsSchema, StepdownQuerySchema, StepdownSchema, page_of
-from ..services import dashboards as service
-from .common import Blueprint, json_response
+from transitions import access, audit
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.clock import utcnow
+from transitions.schemas import MetricsQuerySchema, MetricsSchema, StepdownQuerySchema, StepdownSchema, page_of
+from transitions.services import dashboards as service
+from transitions.api.common import Blueprint, json_response
 
 blp = Blueprint("dashboards", __name__, url_prefix="/api/v1",
                 description="Members in transition and the follow-up rates a plan is measured on.")

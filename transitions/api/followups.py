@@ -1,20 +1,13 @@
 """Follow-up checks API: a referral's checks, the due/outcome worklist, and case managers' outreach notes."""
-from .. import access, audit
-from ..auth import current_user, require_authentication, require_roles
-from ..idempotency import idempotent
-from ..models import FollowUp, Referral
-from ..pagination import keyset_page
-from ..extensions import db
-from ..schemas import (
-    FollowUpContactInSchema,
-    FollowUpContactSchema,
-    FollowUpListQuerySchema,
-    FollowUpSchema,
-    PageQuerySchema,
-    page_of,
-)
-from ..services import followups as service
-from .common import Blueprint, json_response
+from transitions import access, audit
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.idempotency import idempotent
+from transitions.models import FollowUp, Referral
+from transitions.pagination import keyset_page
+from transitions.extensions import db
+from transitions.schemas import FollowUpContactInSchema, FollowUpContactSchema, FollowUpListQuerySchema, FollowUpSchema, PageQuerySchema, page_of
+from transitions.services import followups as service
+from transitions.api.common import Blueprint, json_response
 
 blp = Blueprint("followups", __name__, url_prefix="/api/v1", description="Follow-up checks after discharge.")
 blp.before_request(require_authentication)

@@ -1,9 +1,9 @@
 """Liveness and readiness probes, open without a token."""
 from sqlalchemy import text
 
-from ..errors import problem_response
-from ..extensions import db
-from .common import Blueprint
+from transitions.errors import problem_response
+from transitions.extensions import db
+from transitions.api.common import Blueprint
 
 blp = Blueprint("health", __name__, description="Process and database health; no token needed.")
 

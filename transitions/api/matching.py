@@ -1,15 +1,15 @@
 """Matching API: ranked tracks for one referral, and the optimal allocation of many."""
 from sqlalchemy import select
 
-from .. import access
-from ..auth import current_user, require_authentication, require_roles
-from ..clock import today, utcnow
-from ..models import Offer, Referral
-from ..schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
-from ..extensions import db
-from ..services import allocation as allocation_service
-from ..services import matching
-from .common import Blueprint, json_response
+from transitions import access
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.clock import today, utcnow
+from transitions.models import Offer, Referral
+from transitions.schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
+from transitions.extensions import db
+from transitions.services import allocation as allocation_service
+from transitions.services import matching
+from transitions.api.common import Blueprint, json_response
 
 blp = Blueprint("matching", __name__, url_prefix="/api/v1", description="Matching and allocation.")
 blp.before_request(require_authentication)

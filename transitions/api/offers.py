@@ -2,36 +2,19 @@
 from flask import url_for
 from sqlalchemy import and_, or_, select
 
-from .. import access, audit
-from ..auth import current_user, require_authentication, require_roles
-from ..clock import utcnow
-from ..errors import ValidationFailed
-from ..extensions import db
-from ..idempotency import idempotent
-from ..models import Offer, Placement, Program, Referral, Track
-from ..pagination import keyset_page
-from ..schemas import (
-    AcceptInSchema,
-    AttendanceInSchema,
-    AttendanceResultSchema,
-    AttendanceSchema,
-    DeclineInSchema,
-    DischargeInSchema,
-    EmptyInSchema,
-    OfferInSchema,
-    OfferListQuerySchema,
-    OfferSchema,
-    PlacementListQuerySchema,
-    PlacementSchema,
-    ReadmissionInSchema,
-    ReadmissionSchema,
-    ReferralSchema,
-    page_of,
-)
-from ..services import offers as service
-from ..services import placements as placement_service
-from .common import Blueprint, json_response
-from .referrals import dump_referral
+from transitions import access, audit
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.clock import utcnow
+from transitions.errors import ValidationFailed
+from transitions.extensions import db
+from transitions.idempotency import idempotent
+from transitions.models import Offer, Placement, Program, Referral, Track
+from transitions.pagination import keyset_page
+from transitions.schemas import AcceptInSchema, AttendanceInSchema, AttendanceResultSchema, AttendanceSchema, DeclineInSchema, DischargeInSchema, EmptyInSchema, OfferInSchema, OfferListQuerySchema, OfferSchema, PlacementListQuerySchema, PlacementSchema, ReadmissionInSchema, ReadmissionSchema, ReferralSchema, page_of
+from transitions.services import offers as service
+from transitions.services import placements as placement_service
+from transitions.api.common import Blueprint, json_response
+from transitions.api.referrals import dump_referral
 
 blp = Blueprint("offers", __name__, url_prefix="/api/v1",
                 description="Offers, placements, attendance, IOP discharge and readmissions.")

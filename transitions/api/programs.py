@@ -2,27 +2,16 @@
 from flask import url_for
 from sqlalchemy import select
 
-from ..access import ensure_can_edit_program, get_program, get_track
-from ..auth import current_user, require_authentication, require_roles
-from ..idempotency import idempotent
-from ..models import Program, Track
-from ..pagination import keyset_page
-from ..schemas import (
-    AvailabilitySchema,
-    PageQuerySchema,
-    ProgramFieldsSchema,
-    ProgramInSchema,
-    ProgramListQuerySchema,
-    ProgramSchema,
-    TrackFieldsSchema,
-    TrackInSchema,
-    TrackSchema,
-    page_of,
-)
-from ..clock import utcnow
-from ..services import programs as service
-from ..services import seats
-from .common import Blueprint, json_response, page_response
+from transitions.access import ensure_can_edit_program, get_program, get_track
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.idempotency import idempotent
+from transitions.models import Program, Track
+from transitions.pagination import keyset_page
+from transitions.schemas import AvailabilitySchema, PageQuerySchema, ProgramFieldsSchema, ProgramInSchema, ProgramListQuerySchema, ProgramSchema, TrackFieldsSchema, TrackInSchema, TrackSchema, page_of
+from transitions.clock import utcnow
+from transitions.services import programs as service
+from transitions.services import seats
+from transitions.api.common import Blueprint, json_response, page_response
 
 blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
 blp.before_request(require_authentication)

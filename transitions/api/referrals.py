@@ -1,24 +1,14 @@
 """Referral intake API: discharge planners submit and manage; plans and offered providers read."""
 from flask import url_for
 
-from .. import access, audit
-from ..auth import current_user, require_authentication, require_roles
-from ..idempotency import idempotent
-from ..models import Event, Referral
-from ..pagination import keyset_page
-from ..schemas import (
-    CancelInSchema,
-    EventSchema,
-    PageQuerySchema,
-    ReferralFieldsSchema,
-    ReferralForProviderSchema,
-    ReferralInSchema,
-    ReferralListQuerySchema,
-    ReferralSchema,
-    page_of,
-)
-from ..services import referrals as service
-from .common import Blueprint, json_response
+from transitions import access, audit
+from transitions.auth import current_user, require_authentication, require_roles
+from transitions.idempotency import idempotent
+from transitions.models import Event, Referral
+from transitions.pagination import keyset_page
+from transitions.schemas import CancelInSchema, EventSchema, PageQuerySchema, ReferralFieldsSchema, ReferralForProviderSchema, ReferralInSchema, ReferralListQuerySchema, ReferralSchema, page_of
+from transitions.services import referrals as service
+from transitions.api.common import Blueprint, json_response
 
 blp = Blueprint("referrals", __name__, url_prefix="/api/v1", description="Discharge referrals.")
 blp.before_request(require_authentication)

@@ -1,24 +1,14 @@
 """Webhook subscriptions per organization and the record of every delivery attempt."""
 from flask import url_for
 
-from .. import audit
-from ..auth import current_user, require_authentication
-from ..idempotency import idempotent, store_instead
-from ..models import Webhook, WebhookDelivery
-from ..pagination import keyset_page
-from ..schemas import (
-    DeliveryAttemptSchema,
-    DeliveryListQuerySchema,
-    DeliverySchema,
-    WebhookCreatedSchema,
-    WebhookInSchema,
-    WebhookListQuerySchema,
-    WebhookPatchSchema,
-    WebhookSchema,
-    page_of,
-)
-from ..services import webhooks as service
-from .common import Blueprint, json_response
+from transitions import audit
+from transitions.auth import current_user, require_authentication
+from transitions.idempotency import idempotent, store_instead
+from transitions.models import Webhook, WebhookDelivery
+from transitions.pagination import keyset_page
+from transitions.schemas import DeliveryAttemptSchema, DeliveryListQuerySchema, DeliverySchema, WebhookCreatedSchema, WebhookInSchema, WebhookListQuerySchema, WebhookPatchSchema, WebhookSchema, page_of
+from transitions.services import webhooks as service
+from transitions.api.common import Blueprint, json_response
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
                 description="Signed event notifications (Standard Webhooks) to your organization's endpoints.")

@@ -7,13 +7,12 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 from sqlalchemy import select
 
-from ..clock import utcnow
-from ..errors import DomainError
-from ..extensions import db
-from ..models import Program, Track
-from . import offers, seats
-from .matching import (EARTH_RADIUS_MILES, ReferralFacts, age_bounds, bounding_box, evaluate_facts,
-                       load_track_facts)
+from transitions.clock import utcnow
+from transitions.errors import DomainError
+from transitions.extensions import db
+from transitions.models import Program, Track
+from transitions.services import offers, seats
+from transitions.services.matching import EARTH_RADIUS_MILES, ReferralFacts, age_bounds, bounding_box, evaluate_facts, load_track_facts
 
 # Scores carry three decimals; the solver wants integer costs.
 COST_SCALE = 1000

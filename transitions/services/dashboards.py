@@ -6,22 +6,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
 
-from ..access import referral_visibility
-from ..errors import ValidationFailed
-from ..extensions import db
-from ..models import DECLINE_REASONS, Attendance, FollowUp, FollowUpContact, Offer, Placement, Referral
-from ..pagination import page_size
-from .followups import (
-    SUD_NEEDS,
-    TRANSFER_LAST_DAY,
-    Subject,
-    _chunks,
-    _zone,
-    end_of_day,
-    evaluate,
-    evaluation_cutoff,
-    load_facts,
-)
+from transitions.access import referral_visibility
+from transitions.errors import ValidationFailed
+from transitions.extensions import db
+from transitions.models import DECLINE_REASONS, Attendance, FollowUp, FollowUpContact, Offer, Placement, Referral
+from transitions.pagination import page_size
+from transitions.services.followups import SUD_NEEDS, TRANSFER_LAST_DAY, Subject, _chunks, _zone, end_of_day, evaluate, evaluation_cutoff, load_facts
 
 # The measures and the check rules that define them. Rates use fixed windows (a "7-day rate" is
 # 7 days whatever the plan's due days), and the same rules as the checks, so the board and the

@@ -1,7 +1,7 @@
 """The event log: every state change and workflow event, written in the same transaction as the change."""
-from ..clock import utcnow
-from ..extensions import db
-from ..models import Event
+from transitions.clock import utcnow
+from transitions.extensions import db
+from transitions.models import Event
 
 
 def record_event(event_type, *, referral=None, subject=None, actor=None, from_status=None,

@@ -17,25 +17,15 @@ from flask import current_app
 from sqlalchemy import String, any_, bindparam, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from .. import audit
-from ..access import referral_visibility
-from ..clock import utcnow
-from ..dbutil import dialect_name
-from ..errors import NotFound
-from ..extensions import db
-from ..models import (
-    SERVICES,
-    Attendance,
-    Event,
-    FollowUp,
-    FollowUpContact,
-    Offer,
-    Placement,
-    Readmission,
-    Referral,
-)
-from ..types import UTCDateTime, new_id
-from .events import record_event
+from transitions import audit
+from transitions.access import referral_visibility
+from transitions.clock import utcnow
+from transitions.dbutil import dialect_name
+from transitions.errors import NotFound
+from transitions.extensions import db
+from transitions.models import SERVICES, Attendance, Event, FollowUp, FollowUpContact, Offer, Placement, Readmission, Referral
+from transitions.types import UTCDateTime, new_id
+from transitions.services.events import record_event
 
 CHECKS = ("intake_scheduled", "followup_7", "initiation_14", "followup_30", "engagement_34", "outcome_90",
           "outcome_180")

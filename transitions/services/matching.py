@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select, true
 
-from ..clock import utcnow
-from ..dbutil import json_array_contains
-from ..extensions import db
-from ..models import WEEKDAYS, Program, Track
-from . import seats
+from transitions.clock import utcnow
+from transitions.dbutil import json_array_contains
+from transitions.extensions import db
+from transitions.models import WEEKDAYS, Program, Track
+from transitions.services import seats
 
 # Exclusions are counted under the first rule a track fails, in this order. Reach comes first:
 # a program 2,000 miles away is out of reach, whatever else it lacks, and the database only

@@ -8,13 +8,13 @@ from flask import current_app
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..clock import rfc3339, utcnow
-from ..errors import Conflict, ValidationFailed
-from ..extensions import db
-from ..models import WEEKDAYS, Offer, Placement, Referral, Track
-from . import matching
-from .events import record_event
-from .referral_states import ensure_transition, transition
+from transitions.clock import rfc3339, utcnow
+from transitions.errors import Conflict, ValidationFailed
+from transitions.extensions import db
+from transitions.models import WEEKDAYS, Offer, Placement, Referral, Track
+from transitions.services import matching
+from transitions.services.events import record_event
+from transitions.services.referral_states import ensure_transition, transition
 
 log = logging.getLogger(__name__)
 

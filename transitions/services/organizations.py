@@ -1,8 +1,8 @@
 """Organizations and users: created by platform admins."""
-from ..auth import generate_token, hash_token
-from ..errors import Conflict, ValidationFailed
-from ..extensions import db
-from ..models import ROLE_ORG_KINDS, Organization, User
+from transitions.auth import generate_token, hash_token
+from transitions.errors import Conflict, ValidationFailed
+from transitions.extensions import db
+from transitions.models import ROLE_ORG_KINDS, Organization, User
 
 
 def create_organization(name, kind, payer_ids=()):

@@ -2,13 +2,13 @@
 from flask import current_app
 from sqlalchemy import select, update
 
-from ..clock import utcnow
-from ..errors import Conflict, ValidationFailed
-from ..extensions import db
-from ..models import WEEKDAYS, Attendance, Event, Placement, Readmission, Track
-from .events import record_event
-from .offers import apply_seat_changes, close_referral_offers, local_today, lock_referral
-from .referral_states import ALLOWED_TRANSITIONS, TERMINAL, transition
+from transitions.clock import utcnow
+from transitions.errors import Conflict, ValidationFailed
+from transitions.extensions import db
+from transitions.models import WEEKDAYS, Attendance, Event, Placement, Readmission, Track
+from transitions.services.events import record_event
+from transitions.services.offers import apply_seat_changes, close_referral_offers, local_today, lock_referral
+from transitions.services.referral_states import ALLOWED_TRANSITIONS, TERMINAL, transition
 
 # Where an IOP discharge leaves the referral. A transfer ends this episode with the patient
 # still in care elsewhere, the favourable outcome in SAMHSA's TEDS-D ("completed or

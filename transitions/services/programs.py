@@ -1,14 +1,14 @@
 """The IOP directory: programs and their weekly tracks, written by the provider's coordinators."""
 from sqlalchemy import select, update
 
-from .. import codes
-from ..clock import utcnow
-from ..errors import Conflict, ValidationFailed
-from ..dbutil import json_array_contains
-from ..extensions import db
-from ..models import Organization, Program, Track
-from ..schemas import minutes
-from . import seats
+from transitions import codes
+from transitions.clock import utcnow
+from transitions.errors import Conflict, ValidationFailed
+from transitions.dbutil import json_array_contains
+from transitions.extensions import db
+from transitions.models import Organization, Program, Track
+from transitions.schemas import minutes
+from transitions.services import seats
 
 
 def _locate(zip_code):

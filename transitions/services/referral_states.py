@@ -1,6 +1,6 @@
 """The referral state machine: one table of allowed transitions, and the function that applies them."""
-from ..errors import Conflict
-from .events import record_event
+from transitions.errors import Conflict
+from transitions.services.events import record_event
 
 # A patient can be readmitted before ever starting the IOP, so the waiting states may become
 # "readmitted" too (their pending offers are withdrawn and the seats freed). Once placed, a

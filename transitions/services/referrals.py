@@ -2,16 +2,16 @@
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import codes
-from ..access import ensure_can_change_referral, visible_referrals
-from ..clock import utcnow
-from ..errors import Conflict, ValidationFailed
-from ..extensions import db
-from ..types import new_id
-from ..models import OPEN_REFERRAL_STATUSES, Event, Referral
-from . import followups
-from .events import record_event
-from .referral_states import ensure_transition, transition
+from transitions import codes
+from transitions.access import ensure_can_change_referral, visible_referrals
+from transitions.clock import utcnow
+from transitions.errors import Conflict, ValidationFailed
+from transitions.extensions import db
+from transitions.types import new_id
+from transitions.models import OPEN_REFERRAL_STATUSES, Event, Referral
+from transitions.services import followups
+from transitions.services.events import record_event
+from transitions.services.referral_states import ensure_transition, transition
 
 EDITABLE_STATUSES = ("submitted", "offered", "no_match")
 
@@ -125,7 +125,7 @@ def update_referral(user, referral, changes):
 
 def cancel_referral(user, referral, reason=None):
     """Cancel a referral; its pending offers are withdrawn and their seats freed, under the referral's lock."""
-    from . import offers
+    from transitions.services import offers
 
     ensure_can_change_referral(user, referral, "referral.cancel")
     # The same lock order as every offer change (referral, then offers, then tracks by id): no deadlocks.

@@ -6,8 +6,8 @@ availability, matching, allocation and the coordinator's pages all agree with th
 """
 from sqlalchemy import func, select
 
-from ..extensions import db
-from ..models import Offer, Track
+from transitions.extensions import db
+from transitions.models import Offer, Track
 
 
 def pending_past_expiry(now):

@@ -30,12 +30,12 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from ..access import PART2_NOTICE
-from ..clock import rfc3339, utcnow
-from ..dbutil import dialect_name
-from ..errors import Forbidden, NotFound, ValidationFailed
-from ..extensions import db
-from ..models import DeliveryAttempt, Event, Offer, Organization, Program, Referral, Webhook, WebhookDelivery
+from transitions.access import PART2_NOTICE
+from transitions.clock import rfc3339, utcnow
+from transitions.dbutil import dialect_name
+from transitions.errors import Forbidden, NotFound, ValidationFailed
+from transitions.extensions import db
+from transitions.models import DeliveryAttempt, Event, Offer, Organization, Program, Referral, Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
 

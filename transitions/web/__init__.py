@@ -3,8 +3,8 @@
 
 def init_app(app):
     # Importing the view modules registers their routes on the blueprint.
-    from . import admin, auth_views, coordinator, manager, planner, present  # noqa: F401
-    from .blueprint import bp
+    from transitions.web import admin, auth_views, coordinator, manager, planner, present  # noqa: F401
+    from transitions.web.blueprint import bp
 
     present.register(app)
     app.register_blueprint(bp)

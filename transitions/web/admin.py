@@ -2,12 +2,12 @@
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
-from .. import audit
-from ..errors import ValidationFailed
-from ..extensions import db
-from ..models import Organization, User
-from . import passwords
-from .blueprint import bp, notice, render, roles
+from transitions import audit
+from transitions.errors import ValidationFailed
+from transitions.extensions import db
+from transitions.models import Organization, User
+from transitions.web import passwords
+from transitions.web.blueprint import bp, notice, render, roles
 
 
 @bp.get("/admin/users")

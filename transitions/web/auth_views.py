@@ -2,11 +2,11 @@
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
-from .. import audit
-from ..extensions import db
-from ..models import User
-from . import passwords, sessions, throttle
-from .blueprint import ROLE_HOME, SESSION_PROBLEMS, bp, render, safe_next
+from transitions import audit
+from transitions.extensions import db
+from transitions.models import User
+from transitions.web import passwords, sessions, throttle
+from transitions.web.blueprint import ROLE_HOME, SESSION_PROBLEMS, bp, render, safe_next
 
 
 @bp.get("/")

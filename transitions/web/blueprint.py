@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, g, has_request_context, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from .. import audit
-from ..errors import DomainError, http_exception_response
-from . import csrf, sessions
+from transitions import audit
+from transitions.errors import DomainError, http_exception_response
+from transitions.web import csrf, sessions
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)

@@ -5,39 +5,19 @@ from datetime import date, timedelta
 from flask import g, jsonify, redirect, request, url_for
 from sqlalchemy import select
 
-from .. import access, audit
-from ..clock import utcnow
-from ..errors import DomainError
-from ..extensions import db
-from ..models import (
-    ATTENDANCE_STATUSES,
-    DECLINE_REASONS,
-    ORIGINS,
-    SERVICES,
-    WEEKDAYS,
-    Offer,
-    Placement,
-    Program,
-    Referral,
-    Track,
-)
-from ..schemas import (
-    AcceptInSchema,
-    AttendanceInSchema,
-    DeclineInSchema,
-    ProgramFieldsSchema,
-    ReferralForProviderSchema,
-    ReferralSchema,
-    TrackFieldsSchema,
-    TrackInSchema,
-)
-from ..services import offers as offer_service
-from ..services import placements as placement_service
-from ..services import programs as program_service
-from ..services import seats as seat_service
-from . import forms
-from .blueprint import bp, notice, render, roles
-from .present import US_TIMEZONES
+from transitions import access, audit
+from transitions.clock import utcnow
+from transitions.errors import DomainError
+from transitions.extensions import db
+from transitions.models import ATTENDANCE_STATUSES, DECLINE_REASONS, ORIGINS, SERVICES, WEEKDAYS, Offer, Placement, Program, Referral, Track
+from transitions.schemas import AcceptInSchema, AttendanceInSchema, DeclineInSchema, ProgramFieldsSchema, ReferralForProviderSchema, ReferralSchema, TrackFieldsSchema, TrackInSchema
+from transitions.services import offers as offer_service
+from transitions.services import placements as placement_service
+from transitions.services import programs as program_service
+from transitions.services import seats as seat_service
+from transitions.web import forms
+from transitions.web.blueprint import bp, notice, render, roles
+from transitions.web.present import US_TIMEZONES
 
 INTAKE_CHOICES = 10
 RECENT_DECIDED = 15

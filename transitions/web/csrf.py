@@ -5,7 +5,7 @@ import secrets
 
 from flask import current_app, g, request
 
-from .sessions import LOGIN_CSRF_COOKIE
+from transitions.web.sessions import LOGIN_CSRF_COOKIE
 
 FIELD = "csrf_token"
 

@@ -3,8 +3,8 @@ import re
 
 from marshmallow import ValidationError
 
-from ..errors import ValidationFailed
-from ..models import WEEKDAYS
+from transitions.errors import ValidationFailed
+from transitions.models import WEEKDAYS
 
 DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
              "sat": "Saturday", "sun": "Sunday"}

@@ -6,16 +6,16 @@ from flask import g, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from .. import access, audit
-from ..clock import today, utcnow
-from ..extensions import db
-from ..models import SERVICES, Organization, Program, Referral, Track
-from ..schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
-from ..services import dashboards
-from ..services import followups as followup_service
-from . import charts, forms
-from .blueprint import bp, notice, render, roles
-from .planner import followups_of, offers_of, placement_of, timeline_of
+from transitions import access, audit
+from transitions.clock import today, utcnow
+from transitions.extensions import db
+from transitions.models import SERVICES, Organization, Program, Referral, Track
+from transitions.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
+from transitions.services import dashboards
+from transitions.services import followups as followup_service
+from transitions.web import charts, forms
+from transitions.web.blueprint import bp, notice, render, roles
+from transitions.web.planner import followups_of, offers_of, placement_of, timeline_of
 
 BOARD_LIMIT = 500
 # The board's columns: the stage a member is at, from waiting for a seat to the end of the episode.

@@ -3,10 +3,10 @@ from flask import current_app
 from sqlalchemy import update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..clock import utcnow
-from ..errors import ValidationFailed
-from ..extensions import db
-from ..models import WebSession
+from transitions.clock import utcnow
+from transitions.errors import ValidationFailed
+from transitions.extensions import db
+from transitions.models import WebSession
 
 MAX_LENGTH = 1024
 # Verified when the email is unknown, so a wrong email costs as long as a wrong password

@@ -2,34 +2,22 @@
 from flask import current_app, g, jsonify, redirect, request, url_for
 from sqlalchemy import func, select
 
-from .. import access, audit, codes
-from ..clock import today, utcnow
-from ..errors import Conflict, DomainError, ValidationFailed
-from ..extensions import db
-from ..models import (
-    REFERRAL_STATUSES,
-    SERVICES,
-    WEEKDAYS,
-    Event,
-    Offer,
-    Organization,
-    Placement,
-    Program,
-    Referral,
-    Track,
-    User,
-)
-from ..pagination import keyset_page
-from ..schemas import CancelInSchema, OfferInSchema, ReferralFieldsSchema, ReferralInSchema
-from ..services import followups as followup_service
-from ..services import matching
-from ..services import offers as offer_service
-from ..services import placements as placement_service
-from ..services import referrals as referral_service
-from ..services.referral_states import TERMINAL
-from . import forms, icd
-from .blueprint import bp, notice, render, roles
-from .present import language_choices, US_TIMEZONES
+from transitions import access, audit, codes
+from transitions.clock import today, utcnow
+from transitions.errors import Conflict, DomainError, ValidationFailed
+from transitions.extensions import db
+from transitions.models import REFERRAL_STATUSES, SERVICES, WEEKDAYS, Event, Offer, Organization, Placement, Program, Referral, Track, User
+from transitions.pagination import keyset_page
+from transitions.schemas import CancelInSchema, OfferInSchema, ReferralFieldsSchema, ReferralInSchema
+from transitions.services import followups as followup_service
+from transitions.services import matching
+from transitions.services import offers as offer_service
+from transitions.services import placements as placement_service
+from transitions.services import referrals as referral_service
+from transitions.services.referral_states import TERMINAL
+from transitions.web import forms, icd
+from transitions.web.blueprint import bp, notice, render, roles
+from transitions.web.present import language_choices, US_TIMEZONES
 
 OFFERABLE = ("submitted", "offered", "no_match")
 MATCH_LIMIT = 10

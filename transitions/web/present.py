@@ -2,8 +2,8 @@
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .. import codes
-from .forms import DAY_NAMES
+from transitions import codes
+from transitions.web.forms import DAY_NAMES
 
 STATUS_LABELS = {
     "submitted": "Waiting for a seat", "offered": "Offered", "placed": "Placed", "attending": "Attending",

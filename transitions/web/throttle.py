@@ -10,10 +10,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from .. import audit
-from ..clock import utcnow
-from ..extensions import db
-from ..models import AuditRecord
+from transitions import audit
+from transitions.clock import utcnow
+from transitions.extensions import db
+from transitions.models import AuditRecord
 
 ACTION = "web.sign_in"
 OBJECT_TYPE = "sign_in"
