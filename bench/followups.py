@@ -28,10 +28,17 @@ import uuid
 from importlib import metadata
 
 import psycopg
-
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    DOC_PATH, REPO_DIR, RESULTS_DIR, cpu_model, database_url, log, verdict, write_doc_section,
+    DOC_PATH,
+    REPO_DIR,
+    RESULTS_DIR,
+    cpu_model,
+    database_url,
+    log,
+    verdict,
+    write_doc_section,
 )
+
 DOC_HEADING = "## Follow-ups and scheduler"
 sys.path.insert(0, REPO_DIR)
 
@@ -72,8 +79,8 @@ def make_referrals(url, organization_id, user_id, discharges, tag):
 
 def write_plans_bulk(app, referrals, batch=5000):
     """Write the plans of many referrals with services.followups.write_plans: one INSERT per `batch` referrals."""
-    from transitions.extensions import db
-    from transitions.services.followups import Subject, write_plans
+    from transitions.core.db import db
+    from transitions.followups.service import Subject, write_plans
 
     subjects = [Subject(rid, "submitted", "mental_health", discharge, "America/Chicago")
                 for rid, discharge in referrals]
@@ -88,9 +95,9 @@ def write_plans_bulk(app, referrals, batch=5000):
 
 def write_plans_production(app, referrals, commit_every):
     """The request path: plan_referral() and a flush per referral, as create_referral does, committing every n."""
-    from transitions.extensions import db
-    from transitions.models import Referral
-    from transitions.services.followups import plan_referral
+    from transitions.core.db import db
+    from transitions.followups.service import plan_referral
+    from transitions.referrals.models import Referral
 
     written = 0
     with app.app_context():
@@ -290,7 +297,7 @@ def render(r):
         "",
         "How it was measured:",
         "",
-        "- Bulk write: `transitions.services.followups.write_plans()` (the configured plan, due dates, the end of "
+        "- Bulk write: `transitions.followups.service.write_plans()` (the configured plan, due dates, the end of "
         "each due day in the patient's time zone; one `INSERT ... SELECT FROM unnest(...)` per call) for %s "
         "referrals of five checks each, committed every %d referrals. A submitted referral's plan is written by "
         "`plan_referral()` (ORM, five rows) inside the referral's own transaction, so its marginal cost is the "
@@ -363,9 +370,9 @@ def run(url, args):
     from flask_migrate import upgrade
 
     from transitions import MIGRATIONS_DIR, create_app, scheduler
-    from transitions.extensions import db
-    from transitions.models import Program, Track
-    from transitions.services import organizations
+    from transitions.core.db import db
+    from transitions.directory.models import Program, Track
+    from transitions.identity import service as organizations
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
     with app.app_context():

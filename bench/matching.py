@@ -22,11 +22,20 @@ from collections import Counter
 from importlib import metadata
 
 import psycopg
-
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    DOC_PATH, REPO_DIR, RESULTS_DIR, cpu_model, create_database, database_url, drop_database, git_facts, log,
-    verdict, write_doc_section,
+    DOC_PATH,
+    REPO_DIR,
+    RESULTS_DIR,
+    cpu_model,
+    create_database,
+    database_url,
+    drop_database,
+    git_facts,
+    log,
+    verdict,
+    write_doc_section,
 )
+
 DOC_HEADING = "## Matching and allocation"
 FACILITIES_PATH = os.path.join(os.path.dirname(REPO_DIR), "shared", "data",
                                "samhsa-2022-substance-use-facilities.csv.gz")
@@ -192,7 +201,7 @@ def valid_timezone(name):
 def load_sites(rng):
     """Where programs are, with the service codes that shape their attributes: the SAMHSA OIT facilities when the
     shared data is present, else random real ZIPs with codes drawn at the facilities' observed rates."""
-    from transitions import codes
+    from transitions.core import codes
 
     sites = []
     if os.path.exists(FACILITIES_PATH):
@@ -217,7 +226,7 @@ def deterministic_id(rng):
 
 
 def make_program(rng, site, repeat, organization_id, now, states):
-    from transitions import codes
+    from transitions.core import codes
 
     site_codes = site["codes"]
     latitude, longitude, state, zone = codes.zip_location(site["zip"])
@@ -290,7 +299,7 @@ def make_program(rng, site, repeat, organization_id, now, states):
 def build_directory(rng, sites, target_tracks, organization_id, now):
     """Programs in a random order, each at a site (sites reused as extra programs once all are taken), until the
     directory has target_tracks tracks; a prefix of the list is a smaller directory over the same geography."""
-    from transitions import codes
+    from transitions.core import codes
 
     states = sorted(codes.us_states())
     order = list(range(len(sites)))
@@ -337,7 +346,7 @@ def availability_windows(rng):
 
 
 def make_referrals(rng, programs, count, organization_id, user_id, today, now):
-    from transitions import codes
+    from transitions.core import codes
 
     referrals, shapes = [], Counter()
     for index in range(count):
@@ -388,7 +397,7 @@ def copy_rows(model, rows):
     """COPY into the model's table on the session's connection: 30,000 tracks take about a second."""
     from psycopg.types.json import Jsonb
 
-    from transitions.extensions import db
+    from transitions.core.db import db
 
     if not rows:
         return
@@ -411,8 +420,8 @@ def copy_rows(model, rows):
 def load_directory(programs, url):
     from sqlalchemy import text
 
-    from transitions.extensions import db
-    from transitions.models import Program, Track
+    from transitions.core.db import db
+    from transitions.directory.models import Program, Track
 
     started = time.perf_counter()
     # CASCADE reaches only the (empty) offer and placement tables that point at tracks and programs.
@@ -479,9 +488,9 @@ class PhaseTimer:
 
 def measure_matches(referral_ids, warmup_ids, as_of):
     """ranked_matches per referral, each in a fresh session as a request has, the referral loaded off the clock."""
-    from transitions.extensions import db
-    from transitions.models import Referral
-    from transitions.services import matching
+    from transitions.core.db import db
+    from transitions.matching import engine as matching
+    from transitions.referrals.models import Referral
 
     for referral_id in warmup_ids:
         matching.ranked_matches(db.session.get(Referral, referral_id), MATCH_LIMIT, as_of)
@@ -513,9 +522,9 @@ def measure_matches(referral_ids, warmup_ids, as_of):
 
 def measure_near_misses(referral_ids, as_of):
     """ranked_matches with include_excluded (a planner asking "why not these?"), as measure_matches."""
-    from transitions.extensions import db
-    from transitions.models import Referral
-    from transitions.services import matching
+    from transitions.core.db import db
+    from transitions.matching import engine as matching
+    from transitions.referrals.models import Referral
 
     totals = []
     for referral_id in referral_ids:
@@ -606,9 +615,9 @@ def child_main(args):
     from sqlalchemy import func, select
 
     from transitions import create_app
-    from transitions.extensions import db
-    from transitions.models import Referral
-    from transitions.services import allocation
+    from transitions.core.db import db
+    from transitions.matching import allocation
+    from transitions.referrals.models import Referral
 
     as_of = datetime.date.fromisoformat(args.as_of)
     app = create_app({"DATABASE_URL": args.database_url, "SECRET_KEY": "bench"})
@@ -881,7 +890,7 @@ def parse_args(argv):
 def measure_size(args, app, url, name, programs, size, sample_ids, warmup_ids, token, as_of, profile_stem=None):
     """Load the directory at this size, then time single matches, HTTP matches and a fresh-process allocation;
     with profile_stem, py-spy samples the match loop and the allocation while they are measured."""
-    from transitions.extensions import db
+    from transitions.core.db import db
 
     chosen = directory_prefix(programs, size)
     with app.app_context():
@@ -952,10 +961,11 @@ def main(argv=None):
         migrate(url)
         log("migrated")
         from transitions import create_app
-        from transitions.clock import today
-        from transitions.extensions import db
-        from transitions.models import Organization, Referral
-        from transitions.services.organizations import create_user
+        from transitions.core.clock import today
+        from transitions.core.db import db
+        from transitions.identity.models import Organization
+        from transitions.identity.service import create_user
+        from transitions.referrals.models import Referral
 
         rng = random.Random(args.seed)
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})

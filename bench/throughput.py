@@ -19,17 +19,27 @@ from collections import Counter
 from importlib import metadata
 
 import psycopg
-
 from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    BENCH_DIR, REPO_DIR, RESULTS_DIR, cpu_model, create_database, database_url, drop_database, git_facts, log,
-    verdict, write_doc_section,
+    BENCH_DIR,
+    REPO_DIR,
+    RESULTS_DIR,
+    cpu_model,
+    create_database,
+    database_url,
+    drop_database,
+    git_facts,
+    log,
+    verdict,
+    write_doc_section,
 )
+
 DOC_HEADING = "## API throughput (foundation)"
 WRK_SCRIPT = os.path.join(BENCH_DIR, "wrk_bench.lua")
 VENV_BIN = os.path.dirname(sys.executable)
 sys.path[:0] = [BENCH_DIR, REPO_DIR]
 
 from paced_load import run_paced  # noqa: E402  (bench/ is not a package; the path is set just above)
+
 from tests import payloads  # noqa: E402  (the same valid referral the tests post)
 
 TARGETS = {"create_ratio": 0.20, "read_ratio": 0.40, "p95_ms": 50.0}
@@ -448,8 +458,9 @@ def sql_trace(url, secret, token, referral_id):
     sys.path.insert(0, REPO_DIR)
     from psycopg.pq import Trace
     from sqlalchemy import event
+
     from transitions import create_app
-    from transitions.extensions import db
+    from transitions.core.db import db
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": secret})
     traces = []

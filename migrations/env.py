@@ -1,11 +1,10 @@
 import logging
 from logging.config import fileConfig
 
+from alembic import context
 from flask import current_app
 
-from alembic import context
-
-from transitions.dbutil import schema_filter_for
+from transitions.core.db import schema_filter_for
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

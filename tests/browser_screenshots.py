@@ -17,12 +17,16 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from tests.browser_support import Browser, LiveServer, browser_unavailable, sign_in  # noqa: E402
-from transitions import MIGRATIONS_DIR, create_app, demo, scheduler  # noqa: E402
-from transitions.extensions import db  # noqa: E402
-from transitions.models import WEEKDAYS, Program, Track, User  # noqa: E402
-from transitions.schemas import ReferralInSchema  # noqa: E402
-from transitions.services import matching, offers, placements, referrals  # noqa: E402
-from transitions.web import passwords  # noqa: E402
+from transitions import MIGRATIONS_DIR, create_app, demo, scheduler
+from transitions.core.db import db
+from transitions.directory.models import WEEKDAYS, Program, Track
+from transitions.identity import passwords  # noqa: E402
+from transitions.identity.models import User
+from transitions.matching import engine as matching
+from transitions.offers import placements
+from transitions.offers import service as offers
+from transitions.referrals import service as referrals
+from transitions.referrals.schemas import ReferralInSchema
 
 OUT = os.path.join(ROOT, "docs", "screenshots")
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)  # a Tuesday, 09:00 in Chicago

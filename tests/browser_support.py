@@ -94,9 +94,9 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def give_passwords(app, world, password=PASSWORD):
     """Every user of the world fixture gets the same web password; returns {key: email}."""
-    from transitions.extensions import db
-    from transitions.models import User
-    from transitions.web import passwords
+    from transitions.core.db import db
+    from transitions.identity import passwords
+    from transitions.identity.models import User
 
     emails = {}
     app.config["WEB_PASSWORD_HASH_METHOD"] = FAST_HASH

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from transitions import MIGRATIONS_DIR, create_app
-from transitions.extensions import db
-from transitions.services import organizations
+from transitions.core.db import db
+from transitions.identity import service as organizations
 
 # Set to a PostgreSQL server URL (database part is ignored) to run the suite on PostgreSQL.
 PG_SERVER_ENV = "TRANSITIONS_TEST_POSTGRES_URL"

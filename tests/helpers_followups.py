@@ -5,8 +5,10 @@ from sqlalchemy import func, select
 
 from tests import payloads
 from transitions import scheduler
-from transitions.extensions import db
-from transitions.models import Attendance, Event, FollowUp, Offer, Placement, Readmission
+from transitions.core.db import db
+from transitions.followups.models import FollowUp
+from transitions.notify.models import Event
+from transitions.offers.models import Attendance, Offer, Placement, Readmission
 
 DISCHARGE = date(2026, 12, 3)
 
@@ -117,9 +119,9 @@ def missed_events(app, followup_id=None):
 
 def bulk_referrals(app, count, discharge, need="mental_health", prefix="Bulk", plan=True):
     """Many referrals with their plans, straight into the tables (for the fault and scale tests)."""
-    from transitions.models import Referral
-    from transitions.services import organizations
-    from transitions.services.followups import plan_referral
+    from transitions.followups.service import plan_referral
+    from transitions.identity import service as organizations
+    from transitions.referrals.models import Referral
 
     with app.app_context():
         organization = organizations.create_organization("%s hospital" % prefix, "hospital")

@@ -1,9 +1,9 @@
 """Organizations and users: admin-only management, role/org-kind rules, tokens shown once and stored hashed."""
 import pytest
 
-from transitions.auth import hash_token
-from transitions.extensions import db
-from transitions.models import User
+from transitions.api.auth import hash_token
+from transitions.core.db import db
+from transitions.identity.models import User
 
 
 def test_admin_creates_organizations_and_users(api, world, app):

@@ -6,7 +6,7 @@ from datetime import date
 import networkx as nx
 import pytest
 
-from transitions.services.allocation import COST_SCALE, Candidate, solve
+from transitions.matching.allocation import COST_SCALE, Candidate, solve
 
 
 def random_instance(rng, referrals, tracks, density, max_seats):

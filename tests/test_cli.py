@@ -10,8 +10,7 @@ from alembic.migration import MigrationContext
 
 from tests.conftest import _with_database, postgres_server_url
 from transitions import MIGRATIONS_DIR, create_app
-from transitions.dbutil import schema_filter_for
-from transitions.extensions import db
+from transitions.core.db import db, schema_filter_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,9 +5,13 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from transitions import codes, demo, scheduler
-from transitions.extensions import db
-from transitions.models import FollowUp, Organization, Program, Referral, Track, User
+from transitions import demo, scheduler
+from transitions.core import codes
+from transitions.core.db import db
+from transitions.directory.models import Program, Track
+from transitions.followups.models import FollowUp
+from transitions.identity.models import Organization, User
+from transitions.referrals.models import Referral
 
 ROLE_LINE = re.compile(r"^(admin|discharge_planner|case_manager|iop_coordinator)\s+(\S+@\S+)\s+(trn_\S+)$")
 

@@ -21,8 +21,9 @@ from tests.helpers_followups import (
     sweep,
 )
 from transitions import create_app
-from transitions.extensions import db
-from transitions.models import Event, FollowUp
+from transitions.core.db import db
+from transitions.followups.models import FollowUp
+from transitions.notify.models import Event
 
 MH_PLAN = {"intake_scheduled": 1, "followup_7": 7, "followup_30": 30, "outcome_90": 90, "outcome_180": 180}
 SUD_PLAN = dict(MH_PLAN, initiation_14=14, engagement_34=34)
@@ -112,8 +113,8 @@ def test_a_configured_plan_is_used(db_url, clock):
 
 
 def test_write_plans_writes_in_bulk_what_plan_referral_writes(api, world, app):
-    from transitions.models import Referral
-    from transitions.services.followups import write_plans
+    from transitions.followups.service import write_plans
+    from transitions.referrals.models import Referral
 
     planned = submit(api, world, **sud())
     bare = bulk_referrals(app, 2, DISCHARGE, need="co_occurring", plan=False)

@@ -7,7 +7,7 @@ from flask_migrate import upgrade
 
 from tests.conftest import _with_database, postgres_server_url
 from transitions import MIGRATIONS_DIR, create_app
-from transitions.extensions import db
+from transitions.core.db import db
 
 
 def _referral(connection, discharge, status="submitted", need="mental_health"):

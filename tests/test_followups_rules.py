@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from transitions.services.followups import (
+from transitions.followups.service import (
     AcceptedOffer,
     Facts,
     PlacementFact,
@@ -11,8 +11,8 @@ from transitions.services.followups import (
     ReadmissionFact,
     Session,
     Subject,
-    _parse_plan,
     _freeze,
+    _parse_plan,
     end_of_day,
     evaluate,
 )

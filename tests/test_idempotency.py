@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from tests import payloads
 from tests.conftest import on_postgres
-from transitions.extensions import db
-from transitions.models import IdempotencyRecord, Referral
+from transitions.core.db import db
+from transitions.core.models import IdempotencyRecord
+from transitions.referrals.models import Referral
 
 
 def referral_count(app):

@@ -7,10 +7,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from tests import payloads
-from transitions.clock import today
-from transitions.extensions import db
-from transitions.models import Organization, Program, Referral, Track, User
-from transitions.services import allocation, matching
+from transitions.core.clock import today
+from transitions.core.db import db
+from transitions.directory.models import Program, Track
+from transitions.identity.models import Organization, User
+from transitions.matching import allocation
+from transitions.matching import engine as matching
+from transitions.referrals.models import Referral
 
 
 def post_program(api, world, **overrides):
@@ -232,7 +235,7 @@ def _windows(raw):
 
 
 def _build(app, programs, referral_spec):
-    from transitions import codes
+    from transitions.core import codes
 
     with app.app_context():
         for model in (Track, Program, Referral, User, Organization):

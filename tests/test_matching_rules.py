@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from transitions.services.matching import (
+from transitions.matching.engine import (
     ReferralFacts,
     TrackFacts,
     age_on,

@@ -5,10 +5,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_offers_helpers import Scene, invariant_problems
-from transitions.extensions import db
-from transitions.models import AuditRecord, Event
-from transitions.services import matching
-from transitions.services import offers as offers_service
+from transitions.core.db import db
+from transitions.core.models import AuditRecord
+from transitions.matching import engine as matching
+from transitions.notify.models import Event
+from transitions.offers import service as offers_service
 
 
 @pytest.fixture
@@ -417,7 +418,7 @@ def test_consent_revoked_before_accept_blocks_the_placement(api, world, scene, a
     referral = scene.sud_referral()
     offer = scene.offered(referral, scene.track())
     with app.app_context():
-        from transitions.models import Referral
+        from transitions.referrals.models import Referral
 
         row = db.session.get(Referral, referral["id"])
         row.consent_expires_on = row.consent_signed_on  # expired yesterday, as of the clock

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import on_postgres
 from tests.test_offers_helpers import Scene, invariant_problems
-from transitions.extensions import db
-from transitions.models import Event, Placement
-from transitions.services import offers as offers_service
+from transitions.core.db import db
+from transitions.notify.models import Event
+from transitions.offers import service as offers_service
+from transitions.offers.models import Placement
 
 needs_postgres = pytest.mark.skipif(not on_postgres(), reason="real row-level concurrency needs PostgreSQL")
 

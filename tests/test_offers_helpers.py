@@ -5,8 +5,9 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from tests import payloads
-from transitions.extensions import db
-from transitions.models import WEEKDAYS, Offer, Placement, Track
+from transitions.core.db import db
+from transitions.directory.models import WEEKDAYS, Track
+from transitions.offers.models import Offer, Placement
 
 _serial = itertools.count(1)
 

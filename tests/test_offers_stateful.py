@@ -5,14 +5,25 @@ from datetime import date, timedelta
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import select
 
 from tests.conftest import on_postgres
-from tests.test_offers_helpers import Scene, invariant_problems, next_weekday_on_or_after
-from transitions.extensions import db
-from transitions.models import DECLINE_REASONS, DISCHARGE_OUTCOMES, Placement, Referral
-from transitions.services import offers as offers_service
+from tests.test_offers_helpers import (
+    Scene,
+    invariant_problems,
+    next_weekday_on_or_after,
+)
+from transitions.core.db import db
+from transitions.offers import service as offers_service
+from transitions.offers.models import DECLINE_REASONS, DISCHARGE_OUTCOMES, Placement
+from transitions.referrals.models import Referral
 
 MAX_PENDING = 2
 

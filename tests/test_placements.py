@@ -3,8 +3,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_offers_helpers import Scene, invariant_problems
-from transitions.extensions import db
-from transitions.models import AuditRecord, Event
+from transitions.core.db import db
+from transitions.core.models import AuditRecord
+from transitions.notify.models import Event
 
 
 @pytest.fixture

@@ -136,8 +136,8 @@ def test_track_update_recomputes_hours_and_keeps_intake_days_valid(api, world, t
 
 
 def test_capacity_cannot_drop_below_occupied_plus_held(api, world, app, track):
-    from transitions.extensions import db
-    from transitions.models import Track
+    from transitions.core.db import db
+    from transitions.directory.models import Track
 
     with app.app_context():
         row = db.session.get(Track, track["id"])

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from tests import payloads
-from transitions.models import Referral
-from transitions.pagination import keyset_page
+from transitions.core.pagination import keyset_page
+from transitions.referrals.models import Referral
 
 
 def create(api, world, token="planner", **overrides):

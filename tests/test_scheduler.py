@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from tests.helpers_followups import at, bulk_referrals, submit
 from transitions import scheduler
-from transitions.extensions import db
-from transitions.models import Event, FollowUp
+from transitions.core.db import db
+from transitions.followups.models import FollowUp
+from transitions.notify.models import Event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOB_IDS = {"expire-offers", "sweep-followups", "deliver-webhooks", "purge-idempotency"}
@@ -60,7 +61,7 @@ def test_the_web_app_never_starts_or_imports_the_scheduler(db_url):
     code = ("import sys; from transitions import create_app; app = create_app({'DATABASE_URL': %r, "
             "'SECRET_KEY': 'x'}); app.test_client().get('/readyz'); "
             # gunicorn's entry point too, minus its few seconds of code-set warming.
-            "import transitions.codes as codes; codes.warm = lambda: None; import wsgi; "
+            "import transitions.core.codes as codes; codes.warm = lambda: None; import wsgi; "
             "print(sorted(m for m in sys.modules if m.startswith(('apscheduler', 'transitions.scheduler'))))"
             % db_url)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -92,18 +93,18 @@ def test_expire_offers_uses_the_offers_service_when_it_exists(app, monkeypatch):
     import types
 
     calls = []
-    fake = types.ModuleType("transitions.services.offers")
+    fake = types.ModuleType("transitions.offers.service")
     fake.expire_due_offers = lambda now: calls.append(now) or ["o1", "o2"]
-    monkeypatch.setitem(sys.modules, "transitions.services.offers", fake)
+    monkeypatch.setitem(sys.modules, "transitions.offers.service", fake)
     scheduler.bind_app(app)
     assert scheduler.expire_offers(at("2026-12-01T09:00:00Z")) == "expired 2 offers"
     assert calls == [at("2026-12-01T09:00:00Z")]
     del fake.expire_due_offers
     assert scheduler.expire_offers().startswith("skipped: ")
-    monkeypatch.setitem(sys.modules, "transitions.services.offers", None)
+    monkeypatch.setitem(sys.modules, "transitions.offers.service", None)
     assert scheduler.expire_offers().startswith("skipped: ")
     monkeypatch.undo()
-    assert importlib.import_module("transitions.services.offers") is not None
+    assert importlib.import_module("transitions.offers.service") is not None
 
 
 def test_a_stop_request_ends_the_sweep_between_batches(api, world, app):

@@ -17,8 +17,8 @@ from tests.conftest import on_postgres
 from tests.helpers_followups import person
 from tests.test_scheduler import ROOT, flask_env
 from tests.test_webhooks import free_port
-from transitions.extensions import db
-from transitions.services import organizations
+from transitions.core.db import db
+from transitions.identity import service as organizations
 
 pytestmark = [pytest.mark.postgres_only,
               pytest.mark.skipif(not on_postgres(), reason="several processes share one database on PostgreSQL")]

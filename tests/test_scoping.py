@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests import payloads
-from transitions.extensions import db
-from transitions.models import Offer
+from transitions.core.db import db
+from transitions.offers.models import Offer
 
 ROLES = ("admin", "planner", "planner2", "planner3", "manager", "manager2", "coordinator", "coordinator2")
 

@@ -6,9 +6,11 @@ from sqlalchemy import func, select
 
 from tests import payloads
 from tests.browser_support import PASSWORD, WebClient, give_passwords
-from transitions.extensions import db
-from transitions.models import AuditRecord, Referral, User, WebSession
-from transitions.web import passwords
+from transitions.core.db import db
+from transitions.core.models import AuditRecord
+from transitions.identity import passwords
+from transitions.identity.models import User, WebSession
+from transitions.referrals.models import Referral
 
 
 @pytest.fixture

@@ -6,10 +6,18 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import payloads
-from tests.browser_support import PASSWORD, Browser, LiveServer, browser_unavailable, give_passwords, sign_in, \
-    sign_out
-from transitions.extensions import db
-from transitions.models import Offer, Placement, Referral
+from tests.browser_support import (
+    PASSWORD,
+    Browser,
+    LiveServer,
+    browser_unavailable,
+    give_passwords,
+    sign_in,
+    sign_out,
+)
+from transitions.core.db import db
+from transitions.offers.models import Offer, Placement
+from transitions.referrals.models import Referral
 from transitions.web import icd
 
 UNAVAILABLE = browser_unavailable()

@@ -8,8 +8,12 @@ from sqlalchemy import func, select
 
 from tests import payloads
 from tests.browser_support import WebClient, give_passwords
-from transitions.extensions import db
-from transitions.models import WEEKDAYS, Attendance, AuditRecord, FollowUpContact, Offer, Placement, Referral, Track
+from transitions.core.db import db
+from transitions.core.models import AuditRecord
+from transitions.directory.models import WEEKDAYS, Track
+from transitions.followups.models import FollowUpContact
+from transitions.offers.models import Attendance, Offer, Placement
+from transitions.referrals.models import Referral
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ from standardwebhooks import Webhook as Verifier
 from tests.conftest import ApiClient, World
 from tests.helpers_followups import at, person, submit, sud
 from transitions import create_app, scheduler
-from transitions.extensions import db
-from transitions.models import Offer, Referral, WebhookDelivery
-from transitions.services import webhooks as service
-from transitions.services.events import record_event
+from transitions.core.db import db
+from transitions.notify import webhooks as service
+from transitions.notify.events import record_event
+from transitions.notify.models import WebhookDelivery
+from transitions.offers.models import Offer
+from transitions.referrals.models import Referral
 
 EVENTS = ["referral.submitted", "followup.missed", "offer.created", "offer.accepted", "referral.placed"]
 

@@ -38,9 +38,9 @@ def create_app(test_config=None):
         app.config["SECRET_KEY"] = _secret_key(app)
     app.json.sort_keys = False
 
-    from transitions import api, cli, errors, unit_of_work, web
-    from transitions.dbutil import configure_sqlite
-    from transitions.extensions import db, migrate
+    from transitions import api, cli, web
+    from transitions.core import errors, unit_of_work
+    from transitions.core.db import configure_sqlite, db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)

@@ -5,10 +5,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from transitions.errors import DomainError
-from transitions.extensions import db
-from transitions.models import Organization
-from transitions.services import organizations
+from transitions.core.db import db
+from transitions.core.errors import DomainError
+from transitions.identity import service as organizations
+from transitions.identity.models import Organization
 
 
 @click.command("create-admin")
@@ -100,8 +100,8 @@ def set_password_command(email):
     """Set a user's web password from a hidden prompt (or one line of stdin); signs them out everywhere."""
     import sys
 
-    from transitions.models import User
-    from transitions.web import passwords
+    from transitions.identity import passwords
+    from transitions.identity.models import User
 
     user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
     if user is None:

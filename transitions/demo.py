@@ -11,13 +11,18 @@ import click
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from transitions import codes
-from transitions.clock import today
-from transitions.extensions import db
-from transitions.models import ORIGINS, SERVICES, WEEKDAYS, Organization, User
-from transitions.schemas import PHONE, ProgramInSchema, ReferralInSchema, TrackInSchema
-from transitions.services import organizations, programs, referrals
-from transitions.web import passwords
+from transitions.core import codes
+from transitions.core.clock import today
+from transitions.core.db import db
+from transitions.core.fields import PHONE
+from transitions.directory import service as programs
+from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS
+from transitions.directory.schemas import ProgramInSchema, TrackInSchema
+from transitions.identity import passwords
+from transitions.identity import service as organizations
+from transitions.identity.models import Organization, User
+from transitions.referrals import service as referrals
+from transitions.referrals.schemas import ReferralInSchema
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Shared reference data lives next to the checkout and must never be copied into the repository.

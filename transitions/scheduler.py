@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from transitions.clock import utcnow
-from transitions.extensions import db
+from transitions.core.clock import utcnow
+from transitions.core.db import db
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def request_stop():
 
 def sweep_followups(now=None):
     """Evaluate every due follow-up check, one committed batch at a time."""
-    from transitions.services import followups
+    from transitions.followups import service as followups
 
     app = _application()
     clock = _clock(now)
@@ -95,14 +95,14 @@ def expire_offers(now=None):
     """Expire pending offers past their time, through the offers service when it exists."""
     app = _application()
     try:
-        offers = importlib.import_module("transitions.services.offers")
+        offers = importlib.import_module("transitions.offers.service")
     except ModuleNotFoundError as error:
-        if error.name != "transitions.services.offers":
+        if error.name != "transitions.offers.service":
             raise
         offers = None
     expire = getattr(offers, "expire_due_offers", None)
     if expire is None:
-        return "skipped: transitions.services.offers.expire_due_offers does not exist yet"
+        return "skipped: transitions.offers.service.expire_due_offers does not exist yet"
     with app.app_context():
         try:
             result = expire(_clock(now)())
@@ -124,7 +124,7 @@ def expire_offers(now=None):
 
 def deliver_webhooks(now=None):
     """Queue deliveries for new events, then send what is due; an endpoint that fails is left for the next run."""
-    from transitions.services import webhooks
+    from transitions.notify import webhooks
 
     app = _application()
     clock = _clock(now)
@@ -165,7 +165,7 @@ def deliver_webhooks(now=None):
 
 def purge_idempotency(now=None):
     """Forget Idempotency-Keys past their retention."""
-    from transitions.idempotency import purge_expired
+    from transitions.core.idempotency import purge_expired
 
     app = _application()
     with app.app_context():
@@ -222,7 +222,7 @@ def build_scheduler(app, scheduler_class=BlockingScheduler):
 
 def run_forever(app, echo=print):
     """The `flask scheduler` process: blocks until SIGTERM or SIGINT, then finishes the batch in hand."""
-    from transitions.services.followups import plan_config
+    from transitions.followups.service import plan_config
 
     plan_config(app.config)  # a bad FOLLOWUP_PLAN should stop the process at start, not at the first sweep
     scheduler = build_scheduler(app)

@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import transitions.types
+import transitions.core.types
 
 revision = '0003'
 down_revision = '0002'
@@ -40,14 +40,14 @@ def _end_of_day(day, zone):
 
 def upgrade():
     with op.batch_alter_table('followups', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('due_at', transitions.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('due_at', transitions.core.types.UTCDateTime(), nullable=True))
     bind = op.get_bind()
     followups = sa.table('followups', sa.column('id', sa.String), sa.column('referral_id', sa.String),
                          sa.column('check', sa.String), sa.column('due_date', sa.Date),
-                         sa.column('due_at', transitions.types.UTCDateTime()),
-                         sa.column('outcome', sa.String), sa.column('evaluated_at', transitions.types.UTCDateTime()),
-                         sa.column('evidence', transitions.types.JSONType),
-                         sa.column('created_at', transitions.types.UTCDateTime()))
+                         sa.column('due_at', transitions.core.types.UTCDateTime()),
+                         sa.column('outcome', sa.String), sa.column('evaluated_at', transitions.core.types.UTCDateTime()),
+                         sa.column('evidence', transitions.core.types.JSONType),
+                         sa.column('created_at', transitions.core.types.UTCDateTime()))
     referrals = sa.table('referrals', sa.column('id', sa.String), sa.column('status', sa.String),
                          sa.column('need', sa.String), sa.column('discharge_date', sa.Date),
                          sa.column('timezone', sa.String))
@@ -57,7 +57,7 @@ def upgrade():
         bind.execute(followups.update().where(followups.c.id == row.id)
                      .values(due_at=_end_of_day(row.due_date, row.timezone)))
     with op.batch_alter_table('followups', schema=None) as batch_op:
-        batch_op.alter_column('due_at', existing_type=transitions.types.UTCDateTime(), nullable=False)
+        batch_op.alter_column('due_at', existing_type=transitions.core.types.UTCDateTime(), nullable=False)
         batch_op.drop_index('ix_followups_pending_due', postgresql_where=sa.text('outcome IS NULL'),
                             sqlite_where=sa.text('outcome IS NULL'))
         batch_op.create_index('ix_followups_pending_due', ['due_at'], unique=False,
@@ -66,7 +66,7 @@ def upgrade():
         batch_op.drop_index('ix_followups_referral_id')
 
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('dispatched_at', transitions.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('dispatched_at', transitions.core.types.UTCDateTime(), nullable=True))
     # Events from before webhooks existed have nobody to go to.
     op.execute("UPDATE events SET dispatched_at = created_at")
     with op.batch_alter_table('events', schema=None) as batch_op:

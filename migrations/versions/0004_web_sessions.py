@@ -3,11 +3,11 @@
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import transitions.types
+import transitions.core.types
 
 revision = '0004'
 down_revision = '0003'
@@ -20,10 +20,10 @@ def upgrade():
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('csrf_token', sa.String(length=64), nullable=False),
-    sa.Column('created_at', transitions.types.UTCDateTime(), nullable=False),
-    sa.Column('last_seen_at', transitions.types.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', transitions.types.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', transitions.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', transitions.core.types.UTCDateTime(), nullable=False),
+    sa.Column('last_seen_at', transitions.core.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', transitions.core.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', transitions.core.types.UTCDateTime(), nullable=True),
     sa.Column('revoked_reason', sa.String(length=20), nullable=True),
     sa.Column('client_address', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=300), nullable=True),

@@ -6,8 +6,12 @@ import swagger_ui_bundle
 from flask import send_from_directory
 from flask_smorest import Api as SmorestApi
 
-from transitions.errors import PROBLEM_MIME, http_exception_response, problem_response
-from transitions.schemas import ProblemSchema
+from transitions.core.errors import (
+    PROBLEM_MIME,
+    http_exception_response,
+    problem_response,
+)
+from transitions.core.fields import ProblemSchema
 
 # A JSON \u0000 escape: an odd number of backslashes before u0000 (an even number is literal text).
 ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -62,8 +66,18 @@ def init_app(app):
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
 
-    from transitions.api import admin, audit_log, health, matching, offers, programs, referrals
-    from transitions.api import dashboards, followups, webhooks
+    from transitions.api import (
+        admin,
+        audit_log,
+        dashboards,
+        followups,
+        health,
+        matching,
+        offers,
+        programs,
+        referrals,
+        webhooks,
+    )
 
     for module in (health, admin, programs, referrals, matching, offers, audit_log, followups, webhooks,
                    dashboards):

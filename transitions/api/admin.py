@@ -1,16 +1,24 @@
 """Organizations and users: platform admins manage them; every user can read themselves."""
 from flask import url_for
 
-from transitions import access
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.errors import NotFound
-from transitions.extensions import db
-from transitions.idempotency import idempotent, store_instead
-from transitions.models import Organization, User
-from transitions.pagination import keyset_page
-from transitions.schemas import OrganizationInSchema, OrganizationPatchSchema, OrganizationSchema, PageQuerySchema, UserInSchema, UserSchema, UserWithTokenSchema, page_of
-from transitions.services import organizations as service
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response, page_response
+from transitions.core.db import db
+from transitions.core.errors import NotFound
+from transitions.core.fields import PageQuerySchema, page_of
+from transitions.core.idempotency import idempotent, store_instead
+from transitions.core.pagination import keyset_page
+from transitions.identity import service
+from transitions.identity.models import Organization, User
+from transitions.identity.schemas import (
+    OrganizationInSchema,
+    OrganizationPatchSchema,
+    OrganizationSchema,
+    UserInSchema,
+    UserSchema,
+    UserWithTokenSchema,
+)
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Organizations and users.")
 blp.before_request(require_authentication)
@@ -19,14 +27,14 @@ UserPage = page_of(UserSchema, "UserPage")
 
 
 def _organization(organization_id):
-    organization = db.session.get(Organization, organization_id) if access._looks_like_id(organization_id) else None
+    organization = db.session.get(Organization, organization_id) if policy._looks_like_id(organization_id) else None
     if organization is None:
         raise NotFound("No organization with this id.")
     return organization
 
 
 def _user(user_id):
-    user = db.session.get(User, user_id) if access._looks_like_id(user_id) else None
+    user = db.session.get(User, user_id) if policy._looks_like_id(user_id) else None
     if user is None:
         raise NotFound("No user with this id.")
     return user

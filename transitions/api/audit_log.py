@@ -1,11 +1,11 @@
 """The audit trail, read by platform admins."""
 
-from transitions.auth import require_authentication, require_roles
-from transitions.extensions import db
-from transitions.models import AuditRecord
-from transitions.pagination import keyset_page
-from transitions.schemas import AuditQuerySchema, AuditSchema, page_of
+from transitions.api.auth import require_authentication, require_roles
 from transitions.api.common import Blueprint, page_response
+from transitions.core.db import db
+from transitions.core.fields import AuditQuerySchema, AuditSchema, page_of
+from transitions.core.models import AuditRecord
+from transitions.core.pagination import keyset_page
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who read and wrote which records.")
 blp.before_request(require_authentication)

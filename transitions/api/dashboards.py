@@ -1,10 +1,17 @@
 """Case managers' step-down board and follow-up metrics (planners get the same for their own org's referrals)."""
-from transitions import access, audit
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.clock import utcnow
-from transitions.schemas import MetricsQuerySchema, MetricsSchema, StepdownQuerySchema, StepdownSchema, page_of
-from transitions.services import dashboards as service
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response
+from transitions.core import audit
+from transitions.core.clock import utcnow
+from transitions.core.fields import page_of
+from transitions.followups import dashboards as service
+from transitions.followups.schemas import (
+    MetricsQuerySchema,
+    MetricsSchema,
+    StepdownQuerySchema,
+    StepdownSchema,
+)
 
 blp = Blueprint("dashboards", __name__, url_prefix="/api/v1",
                 description="Members in transition and the follow-up rates a plan is measured on.")
@@ -49,7 +56,7 @@ def list_stepdowns(args):
             "intake_date": placement.intake_date if placement else None,
             "last_attended_on": detail["last_attended_on"],
             "last_contact_at": detail["last_contact_at"],
-            "part2_notice": access.part2_notice_for(user, referral),
+            "part2_notice": policy.part2_notice_for(user, referral),
         }))
     return json_response({"items": items, "next_cursor": cursor})
 

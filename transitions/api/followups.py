@@ -1,13 +1,21 @@
 """Follow-up checks API: a referral's checks, the due/outcome worklist, and case managers' outreach notes."""
-from transitions import access, audit
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.idempotency import idempotent
-from transitions.models import FollowUp, Referral
-from transitions.pagination import keyset_page
-from transitions.extensions import db
-from transitions.schemas import FollowUpContactInSchema, FollowUpContactSchema, FollowUpListQuerySchema, FollowUpSchema, PageQuerySchema, page_of
-from transitions.services import followups as service
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response
+from transitions.core import audit
+from transitions.core.db import db
+from transitions.core.fields import PageQuerySchema, page_of
+from transitions.core.idempotency import idempotent
+from transitions.core.pagination import keyset_page
+from transitions.followups import service
+from transitions.followups.models import FollowUp
+from transitions.followups.schemas import (
+    FollowUpContactInSchema,
+    FollowUpContactSchema,
+    FollowUpListQuerySchema,
+    FollowUpSchema,
+)
+from transitions.referrals.models import Referral
 
 blp = Blueprint("followups", __name__, url_prefix="/api/v1", description="Follow-up checks after discharge.")
 blp.before_request(require_authentication)
@@ -26,10 +34,10 @@ def dump_followups(user, rows, referrals):
         referral = referrals[row.referral_id]
         item = _ITEM.dump(row)
         item["contacts"] = _CONTACT.dump(contacts[row.id], many=True)
-        if access.referral_disclosure(user, referral) == "provider":
+        if policy.referral_disclosure(user, referral) == "provider":
             for contact in item["contacts"]:
                 contact["note"] = None
-        item["part2_notice"] = access.part2_notice_for(user, referral)
+        item["part2_notice"] = policy.part2_notice_for(user, referral)
         items.append(item)
     return items
 
@@ -47,7 +55,7 @@ def _referrals_of(rows):
 def referral_followups(args, referral_id):
     """The follow-up plan of one referral and each check's outcome, in due order."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "followup.list")
+    referral = policy.get_referral(user, referral_id, "followup.list")
     rows, cursor = keyset_page(service.referral_query(referral), ORDER, args)
     return json_response({"items": dump_followups(user, rows, {referral.id: referral}), "next_cursor": cursor})
 

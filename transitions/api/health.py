@@ -1,9 +1,9 @@
 """Liveness and readiness probes, open without a token."""
 from sqlalchemy import text
 
-from transitions.errors import problem_response
-from transitions.extensions import db
 from transitions.api.common import Blueprint
+from transitions.core.db import db
+from transitions.core.errors import problem_response
 
 blp = Blueprint("health", __name__, description="Process and database health; no token needed.")
 

@@ -1,15 +1,21 @@
 """Matching API: ranked tracks for one referral, and the optimal allocation of many."""
 from sqlalchemy import select
 
-from transitions import access
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.clock import today, utcnow
-from transitions.models import Offer, Referral
-from transitions.schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
-from transitions.extensions import db
-from transitions.services import allocation as allocation_service
-from transitions.services import matching
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response
+from transitions.core.clock import today, utcnow
+from transitions.core.db import db
+from transitions.matching import allocation as allocation_service
+from transitions.matching import engine as matching
+from transitions.matching.schemas import (
+    AllocationInSchema,
+    AllocationSchema,
+    MatchListSchema,
+    MatchQuerySchema,
+)
+from transitions.offers.models import Offer
+from transitions.referrals.models import Referral
 
 blp = Blueprint("matching", __name__, url_prefix="/api/v1", description="Matching and allocation.")
 blp.before_request(require_authentication)
@@ -24,7 +30,7 @@ PENDING_STATUSES = ("submitted", "no_match")
 def referral_matches(args, referral_id):
     """Tracks that can take this patient, best first, each with its reasons; exclusions counted by rule."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.match")
+    referral = policy.get_referral(user, referral_id, "referral.match")
     result = matching.ranked_matches(referral, args["limit"], today(), include_excluded=args["include_excluded"])
     body = MatchListSchema().dump({
         "items": [matching.describe_match(v) for v in result.items],
@@ -39,7 +45,7 @@ def referral_matches(args, referral_id):
 def _pending_referrals(user, referral_ids):
     """The caller's visible referrals that wait for a seat: submitted or no_match, with no pending offer."""
     has_pending_offer = select(Offer.id).where(Offer.referral_id == Referral.id, Offer.status == "pending").exists()
-    query = select(Referral).where(access.referral_visibility(user), Referral.status.in_(PENDING_STATUSES),
+    query = select(Referral).where(policy.referral_visibility(user), Referral.status.in_(PENDING_STATUSES),
                                    ~has_pending_offer)
     errors = {}
     if referral_ids is not None:

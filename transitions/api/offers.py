@@ -2,19 +2,39 @@
 from flask import url_for
 from sqlalchemy import and_, or_, select
 
-from transitions import access, audit
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.clock import utcnow
-from transitions.errors import ValidationFailed
-from transitions.extensions import db
-from transitions.idempotency import idempotent
-from transitions.models import Offer, Placement, Program, Referral, Track
-from transitions.pagination import keyset_page
-from transitions.schemas import AcceptInSchema, AttendanceInSchema, AttendanceResultSchema, AttendanceSchema, DeclineInSchema, DischargeInSchema, EmptyInSchema, OfferInSchema, OfferListQuerySchema, OfferSchema, PlacementListQuerySchema, PlacementSchema, ReadmissionInSchema, ReadmissionSchema, ReferralSchema, page_of
-from transitions.services import offers as service
-from transitions.services import placements as placement_service
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response
 from transitions.api.referrals import dump_referral
+from transitions.core import audit
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.errors import ValidationFailed
+from transitions.core.fields import page_of
+from transitions.core.idempotency import idempotent
+from transitions.core.pagination import keyset_page
+from transitions.directory.models import Program, Track
+from transitions.offers import placements as placement_service
+from transitions.offers import service
+from transitions.offers.models import Offer, Placement
+from transitions.offers.schemas import (
+    AcceptInSchema,
+    AttendanceInSchema,
+    AttendanceResultSchema,
+    AttendanceSchema,
+    DeclineInSchema,
+    DischargeInSchema,
+    EmptyInSchema,
+    OfferInSchema,
+    OfferListQuerySchema,
+    OfferSchema,
+    PlacementListQuerySchema,
+    PlacementSchema,
+    ReadmissionInSchema,
+    ReadmissionSchema,
+)
+from transitions.referrals.models import Referral
+from transitions.referrals.schemas import ReferralSchema
 
 blp = Blueprint("offers", __name__, url_prefix="/api/v1",
                 description="Offers, placements, attendance, IOP discharge and readmissions.")
@@ -40,7 +60,7 @@ def dump_offer(user, offer, now, placement_id=None):
         "created_at": offer.created_at, "created_by": offer.created_by, "decided_at": offer.decided_at,
         "decided_by": offer.decided_by, "decline_reason": offer.decline_reason, "decline_note": offer.decline_note,
         "intake_date": offer.intake_date, "placement_id": placement_id,
-        "part2_notice": access.part2_notice_for(user, referral),
+        "part2_notice": policy.part2_notice_for(user, referral),
     })
     body["referral"] = dump_referral(user, referral)
     audit.record("referral.read", "referral", referral.id)
@@ -57,7 +77,7 @@ def dump_placement(user, placement):
         "created_at": placement.created_at, "referral_status": referral.status,
         "sessions_attended": sum(1 for r in rows if r.status == "attended"),
         "missed_in_a_row": placement_service.current_missed_run(rows), "attendance": rows,
-        "part2_notice": access.part2_notice_for(user, referral),
+        "part2_notice": policy.part2_notice_for(user, referral),
     })
 
 
@@ -72,8 +92,8 @@ def dump_placement(user, placement):
 def create_offer(data, referral_id):
     """Offer a track to a referral, holding one seat (the referring org's planners)."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "offer.create")
-    access.ensure_can_change_referral(user, referral, "offer.create")
+    referral = policy.get_referral(user, referral_id, "offer.create")
+    policy.ensure_can_change_referral(user, referral, "offer.create")
     track = db.session.get(Track, data["track_id"])
     if track is None:
         raise ValidationFailed({"track_id": ["No track with this id."]})
@@ -93,7 +113,7 @@ def list_offers(args):
     """Offers you are a side of, oldest first: a coordinator's inbox with ?status=pending."""
     user = current_user()
     now = utcnow()
-    query = select(Offer).where(access.offer_visibility(user))
+    query = select(Offer).where(policy.offer_visibility(user))
     status = args.get("status")
     if status == "pending":
         query = query.where(Offer.status == "pending", Offer.expires_at > now)
@@ -121,7 +141,7 @@ def list_offers(args):
 def get_offer(offer_id):
     """One offer, for either side of it."""
     user = current_user()
-    return json_response(dump_offer(user, access.get_offer(user, offer_id), utcnow()))
+    return json_response(dump_offer(user, policy.get_offer(user, offer_id), utcnow()))
 
 
 @blp.route("/offers/<offer_id>/accept", methods=["POST"])
@@ -132,8 +152,8 @@ def get_offer(offer_id):
 def accept_offer(data, offer_id):
     """Accept with an intake date (the program's coordinators): the seat becomes occupied, the referral placed."""
     user = current_user()
-    offer = access.get_offer(user, offer_id, "offer.accept")
-    access.ensure_can_decide_offer(user, offer, "offer.accept")
+    offer = policy.get_offer(user, offer_id, "offer.accept")
+    policy.ensure_can_decide_offer(user, offer, "offer.accept")
     now = utcnow()
     with service.races_as_conflicts():
         offer, placement = service.accept_offer(user, offer.id, data["intake_date"], now)
@@ -148,8 +168,8 @@ def accept_offer(data, offer_id):
 def decline_offer(data, offer_id):
     """Decline with a coded reason (the program's coordinators); the seat is freed."""
     user = current_user()
-    offer = access.get_offer(user, offer_id, "offer.decline")
-    access.ensure_can_decide_offer(user, offer, "offer.decline")
+    offer = policy.get_offer(user, offer_id, "offer.decline")
+    policy.ensure_can_decide_offer(user, offer, "offer.decline")
     now = utcnow()
     with service.races_as_conflicts():
         offer = service.decline_offer(user, offer.id, data["reason"], data.get("note"), now)
@@ -163,8 +183,8 @@ def decline_offer(data, offer_id):
 def withdraw_offer(data, offer_id):
     """Take an offer back (the referring org's planners); the seat is freed."""
     user = current_user()
-    offer = access.get_offer(user, offer_id, "offer.withdraw")
-    access.ensure_can_change_referral(user, db.session.get(Referral, offer.referral_id), "offer.withdraw")
+    offer = policy.get_offer(user, offer_id, "offer.withdraw")
+    policy.ensure_can_change_referral(user, db.session.get(Referral, offer.referral_id), "offer.withdraw")
     now = utcnow()
     with service.races_as_conflicts():
         offer = service.withdraw_offer(user, offer.id, now)
@@ -178,8 +198,8 @@ def withdraw_offer(data, offer_id):
 def revoke_consent(data, referral_id):
     """Revoke the 42 CFR Part 2 consent: pending offers are withdrawn and their seats freed."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.consent_revoke")
-    access.ensure_can_change_referral(user, referral, "referral.consent_revoke")
+    referral = policy.get_referral(user, referral_id, "referral.consent_revoke")
+    policy.ensure_can_change_referral(user, referral, "referral.consent_revoke")
     with service.races_as_conflicts():
         referral = service.revoke_consent(user, referral.id, utcnow())
     return json_response(dump_referral(user, referral))
@@ -194,7 +214,7 @@ def revoke_consent(data, referral_id):
 def list_placements(args):
     """Placements you may see, oldest first (a coordinator's roster with ?status=active)."""
     user = current_user()
-    query = select(Placement).where(access.placement_visibility(user))
+    query = select(Placement).where(policy.placement_visibility(user))
     for key, column in (("status", Placement.status), ("referral_id", Placement.referral_id),
                         ("program_id", Placement.program_id)):
         if key in args:
@@ -210,7 +230,7 @@ def list_placements(args):
 def get_placement(placement_id):
     """One placement with its attendance."""
     user = current_user()
-    return json_response(dump_placement(user, access.get_placement(user, placement_id)))
+    return json_response(dump_placement(user, policy.get_placement(user, placement_id)))
 
 
 @blp.route("/placements/<placement_id>/attendance", methods=["POST"])
@@ -221,8 +241,8 @@ def get_placement(placement_id):
 def record_attendance(data, placement_id):
     """Record one session (the program's coordinators); the first attended one makes the referral attending."""
     user = current_user()
-    placement = access.get_placement(user, placement_id, "placement.attendance")
-    access.ensure_can_manage_placement(user, placement, "placement.attendance")
+    placement = policy.get_placement(user, placement_id, "placement.attendance")
+    policy.ensure_can_manage_placement(user, placement, "placement.attendance")
     with service.races_as_conflicts():
         row, lapse = placement_service.record_attendance(user, placement.id, data["date"], data["status"],
                                                          utcnow())
@@ -240,8 +260,8 @@ def record_attendance(data, placement_id):
 def discharge_placement(data, placement_id):
     """End the placement with an outcome (the program's coordinators); frees the seat."""
     user = current_user()
-    placement = access.get_placement(user, placement_id, "placement.discharge")
-    access.ensure_can_manage_placement(user, placement, "placement.discharge")
+    placement = policy.get_placement(user, placement_id, "placement.discharge")
+    policy.ensure_can_manage_placement(user, placement, "placement.discharge")
     with service.races_as_conflicts():
         placement = placement_service.discharge(user, placement.id, data["outcome"], utcnow())
     return json_response(dump_placement(user, placement))
@@ -255,8 +275,8 @@ def discharge_placement(data, placement_id):
 def record_readmission(data, referral_id):
     """Report a readmission (planner or case manager): days 0-2 a transfer, 3-30 a 30-day readmission."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.readmission")
-    access.ensure_can_record_readmission(user, referral, "referral.readmission")
+    referral = policy.get_referral(user, referral_id, "referral.readmission")
+    policy.ensure_can_record_readmission(user, referral, "referral.readmission")
     with service.races_as_conflicts():
         row, days = placement_service.record_readmission(user, referral.id, data["date"], data.get("facility"),
                                                          utcnow())

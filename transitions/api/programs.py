@@ -2,16 +2,25 @@
 from flask import url_for
 from sqlalchemy import select
 
-from transitions.access import ensure_can_edit_program, get_program, get_track
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.idempotency import idempotent
-from transitions.models import Program, Track
-from transitions.pagination import keyset_page
-from transitions.schemas import AvailabilitySchema, PageQuerySchema, ProgramFieldsSchema, ProgramInSchema, ProgramListQuerySchema, ProgramSchema, TrackFieldsSchema, TrackInSchema, TrackSchema, page_of
-from transitions.clock import utcnow
-from transitions.services import programs as service
-from transitions.services import seats
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response, page_response
+from transitions.core.clock import utcnow
+from transitions.core.fields import PageQuerySchema, page_of
+from transitions.core.idempotency import idempotent
+from transitions.core.pagination import keyset_page
+from transitions.directory import seats, service
+from transitions.directory.models import Program, Track
+from transitions.directory.schemas import (
+    AvailabilitySchema,
+    ProgramFieldsSchema,
+    ProgramInSchema,
+    ProgramListQuerySchema,
+    ProgramSchema,
+    TrackFieldsSchema,
+    TrackInSchema,
+    TrackSchema,
+)
+from transitions.policy import ensure_can_edit_program, get_program, get_track
 
 blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
 blp.before_request(require_authentication)

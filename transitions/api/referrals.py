@@ -1,14 +1,25 @@
 """Referral intake API: discharge planners submit and manage; plans and offered providers read."""
 from flask import url_for
 
-from transitions import access, audit
-from transitions.auth import current_user, require_authentication, require_roles
-from transitions.idempotency import idempotent
-from transitions.models import Event, Referral
-from transitions.pagination import keyset_page
-from transitions.schemas import CancelInSchema, EventSchema, PageQuerySchema, ReferralFieldsSchema, ReferralForProviderSchema, ReferralInSchema, ReferralListQuerySchema, ReferralSchema, page_of
-from transitions.services import referrals as service
+from transitions import policy
+from transitions.api.auth import current_user, require_authentication, require_roles
 from transitions.api.common import Blueprint, json_response
+from transitions.core import audit
+from transitions.core.fields import PageQuerySchema, page_of
+from transitions.core.idempotency import idempotent
+from transitions.core.pagination import keyset_page
+from transitions.notify.models import Event
+from transitions.notify.schemas import EventSchema
+from transitions.referrals import service
+from transitions.referrals.models import Referral
+from transitions.referrals.schemas import (
+    CancelInSchema,
+    ReferralFieldsSchema,
+    ReferralForProviderSchema,
+    ReferralInSchema,
+    ReferralListQuerySchema,
+    ReferralSchema,
+)
 
 blp = Blueprint("referrals", __name__, url_prefix="/api/v1", description="Discharge referrals.")
 blp.before_request(require_authentication)
@@ -21,9 +32,9 @@ _PROVIDER = ReferralForProviderSchema()
 
 def dump_referral(user, referral):
     """Shape a referral for this viewer: full for its org, plan and admins; minimum necessary for providers."""
-    schema = _PROVIDER if access.referral_disclosure(user, referral) == "provider" else _FULL
+    schema = _PROVIDER if policy.referral_disclosure(user, referral) == "provider" else _FULL
     body = schema.dump(referral)
-    body["part2_notice"] = access.part2_notice_for(user, referral)
+    body["part2_notice"] = policy.part2_notice_for(user, referral)
     return body
 
 
@@ -59,7 +70,7 @@ def list_referrals(args):
 def get_referral(referral_id):
     """One referral, shaped for who is asking."""
     user = current_user()
-    return json_response(dump_referral(user, access.get_referral(user, referral_id)))
+    return json_response(dump_referral(user, policy.get_referral(user, referral_id)))
 
 
 @blp.route("/referrals/<referral_id>", methods=["PATCH"])
@@ -68,7 +79,7 @@ def get_referral(referral_id):
 def update_referral(changes, referral_id):
     """Change a referral until it is placed (the referring org's planners)."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.update")
+    referral = policy.get_referral(user, referral_id, "referral.update")
     return json_response(dump_referral(user, service.update_referral(user, referral, changes)))
 
 
@@ -78,7 +89,7 @@ def update_referral(changes, referral_id):
 def cancel_referral(data, referral_id):
     """Cancel a referral; pending offers are withdrawn and their seats freed."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.cancel")
+    referral = policy.get_referral(user, referral_id, "referral.cancel")
     return json_response(dump_referral(user, service.cancel_referral(user, referral, data.get("reason"))))
 
 
@@ -88,6 +99,6 @@ def cancel_referral(data, referral_id):
 def referral_timeline(args, referral_id):
     """Every state change and event of a referral, oldest first, with time and actor."""
     user = current_user()
-    referral = access.get_referral(user, referral_id, "referral.timeline")
+    referral = policy.get_referral(user, referral_id, "referral.timeline")
     rows, cursor = keyset_page(service.timeline_query(referral), [Event.seq], args)
     return json_response({"items": EventSchema().dump(rows, many=True), "next_cursor": cursor})

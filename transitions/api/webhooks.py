@@ -1,14 +1,24 @@
 """Webhook subscriptions per organization and the record of every delivery attempt."""
 from flask import url_for
 
-from transitions import audit
-from transitions.auth import current_user, require_authentication
-from transitions.idempotency import idempotent, store_instead
-from transitions.models import Webhook, WebhookDelivery
-from transitions.pagination import keyset_page
-from transitions.schemas import DeliveryAttemptSchema, DeliveryListQuerySchema, DeliverySchema, WebhookCreatedSchema, WebhookInSchema, WebhookListQuerySchema, WebhookPatchSchema, WebhookSchema, page_of
-from transitions.services import webhooks as service
+from transitions.api.auth import current_user, require_authentication
 from transitions.api.common import Blueprint, json_response
+from transitions.core import audit
+from transitions.core.fields import page_of
+from transitions.core.idempotency import idempotent, store_instead
+from transitions.core.pagination import keyset_page
+from transitions.notify import webhooks as service
+from transitions.notify.models import Webhook, WebhookDelivery
+from transitions.notify.schemas import (
+    DeliveryAttemptSchema,
+    DeliveryListQuerySchema,
+    DeliverySchema,
+    WebhookCreatedSchema,
+    WebhookInSchema,
+    WebhookListQuerySchema,
+    WebhookPatchSchema,
+    WebhookSchema,
+)
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
                 description="Signed event notifications (Standard Webhooks) to your organization's endpoints.")

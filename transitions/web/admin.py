@@ -2,11 +2,11 @@
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
-from transitions import audit
-from transitions.errors import ValidationFailed
-from transitions.extensions import db
-from transitions.models import Organization, User
-from transitions.web import passwords
+from transitions.core import audit
+from transitions.core.db import db
+from transitions.core.errors import ValidationFailed
+from transitions.identity import passwords
+from transitions.identity.models import Organization, User
 from transitions.web.blueprint import bp, notice, render, roles
 
 

@@ -2,10 +2,11 @@
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
-from transitions import audit
-from transitions.extensions import db
-from transitions.models import User
-from transitions.web import passwords, sessions, throttle
+from transitions.core import audit
+from transitions.core.db import db
+from transitions.identity import passwords
+from transitions.identity.models import User
+from transitions.web import sessions, throttle
 from transitions.web.blueprint import ROLE_HOME, SESSION_PROBLEMS, bp, render, safe_next
 
 

@@ -3,11 +3,20 @@ import logging
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, has_request_context, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    g,
+    has_request_context,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
-from transitions import audit
-from transitions.errors import DomainError, http_exception_response
+from transitions.core import audit
+from transitions.core.errors import DomainError, http_exception_response
 from transitions.web import csrf, sessions
 
 log = logging.getLogger(__name__)

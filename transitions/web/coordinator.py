@@ -5,16 +5,34 @@ from datetime import date, timedelta
 from flask import g, jsonify, redirect, request, url_for
 from sqlalchemy import select
 
-from transitions import access, audit
-from transitions.clock import utcnow
-from transitions.errors import DomainError
-from transitions.extensions import db
-from transitions.models import ATTENDANCE_STATUSES, DECLINE_REASONS, ORIGINS, SERVICES, WEEKDAYS, Offer, Placement, Program, Referral, Track
-from transitions.schemas import AcceptInSchema, AttendanceInSchema, DeclineInSchema, ProgramFieldsSchema, ReferralForProviderSchema, ReferralSchema, TrackFieldsSchema, TrackInSchema
-from transitions.services import offers as offer_service
-from transitions.services import placements as placement_service
-from transitions.services import programs as program_service
-from transitions.services import seats as seat_service
+from transitions import policy
+from transitions.core import audit
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.errors import DomainError
+from transitions.directory import seats as seat_service
+from transitions.directory import service as program_service
+from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS, Program, Track
+from transitions.directory.schemas import (
+    ProgramFieldsSchema,
+    TrackFieldsSchema,
+    TrackInSchema,
+)
+from transitions.offers import placements as placement_service
+from transitions.offers import service as offer_service
+from transitions.offers.models import (
+    ATTENDANCE_STATUSES,
+    DECLINE_REASONS,
+    Offer,
+    Placement,
+)
+from transitions.offers.schemas import (
+    AcceptInSchema,
+    AttendanceInSchema,
+    DeclineInSchema,
+)
+from transitions.referrals.models import Referral
+from transitions.referrals.schemas import ReferralForProviderSchema, ReferralSchema
 from transitions.web import forms
 from transitions.web.blueprint import bp, notice, render, roles
 from transitions.web.present import US_TIMEZONES
@@ -25,10 +43,10 @@ RECENT_DECIDED = 15
 
 def referral_for_viewer(user, referral):
     """The referral as the API would show this viewer: the minimum necessary for a provider."""
-    provider = access.referral_disclosure(user, referral) == "provider"
+    provider = policy.referral_disclosure(user, referral) == "provider"
     schema = ReferralForProviderSchema() if provider else ReferralSchema()
     body = schema.dump(referral)
-    body["part2_notice"] = access.part2_notice_for(user, referral)
+    body["part2_notice"] = policy.part2_notice_for(user, referral)
     return body
 
 
@@ -51,7 +69,7 @@ def intake_choices(referral, track, now, count=INTAKE_CHOICES):
 @roles("iop_coordinator", "admin")
 def offer_inbox():
     user, now = g.user, utcnow()
-    visible = access.offer_visibility(user)
+    visible = policy.offer_visibility(user)
     pending = db.session.scalars(
         select(Offer).where(visible, Offer.status == "pending", Offer.expires_at > now)
         .order_by(Offer.expires_at, Offer.id).limit(200)).all()
@@ -81,8 +99,8 @@ def offer_inbox():
 @roles("iop_coordinator", "admin")
 def accept_offer(offer_id):
     user = g.user
-    offer = access.get_offer(user, offer_id, "offer.accept")
-    access.ensure_can_decide_offer(user, offer, "offer.accept")
+    offer = policy.get_offer(user, offer_id, "offer.accept")
+    policy.ensure_can_decide_offer(user, offer, "offer.accept")
     try:
         data = forms.load(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")})
         with offer_service.races_as_conflicts():
@@ -103,8 +121,8 @@ def accept_offer(offer_id):
 @roles("iop_coordinator", "admin")
 def decline_offer(offer_id):
     user = g.user
-    offer = access.get_offer(user, offer_id, "offer.decline")
-    access.ensure_can_decide_offer(user, offer, "offer.decline")
+    offer = policy.get_offer(user, offer_id, "offer.decline")
+    policy.ensure_can_decide_offer(user, offer, "offer.decline")
     try:
         data = forms.load(DeclineInSchema(), {"reason": forms.text(request.form, "reason"),
                                               "note": forms.text(request.form, "note")})
@@ -156,8 +174,8 @@ def _program_form_context(program, form=None, errors=None, message=None):
 @bp.route("/programs/<program_id>/edit", methods=["GET", "POST"])
 @roles("iop_coordinator", "admin")
 def edit_program(program_id):
-    program = access.get_program(program_id)
-    access.ensure_can_edit_program(g.user, program)
+    program = policy.get_program(program_id)
+    policy.ensure_can_edit_program(g.user, program)
     if request.method == "GET":
         return render("program_edit.html", **_program_form_context(program))
     try:
@@ -165,12 +183,12 @@ def edit_program(program_id):
         program_service.update_program(program, changes)
     except forms.FormErrors as failure:
         db.session.rollback()
-        program = access.get_program(program_id)
+        program = policy.get_program(program_id)
         return render("program_edit.html", status=422,
                       **_program_form_context(program, request.form, failure.errors, failure.message))
     except DomainError as error:
         db.session.rollback()
-        program = access.get_program(program_id)
+        program = policy.get_program(program_id)
         failure = forms.domain_form_errors(error)
         return render("program_edit.html", status=error.status,
                       **_program_form_context(program, request.form, failure.errors, failure.message))
@@ -199,9 +217,9 @@ def _zones(current):
 @bp.route("/tracks/<track_id>/edit", methods=["GET", "POST"])
 @roles("iop_coordinator", "admin")
 def edit_track(track_id):
-    track = access.get_track(track_id)
+    track = policy.get_track(track_id)
     program = track.program
-    access.ensure_can_edit_program(g.user, program)
+    policy.ensure_can_edit_program(g.user, program)
     if request.method == "GET":
         return render("track_edit.html", **_track_form_context(program, track))
     try:
@@ -209,7 +227,7 @@ def edit_track(track_id):
         program_service.update_track(track, changes)
     except (forms.FormErrors, DomainError) as error:
         db.session.rollback()
-        track = access.get_track(track_id)
+        track = policy.get_track(track_id)
         failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
         return render("track_edit.html", status=getattr(error, "status", 422),
                       **_track_form_context(track.program, track, request.form, failure.errors, failure.message))
@@ -220,8 +238,8 @@ def edit_track(track_id):
 @bp.route("/programs/<program_id>/tracks/new", methods=["GET", "POST"])
 @roles("iop_coordinator", "admin")
 def new_track(program_id):
-    program = access.get_program(program_id)
-    access.ensure_can_edit_program(g.user, program)
+    program = policy.get_program(program_id)
+    policy.ensure_can_edit_program(g.user, program)
     if request.method == "GET":
         return render("track_edit.html", **_track_form_context(program, None))
     try:
@@ -251,7 +269,7 @@ def roster():
     user, now = g.user, utcnow()
     chosen = _parse_day(request.args.get("date"))
     placements = db.session.scalars(
-        select(Placement).where(access.placement_visibility(user), Placement.status == "active")
+        select(Placement).where(policy.placement_visibility(user), Placement.status == "active")
         .order_by(Placement.intake_date, Placement.id).limit(500)).all()
     tracks = {t.id: t for t in db.session.scalars(select(Track).where(
         Track.id.in_({p.track_id for p in placements})))} if placements else {}
@@ -284,8 +302,8 @@ def roster():
 @roles("iop_coordinator", "admin")
 def record_attendance():
     user = g.user
-    placement = access.get_placement(user, (request.form.get("placement_id") or "")[:36], "placement.attendance")
-    access.ensure_can_manage_placement(user, placement, "placement.attendance")
+    placement = policy.get_placement(user, (request.form.get("placement_id") or "")[:36], "placement.attendance")
+    policy.ensure_can_manage_placement(user, placement, "placement.attendance")
     back = url_for("web.roster", date=request.form.get("back_date") or None)
     try:
         data = forms.load(AttendanceInSchema(), {"date": forms.text(request.form, "date"),

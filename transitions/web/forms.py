@@ -3,8 +3,8 @@ import re
 
 from marshmallow import ValidationError
 
-from transitions.errors import ValidationFailed
-from transitions.models import WEEKDAYS
+from transitions.core.errors import ValidationFailed
+from transitions.directory.models import WEEKDAYS
 
 DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
              "sat": "Saturday", "sun": "Sunday"}

@@ -1,7 +1,7 @@
 """ICD-10-CM search for the referral form: billable codes by code prefix or by words of their description."""
 import functools
 
-from transitions import codes
+from transitions.core import codes
 
 
 @functools.cache

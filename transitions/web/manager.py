@@ -6,13 +6,20 @@ from flask import g, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from transitions import access, audit
-from transitions.clock import today, utcnow
-from transitions.extensions import db
-from transitions.models import SERVICES, Organization, Program, Referral, Track
-from transitions.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
-from transitions.services import dashboards
-from transitions.services import followups as followup_service
+from transitions import policy
+from transitions.core import audit
+from transitions.core.clock import today, utcnow
+from transitions.core.db import db
+from transitions.directory.models import SERVICES, Program, Track
+from transitions.followups import dashboards
+from transitions.followups import service as followup_service
+from transitions.followups.schemas import (
+    FollowUpContactInSchema,
+    MetricsQuerySchema,
+    StepdownQuerySchema,
+)
+from transitions.identity.models import Organization
+from transitions.referrals.models import Referral
 from transitions.web import charts, forms
 from transitions.web.blueprint import bp, notice, render, roles
 from transitions.web.planner import followups_of, offers_of, placement_of, timeline_of
@@ -79,14 +86,14 @@ def board():
 @roles(*DASHBOARD_ROLES)
 def journey(referral_id):
     user, now = g.user, utcnow()
-    referral = access.get_referral(user, referral_id, "referral.journey")
+    referral = policy.get_referral(user, referral_id, "referral.journey")
     events, names = timeline_of(referral)
     followups, contacts = followups_of(referral)
     # The same member's other referrals this user may see: a readmission often brings a second one.
     others = []
     if referral.payer_id and referral.member_id:
         others = db.session.scalars(
-            select(Referral).where(access.referral_visibility(user), Referral.id != referral.id,
+            select(Referral).where(policy.referral_visibility(user), Referral.id != referral.id,
                                    Referral.payer_id == referral.payer_id, Referral.member_id == referral.member_id)
             .order_by(Referral.discharge_date.desc()).limit(20)).all()
         for other in others:
@@ -96,7 +103,7 @@ def journey(referral_id):
                   contacts=contacts, offers=offers_of(referral, now), placement=placement_of(referral),
                   others=others, stages=journey_stages(referral, events, followups),
                   days_since_discharge=(local_today - referral.discharge_date).days,
-                  part2_notice=access.part2_notice_for(user, referral), now=now,
+                  part2_notice=policy.part2_notice_for(user, referral), now=now,
                   organization=db.session.get(Organization, referral.organization_id),
                   can_contact=user.role in ("case_manager", "admin"))
 
@@ -185,7 +192,7 @@ def metrics():
     organizations = db.session.execute(
         select(Organization.id, Organization.name).where(Organization.kind.in_(("hospital", "residential")),
                                                          Organization.id.in_(select(Referral.organization_id).where(
-                                                             access.referral_visibility(user))))
+                                                             policy.referral_visibility(user))))
         .order_by(Organization.name)).all()
     return render("metrics.html", overall=overall, series=series, rate_chart=rate_chart, median_chart=median_chart,
                   reasons=reasons, args=request.args, errors=errors, start=start, end=end,

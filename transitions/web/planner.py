@@ -2,22 +2,32 @@
 from flask import current_app, g, jsonify, redirect, request, url_for
 from sqlalchemy import func, select
 
-from transitions import access, audit, codes
-from transitions.clock import today, utcnow
-from transitions.errors import Conflict, DomainError, ValidationFailed
-from transitions.extensions import db
-from transitions.models import REFERRAL_STATUSES, SERVICES, WEEKDAYS, Event, Offer, Organization, Placement, Program, Referral, Track, User
-from transitions.pagination import keyset_page
-from transitions.schemas import CancelInSchema, OfferInSchema, ReferralFieldsSchema, ReferralInSchema
-from transitions.services import followups as followup_service
-from transitions.services import matching
-from transitions.services import offers as offer_service
-from transitions.services import placements as placement_service
-from transitions.services import referrals as referral_service
-from transitions.services.referral_states import TERMINAL
+from transitions import policy
+from transitions.core import audit, codes
+from transitions.core.clock import today, utcnow
+from transitions.core.db import db
+from transitions.core.errors import Conflict, DomainError, ValidationFailed
+from transitions.core.pagination import keyset_page
+from transitions.directory.models import SERVICES, WEEKDAYS, Program, Track
+from transitions.followups import service as followup_service
+from transitions.identity.models import Organization, User
+from transitions.matching import engine as matching
+from transitions.notify.models import Event
+from transitions.offers import placements as placement_service
+from transitions.offers import service as offer_service
+from transitions.offers.models import Offer, Placement
+from transitions.offers.schemas import OfferInSchema
+from transitions.referrals import service as referral_service
+from transitions.referrals.models import REFERRAL_STATUSES, Referral
+from transitions.referrals.schemas import (
+    CancelInSchema,
+    ReferralFieldsSchema,
+    ReferralInSchema,
+)
+from transitions.referrals.states import TERMINAL
 from transitions.web import forms, icd
 from transitions.web.blueprint import bp, notice, render, roles
-from transitions.web.present import language_choices, US_TIMEZONES
+from transitions.web.present import US_TIMEZONES, language_choices
 
 OFFERABLE = ("submitted", "offered", "no_match")
 MATCH_LIMIT = 10
@@ -40,7 +50,7 @@ def referrals():
     if status not in REFERRAL_STATUSES:
         status = None
     counts = dict(db.session.execute(
-        select(Referral.status, func.count()).where(access.referral_visibility(user)).group_by(Referral.status)).all())
+        select(Referral.status, func.count()).where(policy.referral_visibility(user)).group_by(Referral.status)).all())
     query = referral_service.list_referrals_query(user, {"status": status} if status else {})
     rows, cursor = keyset_page(query, [Referral.created_at, Referral.id],
                                {"limit": LIST_LIMIT, "cursor": request.args.get("cursor")}, descending=True)
@@ -179,7 +189,7 @@ def referral_context(user, referral):
         live_programs={o["offer"].program_id for o in live}, slots=max(0, max_pending - len(live)),
         max_pending=max_pending, matches=matches, excluded=excluded, can_change=can_change,
         can_offer=can_change and referral.status in OFFERABLE and consent_ok, consent_ok=consent_ok,
-        placement=placement_of(referral), part2_notice=access.part2_notice_for(user, referral),
+        placement=placement_of(referral), part2_notice=policy.part2_notice_for(user, referral),
         terminal=referral.status in TERMINAL, organization=db.session.get(Organization, referral.organization_id),
         editable=referral.status in referral_service.EDITABLE_STATUSES, today=today(), now=now,
     )
@@ -188,7 +198,7 @@ def referral_context(user, referral):
 @bp.get("/referrals/<referral_id>")
 @roles("discharge_planner", "case_manager", "admin")
 def referral(referral_id):
-    item = access.get_referral(g.user, referral_id)
+    item = policy.get_referral(g.user, referral_id)
     if item.status in OFFERABLE:
         audit.record("referral.match", "referral", item.id, user=g.user)
     return render("referral.html", **referral_context(g.user, item))
@@ -198,8 +208,8 @@ def referral(referral_id):
 @roles("discharge_planner", "admin")
 def send_offers(referral_id):
     user = g.user
-    item = access.get_referral(user, referral_id, "offer.create")
-    access.ensure_can_change_referral(user, item, "offer.create")
+    item = policy.get_referral(user, referral_id, "offer.create")
+    policy.ensure_can_change_referral(user, item, "offer.create")
     track_ids = [t for t in request.form.getlist("track_id") if t][:10]
     if not track_ids:
         notice("Choose at least one program to offer.", "error")
@@ -232,9 +242,9 @@ def send_offers(referral_id):
 @roles("discharge_planner", "admin")
 def withdraw_offer(referral_id, offer_id):
     user = g.user
-    offer = access.get_offer(user, offer_id, "offer.withdraw")
+    offer = policy.get_offer(user, offer_id, "offer.withdraw")
     item = db.session.get(Referral, offer.referral_id)
-    access.ensure_can_change_referral(user, item, "offer.withdraw")
+    policy.ensure_can_change_referral(user, item, "offer.withdraw")
     with offer_service.races_as_conflicts():
         offer_service.withdraw_offer(user, offer.id, utcnow())
     notice("Offer withdrawn; its seat is free again.", "success")
@@ -245,7 +255,7 @@ def withdraw_offer(referral_id, offer_id):
 @roles("discharge_planner", "admin")
 def cancel_referral(referral_id):
     user = g.user
-    item = access.get_referral(user, referral_id, "referral.cancel")
+    item = policy.get_referral(user, referral_id, "referral.cancel")
     data = forms.load(CancelInSchema(), {"reason": forms.text(request.form, "reason")})
     with offer_service.races_as_conflicts():
         referral_service.cancel_referral(user, item, data.get("reason"))
@@ -257,7 +267,7 @@ def cancel_referral(referral_id):
 @roles("discharge_planner", "admin")
 def record_consent(referral_id):
     user = g.user
-    item = access.get_referral(user, referral_id, "referral.update")
+    item = policy.get_referral(user, referral_id, "referral.update")
     try:
         changes = forms.load(ReferralFieldsSchema(), forms.consent_payload(request.form))
         referral_service.update_referral(user, item, changes)
@@ -274,8 +284,8 @@ def record_consent(referral_id):
 @roles("discharge_planner", "admin")
 def revoke_consent(referral_id):
     user = g.user
-    item = access.get_referral(user, referral_id, "referral.consent_revoke")
-    access.ensure_can_change_referral(user, item, "referral.consent_revoke")
+    item = policy.get_referral(user, referral_id, "referral.consent_revoke")
+    policy.ensure_can_change_referral(user, item, "referral.consent_revoke")
     with offer_service.races_as_conflicts():
         offer_service.revoke_consent(user, item.id, utcnow())
     notice("Part 2 consent revoked; pending offers were withdrawn.", "success")

@@ -2,7 +2,7 @@
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from transitions import codes
+from transitions.core import codes
 from transitions.web.forms import DAY_NAMES
 
 STATUS_LABELS = {

@@ -7,10 +7,10 @@ from datetime import timedelta
 from flask import current_app, g, request
 from sqlalchemy import delete, or_
 
-from transitions import audit
-from transitions.clock import utcnow
-from transitions.extensions import db
-from transitions.models import WebSession
+from transitions.core import audit
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.identity.models import WebSession
 
 # The cookie that carries the pre-sign-in CSRF secret (the sign-in form has no session yet).
 LOGIN_CSRF_COOKIE = "transitions_signin"

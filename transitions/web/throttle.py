@@ -10,10 +10,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from transitions import audit
-from transitions.clock import utcnow
-from transitions.extensions import db
-from transitions.models import AuditRecord
+from transitions.core import audit
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.models import AuditRecord
 
 ACTION = "web.sign_in"
 OBJECT_TYPE = "sign_in"

@@ -1,0 +1,57 @@
+"""The database: the Flask-SQLAlchemy and Flask-Migrate extensions and plumbing shared by SQLite and PostgreSQL."""
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event, exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Stable constraint names so migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+
+
+def dialect_name():
+    return db.session.get_bind().dialect.name
+
+
+def json_array_contains(column, value):
+    """column (a JSON array) contains value: JSONB @> on PostgreSQL, json_each on SQLite."""
+    if dialect_name() == "postgresql":
+        return type_coerce(column, JSONB).contains([value])
+    elements = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+
+
+def configure_sqlite(engine, busy_timeout_ms=30000):
+    """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-transaction."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=%d" % busy_timeout_ms)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def schema_filter_for(database):
+    """An Alembic include_object that skips indexes built only on another database (Index.ddl_if).
+
+    Autogenerate does not read ddl_if; without this, SQLite would always "miss" PostgreSQL's GIN index.
+    """
+    def include_object(obj, name, type_, reflected, compare_to):
+        ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
+        return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == database
+    return include_object

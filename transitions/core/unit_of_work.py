@@ -1,0 +1,51 @@
+"""One transaction per request: commit what a successful request did, roll back a failed one, always keep its audit rows."""
+import logging
+
+from flask import g
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from transitions.core import audit
+from transitions.core.db import db
+from transitions.core.errors import problem_response
+from transitions.core.idempotency import remember_response
+
+log = logging.getLogger(__name__)
+
+
+def _write_audit_after_rollback(status_code):
+    rows = audit.pending_rows()
+    if not rows:
+        return
+    audit.mark_failed(status_code)
+    db.session.add_all(rows)
+    db.session.commit()
+
+
+def finish_request(response):
+    try:
+        if response.status_code < 400:
+            remember_response(response)
+            db.session.add_all(audit.pending_rows())
+            db.session.commit()
+        else:
+            db.session.rollback()
+            g.pop("idempotency_record", None)
+            _write_audit_after_rollback(response.status_code)
+    except IntegrityError:
+        log.info("commit refused by a constraint; answering 409")
+        db.session.rollback()
+        response = problem_response(409, "Conflict", "A concurrent change conflicted with this request; retry it.",
+                                    "conflict")
+        _write_audit_after_rollback(409)
+    except OperationalError:
+        log.exception("database unavailable at commit")
+        db.session.rollback()
+        response = problem_response(503, "Service Unavailable", "The database is unavailable; retry later.",
+                                    "unavailable", headers={"Retry-After": "5"})
+    g.pop("audit_rows", None)
+    response.headers["X-Request-ID"] = audit.request_id()
+    return response
+
+
+def init_app(app):
+    app.after_request(finish_request)

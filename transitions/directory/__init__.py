@@ -1,0 +1,1 @@
+"""The directory: IOP programs, their tracks and the live seat counts."""

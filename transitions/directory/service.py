@@ -1,0 +1,125 @@
+"""The IOP directory: programs and their weekly tracks, written by the provider's coordinators."""
+from sqlalchemy import select, update
+
+from transitions.core import codes
+from transitions.core.clock import utcnow
+from transitions.core.db import db, json_array_contains
+from transitions.core.errors import Conflict, ValidationFailed
+from transitions.core.fields import minutes
+from transitions.directory import seats
+from transitions.directory.models import Program, Track
+from transitions.identity.models import Organization
+
+
+def _locate(zip_code):
+    latitude, longitude, _, _ = codes.zip_location(zip_code)
+    return latitude, longitude
+
+
+def create_program(user, data):
+    data = dict(data)
+    owner_id = data.pop("organization_id", None)
+    if user.role == "admin":
+        owner = db.session.get(Organization, owner_id) if owner_id else None
+        if owner is None or owner.kind != "iop_provider":
+            raise ValidationFailed({"organization_id": ["Admins name the iop_provider organization that owns the program."]})
+    else:
+        if owner_id not in (None, user.organization_id):
+            raise ValidationFailed({"organization_id": ["Coordinators create programs for their own organization."]})
+        owner_id = user.organization_id
+    program = Program(organization_id=owner_id, **data)
+    program.latitude, program.longitude = _locate(program.zip)
+    db.session.add(program)
+    db.session.flush()
+    return program
+
+
+def update_program(program, changes):
+    merged_min = changes.get("min_age", program.min_age)
+    merged_max = changes.get("max_age", program.max_age)
+    if merged_min > merged_max:
+        raise ValidationFailed({"max_age": ["max_age must be at least min_age."]})
+    for key, value in changes.items():
+        setattr(program, key, value)
+    if "zip" in changes:
+        program.latitude, program.longitude = _locate(program.zip)
+    db.session.flush()
+    return program
+
+
+def hours_per_week(sessions):
+    return round(sum(minutes(s["end"]) - minutes(s["start"]) for s in sessions) / 60, 2)
+
+
+def _session_days(sessions):
+    return [day for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") if any(s["day"] == day for s in sessions)]
+
+
+def create_track(program, data):
+    data = dict(data)
+    sessions = _sorted_sessions(data.pop("sessions"))
+    intake_days = data.pop("intake_days", None) or _session_days(sessions)
+    track = Track(program_id=program.id, sessions=sessions, intake_days=intake_days,
+                  hours_per_week=hours_per_week(sessions), occupied=0, held=0, **data)
+    db.session.add(track)
+    db.session.flush()
+    return track
+
+
+def _sorted_sessions(sessions):
+    order = {day: index for index, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+    return sorted((dict(s) for s in sessions), key=lambda s: (order[s["day"]], s["start"]))
+
+
+def update_track(track, changes):
+    """Change a track; capacity is lowered with a conditional UPDATE so a racing hold cannot slip past it."""
+    changes = dict(changes)
+    sessions = changes.pop("sessions", None)
+    if sessions is not None:
+        track.sessions = _sorted_sessions(sessions)
+        track.hours_per_week = hours_per_week(track.sessions)
+    intake_days = changes.pop("intake_days", None)
+    if intake_days is not None or sessions is not None:
+        session_days = _session_days(track.sessions)
+        days = intake_days if intake_days is not None else [d for d in track.intake_days if d in session_days]
+        stray = [d for d in days if d not in session_days]
+        if stray:
+            raise ValidationFailed({"intake_days": ["Intake days must be session days: %s." % ", ".join(stray)]})
+        track.intake_days = days or session_days
+    capacity = changes.pop("capacity", None)
+    for key, value in changes.items():
+        setattr(track, key, value)
+    db.session.flush()
+    if capacity is not None and capacity != track.capacity:
+        result = db.session.execute(
+            update(Track)
+            .where(Track.id == track.id, Track.occupied + Track.held <= capacity)
+            .values(capacity=capacity)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(track)
+        if result.rowcount != 1:
+            raise Conflict(
+                "Capacity %d is below the %d seats occupied and %d held." % (capacity, track.occupied, track.held),
+                extra={"occupied": track.occupied, "held": track.held},
+            )
+    return track
+
+
+def availability(track, now=None):
+    """Seats now: holds of offers already past expiry are not counted, swept or not."""
+    db.session.refresh(track)
+    return seats.seat_counts([track], now or utcnow())[track.id]
+
+
+def list_programs_query(filters):
+    query = select(Program)
+    if "state" in filters:
+        query = query.where(Program.state == filters["state"])
+    if "service" in filters:
+        query = query.where(json_array_contains(Program.services, filters["service"]))
+    if "active" in filters:
+        query = query.where(Program.active.is_(filters["active"]))
+    if "organization_id" in filters:
+        query = query.where(Program.organization_id == filters["organization_id"])
+    return query

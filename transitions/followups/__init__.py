@@ -1,0 +1,1 @@
+"""Follow-ups: the check plan, the sweep that judges due checks, the step-down board and metrics."""

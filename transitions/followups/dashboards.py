@@ -1,0 +1,229 @@
+"""Case managers' views: the step-down board (members in transition) and the follow-up metrics of a cohort."""
+import base64
+import json
+import statistics
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select
+
+from transitions.core.db import db
+from transitions.core.errors import ValidationFailed
+from transitions.core.pagination import page_size
+from transitions.followups.models import FollowUp, FollowUpContact
+from transitions.followups.service import (
+    SUD_NEEDS,
+    TRANSFER_LAST_DAY,
+    Subject,
+    _chunks,
+    _zone,
+    end_of_day,
+    evaluate,
+    evaluation_cutoff,
+    load_facts,
+)
+from transitions.offers.models import DECLINE_REASONS, Attendance, Offer, Placement
+from transitions.policy import referral_visibility
+from transitions.referrals.models import Referral
+
+# The measures and the check rules that define them. Rates use fixed windows (a "7-day rate" is
+# 7 days whatever the plan's due days), and the same rules as the checks, so the board and the
+# rates never disagree about what counts.
+RATE_MEASURES = (
+    ("followup_7", "followup_7", 7, False),
+    ("followup_30", "followup_30", 30, False),
+    ("initiation", "initiation_14", 14, True),
+    ("engagement", "engagement_34", 34, True),
+)
+READMISSION_DAYS = 30
+COHORT_CHUNK = 1000
+DEFAULT_COHORT_DAYS = 90
+
+
+# ---------------------------------------------------------------- the board
+
+
+def _scope(query, user, filters):
+    query = query.where(referral_visibility(user), Referral.status != "cancelled")
+    if "payer_id" in filters:
+        query = query.where(Referral.payer_id == filters["payer_id"])
+    if "organization_id" in filters:
+        query = query.where(Referral.organization_id == filters["organization_id"])
+    return query
+
+
+def _encode_cursor(next_due_at, referral_id):
+    raw = json.dumps([next_due_at.isoformat(), referral_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor):
+    try:
+        due, referral_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        due = datetime.fromisoformat(due)
+        if due.tzinfo is None or not isinstance(referral_id, str):
+            raise ValueError
+        return due, referral_id
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationFailed({"cursor": ["Not a cursor this list returned."]}, "The cursor is invalid.") from None
+
+
+def stepdowns(user, filters, now):
+    """One row per referral in transition (not cancelled, some check still to come), most urgent first."""
+    cutoff = evaluation_cutoff(now)
+    pending = FollowUp.outcome.is_(None)
+    # Aggregate only the user's referrals' checks: a plan's members, not the whole table.
+    inner = _scope(select(FollowUp.referral_id.label("referral_id"),
+                          func.min(case((pending, FollowUp.due_at))).label("next_due_at"),
+                          func.count(case((pending, 1))).label("pending"),
+                          func.count(case((FollowUp.outcome == "missed", 1))).label("missed"),
+                          func.count(case((and_(pending, FollowUp.due_at <= cutoff), 1))).label("overdue"))
+                   .join(Referral, Referral.id == FollowUp.referral_id), user, filters)
+    for key, column in (("status", Referral.status), ("need", Referral.need)):
+        if key in filters:
+            inner = inner.where(column == filters[key])
+    if "discharge_from" in filters:
+        inner = inner.where(Referral.discharge_date >= filters["discharge_from"])
+    if "discharge_to" in filters:
+        inner = inner.where(Referral.discharge_date <= filters["discharge_to"])
+    agg = inner.group_by(FollowUp.referral_id).subquery()
+    query = select(Referral, agg.c.next_due_at).join(agg, agg.c.referral_id == Referral.id).where(agg.c.pending > 0)
+    for key in ("overdue", "missed"):
+        if key in filters:
+            column = getattr(agg.c, key)
+            query = query.where(column > 0 if filters[key] else column == 0)
+    if filters.get("cursor"):
+        due, referral_id = _decode_cursor(filters["cursor"])
+        query = query.where(or_(agg.c.next_due_at > due, and_(agg.c.next_due_at == due, Referral.id > referral_id)))
+    limit = page_size(filters)
+    rows = db.session.execute(query.order_by(agg.c.next_due_at, Referral.id).limit(limit + 1)).all()
+    cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        cursor = _encode_cursor(rows[-1].next_due_at, rows[-1].Referral.id)
+    return [row.Referral for row in rows], _board_details([row.Referral for row in rows], now, cutoff), cursor
+
+
+def _board_details(referrals, now, cutoff):
+    """Per referral on the page: its checks, placement, last session and last outreach, in four queries."""
+    ids = [r.id for r in referrals]
+    details = {rid: {"checks": [], "placement": None, "last_attended_on": None, "last_contact_at": None}
+               for rid in ids}
+    if not ids:
+        return details
+    for row in db.session.scalars(select(FollowUp).where(FollowUp.referral_id.in_(ids))
+                                  .order_by(FollowUp.due_at, FollowUp.id)):
+        details[row.referral_id]["checks"].append(row)
+    for row in db.session.scalars(select(Placement).where(Placement.referral_id.in_(ids))
+                                  .order_by(Placement.created_at, Placement.id)):
+        details[row.referral_id]["placement"] = row
+    for referral_id, last in db.session.execute(
+            select(Placement.referral_id, func.max(Attendance.session_date))
+            .join(Placement, Placement.id == Attendance.placement_id)
+            .where(Placement.referral_id.in_(ids), Attendance.status == "attended")
+            .group_by(Placement.referral_id)):
+        details[referral_id]["last_attended_on"] = last
+    for referral_id, last in db.session.execute(
+            select(FollowUp.referral_id, func.max(FollowUpContact.created_at))
+            .join(FollowUp, FollowUp.id == FollowUpContact.followup_id)
+            .where(FollowUp.referral_id.in_(ids)).group_by(FollowUp.referral_id)):
+        details[referral_id]["last_contact_at"] = last
+    for referral in referrals:
+        item = details[referral.id]
+        checks = item["checks"]
+        upcoming = [c for c in checks if c.outcome is None]
+        item["next_check"] = {"check": upcoming[0].check, "due_date": upcoming[0].due_date} if upcoming else None
+        item["overdue_checks"] = [c.check for c in upcoming if c.due_at <= cutoff]
+        item["missed_checks"] = [c.check for c in checks if c.outcome == "missed"]
+        local_today = now.astimezone(_zone(referral.timezone)).date()
+        item["days_since_discharge"] = (local_today - referral.discharge_date).days
+    return details
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _rate(numerator, denominator, pending=0):
+    return {"numerator": numerator, "denominator": denominator,
+            "rate": round(numerator / denominator, 4) if denominator else None, "pending": pending}
+
+
+def cohort_bounds(filters, today):
+    to = filters.get("to") or today
+    start = filters.get("from_") or to - timedelta(days=DEFAULT_COHORT_DAYS - 1)
+    if start > to:
+        raise ValidationFailed({"from": ["from must not be after to."]})
+    return start, to
+
+
+def metrics(user, filters, now):
+    """Rates over the referrals discharged between from and to (inclusive) that the user may see.
+
+    Everything is recomputed from recorded facts with the check rules; a referral counts in a
+    rate's denominator once that measure's window has closed, and as `pending` before.
+    """
+    cutoff = evaluation_cutoff(now)
+    start, to = cohort_bounds(filters, now.date())
+    query = _scope(select(Referral.id, Referral.status, Referral.need, Referral.discharge_date, Referral.timezone),
+                   user, filters).where(Referral.discharge_date >= start, Referral.discharge_date <= to)
+    subjects = [Subject(r.id, r.status, r.need, r.discharge_date, r.timezone) for r in db.session.execute(query)]
+    tallies = {name: [0, 0, 0] for name, *_ in RATE_MEASURES}
+    readmission = {"numerator": 0, "denominator": 0, "pending": 0, "transfers": 0}
+    first_session_days = []
+    offers = {"accepted": 0, "declined": 0, "expired": 0, "pending": 0}
+    reasons = {reason: 0 for reason in DECLINE_REASONS}
+    for chunk in _chunks(subjects, COHORT_CHUNK):
+        facts = load_facts([s.id for s in chunk])
+        for subject in chunk:
+            _tally_subject(subject, facts[subject.id], cutoff, tallies, readmission, first_session_days)
+        # A pending offer past its expires_at is expired, whether or not a sweep has written it down yet.
+        status_now = case((and_(Offer.status == "pending", Offer.expires_at <= now), "expired"), else_=Offer.status)
+        for status, reason, count in db.session.execute(
+                select(status_now, Offer.decline_reason, func.count())
+                .where(Offer.referral_id.in_([s.id for s in chunk]))
+                .group_by(status_now, Offer.decline_reason)):
+            if status in offers:
+                offers[status] += count
+            if status == "declined" and reason:
+                reasons[reason] = reasons.get(reason, 0) + count
+    decided = offers["accepted"] + offers["declined"] + offers["expired"]
+    return {
+        "from_": start, "to": to, "as_of": now, "referrals": len(subjects),
+        **{name: _rate(*tallies[name]) for name, *_ in RATE_MEASURES},
+        "median_days_to_first_session": {
+            "value": float(statistics.median(first_session_days)) if first_session_days else None,
+            "count": len(first_session_days)},
+        "offer_acceptance": _rate(offers["accepted"], decided, offers["pending"]),
+        "decline_reasons": reasons,
+        "readmission_30": dict(_rate(readmission["numerator"], readmission["denominator"], readmission["pending"]),
+                               transfers=readmission["transfers"]),
+    }
+
+
+def _tally_subject(subject, facts, cutoff, tallies, readmission, first_session_days):
+    for name, check, days, sud_only in RATE_MEASURES:
+        if sud_only and subject.need not in SUD_NEEDS:
+            continue
+        due_date = subject.discharge_date + timedelta(days=days)
+        due_at = end_of_day(due_date, subject.timezone)
+        tally = tallies[name]
+        if due_at > cutoff:
+            tally[2] += 1
+            continue
+        outcome, _ = evaluate(check, subject, due_date, due_at, facts)
+        if outcome == "met":
+            tally[0] += 1
+            tally[1] += 1
+        elif outcome == "missed":
+            tally[1] += 1
+    days = [(r.date - subject.discharge_date).days for r in facts.readmissions]
+    if any(0 <= d <= TRANSFER_LAST_DAY for d in days):
+        readmission["transfers"] += 1
+    if end_of_day(subject.discharge_date + timedelta(days=READMISSION_DAYS), subject.timezone) > cutoff:
+        readmission["pending"] += 1
+    else:
+        readmission["denominator"] += 1
+        if any(TRANSFER_LAST_DAY < d <= READMISSION_DAYS for d in days):
+            readmission["numerator"] += 1
+    after = [s.date for s in facts.attended if s.date >= subject.discharge_date]
+    if after:
+        first_session_days.append((min(after) - subject.discharge_date).days)

@@ -1,0 +1,149 @@
+"""Schemas of follow-up checks, contacts, the step-down board and the metrics."""
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from transitions.core.fields import (
+    PageQuerySchema,
+    StrictSchema,
+    Timestamp,
+    _check_payer,
+)
+from transitions.directory.models import SERVICES
+from transitions.followups.service import CHECKS as FOLLOWUP_CHECKS
+from transitions.referrals.models import REFERRAL_STATUSES
+
+
+def _no_nul(value):
+    # PostgreSQL text cannot hold NUL; refusing it here keeps a stray byte a 422, not a 500.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError("NUL characters are not allowed.")
+
+
+def Id(**kwargs):
+    return fields.String(validate=[validate.Length(min=1, max=36), _no_nul], **kwargs)
+
+
+class FollowUpContactSchema(Schema):
+    id = fields.String()
+    followup_id = fields.String()
+    note = fields.String(allow_none=True)
+    reached = fields.Boolean()
+    recorded_by = fields.String()
+    created_at = Timestamp()
+
+
+class FollowUpSchema(Schema):
+    id = fields.String()
+    referral_id = fields.String()
+    check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
+    due_date = fields.Date()
+    due_at = Timestamp(metadata={"description": "When the check's window closes: the end of due_date in the "
+                                                "patient's time zone. It is evaluated at the first sweep after."})
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(("met", "missed", "not_applicable")))
+    evaluated_at = Timestamp(allow_none=True)
+    evidence = fields.Dict(allow_none=True, metadata={"description": "Ids, dates and reason codes; no PHI."})
+    contacts = fields.List(fields.Nested(FollowUpContactSchema))
+    part2_notice = fields.String(allow_none=True)
+
+
+class FollowUpListQuerySchema(PageQuerySchema):
+    due_before = fields.Date(metadata={"description": "Checks due on or before this date."})
+    due_after = fields.Date(metadata={"description": "Checks due on or after this date."})
+    outcome = fields.String(validate=validate.OneOf(("met", "missed", "not_applicable", "pending")),
+                            metadata={"description": "pending = not evaluated yet."})
+    check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
+    referral_id = Id()
+
+
+class FollowUpContactInSchema(StrictSchema):
+    note = fields.String(required=True, validate=[validate.Length(min=1, max=4000), _no_nul])
+    reached = fields.Boolean(required=True)
+
+
+class NextCheckSchema(Schema):
+    check = fields.String()
+    due_date = fields.Date()
+
+
+class StepdownSchema(Schema):
+    referral_id = fields.String()
+    organization_id = fields.String()
+    status = fields.String()
+    need = fields.String()
+    payer_id = fields.String(allow_none=True)
+    discharge_date = fields.Date()
+    days_since_discharge = fields.Integer()
+    next_check = fields.Nested(NextCheckSchema, allow_none=True)
+    overdue = fields.Boolean(metadata={"description": "A check whose window closed is still not evaluated."})
+    overdue_checks = fields.List(fields.String())
+    missed = fields.Boolean()
+    missed_checks = fields.List(fields.String())
+    placement_id = fields.String(allow_none=True)
+    program_id = fields.String(allow_none=True)
+    intake_date = fields.Date(allow_none=True)
+    last_attended_on = fields.Date(allow_none=True)
+    last_contact_at = Timestamp(allow_none=True)
+    part2_notice = fields.String(allow_none=True)
+
+
+class StepdownQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    need = fields.String(validate=validate.OneOf(SERVICES))
+    overdue = fields.Boolean()
+    missed = fields.Boolean()
+    discharge_from = fields.Date()
+    discharge_to = fields.Date()
+    payer_id = fields.String(validate=_check_payer)
+    organization_id = Id(metadata={"description": "The referring organization."})
+
+
+class MetricsQuerySchema(StrictSchema):
+    from_ = fields.Date(data_key="from", metadata={"description": "First discharge date of the cohort "
+                                                                  "(default: 89 days before `to`)."})
+    to = fields.Date(metadata={"description": "Last discharge date of the cohort (default: today)."})
+    payer_id = fields.String(validate=_check_payer)
+    organization_id = Id(metadata={"description": "The referring organization."})
+
+    @validates_schema
+    def ordered(self, data, **kwargs):
+        if data.get("from_") and data.get("to"):
+            if data["from_"] > data["to"]:
+                raise ValidationError("from must not be after to.", "from")
+            if (data["to"] - data["from_"]).days > 1096:
+                raise ValidationError("A cohort spans at most three years.", "from")
+
+
+class RateSchema(Schema):
+    numerator = fields.Integer()
+    denominator = fields.Integer()
+    rate = fields.Float(allow_none=True)
+    pending = fields.Integer(metadata={"description": "In the cohort, but the measure's window is still open."})
+
+
+class MedianSchema(Schema):
+    value = fields.Float(allow_none=True)
+    count = fields.Integer()
+
+
+class ReadmissionRateSchema(RateSchema):
+    transfers = fields.Integer(metadata={"description": "Back in hospital on days 0-2: transfers, not counted."})
+
+
+class MetricsSchema(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    as_of = Timestamp()
+    referrals = fields.Integer()
+    followup_7 = fields.Nested(RateSchema)
+    followup_30 = fields.Nested(RateSchema)
+    initiation = fields.Nested(RateSchema)
+    engagement = fields.Nested(RateSchema)
+    median_days_to_first_session = fields.Nested(MedianSchema)
+    offer_acceptance = fields.Nested(RateSchema)
+    decline_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
+    readmission_30 = fields.Nested(ReadmissionRateSchema)

@@ -1,0 +1,1 @@
+"""Identity: organizations, users, bearer tokens, passwords."""

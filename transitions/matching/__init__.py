@@ -1,0 +1,1 @@
+"""Matching: hard rules, ranking, near misses and allocation across many referrals."""

@@ -1,0 +1,1 @@
+"""Telling others what happened: the event outbox and signed webhooks."""

@@ -1,0 +1,87 @@
+"""Tables of the event outbox and webhook subscriptions, deliveries and attempts."""
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.types import ID, BigInt, JSONType, UTCDateTime, new_id
+
+
+class Event(db.Model):
+    """One thing that happened: the referral timeline and the webhook outbox in one append-only table."""
+
+    __tablename__ = "events"
+    # A monotonic key gives a total order within one timestamp and a cursor for delivery;
+    # the opaque id is what leaves the service.
+    seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    referral_id: Mapped[str | None] = mapped_column(ID, ForeignKey("referrals.id"), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(30))
+    subject_id: Mapped[str | None] = mapped_column(ID)
+    actor_user_id: Mapped[str | None] = mapped_column(ID, ForeignKey("users.id"))
+    actor_org_id: Mapped[str | None] = mapped_column(ID)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    # Ids and codes only, never PHI: this is what webhooks carry.
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Outbox bookkeeping, the one column ever updated: set once the event's webhook deliveries are queued.
+    # A flag rather than a "last seq" cursor, because sequence values commit out of order.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_events_undispatched", "seq", postgresql_where=text("dispatched_at IS NULL"),
+              sqlite_where=text("dispatched_at IS NULL")),
+    )
+
+
+class Webhook(db.Model):
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list] = mapped_column(JSONType)
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(db.Model):
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(ID, ForeignKey("webhooks.id"), index=True)
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("events.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("uq_deliveries_webhook_event", "webhook_id", "event_id", unique=True),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+
+class DeliveryAttempt(db.Model):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    delivery_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""Offers and placements: seat holds, accept/decline/withdraw, attendance, IOP discharge, readmission."""

@@ -1,0 +1,1 @@
+"""Referrals: intake, the state machine, updates and cancellation."""

@@ -1,0 +1,247 @@
+"""Schemas of referrals: input, the full and the provider's view, lists and the timeline."""
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from transitions.core import codes
+from transitions.core.clock import today
+from transitions.core.fields import (
+    PageQuerySchema,
+    StrictSchema,
+    Text,
+    Timestamp,
+    _check_language,
+    _check_payer,
+    _check_phone,
+    _check_timezone,
+    _check_zip,
+    _unique,
+)
+from transitions.directory.models import ORIGINS, SERVICES
+from transitions.directory.schemas import (
+    WeeklyWindowOutSchema,
+    WeeklyWindowSchema,
+    _check_no_overlap,
+)
+from transitions.referrals.models import REFERRAL_STATUSES
+
+# ---------------------------------------------------------------- referrals
+
+
+class PatientInSchema(StrictSchema):
+    given_name = Text(100, required=True)
+    family_name = Text(100, required=True)
+    birth_date = fields.Date(required=True)
+    gender = fields.String(required=True, validate=validate.OneOf(("female", "male", "nonbinary", "unknown")))
+    language = fields.String(required=True, validate=_check_language)
+    zip = fields.String(required=True, validate=_check_zip)
+    phone = fields.String(validate=_check_phone, allow_none=True)
+
+    @pre_load
+    def trim_names(self, data, **kwargs):
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("given_name", "family_name"):
+                if isinstance(data.get(key), str):
+                    data[key] = " ".join(data[key].split())
+        return data
+
+    @validates("birth_date")
+    def plausible_birth_date(self, value, **kwargs):
+        if value > today():
+            raise ValidationError("A birth date cannot be in the future.")
+        if value.year < 1900:
+            raise ValidationError("A birth date before 1900 is not plausible.")
+
+
+class CoverageInSchema(StrictSchema):
+    payer_id = fields.String(validate=_check_payer)
+    member_id = Text(100)
+    self_pay = fields.Boolean()
+
+    @validates_schema
+    def payer_or_self_pay(self, data, **kwargs):
+        if data.get("self_pay"):
+            if "payer_id" in data or "member_id" in data:
+                raise ValidationError("Give either {payer_id, member_id} or {self_pay: true}.", "self_pay")
+            return
+        if "payer_id" not in data:
+            raise ValidationError("payer_id is required unless self_pay is true.", "payer_id")
+        if "member_id" not in data:
+            raise ValidationError("member_id is required with a payer_id.", "member_id")
+
+
+class ConsentInSchema(StrictSchema):
+    signed_on = fields.Date(required=True)
+    expires_on = fields.Date(allow_none=True)
+
+    @validates_schema
+    def dates_in_order(self, data, **kwargs):
+        signed = data.get("signed_on")
+        if signed and signed > today():
+            raise ValidationError("A consent cannot be signed in the future.", "signed_on")
+        expires = data.get("expires_on")
+        if signed and expires and expires < signed:
+            raise ValidationError("expires_on is before signed_on.", "expires_on")
+
+
+def _check_diagnoses(values):
+    problems = {}
+    for index, code in enumerate(values):
+        problem = codes.icd10_problem(code)
+        if problem:
+            problems[index] = ["%s: %s" % (code, problem)]
+    if problems:
+        raise ValidationError(problems)
+
+
+class ReferralFieldsSchema(StrictSchema):
+    """Referral fields, all optional: PATCH uses it as is; create adds what is required."""
+
+    patient = fields.Nested(PatientInSchema)
+    coverage = fields.Nested(CoverageInSchema)
+    origin = fields.String(validate=validate.OneOf(ORIGINS))
+    need = fields.String(validate=validate.OneOf(SERVICES))
+    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)),
+                            validate=[validate.Length(min=1, max=25), _check_diagnoses])
+    needs_mat = fields.Boolean()
+    discharge_date = fields.Date()
+    availability = fields.List(fields.Nested(WeeklyWindowSchema), allow_none=True,
+                               validate=validate.Length(max=50))
+    timezone = fields.String(validate=_check_timezone)
+    modality = fields.String(validate=validate.OneOf(("in_person", "telehealth", "either")))
+    max_travel_miles = fields.Float(validate=validate.Range(min=0, max=500, min_inclusive=False),
+                                    allow_none=True, allow_nan=False)
+    part2_consent = fields.Nested(ConsentInSchema, allow_none=True)
+    notes = fields.String(validate=validate.Length(max=5000), allow_none=True)
+    share_notes = fields.Boolean(metadata={"description": "Show notes to IOP coordinators offered this patient."})
+    auto_cascade = fields.Boolean(metadata={"description": "On decline or expiry, offer the next best match."})
+
+    @validates("discharge_date")
+    def discharge_date_plausible(self, value, **kwargs):
+        if abs((value - today()).days) > 366:
+            raise ValidationError("The discharge date must be within a year of today.")
+
+    @validates_schema
+    def consistent(self, data, **kwargs):
+        if data.get("availability"):
+            _check_no_overlap(data["availability"], "availability")
+        if data.get("diagnoses"):
+            normalized = [codes.normalize_icd10(code) for code in data["diagnoses"]]
+            _unique(normalized, "diagnoses")
+
+    @post_load
+    def normalize(self, data, **kwargs):
+        if data.get("diagnoses"):
+            data["diagnoses"] = [codes.normalize_icd10(code) for code in data["diagnoses"]]
+        return data
+
+
+class ReferralInSchema(ReferralFieldsSchema):
+    patient = fields.Nested(PatientInSchema, required=True)
+    coverage = fields.Nested(CoverageInSchema, required=True)
+    origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
+    need = fields.String(required=True, validate=validate.OneOf(SERVICES))
+    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)), required=True,
+                            validate=[validate.Length(min=1, max=25), _check_diagnoses])
+    needs_mat = fields.Boolean(load_default=False)
+    discharge_date = fields.Date(required=True)
+    timezone = fields.String(required=True, validate=_check_timezone)
+    modality = fields.String(load_default="either", validate=validate.OneOf(("in_person", "telehealth", "either")))
+
+
+class CancelInSchema(StrictSchema):
+    reason = fields.String(validate=validate.Length(max=500), load_default=None, allow_none=True)
+
+
+class PatientSchema(Schema):
+    given_name = fields.String()
+    family_name = fields.String()
+    birth_date = fields.Date()
+    gender = fields.String()
+    language = fields.String()
+    zip = fields.String()
+    phone = fields.String(allow_none=True)
+
+
+class CoverageSchema(Schema):
+    payer_id = fields.String(allow_none=True)
+    member_id = fields.String(allow_none=True)
+    self_pay = fields.Boolean()
+
+
+class ConsentSchema(Schema):
+    signed_on = fields.Date(allow_none=True)
+    expires_on = fields.Date(allow_none=True)
+    revoked_at = Timestamp(allow_none=True)
+    current = fields.Boolean()
+
+
+class ReferralSchema(Schema):
+    """The referral as its own org, its health plan and admins see it."""
+
+    id = fields.String()
+    organization_id = fields.String()
+    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    patient = fields.Nested(PatientSchema)
+    coverage = fields.Nested(CoverageSchema)
+    origin = fields.String()
+    need = fields.String()
+    diagnoses = fields.List(fields.String())
+    needs_mat = fields.Boolean()
+    discharge_date = fields.Date()
+    availability = fields.List(fields.Nested(WeeklyWindowOutSchema), allow_none=True)
+    timezone = fields.String()
+    modality = fields.String()
+    max_travel_miles = fields.Float(allow_none=True)
+    part2_consent = fields.Nested(ConsentSchema, allow_none=True)
+    notes = fields.String(allow_none=True)
+    share_notes = fields.Boolean()
+    auto_cascade = fields.Boolean()
+    cancel_reason = fields.String(allow_none=True)
+    part2_notice = fields.String(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class ProviderPatientSchema(PatientSchema):
+    pass
+
+
+class ProviderCoverageSchema(Schema):
+    payer_id = fields.String(allow_none=True)
+    self_pay = fields.Boolean()
+
+
+class ReferralForProviderSchema(Schema):
+    """The minimum an IOP coordinator needs to decide on an offer: no member id, no unshared notes."""
+
+    id = fields.String()
+    status = fields.String()
+    patient = fields.Nested(ProviderPatientSchema)
+    coverage = fields.Nested(ProviderCoverageSchema)
+    origin = fields.String()
+    need = fields.String()
+    diagnoses = fields.List(fields.String())
+    needs_mat = fields.Boolean()
+    discharge_date = fields.Date()
+    availability = fields.List(fields.Nested(WeeklyWindowOutSchema), allow_none=True)
+    timezone = fields.String()
+    modality = fields.String()
+    notes = fields.String(allow_none=True, attribute="shared_notes")
+    part2_notice = fields.String(allow_none=True)
+
+
+class ReferralListQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    need = fields.String(validate=validate.OneOf(SERVICES))
+    discharge_from = fields.Date()
+    discharge_to = fields.Date()
+    payer_id = fields.String(validate=_check_payer)

@@ -1,0 +1,161 @@
+"""Referral intake: create, update while not placed, cancel, list and timeline, with the duplicate-patient rule."""
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from transitions.core import codes
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.errors import Conflict, ValidationFailed
+from transitions.core.types import new_id
+from transitions.followups import service as followups
+from transitions.notify.events import record_event
+from transitions.notify.models import Event
+from transitions.policy import ensure_can_change_referral, visible_referrals
+from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
+from transitions.referrals.states import ensure_transition, transition
+
+EDITABLE_STATUSES = ("submitted", "offered", "no_match")
+
+
+def patient_key(given_name, family_name, birth_date):
+    """Same person for the duplicate rule: names compared case- and space-insensitively."""
+    return "|".join((" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(),
+                     birth_date.isoformat()))
+
+
+def _apply_fields(referral, data):
+    """Copy validated API fields onto the flat referral row."""
+    if "patient" in data:
+        patient = data["patient"]
+        for key in ("given_name", "family_name", "birth_date", "gender", "language", "zip"):
+            setattr(referral, key, patient[key])
+        referral.phone = patient.get("phone")
+        referral.latitude, referral.longitude, referral.patient_state, _ = codes.zip_location(patient["zip"])
+        referral.patient_key = patient_key(referral.given_name, referral.family_name, referral.birth_date)
+    if "coverage" in data:
+        coverage = data["coverage"]
+        referral.self_pay = bool(coverage.get("self_pay"))
+        referral.payer_id = coverage.get("payer_id")
+        referral.member_id = coverage.get("member_id")
+    if "part2_consent" in data:
+        consent = data["part2_consent"]
+        referral.consent_signed_on = consent["signed_on"] if consent else None
+        referral.consent_expires_on = consent.get("expires_on") if consent else None
+        referral.consent_revoked_at = None
+    for key in ("origin", "need", "diagnoses", "needs_mat", "discharge_date", "availability", "timezone",
+                "modality", "max_travel_miles", "notes", "share_notes", "auto_cascade"):
+        if key in data:
+            setattr(referral, key, data[key])
+
+
+def _check_coherent(referral):
+    errors = {}
+    if referral.needs_mat and referral.need == "mental_health":
+        errors["needs_mat"] = ["Medication for addiction treatment needs a substance_use or co_occurring need."]
+    if referral.modality == "telehealth" and referral.max_travel_miles is not None:
+        errors["max_travel_miles"] = ["Travel distance applies to in-person care only."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def open_referral_for(organization_id, key, excluding_id=None):
+    query = select(Referral).where(
+        Referral.organization_id == organization_id,
+        Referral.patient_key == key,
+        Referral.status.in_(OPEN_REFERRAL_STATUSES),
+    )
+    if excluding_id:
+        query = query.where(Referral.id != excluding_id)
+    # Autoflush would write the very row being checked and trip the unique index first.
+    with db.session.no_autoflush:
+        return db.session.scalar(query)
+
+
+def _duplicate_conflict(existing):
+    return Conflict(
+        "This patient already has an open referral (%s, status %s) from your organization." % (
+            existing.id, existing.status),
+        extra={"existing_referral_id": existing.id, "existing_status": existing.status},
+    )
+
+
+def _flush_guarding_duplicates(referral):
+    """The partial unique index decides races; a loser gets the 409 naming the winner."""
+    organization_id, key, referral_id = referral.organization_id, referral.patient_key, referral.id
+    existing = open_referral_for(organization_id, key, excluding_id=referral_id)
+    if existing is not None:
+        raise _duplicate_conflict(existing)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The whole request fails anyway, so roll back all of it and read the winner afresh.
+        db.session.rollback()
+        existing = open_referral_for(organization_id, key, excluding_id=referral_id)
+        if existing is None:
+            raise
+        raise _duplicate_conflict(existing) from None
+
+
+def create_referral(user, data):
+    referral = Referral(id=new_id(), organization_id=user.organization_id, created_by=user.id,
+                        status="submitted", share_notes=False, auto_cascade=False)
+    _apply_fields(referral, data)
+    _check_coherent(referral)
+    db.session.add(referral)
+    _flush_guarding_duplicates(referral)
+    record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
+                 data={"referral_id": referral.id, "need": referral.need})
+    followups.plan_referral(referral)
+    return referral
+
+
+def update_referral(user, referral, changes):
+    ensure_can_change_referral(user, referral, "referral.update")
+    if referral.status not in EDITABLE_STATUSES:
+        raise Conflict("A referral in status '%s' can no longer be changed." % referral.status,
+                       extra={"current_status": referral.status})
+    _apply_fields(referral, changes)
+    _check_coherent(referral)
+    referral.updated_at = utcnow()
+    _flush_guarding_duplicates(referral)
+    record_event("referral.updated", referral=referral, subject=referral, actor=user,
+                 data={"fields": sorted(changes)})
+    followups.replan_referral(referral)
+    return referral
+
+
+def cancel_referral(user, referral, reason=None):
+    """Cancel a referral; its pending offers are withdrawn and their seats freed, under the referral's lock."""
+    from transitions.offers import service as offers
+
+    ensure_can_change_referral(user, referral, "referral.cancel")
+    # The same lock order as every offer change (referral, then offers, then tracks by id): no deadlocks.
+    referral = offers.lock_referral(referral.id)
+    ensure_transition(referral, "cancelled")
+    changes, _ = offers.close_referral_offers(referral, utcnow(), user, live_status="withdrawn",
+                                              reason="referral_cancelled")
+    offers.apply_seat_changes(changes)
+    referral.cancel_reason = reason
+    transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
+    followups.close_pending(referral)
+    db.session.flush()
+    return referral
+
+
+def list_referrals_query(user, filters):
+    query = visible_referrals(user)
+    if "status" in filters:
+        query = query.where(Referral.status == filters["status"])
+    if "need" in filters:
+        query = query.where(Referral.need == filters["need"])
+    if "payer_id" in filters:
+        query = query.where(Referral.payer_id == filters["payer_id"])
+    if "discharge_from" in filters:
+        query = query.where(Referral.discharge_date >= filters["discharge_from"])
+    if "discharge_to" in filters:
+        query = query.where(Referral.discharge_date <= filters["discharge_to"])
+    return query
+
+
+def timeline_query(referral):
+    return select(Event).where(Event.referral_id == referral.id)
