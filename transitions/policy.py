@@ -1,4 +1,13 @@
-"""The one place that decides which objects a user may see and change."""
+"""The one place that decides who may see what, who may do what to which object, and who hears of an event.
+
+Visibility is a SQL clause per object type (every read and list uses it, so another organization's object is a 404).
+Permission is a Policy per action: the roles that may reach the action at all (API and web decorators read them,
+so a role outside them gets 403 before anything is parsed) and, per role, the rule an object must pass (the use-case
+commands call `require`, which audits a denial; pages and templates call `allows` to show or hide a control).
+Adding a role to an action is one line in that action's rules.
+"""
+from dataclasses import dataclass, field
+
 from sqlalchemy import and_, exists, false, select, true
 
 from transitions.core import audit
@@ -191,3 +200,105 @@ def ensure_can_record_readmission(user, referral, action):
 def _looks_like_id(value):
     # PostgreSQL refuses NUL in text outright: such a value can name nothing, and must not reach a query.
     return isinstance(value, str) and 0 < len(value) <= 36 and "\x00" not in value
+
+
+# ---------------------------------------------------------------- permissions: one Policy per action
+
+
+def anyone(user, obj):
+    """Any user of the role, once the object's lookup has already applied visibility."""
+    return True
+
+
+def of_referring_organization(user, obj):
+    """The referral's (or the offer's referral's) own organization."""
+    referral = obj if isinstance(obj, Referral) else db.session.get(Referral, obj.referral_id)
+    return referral.organization_id == user.organization_id
+
+
+def of_program_organization(user, obj):
+    """The provider organization that runs the object's program (a program, track, offer or placement)."""
+    if isinstance(obj, Program):
+        owner = obj.organization_id
+    elif isinstance(obj, Track):
+        owner = db.session.scalar(select(Program.organization_id).where(Program.id == obj.program_id))
+    else:
+        owner = db.session.scalar(select(Program.organization_id).where(Program.id == obj.program_id))
+    return owner == user.organization_id
+
+
+def of_own_organization(user, obj):
+    """Objects that belong to the user's own organization (an organization itself, a webhook, a user)."""
+    organization_id = obj.id if obj.__class__.__name__ == "Organization" else obj.organization_id
+    return organization_id == user.organization_id
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may do one action: per role, the rule an object must pass; roles not listed may not act at all."""
+
+    action: str
+    object_type: str
+    denial: str
+    rules: dict = field(default_factory=dict)
+
+    @property
+    def roles(self):
+        return tuple(self.rules)
+
+    def allows(self, user, obj=None):
+        """True if this user may act (on obj, when given); for pages and templates, never audited."""
+        rule = self.rules.get(getattr(user, "role", None))
+        if rule is None:
+            return False
+        return obj is None or rule(user, obj)
+
+    def require(self, user, obj=None, action=None):
+        """Raise an audited 403 unless the user may act on obj."""
+        if self.allows(user, obj):
+            return
+        if obj is not None:
+            audit.record(action or self.action, self.object_type, obj.id, outcome="denied", user=user)
+        raise Forbidden(self.denial)
+
+
+PLANNERS = "Only the referring organization's discharge planners may do this."
+COORDINATORS = "Only coordinators of the program's provider organization may do this."
+
+SUBMIT_REFERRAL = Policy("referral.create", "referral", "Only discharge planners submit referrals.",
+                         {"discharge_planner": anyone})
+BROWSE_REFERRALS = Policy("referral.list", "referral", "Not available for your role.",
+                          {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
+CHANGE_REFERRAL = Policy("referral.update", "referral", PLANNERS,
+                         {"discharge_planner": of_referring_organization, "admin": anyone})
+CANCEL_REFERRAL = Policy("referral.cancel", "referral", PLANNERS,
+                         {"discharge_planner": of_referring_organization, "admin": anyone})
+REVOKE_CONSENT = Policy("referral.consent_revoke", "referral", PLANNERS,
+                        {"discharge_planner": of_referring_organization, "admin": anyone})
+SEND_OFFER = Policy("offer.create", "referral", PLANNERS,
+                    {"discharge_planner": of_referring_organization, "admin": anyone})
+WITHDRAW_OFFER = Policy("offer.withdraw", "offer", PLANNERS,
+                        {"discharge_planner": of_referring_organization, "admin": anyone})
+READ_OFFERS = Policy("offer.read", "offer", "Offers are for the two sides of them.",
+                     {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone})
+DECIDE_OFFER = Policy("offer.accept", "offer", "Only coordinators of the program this offer was made to may do this.",
+                      {"iop_coordinator": of_program_organization, "admin": anyone})
+MANAGE_PLACEMENT = Policy("placement.attendance", "placement",
+                          "Only coordinators of the placement's program may do this.",
+                          {"iop_coordinator": of_program_organization, "admin": anyone})
+RECORD_READMISSION = Policy("referral.readmission", "referral",
+                            "Only the referring organization's planners or the patient's case managers may do this.",
+                            # a case manager who found the referral sees it because it is their plan's member
+                            {"discharge_planner": of_referring_organization, "case_manager": anyone,
+                             "admin": anyone})
+FIND_MATCHES = Policy("referral.matches", "referral", "Not available for your role.",
+                      {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
+ALLOCATE = Policy("allocation.run", "allocation", "Not available for your role.",
+                  {"case_manager": anyone, "admin": anyone})
+EDIT_PROGRAM = Policy("program.update", "program", COORDINATORS,
+                      {"iop_coordinator": of_program_organization, "admin": anyone})
+CONTACT_FOLLOWUP = Policy("followup.contact", "followup", "Only case managers record outreach.",
+                          {"case_manager": anyone, "admin": anyone})
+VIEW_DASHBOARDS = Policy("dashboard.read", "dashboard", "Not available for your role.",
+                         {"case_manager": anyone, "discharge_planner": anyone, "admin": anyone})
+ADMINISTER = Policy("admin", "organization", "Only administrators may do this.", {"admin": anyone})

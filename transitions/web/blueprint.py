@@ -15,6 +15,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
+from transitions import policy
 from transitions.core import audit
 from transitions.core.errors import DomainError, http_exception_response
 from transitions.web import csrf, sessions
@@ -119,6 +120,11 @@ def roles(*allowed):
     return decorator
 
 
+def permits(policy):
+    """Deny by default: roles the policy does not name get a 403 page."""
+    return roles(*policy.roles)
+
+
 def render(template, status=200, **context):
     """Render a page with this session's one-shot notices."""
     notices = sessions.pop_notices(g.web_session) if g.get("web_session") is not None else []
@@ -179,4 +185,9 @@ def csrf_token():
 @bp.app_context_processor
 def layout_context():
     user = g.get("user") if has_request_context() and request.blueprint == "web" else None
-    return {"current_user": user, "role_labels": ROLE_LABELS}
+    return {"current_user": user, "role_labels": ROLE_LABELS, "may": lambda name, obj=None: _may(user, name, obj)}
+
+
+def _may(user, policy_name, obj=None):
+    """Templates ask the policy by name: {% if may("WITHDRAW_OFFER", offer) %}."""
+    return user is not None and getattr(policy, policy_name).allows(user, obj)
