@@ -20,6 +20,12 @@ ALLOWED_TRANSITIONS = {
 
 TERMINAL = frozenset(state for state, targets in ALLOWED_TRANSITIONS.items() if not targets)
 
+# Named subsets of the states, each defined once: a page, a rule and a query that mean the same thing use the same name.
+WAITING = ("submitted", "no_match")  # no live offer and no seat: a referral still to be matched or allocated
+OFFERABLE = ("submitted", "offered", "no_match")  # a new offer may be made
+EDITABLE = OFFERABLE  # the planner may still change the referral (until it is placed)
+IN_PROGRAM = ("placed", "attending")  # a seat is occupied
+
 
 def ensure_transition(referral, to_status):
     if to_status not in ALLOWED_TRANSITIONS[referral.status]:
