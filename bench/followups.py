@@ -306,7 +306,7 @@ def render(r):
         "- APScheduler: a paused `BackgroundScheduler` with a `SQLAlchemyJobStore` (psycopg 3) in the same database, "
         "one `date` job per check (id = check id, one plain argument); each `add_job` pickles the job and inserts "
         "it in its own transaction, which is why it cannot be batched.",
-        "- Sweep: `transitions.scheduler.sweep_followups(now)`, the job `flask scheduler` and `flask sweep` run, "
+        "- Sweep: `transitions.followups.jobs.sweep_followups`, the job `flask scheduler` and `flask sweep` run, "
         "on %d referrals discharged 200 days earlier (five due checks each); three in four have an accepted offer, "
         "a placement and 3-7 attended sessions, one in ten a readmission (%s). Result: %s." % (
             s["due"] // 5, ", ".join("%d %s" % (v, k) for k, v in s["facts"].items()), s["result"]),
@@ -437,7 +437,7 @@ def run(url, args):
     scheduler.bind_app(app)
     busy["sweep"] = wait_for_quiet(args.quiet_wait)
     started = time.perf_counter()
-    result = scheduler.sweep_followups()
+    result = scheduler.run_job("sweep-followups")
     sweep_seconds = time.perf_counter() - started
     log("sweep: %s in %.2f s" % (result, sweep_seconds))
     assert result.startswith("evaluated %d " % args.due), result
