@@ -80,7 +80,8 @@ def make_referrals(url, organization_id, user_id, discharges, tag):
 def write_plans_bulk(app, referrals, batch=5000):
     """Write the plans of many referrals with services.followups.write_plans: one INSERT per `batch` referrals."""
     from transitions.core.db import db
-    from transitions.followups.service import Subject, write_plans
+    from transitions.followups.facts import Subject
+    from transitions.followups.plan import write_plans
 
     subjects = [Subject(rid, "submitted", "mental_health", discharge, "America/Chicago")
                 for rid, discharge in referrals]
@@ -96,7 +97,7 @@ def write_plans_bulk(app, referrals, batch=5000):
 def write_plans_production(app, referrals, commit_every):
     """The request path: plan_referral() and a flush per referral, as create_referral does, committing every n."""
     from transitions.core.db import db
-    from transitions.followups.service import plan_referral
+    from transitions.followups.plan import plan_referral
     from transitions.referrals.models import Referral
 
     written = 0

@@ -164,7 +164,8 @@ class TrackInSchema(StrictSchema):
 
 
 # PATCH /tracks/{id}.
-TRACK_CHANGES = TrackInSchema(partial=True)
+# Top-level fields only: partial=True would reach into each session and let a half-given one through.
+TRACK_CHANGES = TrackInSchema(partial=tuple(TrackInSchema().fields))
 
 
 class WeeklyWindowOutSchema(Schema):

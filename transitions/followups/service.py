@@ -7,19 +7,9 @@ from sqlalchemy import select
 from transitions.core import audit
 from transitions.core.db import db
 from transitions.core.errors import NotFound
-from transitions.followups.facts import Subject, chunks  # noqa: F401
+from transitions.core.nul import looks_like_id
+from transitions.followups.facts import chunks
 from transitions.followups.models import FollowUp, FollowUpContact
-
-# Callers outside the package that still import these from here (referrals/service.py, scheduler.py, bench/): their
-# homes are plan.py, sweep.py and facts.py (Subject); the names go once those callers import them from there.
-from transitions.followups.plan import (  # noqa: F401
-    close_pending,
-    plan_config,
-    plan_referral,
-    replan_referral,
-    write_plans,
-)
-from transitions.followups.sweep import SweepCounts, claim_due, sweep_batch  # noqa: F401
 from transitions.notify.events import record_event
 from transitions.policy import referral_visibility
 from transitions.referrals.models import Referral
@@ -62,7 +52,7 @@ def referrals_of(rows):
 def get_followup(user, followup_id, action="followup.read"):
     """A check the user may see (through its referral), else 404 and an audited denial."""
     row = None
-    if isinstance(followup_id, str) and 0 < len(followup_id) <= 36 and "\x00" not in followup_id:
+    if looks_like_id(followup_id):
         row = db.session.execute(
             select(FollowUp, Referral).join(Referral, Referral.id == FollowUp.referral_id)
             .where(FollowUp.id == followup_id, referral_visibility(user))).first()

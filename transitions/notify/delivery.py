@@ -20,7 +20,7 @@ from transitions.core.clock import rfc3339
 from transitions.core.db import db, dialect_name
 from transitions.notify import ssrf
 from transitions.notify.models import DeliveryAttempt, Event, Webhook, WebhookDelivery
-from transitions.policy import PART2_NOTICE
+from transitions.referrals.consent import PART2_NOTICE
 from transitions.referrals.models import Referral
 
 USER_AGENT = "transitions-webhooks/1"

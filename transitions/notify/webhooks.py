@@ -13,6 +13,7 @@ from sqlalchemy import select
 from transitions import policy
 from transitions.core.db import db, dialect_name
 from transitions.core.errors import NotFound, ValidationFailed
+from transitions.core.nul import looks_like_id
 from transitions.identity.models import Organization
 from transitions.notify import ssrf
 from transitions.notify.models import DeliveryAttempt, Event, Webhook, WebhookDelivery
@@ -72,7 +73,7 @@ def visible_webhooks(user, organization_id=None):
 def get_webhook(user, webhook_id):
     """A webhook the user sees; anything else is 404."""
     webhook = None
-    if isinstance(webhook_id, str) and 0 < len(webhook_id) <= 36 and "\x00" not in webhook_id:
+    if looks_like_id(webhook_id):
         webhook = db.session.scalar(visible_webhooks(user).where(Webhook.id == webhook_id))
     if webhook is None:
         raise NotFound("No webhook with this id.")

@@ -6,11 +6,10 @@ lets the service make the change under the referral lock, a lost database race a
 """
 from transitions import policy
 from transitions.core import audit
-from transitions.core.db import db
+from transitions.core.db import db, races_as_conflicts
 from transitions.core.errors import ValidationFailed
 from transitions.directory.models import Track
 from transitions.offers import placements, service
-from transitions.offers.service import races_as_conflicts
 from transitions.referrals.models import Referral
 
 # ---------------------------------------------------------------- what each command acts on

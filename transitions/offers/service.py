@@ -1,6 +1,5 @@
 """Offers: seat holds decided by the database, parallel offers, accept/decline/withdraw, lazy expiry, auto-cascade."""
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import current_app
@@ -8,7 +7,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from transitions.core.clock import local_today, rfc3339, utcnow
-from transitions.core.db import db
+from transitions.core.db import db, is_race
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.matching import engine as matching
@@ -26,8 +25,6 @@ CASCADE_ATTEMPTS = 5
 CASCADE_RANKED = 25
 # An intake further out than this is almost certainly a typo, and it would sit on an occupied seat.
 MAX_INTAKE_LEAD_DAYS = 90
-# PostgreSQL SQLSTATEs that mean "lost a race": deadlock, serialization failure, lock not available.
-RACE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 
 
 # ---------------------------------------------------------------- small helpers
@@ -56,27 +53,6 @@ def _offer_data(offer, **extra):
             "program_id": offer.program_id}
     data.update(extra)
     return data
-
-
-@contextmanager
-def races_as_conflicts():
-    """A constraint or lock conflict inside a request becomes a 409 'retry', never a 500."""
-    try:
-        yield
-    except IntegrityError:
-        log.info("a constraint refused a concurrent change; answering 409")
-        raise Conflict("A concurrent change conflicted with this request; retry it.") from None
-    except OperationalError as error:
-        if getattr(getattr(error, "orig", None), "sqlstate", None) not in RACE_SQLSTATES:
-            raise
-        log.info("lost a lock race (%s); answering 409", error.orig.sqlstate)
-        raise Conflict("A concurrent change conflicted with this request; retry it.") from None
-
-
-def _is_race(error):
-    if isinstance(error, IntegrityError):
-        return True
-    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) in RACE_SQLSTATES
 
 
 # ---------------------------------------------------------------- closing offers
@@ -300,7 +276,7 @@ def _cascade(referral, now):
         except (Conflict, ValidationFailed) as error:
             log.info("auto-cascade skipped track %s: %s", track_id, error.detail)
         except (IntegrityError, OperationalError) as error:
-            if not _is_race(error):
+            if not is_race(error):
                 raise
             log.info("auto-cascade lost a race on track %s", track_id)
             return None
@@ -435,7 +411,7 @@ def expire_due_offers(now=None):
                 step["expired"] = [offer.id for offer in closed]
                 _settle(referral, None, now, cascade=True, summary=step)
         except (IntegrityError, OperationalError) as error:
-            if not _is_race(error):
+            if not is_race(error):
                 raise
             log.info("sweep lost a race on referral %s; the next sweep retries it", referral_id)
             continue

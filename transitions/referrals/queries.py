@@ -6,6 +6,7 @@ from transitions import policy
 from transitions.core.db import db
 from transitions.directory.models import Program, Track
 from transitions.followups import service as followup_service
+from transitions.followups.models import FollowUp
 from transitions.identity.models import Organization, User
 from transitions.notify.models import Event
 from transitions.offers import placements as placement_service
@@ -49,7 +50,7 @@ def timeline_of(referral):
 def followups_of(referral):
     """The referral's follow-ups by due date, and their contacts."""
     rows = db.session.scalars(followup_service.referral_query(referral)
-                              .order_by(followup_service.FollowUp.due_date, followup_service.FollowUp.id)).all()
+                              .order_by(FollowUp.due_date, FollowUp.id)).all()
     contacts = followup_service.contacts_for([row.id for row in rows])
     return rows, contacts
 

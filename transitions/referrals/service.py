@@ -7,7 +7,7 @@ from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.core.types import new_id
-from transitions.followups import service as followups
+from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
 from transitions.notify.models import Event
 from transitions.policy import visible_referrals
@@ -105,7 +105,7 @@ def create_referral(user, data, now=None):
     _flush_guarding_duplicates(referral)
     record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
                  data={"referral_id": referral.id, "need": referral.need})
-    followups.plan_referral(referral)
+    followup_plan.plan_referral(referral)
     return referral
 
 
@@ -120,7 +120,7 @@ def update_referral(user, referral, changes, now=None):
     _flush_guarding_duplicates(referral)
     record_event("referral.updated", referral=referral, subject=referral, actor=user,
                  data={"fields": sorted(changes)})
-    followups.replan_referral(referral)
+    followup_plan.replan_referral(referral)
     return referral
 
 
@@ -137,7 +137,7 @@ def cancel_referral(user, referral, reason=None, now=None):
     ledger.apply_seat_changes(changes)
     referral.cancel_reason = reason
     transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
-    followups.close_pending(referral)
+    followup_plan.close_pending(referral)
     db.session.flush()
     return referral
 
