@@ -298,7 +298,7 @@ def render(r):
         "",
         "How it was measured:",
         "",
-        "- Bulk write: `transitions.followups.service.write_plans()` (the configured plan, due dates, the end of "
+        "- Bulk write: `transitions.followups.plan.write_plans()` (the configured plan, due dates, the end of "
         "each due day in the patient's time zone; one `INSERT ... SELECT FROM unnest(...)` per call) for %s "
         "referrals of five checks each, committed every %d referrals. A submitted referral's plan is written by "
         "`plan_referral()` (ORM, five rows) inside the referral's own transaction, so its marginal cost is the "

@@ -98,14 +98,16 @@ def placement_visibility(user):
 
 
 def offer_visibility(user):
-    """The two sides of an offer: the referring org's planners and the program's coordinators (and admins)."""
+    """A coordinator sees the offers made to its programs; anyone else the offers of the referrals it may see.
+
+    Which roles may read or act on offers at all is each action's Policy (READ_OFFERS names the two sides of an
+    offer), so this clause only decides which offers exist for a user who got that far.
+    """
     if user.role == "admin":
         return true()
-    if user.role == "discharge_planner":
-        return Offer.referral_id.in_(select(Referral.id).where(Referral.organization_id == user.organization_id))
     if user.role == "iop_coordinator":
         return Offer.program_id.in_(select(Program.id).where(Program.organization_id == user.organization_id))
-    return false()
+    return Offer.referral_id.in_(select(Referral.id).where(referral_visibility(user)))
 
 
 def get_offer(user, offer_id, action="offer.read"):

@@ -7,7 +7,7 @@ from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
-from transitions.followups import commands, present, service
+from transitions.followups import commands, present, queries
 from transitions.followups.models import FollowUp
 from transitions.followups.schemas import (
     FollowUpContactInSchema,
@@ -32,7 +32,7 @@ def referral_followups(args, referral_id):
     """The follow-up plan of one referral and each check's outcome, in due order."""
     user = current_user()
     referral = policy.get_referral(user, referral_id, "followup.list")
-    rows, cursor = keyset_page(service.referral_query(referral), ORDER, args)
+    rows, cursor = keyset_page(queries.referral_query(referral), ORDER, args)
     return page_response(_ITEM, present.followups(user, rows, {referral.id: referral}), cursor)
 
 
@@ -42,8 +42,8 @@ def referral_followups(args, referral_id):
 def list_followups(args):
     """Checks of every referral you may see, by due time; filter on due date, outcome (or pending), check."""
     user = current_user()
-    rows, cursor = keyset_page(service.list_query(user, args), ORDER, args)
-    referrals = service.referrals_of(rows)
+    rows, cursor = keyset_page(queries.list_query(user, args), ORDER, args)
+    referrals = queries.referrals_of(rows)
     for referral_id in referrals:
         audit.record("followup.list", "referral", referral_id)
     return page_response(_ITEM, present.followups(user, rows, referrals), cursor)
@@ -54,7 +54,7 @@ def list_followups(args):
 def get_followup(followup_id):
     """One check, with its outreach."""
     user = current_user()
-    row, referral = service.get_followup(user, followup_id)
+    row, referral = queries.get_followup(user, followup_id)
     return json_response(_ITEM.dump(present.followups(user, [row], {referral.id: referral})[0]))
 
 

@@ -9,7 +9,7 @@ from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
-from transitions.directory import commands, present, service
+from transitions.directory import commands, present, queries
 from transitions.directory.models import Program, Track
 from transitions.directory.schemas import (
     PROGRAM_CHANGES,
@@ -45,7 +45,7 @@ def create_program(data):
 @blp.response(200, ProgramPage)
 def list_programs(args):
     """The directory, filterable by state, service, active and owner."""
-    query = service.list_programs_query(args)
+    query = queries.list_programs_query(args)
     rows, cursor = keyset_page(query, [Program.created_at, Program.id], args)
     return page_response(ProgramSchema(), rows, cursor)
 
@@ -109,4 +109,4 @@ def update_track(changes, track_id):
 @blp.response(200, AvailabilitySchema)
 def track_availability(track_id):
     """Seats: capacity, occupied, held and open."""
-    return service.availability(get_track(track_id))
+    return queries.availability(get_track(track_id))

@@ -11,7 +11,7 @@ from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
 from transitions.notify.models import Event
 from transitions.notify.schemas import EventSchema
-from transitions.referrals import commands, present, service
+from transitions.referrals import commands, present, queries
 from transitions.referrals.models import Referral
 from transitions.referrals.schemas import (
     REFERRAL_CHANGES,
@@ -46,7 +46,7 @@ def create_referral(data):
 def list_referrals(args):
     """Referrals you may see, newest first, with filters."""
     user = current_user()
-    rows, cursor = keyset_page(service.list_referrals_query(user, args), [Referral.created_at, Referral.id], args,
+    rows, cursor = keyset_page(queries.list_referrals_query(user, args), [Referral.created_at, Referral.id], args,
                                descending=True)
     for referral in rows:
         audit.record("referral.list", "referral", referral.id)
@@ -87,5 +87,5 @@ def referral_timeline(args, referral_id):
     """Every state change and event of a referral, oldest first, with time and actor."""
     user = current_user()
     referral = policy.get_referral(user, referral_id, "referral.timeline")
-    rows, cursor = keyset_page(service.timeline_query(referral), [Event.seq], args)
+    rows, cursor = keyset_page(queries.timeline_query(referral), [Event.seq], args)
     return page_response(EventSchema(), rows, cursor)

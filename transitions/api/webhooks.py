@@ -8,8 +8,7 @@ from transitions.core.clock import utcnow
 from transitions.core.fields import page_of
 from transitions.core.idempotency import idempotent, store_instead
 from transitions.core.pagination import keyset_page
-from transitions.notify import commands
-from transitions.notify import webhooks as service
+from transitions.notify import commands, queries
 from transitions.notify.models import Webhook, WebhookDelivery
 from transitions.notify.schemas import (
     DeliveryListQuerySchema,
@@ -52,7 +51,7 @@ def create_webhook(data):
 @blp.response(200, WebhookPage)
 def list_webhooks(args):
     """Your organization's webhooks (admins: every organization's, or one's with organization_id)."""
-    query = service.visible_webhooks(current_user(), args.get("organization_id"))
+    query = queries.visible_webhooks(current_user(), args.get("organization_id"))
     rows, cursor = keyset_page(query, [Webhook.created_at, Webhook.id], args)
     return page_response(_WEBHOOK, rows, cursor)
 
@@ -62,7 +61,7 @@ def list_webhooks(args):
 @blp.response(200, WebhookSchema)
 def get_webhook(webhook_id):
     """One webhook (never its secret)."""
-    return json_response(_WEBHOOK.dump(service.get_webhook(current_user(), webhook_id)))
+    return json_response(_WEBHOOK.dump(queries.get_webhook(current_user(), webhook_id)))
 
 
 @blp.route("/webhooks/<webhook_id>", methods=["PATCH"])
@@ -80,7 +79,7 @@ def update_webhook(changes, webhook_id):
 @blp.response(200, DeliveryPage)
 def list_deliveries(args, webhook_id):
     """Every delivery to this endpoint, oldest first, each with every attempt made."""
-    webhook = service.get_webhook(current_user(), webhook_id)
-    rows, cursor = keyset_page(service.deliveries_query(webhook, args.get("status")),
+    webhook = queries.get_webhook(current_user(), webhook_id)
+    rows, cursor = keyset_page(queries.deliveries_query(webhook, args.get("status")),
                                [WebhookDelivery.created_at, WebhookDelivery.id], args)
-    return page_response(_DELIVERY, service.delivery_log(rows), cursor)
+    return page_response(_DELIVERY, queries.delivery_log(rows), cursor)

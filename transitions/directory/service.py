@@ -1,12 +1,10 @@
 """The IOP directory: programs and their weekly tracks, written by the provider's coordinators."""
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from transitions.core import codes
 from transitions.core.clock import minutes_of_day as minutes
-from transitions.core.clock import utcnow
-from transitions.core.db import db, json_array_contains
+from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
-from transitions.directory import seats
 from transitions.directory.models import Program, Track
 
 
@@ -95,21 +93,3 @@ def update_track(track, changes):
             )
     return track
 
-
-def availability(track, now=None):
-    """Seats now: holds of offers already past expiry are not counted, swept or not."""
-    db.session.refresh(track)
-    return seats.seat_counts([track], now or utcnow())[track.id]
-
-
-def list_programs_query(filters):
-    query = select(Program)
-    if "state" in filters:
-        query = query.where(Program.state == filters["state"])
-    if "service" in filters:
-        query = query.where(json_array_contains(Program.services, filters["service"]))
-    if "active" in filters:
-        query = query.where(Program.active.is_(filters["active"]))
-    if "organization_id" in filters:
-        query = query.where(Program.organization_id == filters["organization_id"])
-    return query

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from transitions.offers.placements import TRANSFER_DAYS
+from transitions.offers.queries import TRANSFER_DAYS
 
 SUD_NEEDS = ("substance_use", "co_occurring")
 # HEDIS IET: engagement needs initiation within 14 days, whatever the plan's day for initiation_14.

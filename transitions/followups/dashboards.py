@@ -14,7 +14,7 @@ from transitions.followups.facts import Subject, chunks, load_facts
 from transitions.followups.models import FollowUp, FollowUpContact
 from transitions.followups.sweep import evaluation_cutoff
 from transitions.offers.models import DECLINE_REASONS, Attendance, Offer, Placement
-from transitions.offers.placements import READMISSION_WINDOW_DAYS, TRANSFER_DAYS
+from transitions.offers.queries import READMISSION_WINDOW_DAYS, TRANSFER_DAYS
 from transitions.policy import referral_visibility
 from transitions.referrals.models import Referral
 

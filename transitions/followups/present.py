@@ -1,6 +1,6 @@
 """Follow-up checks and step-down board rows as one viewer may see them, shaped for their declared schemas."""
 from transitions import policy
-from transitions.followups import service
+from transitions.followups import queries
 
 
 def followups(user, rows, referrals):
@@ -8,7 +8,7 @@ def followups(user, rows, referrals):
 
     `referrals` maps each row's referral id to its Referral.
     """
-    contacts = service.contacts_for([row.id for row in rows])
+    contacts = queries.contacts_for([row.id for row in rows])
     items = []
     for row in rows:
         referral = referrals[row.referral_id]

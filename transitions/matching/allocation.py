@@ -15,6 +15,7 @@ from transitions.directory import seats
 from transitions.directory.models import Program, Track
 from transitions.matching.rules import ReferralFacts, age_bounds, evaluate_facts
 from transitions.matching.screening import load_track_facts
+from transitions.offers import queries as offer_queries
 from transitions.offers import service as offers
 
 # Scores carry three decimals; the solver wants integer costs.
@@ -191,7 +192,7 @@ def offerable(referrals, now):
     """
     ready, blocked = [], {}
     for referral in referrals:
-        reason = offers.consent_blocker(referral, now)
+        reason = offer_queries.consent_blocker(referral, now)
         if reason is None:
             ready.append(referral)
         else:

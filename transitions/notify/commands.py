@@ -5,7 +5,7 @@ API views (and any later entry point) call these with plain values.
 from transitions import policy
 from transitions.core import audit
 from transitions.core.errors import Forbidden
-from transitions.notify import webhooks
+from transitions.notify import queries, webhooks
 from transitions.notify.contract import generate_secret
 from transitions.notify.models import Webhook
 
@@ -28,7 +28,7 @@ def create_webhook(actor, url, events, now, secret=None, organization_id=None):
 
 def update_webhook(actor, webhook_id, url=None, events=None, active=None):
     """Change a webhook's URL or events, or switch it off and on again; None leaves a field as it is."""
-    webhook = webhooks.get_webhook(actor, webhook_id)
+    webhook = queries.get_webhook(actor, webhook_id)
     policy.MANAGE_WEBHOOKS.require(actor, webhook, action="webhook.update")
     webhooks.change_subscription(webhook, url, events, active)
     audit.record("webhook.update", "webhook", webhook.id, user=actor)

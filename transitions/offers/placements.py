@@ -10,6 +10,7 @@ from transitions.notify.events import record_event
 from transitions.notify.models import Event
 from transitions.offers.ledger import add_seat_change, apply_seat_changes, lock_referral
 from transitions.offers.models import Attendance, Placement, Readmission
+from transitions.offers.queries import readmission_class
 from transitions.offers.service import close_referral_offers
 from transitions.referrals.states import ALLOWED_TRANSITIONS, TERMINAL, transition
 
@@ -22,17 +23,6 @@ OUTCOME_STATUS = {
     "readmitted": "readmitted",
     "transferred": "completed",
 }
-# Days after discharge: 0-2 counts as a transfer, 3-30 as a 30-day readmission (the CMS psychiatric measure).
-TRANSFER_DAYS = 2
-READMISSION_WINDOW_DAYS = 30
-
-
-def readmission_class(days_after_discharge):
-    if days_after_discharge <= TRANSFER_DAYS:
-        return "transfer"
-    if days_after_discharge <= READMISSION_WINDOW_DAYS:
-        return "readmission_30"
-    return "later"
 
 
 def _locked_placement(placement_id):
@@ -147,26 +137,6 @@ def _check_lapse(referral, placement, row, actor):
                         data={"placement_id": placement.id, "referral_id": referral.id,
                               "program_id": placement.program_id, "missed_in_a_row": len(run),
                               "attendance_ids": run_ids})
-
-
-def attendance_of(placement):
-    return db.session.scalars(select(Attendance).where(Attendance.placement_id == placement.id)
-                              .order_by(Attendance.session_date)).all()
-
-
-def sessions_attended(rows):
-    return sum(1 for row in rows if row.status == "attended")
-
-
-def current_missed_run(rows):
-    """Missed sessions since the last attended one (excused ones skipped): what a coordinator watches."""
-    count = 0
-    for row in reversed(rows):
-        if row.status == "attended":
-            break
-        if row.status == "missed":
-            count += 1
-    return count
 
 
 # ---------------------------------------------------------------- discharge and readmission

@@ -5,10 +5,9 @@ from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db
 from transitions.directory.models import Program, Track
-from transitions.offers import placements as placement_service
+from transitions.offers import queries
 from transitions.offers.models import Placement
 from transitions.offers.schemas import AttendanceResultSchema, OfferSchema, PlacementSchema, ReadmissionSchema
-from transitions.offers.service import effective_status
 from transitions.referrals import present as referrals_present
 from transitions.referrals.models import Referral
 
@@ -28,7 +27,7 @@ def offer(user, offer, now, placement_id=None):
     body = _OFFER.dump({
         "id": offer.id, "referral_id": offer.referral_id, "track_id": offer.track_id,
         "program_id": offer.program_id, "program_name": program.name, "track_name": track.name,
-        "status": effective_status(offer, now), "expires_at": offer.expires_at,
+        "status": queries.effective_status(offer, now), "expires_at": offer.expires_at,
         "created_at": offer.created_at, "created_by": offer.created_by, "decided_at": offer.decided_at,
         "decided_by": offer.decided_by, "decline_reason": offer.decline_reason, "decline_note": offer.decline_note,
         "intake_date": offer.intake_date, "placement_id": placement_id,
@@ -42,14 +41,14 @@ def offer(user, offer, now, placement_id=None):
 def placement(user, placement):
     """A placement with its attendance and where its referral stands."""
     referral = db.session.get(Referral, placement.referral_id)
-    rows = placement_service.attendance_of(placement)
+    rows = queries.attendance_of(placement)
     return _PLACEMENT.dump({
         "id": placement.id, "referral_id": placement.referral_id, "offer_id": placement.offer_id,
         "track_id": placement.track_id, "program_id": placement.program_id, "intake_date": placement.intake_date,
         "status": placement.status, "outcome": placement.outcome, "discharged_at": placement.discharged_at,
         "created_at": placement.created_at, "referral_status": referral.status,
-        "sessions_attended": placement_service.sessions_attended(rows),
-        "missed_in_a_row": placement_service.current_missed_run(rows), "attendance": rows,
+        "sessions_attended": queries.sessions_attended(rows),
+        "missed_in_a_row": queries.current_missed_run(rows), "attendance": rows,
         "part2_notice": policy.part2_notice_for(user, referral),
     })
 
@@ -61,7 +60,7 @@ def attendance_result(row, lapse):
         "id": row.id, "placement_id": row.placement_id, "session_date": row.session_date, "status": row.status,
         "recorded_by": row.recorded_by, "created_at": row.created_at,
         "referral_status": db.session.get(Referral, placement.referral_id).status,
-        "missed_in_a_row": placement_service.current_missed_run(placement_service.attendance_of(placement)),
+        "missed_in_a_row": queries.current_missed_run(queries.attendance_of(placement)),
         "lapsed": lapse is not None,
     })
 

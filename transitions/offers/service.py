@@ -14,6 +14,7 @@ from transitions.matching import engine as matching
 from transitions.notify.events import record_event
 from transitions.offers.ledger import add_seat_change, apply_seat_changes, lock_referral
 from transitions.offers.models import Offer, Placement
+from transitions.offers.queries import MAX_INTAKE_LEAD_DAYS, consent_blocker, effective_status, intake_window
 from transitions.referrals.models import Referral
 from transitions.referrals.states import OFFERABLE, ensure_transition, transition
 
@@ -23,20 +24,9 @@ log = logging.getLogger(__name__)
 CASCADE_ATTEMPTS = 5
 # How many ranked tracks to ask for: enough to get past tracks of programs already tried.
 CASCADE_RANKED = 25
-# An intake further out than this is almost certainly a typo, and it would sit on an occupied seat.
-MAX_INTAKE_LEAD_DAYS = 90
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def is_expired(offer, now):
-    return offer.status == "pending" and offer.expires_at <= now
-
-
-def effective_status(offer, now):
-    """What every read reports: a pending offer past expires_at is expired, swept or not."""
-    return "expired" if is_expired(offer, now) else offer.status
 
 
 def _max_pending():
@@ -130,21 +120,9 @@ def _expire_due_on_track(track_id, now, changes):
 
 
 def _check_consent(referral, now):
-    if referral.is_substance_use and not referral.consent_current_on(now.date()):
-        raise Conflict(
-            "A %s referral needs a current 42 CFR Part 2 consent (signed, unexpired, not revoked) before it "
-            "can be offered or placed." % referral.need,
-            extra={"current_status": referral.status, "rule": "part2_consent"},
-        )
-
-
-def consent_blocker(referral, now):
-    """Why the Part 2 consent gate keeps this referral from being offered now, or None if it does not."""
-    try:
-        _check_consent(referral, now)
-    except Conflict as error:
-        return error.detail
-    return None
+    blocker = consent_blocker(referral, now)
+    if blocker is not None:
+        raise Conflict(blocker, extra={"current_status": referral.status, "rule": "part2_consent"})
 
 
 def _check_offerable(referral):
@@ -171,7 +149,7 @@ def check_intake_date(referral, track, intake_date, now):
     today = local_today(track.timezone, now)
     if intake_date < today:
         problems.append("The intake cannot be in the past (today is %s in %s)." % (today.isoformat(), track.timezone))
-    latest = max(today, referral.discharge_date) + timedelta(days=MAX_INTAKE_LEAD_DAYS)
+    _, latest = intake_window(referral, track, now)
     if intake_date > latest:
         problems.append("The intake must be within %d days." % MAX_INTAKE_LEAD_DAYS)
     if problems:
@@ -257,7 +235,7 @@ def _ranked_track_ids(referral, now, limit):
 
 def _cascade(referral, now):
     """Offer the next best match no program has been offered before; each attempt in a savepoint."""
-    if referral.is_substance_use and not referral.consent_current_on(now.date()):
+    if consent_blocker(referral, now) is not None:
         return None
     tried_programs = set(db.session.scalars(select(Offer.program_id).where(Offer.referral_id == referral.id)))
     last = db.session.scalars(

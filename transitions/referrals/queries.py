@@ -1,20 +1,38 @@
-"""Read helpers for the referral pages: counts by status, and one referral's timeline, follow-ups, offers and
-placement, with display names."""
+"""Referral reads: the list a user may see, a referral's timeline, counts by status, and one referral's
+follow-ups, offers and placement with display names."""
 from sqlalchemy import func, select
 
 from transitions import policy
 from transitions.core.db import db
 from transitions.directory.models import Program, Track
-from transitions.followups import service as followup_service
+from transitions.followups import queries as followup_queries
 from transitions.followups.models import FollowUp
 from transitions.identity.models import Organization, User
 from transitions.notify.models import Event
-from transitions.offers import placements as placement_service
-from transitions.offers import service as offer_service
+from transitions.offers import queries as offer_queries
 from transitions.offers.models import Offer, Placement
-from transitions.referrals import service as referral_service
 from transitions.referrals.models import Referral
 
+
+def list_referrals_query(user, filters):
+    """The referrals this user may see, filtered on status, need, payer and discharge dates, as a query."""
+    query = policy.visible_referrals(user)
+    if "status" in filters:
+        query = query.where(Referral.status == filters["status"])
+    if "need" in filters:
+        query = query.where(Referral.need == filters["need"])
+    if "payer_id" in filters:
+        query = query.where(Referral.payer_id == filters["payer_id"])
+    if "discharge_from" in filters:
+        query = query.where(Referral.discharge_date >= filters["discharge_from"])
+    if "discharge_to" in filters:
+        query = query.where(Referral.discharge_date <= filters["discharge_to"])
+    return query
+
+
+def timeline_query(referral):
+    """The referral's events, as a query (the caller orders and pages it)."""
+    return select(Event).where(Event.referral_id == referral.id)
 
 def counts_by_status(user):
     """{status: how many} of the referrals this user may see."""
@@ -40,7 +58,7 @@ def names_for(track_ids=(), user_ids=(), org_ids=()):
 
 def timeline_of(referral):
     """The referral's events in order, with the names of the tracks, users and organizations they mention."""
-    events = db.session.scalars(referral_service.timeline_query(referral).order_by(Event.seq)).all()
+    events = db.session.scalars(timeline_query(referral).order_by(Event.seq)).all()
     names = names_for([e.data.get("track_id") for e in events if e.data and e.data.get("track_id")],
                       [e.actor_user_id for e in events if e.actor_user_id],
                       [e.actor_org_id for e in events if e.actor_org_id])
@@ -49,9 +67,9 @@ def timeline_of(referral):
 
 def followups_of(referral):
     """The referral's follow-ups by due date, and their contacts."""
-    rows = db.session.scalars(followup_service.referral_query(referral)
+    rows = db.session.scalars(followup_queries.referral_query(referral)
                               .order_by(FollowUp.due_date, FollowUp.id)).all()
-    contacts = followup_service.contacts_for([row.id for row in rows])
+    contacts = followup_queries.contacts_for([row.id for row in rows])
     return rows, contacts
 
 
@@ -60,7 +78,7 @@ def offers_of(referral, now):
     rows = db.session.scalars(select(Offer).where(Offer.referral_id == referral.id)
                               .order_by(Offer.created_at, Offer.id)).all()
     names = names_for([o.track_id for o in rows])
-    return [{"offer": o, "status": offer_service.effective_status(o, now),
+    return [{"offer": o, "status": offer_queries.effective_status(o, now),
              "name": names["tracks"].get(o.track_id, o.track_id)} for o in rows]
 
 
@@ -70,8 +88,8 @@ def placement_of(referral):
                                   .order_by(Placement.created_at.desc()))
     if placement is None:
         return None
-    rows = placement_service.attendance_of(placement)
+    rows = offer_queries.attendance_of(placement)
     return {"placement": placement, "attendance": rows,
             "track_name": names_for([placement.track_id])["tracks"].get(placement.track_id),
             "attended": sum(1 for r in rows if r.status == "attended"),
-            "missed_in_a_row": placement_service.current_missed_run(rows)}
+            "missed_in_a_row": offer_queries.current_missed_run(rows)}

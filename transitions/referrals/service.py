@@ -1,4 +1,4 @@
-"""Referral intake: create, update while not placed, cancel, list and timeline, with the duplicate-patient rule."""
+"""Referral intake: create, update while not placed, and cancel, with the duplicate-patient rule."""
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -9,8 +9,6 @@ from transitions.core.errors import Conflict, ValidationFailed
 from transitions.core.types import new_id
 from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
-from transitions.notify.models import Event
-from transitions.policy import visible_referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.states import EDITABLE, ensure_transition, transition
 
@@ -141,21 +139,3 @@ def cancel_referral(user, referral, reason=None, now=None):
     db.session.flush()
     return referral
 
-
-def list_referrals_query(user, filters):
-    query = visible_referrals(user)
-    if "status" in filters:
-        query = query.where(Referral.status == filters["status"])
-    if "need" in filters:
-        query = query.where(Referral.need == filters["need"])
-    if "payer_id" in filters:
-        query = query.where(Referral.payer_id == filters["payer_id"])
-    if "discharge_from" in filters:
-        query = query.where(Referral.discharge_date >= filters["discharge_from"])
-    if "discharge_to" in filters:
-        query = query.where(Referral.discharge_date <= filters["discharge_to"])
-    return query
-
-
-def timeline_query(referral):
-    return select(Event).where(Event.referral_id == referral.id)

@@ -19,8 +19,7 @@ from transitions.directory.schemas import (
     TrackInSchema,
 )
 from transitions.offers import commands as offer_commands
-from transitions.offers import placements as placement_service
-from transitions.offers import service as offer_service
+from transitions.offers import queries as offer_queries
 from transitions.offers.models import (
     ATTENDANCE_STATUSES,
     DECLINE_REASONS,
@@ -44,8 +43,7 @@ RECENT_DECIDED = 15
 
 def intake_choices(referral, track, now, count=INTAKE_CHOICES):
     """The next dates a new patient can start on this track: intake days, not before discharge or today (track time)."""
-    first = max(referral.discharge_date, local_today(track.timezone, now))
-    last = first + timedelta(days=offer_service.MAX_INTAKE_LEAD_DAYS)
+    first, last = offer_queries.intake_window(referral, track, now)
     days, day = [], first
     while day <= last and len(days) < count:
         if WEEKDAYS[day.weekday()] in track.intake_days:
@@ -279,15 +277,15 @@ def roster():
         audit.record("placement.list", "placement", placement.id, user=user)
         referral = db.session.get(Referral, placement.referral_id)
         audit.record("referral.read", "referral", referral.id, user=user)  # the roster shows the name
-        rows = placement_service.attendance_of(placement)
+        rows = offer_queries.attendance_of(placement)
         recorded = next((r for r in rows if r.session_date == day), None)
         group = groups.setdefault(track.id, {"track": track, "program": track.program, "day": day,
                                              "sessions": sessions, "patients": []})
         group["patients"].append({
             "placement": placement, "name": "%s %s" % (referral.given_name, referral.family_name),
             "referral_status": referral.status, "today": recorded, "first_day": placement.intake_date == day,
-            "attended": placement_service.sessions_attended(rows),
-            "missed_in_a_row": placement_service.current_missed_run(rows),
+            "attended": offer_queries.sessions_attended(rows),
+            "missed_in_a_row": offer_queries.current_missed_run(rows),
         })
     ordered = sorted(groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name,
                                                        grp["track"].name))

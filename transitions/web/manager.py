@@ -10,8 +10,7 @@ from transitions.core import audit
 from transitions.core.clock import local_today, today, utcnow
 from transitions.core.db import db
 from transitions.directory.models import SERVICES, Program, Track
-from transitions.followups import commands, dashboards
-from transitions.followups import service as followup_service
+from transitions.followups import commands, dashboards, queries
 from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.schemas import (
     FollowUpContactInSchema,
@@ -137,7 +136,7 @@ def record_contact(followup_id):
                                                       "reached": forms.checkbox(request.form, "reached")})
     except forms.FormErrors as failure:
         # The check is looked up (and the lookup audited) to link back to its member, or to answer 404.
-        _, referral = followup_service.get_followup(user, followup_id, "followup.contact")
+        _, referral = queries.get_followup(user, followup_id, "followup.contact")
         detail = "; ".join(m for msgs in failure.errors.values() for m in msgs)
         return render("error.html", status=422, title="The outreach was not recorded", detail=detail,
                       back=url_for("web.journey", referral_id=referral.id))

@@ -13,7 +13,6 @@ from transitions.matching import commands as matching_commands
 from transitions.matching import present as matching_present
 from transitions.offers import commands as offer_commands
 from transitions.referrals import commands, queries
-from transitions.referrals import service as referral_service
 from transitions.referrals.models import REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES, CancelInSchema, ReferralInSchema
 from transitions.referrals.states import EDITABLE, OFFERABLE, TERMINAL
@@ -44,7 +43,7 @@ def referrals():
     if status not in REFERRAL_STATUSES:
         status = None
     counts = queries.counts_by_status(user)
-    query = referral_service.list_referrals_query(user, {"status": status} if status else {})
+    query = queries.list_referrals_query(user, {"status": status} if status else {})
     rows, cursor = keyset_page(query, [Referral.created_at, Referral.id],
                                {"limit": LIST_LIMIT, "cursor": request.args.get("cursor")}, descending=True)
     for referral in rows:

@@ -1,4 +1,4 @@
-"""Follow-up checks as people work them: what a user may see, one check's audited lookup, outreach notes.
+"""Follow-up reads: the checks a user may see, one check's audited lookup, and the outreach notes of checks.
 
 The checks and their rules are in checks.py, each referral's plan in plan.py, the sweep in sweep.py.
 """
@@ -10,7 +10,6 @@ from transitions.core.errors import NotFound
 from transitions.core.nul import looks_like_id
 from transitions.followups.facts import chunks
 from transitions.followups.models import FollowUp, FollowUpContact
-from transitions.notify.events import record_event
 from transitions.policy import referral_visibility
 from transitions.referrals.models import Referral
 
@@ -61,18 +60,6 @@ def get_followup(user, followup_id, action="followup.read"):
         raise NotFound("No follow-up check with this id.")
     audit.record(action, "referral", row.Referral.id, user=user)
     return row.FollowUp, row.Referral
-
-
-def add_contact(user, followup, referral, data, now):
-    """Record a case manager's outreach on a check; the note stays out of the event log (it may hold PHI)."""
-    contact = FollowUpContact(followup_id=followup.id, note=data["note"], reached=data["reached"],
-                              recorded_by=user.id, created_at=now)
-    db.session.add(contact)
-    db.session.flush()
-    record_event("followup.contacted", referral=referral, subject=followup, actor=user,
-                 data={"followup_id": followup.id, "check": followup.check, "contact_id": contact.id,
-                       "reached": bool(data["reached"])})
-    return contact
 
 
 def contacts_for(followup_ids):
