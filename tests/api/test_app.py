@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests import payloads
+from tests.support import payloads
 from transitions import create_app
 from transitions.config import env_overrides, normalize_database_url
 

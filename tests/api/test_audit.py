@@ -1,7 +1,7 @@
 """The audit trail: reads, writes and denials of referrals, who and from where; and no PHI or tokens in logs."""
 import logging
 
-from tests import payloads
+from tests.support import payloads
 
 
 def audit_rows(api, world, **filters):

@@ -3,7 +3,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from tests.helpers_followups import (
+from tests.support.followups import (
     attend,
     offer,
     person,

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from tests.helpers_followups import (
+from tests.support.followups import (
     DISCHARGE,
     attend,
     bulk_referrals,

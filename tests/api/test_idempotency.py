@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests import payloads
 from tests.conftest import on_postgres
+from tests.support import payloads
 from transitions.core.db import db
 from transitions.core.models import IdempotencyRecord
 from transitions.referrals.models import Referral

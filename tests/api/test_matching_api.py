@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from tests import payloads
+from tests.support import payloads
 from transitions.core.clock import today
 from transitions.core.db import db
 from transitions.directory.models import Program, Track

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.test_offers_helpers import Scene, invariant_problems
+from tests.support.offers import Scene, invariant_problems
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.matching import engine as matching

@@ -1,7 +1,7 @@
 """Who reaches what: every role against every offer and placement endpoint, and nothing changes when refused."""
 import pytest
 
-from tests.test_offers_helpers import Scene
+from tests.support.offers import Scene
 
 ROLES = ("admin", "planner", "planner2", "manager", "manager2", "coordinator", "coordinator2")
 

@@ -1,7 +1,7 @@
 """The IOP directory: programs and tracks, derived hours, the 6-30 hour rule, seats, and who may edit."""
 import pytest
 
-from tests import payloads
+from tests.support import payloads
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests import payloads
+from tests.support import payloads
 from transitions.core.pagination import keyset_page
 from transitions.referrals.models import Referral
 

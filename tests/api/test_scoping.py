@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests import payloads
+from tests.support import payloads
 from transitions.core.db import db
 from transitions.offers.models import Offer
 

@@ -1,4 +1,4 @@
-from tests import payloads
+from tests.support import payloads
 
 
 def test_program_track_referral_round_trip(api, world):

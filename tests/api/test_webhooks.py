@@ -9,7 +9,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook as Verifier
 
 from tests.conftest import ApiClient, World
-from tests.helpers_followups import at, person, submit, sud
+from tests.support.followups import at, person, submit, sud
 from transitions import create_app, scheduler
 from transitions.core.db import db
 from transitions.notify import webhooks as service
@@ -245,7 +245,7 @@ def test_each_organization_hears_only_about_referrals_it_may_see(api, world, app
         httpserver.expect_request("/" + key).respond_with_data("ok")
         subscribe(api, world, httpserver.url_for("/" + key), token=key)
     referral_id = submit(api, world, **sud())
-    from tests.helpers_followups import program_and_track
+    from tests.support.followups import program_and_track
 
     program_id, track_id = program_and_track(api, world)
     with app.app_context():

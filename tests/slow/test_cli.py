@@ -12,7 +12,7 @@ from tests.conftest import _with_database, postgres_server_url
 from transitions import MIGRATIONS_DIR, create_app
 from transitions.core.db import db, schema_filter_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def flask(*args, database_url):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import on_postgres
-from tests.test_offers_helpers import Scene, invariant_problems
+from tests.support.offers import Scene, invariant_problems
 from transitions.core.db import db
 from transitions.notify.models import Event
 from transitions.offers import service as offers_service

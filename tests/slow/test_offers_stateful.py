@@ -15,7 +15,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 
 from tests.conftest import on_postgres
-from tests.test_offers_helpers import (
+from tests.support.offers import (
     Scene,
     invariant_problems,
     next_weekday_on_or_after,

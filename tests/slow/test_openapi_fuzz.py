@@ -4,7 +4,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests import payloads
+from tests.support import payloads
 
 ROLES = ("admin", "planner", "manager", "coordinator")
 # Semantic rules (a ZIP that exists, a billable ICD-10-CM code, a payer id's alphabet) cannot all be

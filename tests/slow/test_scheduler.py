@@ -9,13 +9,13 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from tests.helpers_followups import at, bulk_referrals, submit
+from tests.support.followups import at, bulk_referrals, submit
 from transitions import scheduler
 from transitions.core.db import db
 from transitions.followups.models import FollowUp
 from transitions.notify.models import Event
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JOB_IDS = {"expire-offers", "sweep-followups", "deliver-webhooks", "purge-idempotency"}
 
 

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import on_postgres
-from tests.helpers_followups import bulk_referrals
-from tests.test_scheduler import ROOT, flask_env
+from tests.slow.test_scheduler import ROOT, flask_env
+from tests.support.followups import bulk_referrals
 
 pytestmark = [pytest.mark.postgres_only,
               pytest.mark.skipif(not on_postgres(), reason="SKIP LOCKED and process faults are proven on PostgreSQL")]

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook as Verifier
 
-from tests import payloads
+from tests.api.test_webhooks import free_port
 from tests.conftest import on_postgres
-from tests.helpers_followups import person
-from tests.test_scheduler import ROOT, flask_env
-from tests.test_webhooks import free_port
+from tests.slow.test_scheduler import ROOT, flask_env
+from tests.support import payloads
+from tests.support.followups import person
 from transitions.core.db import db
 from transitions.identity import service as organizations
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests import payloads
-from tests.browser_support import (
+from tests.support import payloads
+from tests.support.browser import (
     PASSWORD,
     Browser,
     LiveServer,

@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from tests import payloads
+from tests.support import payloads
 from transitions import scheduler
 from transitions.core.db import db
 from transitions.followups.models import FollowUp

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from tests import payloads
+from tests.support import payloads
 from transitions.core.db import db
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.offers.models import Offer, Placement

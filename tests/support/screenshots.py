@@ -10,13 +10,13 @@ import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from tests.browser_support import Browser, LiveServer, browser_unavailable, sign_in  # noqa: E402
+from tests.support.browser import Browser, LiveServer, browser_unavailable, sign_in  # noqa: E402
 from transitions import MIGRATIONS_DIR, create_app, demo, scheduler
 from transitions.core.db import db
 from transitions.directory.models import WEEKDAYS, Program, Track

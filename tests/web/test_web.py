@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests import payloads
-from tests.browser_support import PASSWORD, WebClient, give_passwords
+from tests.support import payloads
+from tests.support.browser import PASSWORD, WebClient, give_passwords
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.identity import passwords

@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from tests import payloads
-from tests.browser_support import WebClient, give_passwords
+from tests.support import payloads
+from tests.support.browser import WebClient, give_passwords
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.directory.models import WEEKDAYS, Track
