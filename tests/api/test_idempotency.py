@@ -91,6 +91,7 @@ def test_user_creation_replay_never_reveals_the_token_again(api, world, app):
     assert first.json["token"].encode() not in stored
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("racers", [12])
 def test_concurrent_twins_create_one_row(app, world, racers):
     """Real threads, each with its own client and connection: one create, the rest replay it."""
@@ -123,6 +124,7 @@ def test_concurrent_twins_create_one_row(app, world, racers):
         assert statuses == [201] * racers
 
 
+@pytest.mark.slow
 def test_concurrent_duplicate_patients_without_keys_create_one_referral(app, world):
     """The open-referral unique index decides the race; losers get the 409 naming the winner."""
     racers = 8
