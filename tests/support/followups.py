@@ -1,14 +1,23 @@
-"""Hand-built timelines for follow-up, dashboard and webhook tests: facts written straight into the tables."""
+"""Hand-built timelines for follow-up, dashboard and webhook tests: facts written into the tables by factories."""
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from tests.support import payloads
+from tests.support.factories import (
+    AttendanceFactory,
+    OfferFactory,
+    OrganizationFactory,
+    PlacementFactory,
+    ReadmissionFactory,
+    ReferralFactory,
+    UserFactory,
+)
 from transitions import scheduler
 from transitions.core.db import db
 from transitions.followups.models import FollowUp
 from transitions.notify.models import Event
-from transitions.offers.models import Attendance, Offer, Placement, Readmission
+from transitions.offers.models import Placement
 
 DISCHARGE = date(2026, 12, 3)
 
@@ -51,19 +60,12 @@ def offer(app, referral_id, program_id, track_id, status="accepted", intake_date
           decline_reason=None, expires_at="2027-01-01T00:00:00Z"):
     """An offer row; an accepted one with an intake date also gets its placement. Returns (offer_id, placement_id)."""
     with app.app_context():
-        row = Offer(referral_id=referral_id, track_id=track_id, program_id=program_id, status=status,
-                    expires_at=at(expires_at), intake_date=intake_date,
-                    decided_at=decided_at, decline_reason=decline_reason,
-                    created_at=decided_at or at("2026-11-30T12:00:00Z"))
-        db.session.add(row)
-        db.session.flush()
+        row = OfferFactory(referral_id=referral_id, track_id=track_id, program_id=program_id, status=status,
+                           expires_at=at(expires_at), intake_date=intake_date, decided_at=decided_at,
+                           decline_reason=decline_reason)
         placement_id = None
         if status == "accepted" and intake_date is not None:
-            placement = Placement(referral_id=referral_id, offer_id=row.id, track_id=track_id, program_id=program_id,
-                                  intake_date=intake_date, status="active", created_at=decided_at or row.created_at)
-            db.session.add(placement)
-            db.session.flush()
-            placement_id = placement.id
+            placement_id = PlacementFactory(offer=row).id
         db.session.commit()
         return row.id, placement_id
 
@@ -71,15 +73,14 @@ def offer(app, referral_id, program_id, track_id, status="accepted", intake_date
 def attend(app, placement_id, *days, status="attended", discharge=DISCHARGE):
     with app.app_context():
         for n in days:
-            db.session.add(Attendance(placement_id=placement_id, session_date=day(n, discharge), status=status))
+            AttendanceFactory(placement_id=placement_id, session_date=day(n, discharge), status=status)
         db.session.commit()
 
 
 def readmit(app, referral_id, n, discharge=DISCHARGE):
     with app.app_context():
         classification = "transfer" if n <= 2 else "readmission_30" if n <= 30 else "later"
-        row = Readmission(referral_id=referral_id, admitted_on=day(n, discharge), classification=classification)
-        db.session.add(row)
+        row = ReadmissionFactory(referral_id=referral_id, admitted_on=day(n, discharge), classification=classification)
         db.session.commit()
         return row.id
 
@@ -120,25 +121,15 @@ def missed_events(app, followup_id=None):
 def bulk_referrals(app, count, discharge, need="mental_health", prefix="Bulk", plan=True):
     """Many referrals with their plans, straight into the tables (for the fault and scale tests)."""
     from transitions.followups.service import plan_referral
-    from transitions.identity import service as organizations
-    from transitions.referrals.models import Referral
 
     with app.app_context():
-        organization = organizations.create_organization("%s hospital" % prefix, "hospital")
-        user, _ = organizations.create_user("%s-planner@example.org" % prefix.lower(), organization.id,
-                                            "discharge_planner")
+        organization = OrganizationFactory(name="%s hospital" % prefix, kind="hospital")
+        user = UserFactory(email="%s-planner@example.org" % prefix.lower(), organization_id=organization.id,
+                           role="discharge_planner")
         ids = []
         for index in range(count):
-            referral = Referral(
-                organization_id=organization.id, created_by=user.id, status="submitted",
-                patient_key="%s%d|x|1990-01-01" % (prefix, index), given_name="%s%d" % (prefix, index),
-                family_name="X", birth_date=date(1990, 1, 1), gender="unknown", language="en", zip="60614",
-                patient_state="IL", latitude=41.92, longitude=-87.65, payer_id="acme-health", member_id="M",
-                self_pay=False, origin="inpatient_psych", need=need, diagnoses=["F33.1"], needs_mat=False,
-                discharge_date=discharge, timezone="America/Chicago", modality="either", share_notes=False,
-                auto_cascade=False)
-            db.session.add(referral)
-            db.session.flush()
+            referral = ReferralFactory(organization_id=organization.id, created_by=user.id,
+                                       given_name="%s%d" % (prefix, index), need=need, discharge_date=discharge)
             if plan:
                 plan_referral(referral)
             ids.append(referral.id)
