@@ -136,9 +136,9 @@ def shared_app(database_url, shared_clock, tmp_path_factory):
 
 
 def needs_real_commits(request):
-    """Tests in tests/slow (threads, processes, other connections) and tests that ask for `db_url` (their own app or
-    a subprocess on the same database) need commits other connections see."""
-    return request.node.get_closest_marker("slow") is not None or "db_url" in request.fixturenames
+    """Tests marked real_commits (threads, processes, other connections) and tests that ask for `db_url` (their own
+    app or a subprocess on the same database) need commits that other connections see."""
+    return request.node.get_closest_marker("real_commits") is not None or "db_url" in request.fixturenames
 
 
 @pytest.fixture

@@ -92,6 +92,7 @@ def test_user_creation_replay_never_reveals_the_token_again(api, world, app):
 
 
 @pytest.mark.slow
+@pytest.mark.real_commits
 @pytest.mark.parametrize("racers", [12])
 def test_concurrent_twins_create_one_row(app, world, racers):
     """Real threads, each with its own client and connection: one create, the rest replay it."""
@@ -125,6 +126,7 @@ def test_concurrent_twins_create_one_row(app, world, racers):
 
 
 @pytest.mark.slow
+@pytest.mark.real_commits
 def test_concurrent_duplicate_patients_without_keys_create_one_referral(app, world):
     """The open-referral unique index decides the race; losers get the 409 naming the winner."""
     racers = 8
