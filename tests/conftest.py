@@ -38,7 +38,8 @@ def _with_database(url, name):
 
 
 def pytest_collection_modifyitems(items):
-    """Slow tests first: under xdist the long ones then overlap the many short ones instead of ending the run alone."""
+    """Slow tests first: with xdist handing out two tests at a time (--maxschedchunk=2 in setup.cfg), the long ones
+    spread over the workers and overlap the many short ones instead of ending the run alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
