@@ -2,6 +2,7 @@
 back at the end, a database of its own for a test that needs real commits, an injected clock, API helpers."""
 import os
 import shutil
+import threading
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -171,9 +172,12 @@ class SessionOnTestConnection(FlaskSQLAlchemySession):
         return bind if bind is not None else self.bind
 
 
-def app_context_id():
-    # The scope Flask-SQLAlchemy gives db.session: one session per app context.
-    return id(flask.globals.app_ctx._get_current_object())
+SECOND_CONNECTION = ("A test running in a rolled-back transaction used the database from a second thread or "
+                     "connection: its commits would be real, or it would wait on the test's own. Mark it real_commits.")
+
+
+def refuse_second_connection(dbapi_connection, connection_record, connection_proxy):
+    raise AssertionError(SECOND_CONNECTION)
 
 
 @contextmanager
@@ -181,8 +185,18 @@ def rolled_back(app):
     """Run the app's sessions inside one outer transaction, rolled back at the end, and restore app.config."""
     config = dict(app.config)
     with app.app_context():
-        connection = db.engine.connect()
+        engine = db.engine
+    connection = engine.connect()
     outer = connection.begin()
+    sa.event.listen(engine, "checkout", refuse_second_connection)
+    test_thread = threading.get_ident()
+
+    def app_context_id():
+        # The scope Flask-SQLAlchemy gives db.session (one session per app context), from the test's thread only.
+        if threading.get_ident() != test_thread:
+            raise AssertionError(SECOND_CONNECTION)
+        return id(flask.globals.app_ctx._get_current_object())
+
     app_session = db.session
     db.session = orm.scoped_session(
         orm.sessionmaker(class_=SessionOnTestConnection, db=db, query_cls=db.Query, bind=connection,
@@ -192,6 +206,7 @@ def rolled_back(app):
         yield
     finally:
         db.session = app_session
+        sa.event.remove(engine, "checkout", refuse_second_connection)
         outer.rollback()
         connection.close()
         app.config.clear()
