@@ -80,7 +80,8 @@ def make_referrals(url, organization_id, user_id, discharges, tag):
 def write_plans_bulk(app, referrals, batch=5000):
     """Write the plans of many referrals with services.followups.write_plans: one INSERT per `batch` referrals."""
     from transitions.core.db import db
-    from transitions.followups.service import Subject, write_plans
+    from transitions.followups.facts import Subject
+    from transitions.followups.plan import write_plans
 
     subjects = [Subject(rid, "submitted", "mental_health", discharge, "America/Chicago")
                 for rid, discharge in referrals]
@@ -96,7 +97,7 @@ def write_plans_bulk(app, referrals, batch=5000):
 def write_plans_production(app, referrals, commit_every):
     """The request path: plan_referral() and a flush per referral, as create_referral does, committing every n."""
     from transitions.core.db import db
-    from transitions.followups.service import plan_referral
+    from transitions.followups.plan import plan_referral
     from transitions.referrals.models import Referral
 
     written = 0
@@ -306,7 +307,7 @@ def render(r):
         "- APScheduler: a paused `BackgroundScheduler` with a `SQLAlchemyJobStore` (psycopg 3) in the same database, "
         "one `date` job per check (id = check id, one plain argument); each `add_job` pickles the job and inserts "
         "it in its own transaction, which is why it cannot be batched.",
-        "- Sweep: `transitions.scheduler.sweep_followups(now)`, the job `flask scheduler` and `flask sweep` run, "
+        "- Sweep: `transitions.followups.jobs.sweep_followups`, the job `flask scheduler` and `flask sweep` run, "
         "on %d referrals discharged 200 days earlier (five due checks each); three in four have an accepted offer, "
         "a placement and 3-7 attended sessions, one in ten a readmission (%s). Result: %s." % (
             s["due"] // 5, ", ".join("%d %s" % (v, k) for k, v in s["facts"].items()), s["result"]),
@@ -437,7 +438,7 @@ def run(url, args):
     scheduler.bind_app(app)
     busy["sweep"] = wait_for_quiet(args.quiet_wait)
     started = time.perf_counter()
-    result = scheduler.sweep_followups()
+    result = scheduler.run_job("sweep-followups")
     sweep_seconds = time.perf_counter() - started
     log("sweep: %s in %.2f s" % (result, sweep_seconds))
     assert result.startswith("evaluated %d " % args.due), result

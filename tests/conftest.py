@@ -16,8 +16,8 @@ from sqlalchemy import orm
 
 from tests.support.factories import OrganizationFactory, UserFactory
 from transitions import MIGRATIONS_DIR, create_app
-from transitions.api.auth import generate_token, hash_token
 from transitions.core.db import db
+from transitions.identity.tokens import generate_token, hash_token
 
 # Set to a PostgreSQL server URL (database part is ignored) to run the suite on PostgreSQL.
 PG_SERVER_ENV = "TRANSITIONS_TEST_POSTGRES_URL"

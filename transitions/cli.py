@@ -7,22 +7,18 @@ from flask.cli import with_appcontext
 
 from transitions.core.db import db
 from transitions.core.errors import DomainError
-from transitions.identity import service as organizations
-from transitions.identity.models import Organization
+from transitions.identity import commands as identity
 
 
 @click.command("create-admin")
 @with_appcontext
 @click.argument("email")
-@click.option("--organization", "organization_name", default="Platform administration",
+@click.option("--organization", "organization_name", default=identity.PLATFORM_ORGANIZATION,
               help="Name of the organization the admin belongs to (created if missing).")
 def create_admin(email, organization_name):
     """Create a platform admin and print its bearer token as the last line."""
-    organization = db.session.scalar(db.select(Organization).where(Organization.name == organization_name))
-    if organization is None:
-        organization = organizations.create_organization(organization_name, "hospital")
     try:
-        user, token = organizations.create_user(email, organization.id, "admin")
+        user, token = identity.create_admin(email, organization_name)
     except DomainError as error:  # a message reads better than a traceback at the terminal
         db.session.rollback()
         raise click.ClickException(str(error.detail)) from None
@@ -71,13 +67,13 @@ def scheduler_command():
 def _parse_now(ctx, param, value):
     if value is None:
         return None
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter("use an RFC 3339 time such as 2026-12-01T09:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.command("sweep")

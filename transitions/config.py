@@ -1,7 +1,4 @@
-"""Configuration defaults and the loaders that layer instance/config.py and TRANSITIONS_* variables on top."""
-import json
-import os
-
+"""Configuration defaults (instance/config.py and TRANSITIONS_* variables are layered on top in create_app)."""
 DEFAULTS = {
     # None means "a SQLite file in the instance folder", resolved in create_app.
     "DATABASE_URL": None,
@@ -17,17 +14,10 @@ DEFAULTS = {
     # Honour X-Forwarded-For from this many proxies when recording client addresses.
     "TRUSTED_PROXIES": 0,
     "SEED_DATA_DIR": None,
-    # Follow-up plan: check name -> days after discharge it is due, and the needs it applies to
-    # (omitted = every need). Check names are fixed (each has its rule); days and needs are not.
-    "FOLLOWUP_PLAN": {
-        "intake_scheduled": {"due_days": 1},
-        "followup_7": {"due_days": 7},
-        "initiation_14": {"due_days": 14, "needs": ["substance_use", "co_occurring"]},
-        "followup_30": {"due_days": 30},
-        "engagement_34": {"due_days": 34, "needs": ["substance_use", "co_occurring"]},
-        "outcome_90": {"due_days": 90},
-        "outcome_180": {"due_days": 180},
-    },
+    # Follow-up plan. None: every check of transitions/followups/checks.py, due on its own day after discharge,
+    # for the needs its rule concerns. A mapping check name -> {due_days, needs?} (needs omitted = every need)
+    # replaces that plan. Check names are fixed (each has its rule); days and needs are not.
+    "FOLLOWUP_PLAN": None,
     # A check is evaluated once its due day is over in the patient's time zone, plus this many hours.
     "FOLLOWUP_GRACE_HOURS": 0,
     # At outcome_90/outcome_180 an open placement counts as "still attending" with a session this recent.
@@ -65,21 +55,3 @@ def normalize_database_url(url):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
-
-
-def env_overrides(environ=None):
-    """Read TRANSITIONS_<NAME> variables; JSON values (numbers, booleans) are decoded."""
-    environ = os.environ if environ is None else environ
-    overrides = {}
-    for key, raw in environ.items():
-        if not key.startswith("TRANSITIONS_"):
-            continue
-        name = key[len("TRANSITIONS_"):]
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        if name == "DATABASE_URL":
-            value = raw
-        overrides[name] = value
-    return overrides

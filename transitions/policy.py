@@ -13,26 +13,12 @@ from sqlalchemy import and_, exists, false, select, true
 from transitions.core import audit
 from transitions.core.db import db
 from transitions.core.errors import Forbidden, NotFound
+from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
+from transitions.notify.models import Webhook
 from transitions.offers.models import Offer, Placement
+from transitions.referrals.consent import PART2_NOTICE
 from transitions.referrals.models import Referral
-
-PART2_NOTICE = (
-    "This record which has been disclosed to you is protected by Federal confidentiality rules "
-    "(42 CFR part 2). These rules prohibit you from using or disclosing this record, or testimony that "
-    "describes the information contained in this record, in any civil, criminal, administrative, or "
-    "legislative proceedings by any Federal, State, or local authority, against the patient, unless "
-    "authorized by the consent of the patient, except as provided at 42 CFR 2.12(c)(5) and 2.65; or unless "
-    "authorized by a court in accordance with 42 CFR 2.64 or 2.65. In addition, the Federal rules prohibit "
-    "you from making any other use or disclosure of this record unless at least one of the following "
-    "applies: (1) further use or disclosure is expressly permitted by the written consent of the individual "
-    "whose information is being disclosed in this record or as otherwise permitted by 42 CFR part 2; "
-    "(2) you are a covered entity or business associate and have received the record for treatment, payment, "
-    "or health care operations; or (3) you have received the record from a covered entity or business "
-    "associate as permitted by 45 CFR part 164, subparts A and E. A general authorization for the release of "
-    "medical or other information is NOT sufficient to meet the required elements of written consent to "
-    "further use or redisclose the record (see 42 CFR 2.31)."
-)
 
 
 def referral_visibility(user):
@@ -63,7 +49,7 @@ def visible_referrals(user):
 def get_referral(user, referral_id, action="referral.read"):
     """Load a referral the user may see; anything else is 404 and an audited denial."""
     referral = None
-    if _looks_like_id(referral_id):
+    if looks_like_id(referral_id):
         referral = db.session.scalar(
             select(Referral).where(Referral.id == referral_id, referral_visibility(user))
         )
@@ -72,16 +58,6 @@ def get_referral(user, referral_id, action="referral.read"):
         raise NotFound("No referral with this id.")
     audit.record(action, "referral", referral.id, user=user)
     return referral
-
-
-def ensure_can_change_referral(user, referral, action):
-    """Only the referring org's planners (and admins) change a referral."""
-    if user.role == "admin":
-        return
-    if user.role == "discharge_planner" and referral.organization_id == user.organization_id:
-        return
-    audit.record(action, "referral", referral.id, outcome="denied", user=user)
-    raise Forbidden("Only the referring organization's discharge planners may do this.")
 
 
 def referral_disclosure(user, referral):
@@ -99,26 +75,17 @@ def part2_notice_for(user, referral):
 
 
 def get_program(program_id):
-    program = db.session.get(Program, str(program_id)) if _looks_like_id(program_id) else None
+    program = db.session.get(Program, str(program_id)) if looks_like_id(program_id) else None
     if program is None:
         raise NotFound("No program with this id.")
     return program
 
 
 def get_track(track_id):
-    track = db.session.get(Track, str(track_id)) if _looks_like_id(track_id) else None
+    track = db.session.get(Track, str(track_id)) if looks_like_id(track_id) else None
     if track is None:
         raise NotFound("No track with this id.")
     return track
-
-
-def ensure_can_edit_program(user, program):
-    """The directory is public to every user; only the owning provider's coordinators and admins edit it."""
-    if user.role == "admin":
-        return
-    if user.role == "iop_coordinator" and program.organization_id == user.organization_id:
-        return
-    raise Forbidden("Only coordinators of the program's provider organization may change it.")
 
 
 def placement_visibility(user):
@@ -144,7 +111,7 @@ def offer_visibility(user):
 def get_offer(user, offer_id, action="offer.read"):
     """Load an offer the user may see; anything else is 404 and an audited denial."""
     offer = None
-    if _looks_like_id(offer_id):
+    if looks_like_id(offer_id):
         offer = db.session.scalar(select(Offer).where(Offer.id == offer_id, offer_visibility(user)))
     if offer is None:
         audit.record(action, "offer", str(offer_id)[:64], outcome="denied", user=user)
@@ -153,23 +120,10 @@ def get_offer(user, offer_id, action="offer.read"):
     return offer
 
 
-def _is_program_coordinator(user, program_id):
-    return user.role == "iop_coordinator" and db.session.scalar(
-        select(Program.organization_id).where(Program.id == program_id)) == user.organization_id
-
-
-def ensure_can_decide_offer(user, offer, action):
-    """Accept and decline belong to the coordinators of the offer's program (and admins)."""
-    if user.role == "admin" or _is_program_coordinator(user, offer.program_id):
-        return
-    audit.record(action, "offer", offer.id, outcome="denied", user=user)
-    raise Forbidden("Only coordinators of the program this offer was made to may do this.")
-
-
 def get_placement(user, placement_id, action="placement.read"):
     """Load a placement the user may see; anything else is 404 and an audited denial."""
     placement = None
-    if _looks_like_id(placement_id):
+    if looks_like_id(placement_id):
         placement = db.session.scalar(
             select(Placement).where(Placement.id == placement_id, placement_visibility(user)))
     if placement is None:
@@ -177,29 +131,6 @@ def get_placement(user, placement_id, action="placement.read"):
         raise NotFound("No placement with this id.")
     audit.record(action, "placement", placement.id, user=user)
     return placement
-
-
-def ensure_can_manage_placement(user, placement, action):
-    """Attendance and IOP discharge belong to the coordinators of the placement's program (and admins)."""
-    if user.role == "admin" or _is_program_coordinator(user, placement.program_id):
-        return
-    audit.record(action, "placement", placement.id, outcome="denied", user=user)
-    raise Forbidden("Only coordinators of the placement's program may do this.")
-
-
-def ensure_can_record_readmission(user, referral, action):
-    """Planners of the referring org and case managers of the patient's plan report readmissions (and admins)."""
-    if user.role in ("admin", "case_manager"):
-        return  # a case manager reaching here can already see the referral: it is their plan's member
-    if user.role == "discharge_planner" and referral.organization_id == user.organization_id:
-        return
-    audit.record(action, "referral", referral.id, outcome="denied", user=user)
-    raise Forbidden("Only the referring organization's planners or the patient's case managers may do this.")
-
-
-def _looks_like_id(value):
-    # PostgreSQL refuses NUL in text outright: such a value can name nothing, and must not reach a query.
-    return isinstance(value, str) and 0 < len(value) <= 36 and "\x00" not in value
 
 
 # ---------------------------------------------------------------- permissions: one Policy per action
@@ -277,7 +208,8 @@ REVOKE_CONSENT = Policy("referral.consent_revoke", "referral", PLANNERS,
                         {"discharge_planner": of_referring_organization, "admin": anyone})
 SEND_OFFER = Policy("offer.create", "referral", PLANNERS,
                     {"discharge_planner": of_referring_organization, "admin": anyone})
-WITHDRAW_OFFER = Policy("offer.withdraw", "offer", PLANNERS,
+# Judged on the offer's referral (require(user, referral)), so a denial is audited against the referral.
+WITHDRAW_OFFER = Policy("offer.withdraw", "referral", PLANNERS,
                         {"discharge_planner": of_referring_organization, "admin": anyone})
 READ_OFFERS = Policy("offer.read", "offer", "Offers are for the two sides of them.",
                      {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone})
@@ -295,10 +227,88 @@ FIND_MATCHES = Policy("referral.matches", "referral", "Not available for your ro
                       {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
 ALLOCATE = Policy("allocation.run", "allocation", "Not available for your role.",
                   {"case_manager": anyone, "admin": anyone})
-EDIT_PROGRAM = Policy("program.update", "program", COORDINATORS,
+LOOK_UP_CODES = Policy("codes.search", "code", "Not available for your role.",
+                       {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
+PUBLISH_PROGRAM = Policy("program.create", "program", COORDINATORS, {"iop_coordinator": anyone, "admin": anyone})
+# Publishes programs for, and lists the programs of, any provider organization (others act for their own).
+ACT_FOR_ANY_PROVIDER = Policy("program.create", "organization",
+                              "Coordinators create programs for their own organization.", {"admin": anyone})
+EDIT_PROGRAM = Policy("program.update", "program",
+                      "Only coordinators of the program's provider organization may change it.",
                       {"iop_coordinator": of_program_organization, "admin": anyone})
 CONTACT_FOLLOWUP = Policy("followup.contact", "followup", "Only case managers record outreach.",
                           {"case_manager": anyone, "admin": anyone})
 VIEW_DASHBOARDS = Policy("dashboard.read", "dashboard", "Not available for your role.",
                          {"case_manager": anyone, "discharge_planner": anyone, "admin": anyone})
 ADMINISTER = Policy("admin", "organization", "Only administrators may do this.", {"admin": anyone})
+# Admins read every organization; everyone else their own (another one is a 404, as if it did not exist).
+READ_ORGANIZATION = Policy("organization.read", "organization", "No organization with this id.",
+                           {"discharge_planner": of_own_organization, "case_manager": of_own_organization,
+                            "iop_coordinator": of_own_organization, "admin": anyone})
+MANAGE_WEBHOOKS = Policy("webhook.update", "webhook", "Webhooks belong to your own organization.",
+                         {"discharge_planner": of_own_organization, "case_manager": of_own_organization,
+                          "iop_coordinator": of_own_organization, "admin": anyone})
+
+
+def webhook_visibility(user):
+    """A WHERE clause selecting the webhooks this user sees and manages: their organization's (admins: every one)."""
+    if user.role == "admin":
+        return true()
+    return Webhook.organization_id == user.organization_id
+
+
+# ---------------------------------------------------------------- who hears of an event
+
+# Which events a provider organization hears: its own offers, and its placed patient's course.
+PROVIDER_OFFER_EVENTS = ("offer.created", "offer.accepted", "offer.declined", "offer.expired")
+PROVIDER_PLACEMENT_EVENTS = ("referral.placed", "attendance.lapsed", "referral.readmitted")
+
+
+def plan_follows(organization, referral):
+    """The health plan pays for the referral: in Python, the case_manager branch of referral_visibility."""
+    return (organization.kind == "health_plan" and not referral.self_pay and referral.payer_id is not None
+            and referral.payer_id in (organization.payer_ids or []))
+
+
+def event_offer_id(event):
+    """The offer an event is about, if any: its subject, or the offer_id in its data."""
+    if event.subject_type == "offer":
+        return event.subject_id
+    return (event.data or {}).get("offer_id")
+
+
+def provider_reach(referral_ids):
+    """The providers of these referrals: (offer id -> organization offered to, referral id -> organization placed with).
+
+    The iop_coordinator branch of referral_visibility (an offer to one of the organization's programs), as facts.
+    """
+    offer_providers, placed_providers = {}, {}
+    for row in db.session.execute(
+            select(Offer.id, Offer.referral_id, Offer.status, Program.organization_id)
+            .join(Program, Program.id == Offer.program_id).where(Offer.referral_id.in_(referral_ids))):
+        offer_providers[row.id] = row.organization_id
+        if row.status == "accepted":
+            placed_providers[row.referral_id] = row.organization_id
+    return offer_providers, placed_providers
+
+
+def organizations_hearing(event, referral, organizations, offer_providers, placed_provider):
+    """Ids of the organizations that may hear of this event about this referral (webhooks, and e-mail alike).
+
+    The reach of referral_visibility: the referring organization (its planners see the referral) and the health
+    plans among `organizations` whose payer_ids hold the referral's payer_id, unless self-pay (its case managers),
+    hear everything about the referral. A provider sees a referral once offered to; it hears the minimum it needs:
+    about its own offers (PROVIDER_OFFER_EVENTS; `offer_providers` from provider_reach) and, once it holds the
+    placement (`placed_provider`), about that patient's placement, lapses and readmission.
+    """
+    heard = {referral.organization_id}
+    for organization in organizations.values():
+        if plan_follows(organization, referral):
+            heard.add(organization.id)
+    if event.type in PROVIDER_OFFER_EVENTS:
+        offer_provider = offer_providers.get(event_offer_id(event))
+        if offer_provider:
+            heard.add(offer_provider)
+    if event.type in PROVIDER_PLACEMENT_EVENTS and placed_provider:
+        heard.add(placed_provider)
+    return heard

@@ -1,9 +1,9 @@
 """Organizations and users: admin-only management, role/org-kind rules, tokens shown once and stored hashed."""
 import pytest
 
-from transitions.api.auth import hash_token
 from transitions.core.db import db
 from transitions.identity.models import User
+from transitions.identity.tokens import hash_token
 
 
 def test_admin_creates_organizations_and_users(api, world, app):

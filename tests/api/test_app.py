@@ -5,7 +5,7 @@ import pytest
 
 from tests.support import payloads
 from transitions import create_app
-from transitions.config import env_overrides, normalize_database_url
+from transitions.config import normalize_database_url
 
 
 def test_postgres_urls_are_pointed_at_psycopg3():
@@ -15,10 +15,21 @@ def test_postgres_urls_are_pointed_at_psycopg3():
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_environment_overrides_decode_json_values():
-    overrides = env_overrides({"TRANSITIONS_OFFER_TTL_HOURS": "24", "TRANSITIONS_WEBHOOK_ALLOW_PRIVATE": "true",
-                               "TRANSITIONS_DATABASE_URL": "sqlite:///x", "OTHER": "1"})
-    assert overrides == {"OFFER_TTL_HOURS": 24, "WEBHOOK_ALLOW_PRIVATE": True, "DATABASE_URL": "sqlite:///x"}
+def test_environment_variables_are_json_decoded(monkeypatch, db_url):
+    monkeypatch.setenv("TRANSITIONS_OFFER_TTL_HOURS", "24")
+    monkeypatch.setenv("TRANSITIONS_WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("TRANSITIONS_WEB_COOKIE_SECURE", "false")
+    monkeypatch.setenv("TRANSITIONS_FOLLOWUP_PLAN", '{"followup_7": {"due_days": 8}}')
+    monkeypatch.setenv("TRANSITIONS_WEB_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000000")
+    monkeypatch.setenv("TRANSITIONS_DATABASE_URL", db_url)
+    monkeypatch.setenv("OTHER_SETTING", "1")
+    app = create_app({"SECRET_KEY": "x"})
+    assert app.config["OFFER_TTL_HOURS"] == 24
+    assert app.config["WEBHOOK_ALLOW_PRIVATE"] is True and app.config["WEB_COOKIE_SECURE"] is False
+    assert app.config["FOLLOWUP_PLAN"] == {"followup_7": {"due_days": 8}}
+    assert app.config["WEB_PASSWORD_HASH_METHOD"] == "pbkdf2:sha256:1000000"  # not JSON: kept as text
+    assert app.config["DATABASE_URL"] == db_url
+    assert "SETTING" not in app.config and "OTHER_SETTING" not in app.config
 
 
 def test_factory_layers_defaults_env_and_test_config(monkeypatch, tmp_path, db_url):

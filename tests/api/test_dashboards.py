@@ -13,6 +13,7 @@ from tests.support.followups import (
     sud,
     sweep,
 )
+from transitions.core.pagination import encode_cursor
 
 ACCEPTED_AT = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)
 
@@ -93,7 +94,8 @@ def test_board_filters_and_pages(api, world, board):
         if not cursor:
             break
     assert seen == ids("")
-    for bad in ("?overdue=perhaps", "?status=gone", "?cursor=abc", "?sort=x", "?limit=0"):
+    forged = encode_cursor(["2026-12-10T06:00:00+00:00", 5])  # a number where the board keeps a referral id
+    for bad in ("?overdue=perhaps", "?status=gone", "?cursor=abc", "?cursor=" + forged, "?sort=x", "?limit=0"):
         response = api.get("/api/v1/stepdowns" + bad, token=world.tokens["manager"])
         assert response.status_code == 422, bad
 

@@ -113,7 +113,7 @@ def test_a_configured_plan_is_used(db_url, clock):
 
 
 def test_write_plans_writes_in_bulk_what_plan_referral_writes(api, world, app):
-    from transitions.followups.service import write_plans
+    from transitions.followups.plan import write_plans
     from transitions.referrals.models import Referral
 
     planned = submit(api, world, **sud())

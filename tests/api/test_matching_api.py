@@ -7,11 +7,12 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from tests.support import payloads
+from transitions.core import geo
 from transitions.core.clock import today
 from transitions.core.db import db
 from transitions.directory.models import Program, Track
 from transitions.identity.models import Organization, User
-from transitions.matching import allocation
+from transitions.matching import allocation, rules, screening
 from transitions.matching import engine as matching
 from transitions.referrals.models import Referral
 
@@ -57,7 +58,7 @@ def test_matches_rank_explain_and_count_exclusions(api, world):
 
 def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, api, world, monkeypatch):
     # One track a batch, so the search could stop after the first track it reads.
-    monkeypatch.setattr(matching, "NEAR_MISS_BATCH", 1)
+    monkeypatch.setattr(screening, "NEAR_MISS_BATCH", 1)
     # Evanston is within reach, but its only track meets in the mornings: only the rules see that it fails, so
     # its lower bound is 0. Next door, a program without mental health care surely fails (lower bound 1). Both
     # fail one rule and the nearer comes first, so the search must not stop after the first bound.
@@ -68,9 +69,9 @@ def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, a
     next_door_track = post_track(api, world, next_door)
     referral = api.post("/api/v1/referrals", payloads.referral(), token=world.tokens["planner"]).json
     with app.app_context():
-        ref = matching.ReferralFacts.from_referral(db.session.get(Referral, referral["id"]), today())
-        closest = matching.near_misses(ref, 1)
-        both = matching.near_misses(ref, 2)
+        ref = rules.ReferralFacts.from_referral(db.session.get(Referral, referral["id"]), today())
+        closest = screening.near_misses(ref, 1)
+        both = screening.near_misses(ref, 2)
     assert [(v.track.track_id, v.failed) for v in closest] == [(next_door_track["id"], ["need"])]
     assert [v.failed for v in both] == [["need"], ["schedule"]]
 
@@ -285,7 +286,7 @@ def _build(app, programs, referral_spec):
        welcoming_zip=st.sampled_from(ZIPS[:10]))
 def test_prefilter_never_drops_a_track_the_rules_accept(app, monkeypatch, programs, referral_spec, welcoming_zip):
     # Near misses are read one track a batch, so their early stop is exercised on these small directories.
-    monkeypatch.setattr(matching, "NEAR_MISS_BATCH", 1)
+    monkeypatch.setattr(screening, "NEAR_MISS_BATCH", 1)
     # One Chicago-area program that fits on everything but (maybe) distance, schedule and seats, so most examples
     # have tracks the rules accept and the property is not checked on empty sets only.
     welcoming = {
@@ -298,16 +299,16 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, monkeypatch, progra
     referral_id, today = _build(app, programs + [welcoming], referral_spec)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
-        ref = matching.ReferralFacts.from_referral(referral, today)
-        everything = [matching.TrackFacts.from_rows(t, t.program) for t in db.session.scalars(
+        ref = rules.ReferralFacts.from_referral(referral, today)
+        everything = [rules.TrackFacts.from_rows(t, t.program) for t in db.session.scalars(
             db.select(Track))]
-        accepted = {t.track_id for t in everything if matching.evaluate_facts(ref, t).ok}
-        survivors = {t.track_id for t in matching.prefilter_survivors(ref)}
+        accepted = {t.track_id for t in everything if rules.evaluate_facts(ref, t).ok}
+        survivors = {t.track_id for t in screening.prefilter_survivors(ref)}
         assert accepted <= survivors
         event("tracks accepted: %s" % ("some" if accepted else "none"))
         # And the endpoint's ranking is the brute-force ranking over the whole directory.
         result = matching.ranked_matches(referral, 100, today)
-        brute = sorted((matching.evaluate_facts(ref, t) for t in everything), key=matching._rank_key)
+        brute = sorted((rules.evaluate_facts(ref, t) for t in everything), key=rules.rank_key)
         assert [v.track.track_id for v in result.items] == [v.track.track_id for v in brute if v.ok]
         # Every track is either matched or counted under exactly one exclusion rule.
         assert len(result.items) + sum(result.excluded.values()) == len(everything)
@@ -316,20 +317,20 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, monkeypatch, progra
         assert {c.track_id: c.score for c in edges} == {v.track.track_id: v.score for v in brute if v.ok}
         # Near misses: every track that fails a rule, in person within three times the travel radius (the box
         # around it) or telehealth from a program in the patient's state.
-        min_lat, max_lat, min_lon, max_lon = matching.bounding_box(
+        min_lat, max_lat, min_lon, max_lon = geo.bounding_box(
             ref.latitude, ref.longitude, max(ref.max_travel_miles * 3, 30.0))
         in_scope = {t.id for t in db.session.scalars(db.select(Track)) if (
             min_lat <= t.program.latitude <= max_lat and min_lon <= t.program.longitude <= max_lon
             if t.modality == "in_person" else t.program.state == ref.state)}
         misses = [v for v in brute if not v.ok and v.track.track_id in in_scope]
-        assert {v.track.track_id for v in matching.near_misses(ref, 1000)} == {v.track.track_id for v in misses}
+        assert {v.track.track_id for v in screening.near_misses(ref, 1000)} == {v.track.track_id for v in misses}
         # The few closest to fitting (fewest failed rules, then nearest): near_misses stops reading tracks early.
         # (Telehealth tracks count as being at the edge of the near-miss radius.)
         radius = max(ref.max_travel_miles * 3, 30.0)
         misses.sort(key=lambda v: (len(v.failed), radius if v.distance_miles is None else v.distance_miles,
                                    v.track.track_id))
         for limit in (1, 2):
-            assert [v.track.track_id for v in matching.near_misses(ref, limit)] == [
+            assert [v.track.track_id for v in screening.near_misses(ref, limit)] == [
                 v.track.track_id for v in misses[:limit]]
 
 

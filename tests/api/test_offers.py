@@ -1,5 +1,6 @@
 """Offers through the API: holds, parallel offers, accept/decline/withdraw, expiry, consent gate, cascade, scope."""
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -8,6 +9,7 @@ from tests.support.offers import Scene, invariant_problems
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.matching import engine as matching
+from transitions.matching import rules
 from transitions.notify.models import Event
 from transitions.offers import service as offers_service
 
@@ -337,7 +339,7 @@ def test_an_offer_past_its_time_is_expired_everywhere_without_a_sweep(api, world
     # The first referral is settled by the sweep (or by its own next change).
     assert scene.get_referral(referral)["status"] == "offered"
     result = sweep(app, clock)
-    assert list(result) == [] and result.requeued == [referral["id"]]
+    assert result.expired == [] and result.requeued == [referral["id"]]
     assert scene.get_referral(referral)["status"] == "submitted"
 
 
@@ -345,15 +347,15 @@ def test_the_sweep_makes_expiry_durable(api, world, scene, app, clock):
     track = scene.track()
     referral = scene.referral()
     offer = scene.offered(referral, track)
-    assert list(sweep(app, clock)) == []
+    assert sweep(app, clock).expired == []
     clock.now += timedelta(hours=49)
     result = sweep(app, clock)
-    assert list(result) == [offer["id"]] and result.requeued == [referral["id"]]
+    assert result.expired == [offer["id"]] and result.requeued == [referral["id"]]
     assert str(result) == "expired 1 offers, cascaded 0, requeued 1 referrals"
     assert scene.seats(track)["held"] == 0
     assert scene.get_referral(referral)["status"] == "submitted"
     assert scene.timeline_types(referral)[-2:] == ["offer.expired", "referral.requeued"]
-    assert list(sweep(app, clock)) == []  # a second pass finds nothing
+    assert sweep(app, clock).expired == []  # a second pass finds nothing
     assert invariant_problems(app) == []
 
 
@@ -462,7 +464,7 @@ def test_expiry_cascades_through_the_sweep(api, world, scene, app, clock):
     first = scene.offered(referral, near)
     clock.now += timedelta(hours=49)
     result = sweep(app, clock)
-    assert list(result) == [first["id"]] and len(result.cascaded) == 1 and result.requeued == []
+    assert result.expired == [first["id"]] and len(result.cascaded) == 1 and result.requeued == []
     assert scene.offer_now(result.cascaded[0])["track_id"] == far["id"]
     assert scene.seats(near)["held"] == 0 and scene.seats(far)["held"] == 1
 
@@ -474,12 +476,11 @@ def test_cascade_uses_the_ranking_and_skips_full_tracks(api, world, scene, app, 
     referral = scene.referral(auto_cascade=True)
     first = scene.offered(referral, near)
 
-    class Item:
-        def __init__(self, track_id):
-            self.track_id = track_id
+    def ranked(track_id):
+        return rules.Evaluation(ok=True, track=SimpleNamespace(track_id=track_id))
 
-    monkeypatch.setattr(matching, "ranked_matches",
-                        lambda referral, limit, as_of: [Item(near["id"]), Item(full["id"]), Item(far["id"])])
+    monkeypatch.setattr(matching, "ranked_matches", lambda referral, limit, as_of: matching.MatchResult(
+        items=[ranked(near["id"]), ranked(full["id"]), ranked(far["id"])], excluded={}, near_misses=[]))
     scene.decline(first)
     pending = api.get("/api/v1/offers?referral_id=%s&status=pending" % referral["id"],
                       token=world.tokens["planner"]).json["items"]
@@ -488,7 +489,11 @@ def test_cascade_uses_the_ranking_and_skips_full_tracks(api, world, scene, app, 
 
 def test_without_a_ranking_the_referral_is_requeued(api, world, scene, monkeypatch):
     near, far = cascade_world(scene)
-    monkeypatch.delattr(matching, "ranked_matches")
+
+    def ranking_fails(referral, limit, as_of):
+        raise RuntimeError("the ranking is unavailable")
+
+    monkeypatch.setattr(matching, "ranked_matches", ranking_fails)
     referral = scene.referral(auto_cascade=True)
     scene.decline(scene.offered(referral, near))
     assert scene.get_referral(referral)["status"] == "submitted"

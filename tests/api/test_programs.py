@@ -155,3 +155,13 @@ def test_unknown_ids_are_404(api, world):
     token = world.tokens["planner"]
     for path in ("/api/v1/programs/nope", "/api/v1/tracks/%s" % ("x" * 80), "/api/v1/tracks/nope/availability"):
         assert api.get(path, token=token).status_code == 404
+
+
+def test_a_patched_session_must_be_whole(api, world, track):
+    # A PATCH may leave out top-level fields, never half of a session: that is a 422, not a crash.
+    token = world.tokens["coordinator"]
+    response = api.patch("/api/v1/tracks/%s" % track["id"], {"sessions": [{"day": "tue", "start": "18:00"}]},
+                         token=token)
+    assert response.status_code == 422
+    assert "sessions" in response.json["errors"]
+    assert api.get("/api/v1/tracks/%s" % track["id"], token=token).json["sessions"] == track["sessions"]

@@ -2,6 +2,8 @@
 import base64
 import json
 import socket
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -10,9 +12,9 @@ from standardwebhooks import Webhook as Verifier
 
 from tests.conftest import ApiClient, World
 from tests.support.followups import at, person, submit, sud
-from transitions import create_app, scheduler
+from transitions import create_app, policy, scheduler
 from transitions.core.db import db
-from transitions.notify import webhooks as service
+from transitions.notify import delivery, ssrf
 from transitions.notify.events import record_event
 from transitions.notify.models import WebhookDelivery
 from transitions.offers.models import Offer
@@ -29,7 +31,7 @@ def subscribe(api, world, url, token="manager", events=EVENTS, **extra):
 
 def deliver(app, iso="2026-12-01T15:00:00Z"):
     scheduler.bind_app(app)
-    return scheduler.deliver_webhooks(at(iso))
+    return scheduler.run_job("deliver-webhooks", at(iso))
 
 
 def deliveries(api, world, webhook_id, token="manager"):
@@ -233,8 +235,8 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
             return low + (high - low) * self.fraction
 
     for attempts, ceiling in ((1, 30), (2, 60), (3, 120), (10, 15360), (11, 21600), (30, 21600)):
-        assert service.backoff_seconds(attempts, 30, 21600, Fixed(0)) == ceiling / 2
-        assert service.backoff_seconds(attempts, 30, 21600, Fixed(1)) == ceiling
+        assert delivery.backoff_seconds(attempts, 30, 21600, Fixed(0)) == ceiling / 2
+        assert delivery.backoff_seconds(attempts, 30, 21600, Fixed(1)) == ceiling
 
 
 # ---------------------------------------------------------------- who hears what
@@ -299,6 +301,69 @@ def test_missed_followups_reach_the_plan_and_the_referring_org(api, world, app, 
     assert set(payload["data"]) == {"event_id", "referral_id", "followup_id", "check"}
 
 
+def test_who_hears_an_event_is_the_reach_of_referral_visibility():
+    def org(id_, kind, payer_ids=()):
+        return SimpleNamespace(id=id_, kind=kind, payer_ids=list(payer_ids))
+
+    def event(type_, offer_id=None):
+        return SimpleNamespace(type=type_, subject_type="offer" if offer_id else "referral",
+                               subject_id=offer_id or "r1", data={})
+
+    organizations = {o.id: o for o in (org("plan", "health_plan", ["acme"]), org("plan2", "health_plan", ["other"]),
+                                       org("hospital2", "hospital"), org("iop", "iop_provider"))}
+    referral = SimpleNamespace(organization_id="hospital", payer_id="acme", self_pay=False)
+    offers = {"o1": "iop", "o2": "iop2"}
+    hearing = policy.organizations_hearing
+    assert hearing(event("referral.submitted"), referral, organizations, offers, None) == {"hospital", "plan"}
+    # A provider hears of its own offer only, and of the patient's course once it holds the placement.
+    assert hearing(event("offer.created", "o1"), referral, organizations, offers, None) == {"hospital", "plan", "iop"}
+    assert hearing(event("offer.created", "o2"), referral, organizations, offers, None) == {"hospital", "plan", "iop2"}
+    assert hearing(event("referral.placed"), referral, organizations, offers, None) == {"hospital", "plan"}
+    assert hearing(event("referral.placed"), referral, organizations, offers, "iop") == {"hospital", "plan", "iop"}
+    assert hearing(event("followup.missed"), referral, organizations, offers, "iop") == {"hospital", "plan"}
+    # Self-pay and payer-less referrals are nobody's plan's business.
+    for unpaid in (SimpleNamespace(organization_id="hospital", payer_id="acme", self_pay=True),
+                   SimpleNamespace(organization_id="hospital", payer_id=None, self_pay=False)):
+        assert hearing(event("referral.submitted"), unpaid, organizations, offers, None) == {"hospital"}
+
+
+def test_what_an_attempt_means():
+    class Fixed:
+        def uniform(self, low, high):
+            return high
+
+    def step(outcome, attempts=1, max_attempts=3):
+        return delivery.next_step(outcome, attempts, max_attempts, 30, 21600, Fixed())
+
+    assert step(delivery.Outcome(status_code=204)) == ("delivered", None)
+    assert step(delivery.Outcome(status_code=410)) == ("disabled", None)
+    assert step(delivery.Outcome(status_code=500), attempts=3) == ("failed", None)
+    assert step(delivery.Outcome(error="ConnectionError: refused"), attempts=2) == ("retrying", 60)
+    assert step(delivery.Outcome(status_code=302)) == ("retrying", 30)
+
+
+def test_retry_after_is_read_as_seconds_or_a_date_and_capped():
+    now = at("2026-12-01T15:00:00Z")
+    assert delivery.retry_after_seconds("120", now) == 120
+    assert delivery.retry_after_seconds("999999", now) == 24 * 3600
+    assert delivery.retry_after_seconds("Tue, 01 Dec 2026 16:00:00 GMT", now) == 3600
+    assert delivery.retry_after_seconds("Mon, 30 Nov 2026 16:00:00 GMT", now) == 0
+    assert delivery.retry_after_seconds("Fri, 01 Jan 2027 16:00:00 GMT", now) == 24 * 3600
+    for nonsense in (None, "", "soon", "-5"):
+        assert delivery.retry_after_seconds(nonsense, now) is None
+
+
+def test_an_attempt_is_signed_as_standard_webhooks_verifies_it():
+    secret = "whsec_" + base64.b64encode(b"s" * 32).decode()
+    message = delivery.Message("d1", "w1", "https://example.org/", secret, '{"type":"offer.created"}')
+    # The wall clock, as the sender signs: the verifier checks the timestamp against its own clock.
+    signed_at = datetime.now(UTC)
+    headers = delivery.signed_headers(message, signed_at)
+    assert headers["webhook-id"] == "d1" and headers["webhook-timestamp"] == str(int(signed_at.timestamp()))
+    assert headers["user-agent"] == delivery.USER_AGENT and headers["content-type"] == "application/json"
+    assert Verifier(secret).verify(message.body, headers) == {"type": "offer.created"}
+
+
 def test_payload_keeps_ids_and_codes_and_drops_free_text():
     class E:
         id, type, referral_id, subject_type, subject_id = "e1", "offer.declined", "r1", "offer", "o1"
@@ -307,7 +372,7 @@ def test_payload_keeps_ids_and_codes_and_drops_free_text():
         data = {"offer_id": "o1", "reason": "schedule", "note": "Patient said her husband drinks", "count": 3,
                 "check": "not a code!", "reached": True, "program_id": "p" * 100}
 
-    body = json.loads(service.payload_for(E, None, "org"))
+    body = json.loads(delivery.payload_for(E, None, "org"))
     assert body == {"type": "offer.declined", "timestamp": "2026-12-01T15:00:00Z",
                     "data": {"event_id": "e1", "referral_id": "r1", "offer_id": "o1", "reason": "schedule",
                              "reached": True}}
@@ -342,8 +407,8 @@ REFUSED = [
 
 def test_private_loopback_link_local_and_metadata_addresses_are_refused_at_save(strict, monkeypatch):
     app, api, world = strict
-    real = service.resolve
-    monkeypatch.setattr(service, "resolve", lambda host, port: {
+    real = ssrf.resolve
+    monkeypatch.setattr(ssrf, "resolve", lambda host, port: {
         "internal.example": ["10.1.2.3"], "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
     }.get(host) or real(host, port))
     for url in REFUSED:
@@ -370,7 +435,7 @@ def test_private_addresses_are_refused_at_send_too(strict, httpserver, monkeypat
     assert delivery["last_error"].startswith("refused:") and "loopback" in delivery["last_error"]
     assert httpserver.log == []
     # DNS rebinding: even when the name check is fooled, the connected peer is checked before a byte is sent.
-    monkeypatch.setattr(service, "check_url", lambda url, allow_private, resolve_names=True: None)
+    monkeypatch.setattr(ssrf, "check_url", lambda url, allow_private, resolve_names=True: None)
     assert "1 to retry" in deliver(app, "2026-12-02T15:00:00Z")
     [delivery] = deliveries(api, world, hook["id"])
     assert "refused: connected to 127.0.0.1, a loopback address" in delivery["last_error"]
@@ -380,9 +445,9 @@ def test_private_addresses_are_refused_at_send_too(strict, httpserver, monkeypat
 def test_address_rules():
     for address in ("127.0.0.1", "10.1.1.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.100.100.200",
                     "::1", "fd00:ec2::254", "fe80::1", "::ffff:10.0.0.1", "0.0.0.0", "255.255.255.255", "240.0.0.1"):
-        assert service.address_problem(address), address
+        assert ssrf.address_problem(address), address
     for address in ("93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"):
-        assert service.address_problem(address) is None, address
+        assert ssrf.address_problem(address) is None, address
 
 
 def test_deliveries_list_filters_by_status(api, world, app, httpserver):

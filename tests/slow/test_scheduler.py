@@ -45,8 +45,9 @@ def test_jobs_have_fixed_ids_coalesce_one_instance_and_a_grace_time(app):
     jobs = {job.id: job for job in sched.get_jobs()}
     assert set(jobs) == JOB_IDS
     for job_id, job in jobs.items():
-        reference, period_key = scheduler.JOBS[job_id]
-        assert job.func_ref == reference and job.args == () and job.kwargs == {}
+        period_key = scheduler.JOBS[job_id].period_key
+        # A textual reference and plain arguments: serializable, should the jobs ever be persisted.
+        assert job.func_ref == "transitions.scheduler:run_job" and job.args == (job_id,) and job.kwargs == {}
         assert job.coalesce is True and job.max_instances == 1
         assert job.misfire_grace_time == app.config[period_key]
         assert job.trigger.interval.total_seconds() == app.config[period_key]
@@ -88,34 +89,15 @@ def test_sweep_command_runs_one_pass_as_of_a_time(api, world, app, db_url):
     assert bad.exit_code == 2 and "RFC 3339" in bad.output
 
 
-def test_expire_offers_uses_the_offers_service_when_it_exists(app, monkeypatch):
-    import importlib
-    import types
-
-    calls = []
-    fake = types.ModuleType("transitions.offers.service")
-    fake.expire_due_offers = lambda now: calls.append(now) or ["o1", "o2"]
-    monkeypatch.setitem(sys.modules, "transitions.offers.service", fake)
-    scheduler.bind_app(app)
-    assert scheduler.expire_offers(at("2026-12-01T09:00:00Z")) == "expired 2 offers"
-    assert calls == [at("2026-12-01T09:00:00Z")]
-    del fake.expire_due_offers
-    assert scheduler.expire_offers().startswith("skipped: ")
-    monkeypatch.setitem(sys.modules, "transitions.offers.service", None)
-    assert scheduler.expire_offers().startswith("skipped: ")
-    monkeypatch.undo()
-    assert importlib.import_module("transitions.offers.service") is not None
-
-
 def test_a_stop_request_ends_the_sweep_between_batches(api, world, app):
     submit(api, world)
     scheduler.bind_app(app)
     scheduler.request_stop()
     try:
-        assert scheduler.sweep_followups(at("2026-12-20T00:00:00Z")).startswith("evaluated 0 ")
+        assert scheduler.run_job("sweep-followups", at("2026-12-20T00:00:00Z")).startswith("evaluated 0 ")
     finally:
         scheduler.bind_app(app)
-    assert scheduler.sweep_followups(at("2026-12-20T00:00:00Z")).startswith("evaluated 2 ")
+    assert scheduler.run_job("sweep-followups", at("2026-12-20T00:00:00Z")).startswith("evaluated 2 ")
 
 
 def test_concurrent_sweeps_in_one_process_evaluate_each_check_once(app):
@@ -127,7 +109,7 @@ def test_concurrent_sweeps_in_one_process_evaluate_each_check_once(app):
 
     def run():
         barrier.wait()
-        results.append(scheduler.sweep_followups(at("2026-12-20T00:00:00Z")))
+        results.append(scheduler.run_job("sweep-followups", at("2026-12-20T00:00:00Z")))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for thread in threads:

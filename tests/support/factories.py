@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
-from transitions.api.auth import generate_token, hash_token
 from transitions.core.db import db
 from transitions.identity.models import Organization, User
+from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers.models import Attendance, Offer, Placement, Readmission
 from transitions.referrals.models import Referral
 from transitions.referrals.service import patient_key

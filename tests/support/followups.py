@@ -96,7 +96,7 @@ def end_placement(app, placement_id, outcome, n, discharge=DISCHARGE):
 def sweep(app, iso):
     """One follow-up sweep as of a time (outside any open transaction: SQLite would make it wait)."""
     scheduler.bind_app(app)
-    return scheduler.sweep_followups(at(iso))
+    return scheduler.run_job("sweep-followups", at(iso))
 
 
 def run_pass(app, iso):
@@ -120,7 +120,7 @@ def missed_events(app, followup_id=None):
 
 def bulk_referrals(app, count, discharge, need="mental_health", prefix="Bulk", plan=True):
     """Many referrals with their plans, straight into the tables (for the fault and scale tests)."""
-    from transitions.followups.service import plan_referral
+    from transitions.followups.plan import plan_referral
 
     with app.app_context():
         organization = OrganizationFactory(name="%s hospital" % prefix, kind="hospital")

@@ -3,19 +3,10 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from transitions.followups.service import (
-    AcceptedOffer,
-    Facts,
-    PlacementFact,
-    PlanError,
-    ReadmissionFact,
-    Session,
-    Subject,
-    _freeze,
-    _parse_plan,
-    end_of_day,
-    evaluate,
-)
+from transitions.core.clock import end_of_day
+from transitions.followups.checks import evaluate
+from transitions.followups.facts import AcceptedOffer, Facts, PlacementFact, ReadmissionFact, Session, Subject
+from transitions.followups.plan import PlanError, parse_plan
 
 TZ = "America/Chicago"
 D = date(2026, 12, 3)
@@ -196,9 +187,24 @@ def test_evidence_carries_ids_dates_and_codes_only():
 
 
 def test_the_plan_is_configurable_and_validated():
-    plan = _parse_plan(_freeze({"followup_7": {"due_days": 10}, "intake_scheduled": 2}))
+    plan = parse_plan({"followup_7": {"due_days": 10}, "intake_scheduled": 2})
     assert [(p.check, p.due_days, p.needs) for p in plan] == [("intake_scheduled", 2, None), ("followup_7", 10, None)]
     for bad in ({"followup_99": 7}, {"followup_7": {"due_days": -1}}, {"followup_7": {"due_days": 7, "needs": ["x"]}},
                 {"followup_7": {"due_days": 7, "extra": 1}}, {}, {"followup_7": {"due_days": True}}):
         with pytest.raises(PlanError):
-            _parse_plan(_freeze(bad))
+            parse_plan(bad)
+
+
+def test_the_registry_feeds_the_default_plan_the_labels_and_the_rates():
+    from transitions.followups.checks import CHECKS, RATE_MEASURES, REGISTRY, label
+    from transitions.followups.plan import plan_config
+    from transitions.followups.schemas import MetricsSchema
+
+    plan = plan_config({"FOLLOWUP_PLAN": None})
+    assert [(p.check, p.due_days) for p in plan] == [(name, DUE_DAYS[name]) for name in CHECKS]
+    assert {p.check: p.needs for p in plan if p.needs} == {
+        "initiation_14": ("substance_use", "co_occurring"), "engagement_34": ("substance_use", "co_occurring")}
+    assert label("followup_7") == "7-day follow-up" and label("gone_check") == "gone_check"
+    assert [m.name for m in RATE_MEASURES] == ["followup_7", "followup_30", "initiation", "engagement"]
+    assert all(REGISTRY[m.check].rate == m.name and m.days == DUE_DAYS[m.check] for m in RATE_MEASURES)
+    assert {m.name for m in RATE_MEASURES} <= set(MetricsSchema().fields)

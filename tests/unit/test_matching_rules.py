@@ -4,11 +4,11 @@ from datetime import date
 
 import pytest
 
-from transitions.matching.engine import (
+from transitions.core.clock import age_on
+from transitions.core.geo import distance_miles
+from transitions.matching.rules import (
     ReferralFacts,
     TrackFacts,
-    age_on,
-    distance_miles,
     evaluate_facts,
     first_intake_date,
 )

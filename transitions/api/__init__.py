@@ -1,20 +1,18 @@
 """The JSON API: flask-smorest blueprints, the OpenAPI document and its local docs page."""
 
-import re
-
 import swagger_ui_bundle
-from flask import send_from_directory
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow import resolver as class_name_resolver
+from flask import request, send_from_directory
 from flask_smorest import Api as SmorestApi
 
+from transitions.core import nul
 from transitions.core.errors import (
     PROBLEM_MIME,
     http_exception_response,
     problem_response,
 )
 from transitions.core.fields import ProblemSchema
-
-# A JSON \u0000 escape: an odd number of backslashes before u0000 (an even number is literal text).
-ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 ERROR_STATUSES = {
     "400": "Malformed request (bad JSON, bad header).",
@@ -36,10 +34,33 @@ class Api(SmorestApi):
         return http_exception_response(error)
 
 
+def schema_name(schema):
+    """A schema's name in the document: its class name without "Schema"; a PATCH (partial) form of an input
+    schema is named for its fields: ProgramInSchema(partial=True) is "ProgramFields"."""
+    name = class_name_resolver(schema)
+    if getattr(schema, "partial", None):  # True, or the names of the fields that may be left out
+        name = name.removesuffix("In") + "Fields"
+    return name
+
+
+class PatchConverter(OpenAPIConverter):
+    """A PATCH body documents no defaults: a field left out keeps its stored value, it does not take the default."""
+
+    def field2default(self, field, **kwargs):
+        partial = getattr(field.parent, "partial", None)
+        if partial is True or (partial and field.name in partial):
+            return {}
+        return super().field2default(field, **kwargs)
+
+
+class DocumentPlugin(MarshmallowPlugin):
+    Converter = PatchConverter
+
+
 def _document_problems(spec):
     """Every operation may answer with the problem+json errors; say so in the document."""
     problem = {"content": {PROBLEM_MIME: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    for path, operations in spec._paths.items():
+    for operations in spec._paths.values():
         for method, operation in operations.items():
             if method not in ("get", "post", "patch", "put", "delete"):
                 continue
@@ -52,6 +73,17 @@ def _document_problems(spec):
                 responses[status] = dict(problem, description=description)
 
 
+def refuse_nul_characters():
+    """PostgreSQL text cannot hold NUL: refuse it in a path, query or JSON body up front, not at the database."""
+    if not request.path.startswith("/api/"):
+        return None
+    query = request.query_string.decode("latin-1")
+    if nul.has_nul(request.path) or nul.has_nul(query) or "%00" in query or \
+            nul.json_has_nul(request.get_data(cache=True)):
+        return problem_response(400, "Bad Request", nul.MESSAGE, "malformed-request")
+    return None
+
+
 def init_app(app):
     app.config.setdefault("API_TITLE", "Step-down transition coordination service")
     app.config.setdefault("API_VERSION", "v1")
@@ -62,6 +94,7 @@ def init_app(app):
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/")
     api = Api(app, spec_kwargs={
         "info": {"description": "Discharge referrals, IOP matching, offers, placements and follow-ups."},
+        "marshmallow_plugin": DocumentPlugin(schema_name_resolver=schema_name),
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
@@ -90,20 +123,7 @@ def init_app(app):
     def swagger_ui_asset(filename):
         return send_from_directory(assets, filename, max_age=3600)
 
-    @app.before_request
-    def refuse_nul_characters():
-        """PostgreSQL text cannot hold NUL; refuse it up front instead of failing at the database."""
-        from flask import request
-
-        if not request.path.startswith("/api/"):
-            return None
-        if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1") or "%00" in \
-                request.query_string.decode("latin-1"):
-            return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
-        body = request.get_data(cache=True)
-        if b"\x00" in body or ESCAPED_NUL.search(body):
-            return problem_response(400, "Bad Request", "NUL characters are not allowed.", "malformed-request")
-        return None
+    app.before_request(refuse_nul_characters)
 
     app.extensions["transitions_api"] = api
     return api

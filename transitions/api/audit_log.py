@@ -1,6 +1,7 @@
 """The audit trail, read by platform admins."""
 
-from transitions.api.auth import require_authentication, require_roles
+from transitions import policy
+from transitions.api.auth import permits, require_authentication
 from transitions.api.common import Blueprint, page_response
 from transitions.core.db import db
 from transitions.core.fields import AuditQuerySchema, AuditSchema, page_of
@@ -13,7 +14,7 @@ AuditPage = page_of(AuditSchema, "AuditPage")
 
 
 @blp.route("/audit", methods=["GET"])
-@require_roles("admin")
+@permits(policy.ADMINISTER)
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditPage)
 def list_audit(args):

@@ -1,25 +1,10 @@
-"""Bearer-token authentication: token minting, hashing, and the current user of a request."""
-import hashlib
-import hmac
-import secrets
+"""Bearer-token authentication of API requests, and the decorators that admit only the roles a policy names."""
 from functools import wraps
 
 from flask import g, request
 
-from transitions.core.db import db
 from transitions.core.errors import Forbidden, Unauthorized
-from transitions.identity.models import User
-
-TOKEN_PREFIX = "trn_"
-
-
-def generate_token():
-    """A 256-bit random bearer token; only its hash is stored."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_token(token):
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+from transitions.identity import tokens
 
 
 def _token_from_header():
@@ -32,14 +17,7 @@ def _token_from_header():
 
 def load_user_from_request():
     """Resolve the Authorization header to an active user, or None."""
-    token = _token_from_header()
-    if token is None or len(token) > 200:
-        return None
-    digest = hash_token(token)
-    user = db.session.scalar(db.select(User).where(User.token_hash == digest))
-    if user is None or not user.active or not hmac.compare_digest(user.token_hash, digest):
-        return None
-    return user
+    return tokens.active_user(_token_from_header())
 
 
 def current_user():
@@ -51,34 +29,19 @@ def current_user():
     return g.user
 
 
-def require_roles(*roles):
-    """Deny by default: only the named roles reach the view."""
+def permits(policy):
+    """Deny by default: only the roles the policy names reach the view (403 before the body is read)."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            user = current_user()
-            if user.role not in roles:
-                raise Forbidden("This action needs one of the roles: %s." % ", ".join(roles))
+            if not policy.allows(current_user()):
+                raise Forbidden("This action needs one of the roles: %s." % ", ".join(policy.roles))
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
-
-
-def permits(policy):
-    """Deny by default: only the roles the policy names reach the view (403 before the body is read)."""
-    return require_roles(*policy.roles)
-
-
-def authenticated(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        current_user()
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def require_authentication():

@@ -11,7 +11,12 @@ def json_response(payload, status=200, headers=None):
 
 
 def page_response(schema, rows, next_cursor):
-    return json_response({"items": schema.dump(rows, many=True), "next_cursor": next_cursor})
+    return shaped_page_response(schema.dump(rows, many=True), next_cursor)
+
+
+def shaped_page_response(items, next_cursor):
+    """The same {items, next_cursor} envelope around items a presenter already shaped for their viewer."""
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 class StrictParser(FlaskParser):

@@ -2,25 +2,26 @@
 from flask import url_for
 from sqlalchemy import select
 
-from transitions.api.auth import current_user, require_authentication, require_roles
-from transitions.api.common import Blueprint, json_response, page_response
+from transitions import policy
+from transitions.api.auth import current_user, permits, require_authentication
+from transitions.api.common import Blueprint, json_response, page_response, shaped_page_response
 from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
-from transitions.directory import seats, service
+from transitions.directory import commands, present, service
 from transitions.directory.models import Program, Track
 from transitions.directory.schemas import (
+    PROGRAM_CHANGES,
+    TRACK_CHANGES,
     AvailabilitySchema,
-    ProgramFieldsSchema,
     ProgramInSchema,
     ProgramListQuerySchema,
     ProgramSchema,
-    TrackFieldsSchema,
     TrackInSchema,
     TrackSchema,
 )
-from transitions.policy import ensure_can_edit_program, get_program, get_track
+from transitions.policy import get_program, get_track
 
 blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
 blp.before_request(require_authentication)
@@ -28,21 +29,14 @@ ProgramPage = page_of(ProgramSchema, "ProgramPage")
 TrackPage = page_of(TrackSchema, "TrackPage")
 
 
-def dump_tracks(tracks):
-    """Track bodies whose held and open count only live holds, as /availability does."""
-    counts = seats.seat_counts(tracks, utcnow())
-    return [dict(TrackSchema().dump(track), held=counts[track.id]["held"], open=counts[track.id]["open"])
-            for track in tracks]
-
-
 @blp.route("/programs", methods=["POST"])
-@require_roles("iop_coordinator", "admin")
+@permits(policy.PUBLISH_PROGRAM)
 @blp.arguments(ProgramInSchema)
 @blp.response(201, ProgramSchema)
 @idempotent
 def create_program(data):
     """Publish a program (iop_coordinator of the provider, or admin naming organization_id)."""
-    program = service.create_program(current_user(), data)
+    program = commands.create_program(current_user(), data)
     return program, 201, {"Location": url_for("programs.get_program_view", program_id=program.id)}
 
 
@@ -64,26 +58,22 @@ def get_program_view(program_id):
 
 
 @blp.route("/programs/<program_id>", methods=["PATCH"])
-@require_roles("iop_coordinator", "admin")
-@blp.arguments(ProgramFieldsSchema)
+@permits(policy.EDIT_PROGRAM)
+@blp.arguments(PROGRAM_CHANGES)
 @blp.response(200, ProgramSchema)
 def update_program(changes, program_id):
     """Change a program (its provider's coordinators, or admin)."""
-    program = get_program(program_id)
-    ensure_can_edit_program(current_user(), program)
-    return service.update_program(program, changes)
+    return commands.update_program(current_user(), program_id, changes)
 
 
 @blp.route("/programs/<program_id>/tracks", methods=["POST"])
-@require_roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 @blp.arguments(TrackInSchema)
 @blp.response(201, TrackSchema)
 @idempotent
 def create_track(data, program_id):
     """Add a weekly track with its sessions and seats."""
-    program = get_program(program_id)
-    ensure_can_edit_program(current_user(), program)
-    track = service.create_track(program, data)
+    track = commands.create_track(current_user(), program_id, data)
     return track, 201, {"Location": url_for("programs.get_track_view", track_id=track.id)}
 
 
@@ -95,25 +85,24 @@ def list_tracks(args, program_id):
     program = get_program(program_id)
     query = select(Track).where(Track.program_id == program.id)
     rows, cursor = keyset_page(query, [Track.created_at, Track.id], args)
-    return json_response({"items": dump_tracks(rows), "next_cursor": cursor})
+    return shaped_page_response(present.tracks(rows, utcnow()), cursor)
 
 
 @blp.route("/tracks/<track_id>", methods=["GET"])
 @blp.response(200, TrackSchema)
 def get_track_view(track_id):
     """One track, with its live seat counts."""
-    return json_response(dump_tracks([get_track(track_id)])[0])
+    return json_response(present.track(get_track(track_id), utcnow()))
 
 
 @blp.route("/tracks/<track_id>", methods=["PATCH"])
-@require_roles("iop_coordinator", "admin")
-@blp.arguments(TrackFieldsSchema)
+@permits(policy.EDIT_PROGRAM)
+@blp.arguments(TRACK_CHANGES)
 @blp.response(200, TrackSchema)
 def update_track(changes, track_id):
     """Change a track; capacity below occupied + held is a 409."""
-    track = get_track(track_id)
-    ensure_can_edit_program(current_user(), track.program)
-    return json_response(dump_tracks([service.update_track(track, changes)])[0])
+    track = commands.update_track(current_user(), track_id, changes)
+    return json_response(present.track(track, utcnow()))
 
 
 @blp.route("/tracks/<track_id>/availability", methods=["GET"])

@@ -2,20 +2,20 @@
 from flask import url_for
 
 from transitions import policy
-from transitions.api.auth import current_user, require_authentication, require_roles
-from transitions.api.common import Blueprint, json_response
+from transitions.api.auth import current_user, permits, require_authentication
+from transitions.api.common import Blueprint, json_response, page_response, shaped_page_response
 from transitions.core import audit
+from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
 from transitions.notify.models import Event
 from transitions.notify.schemas import EventSchema
-from transitions.referrals import service
+from transitions.referrals import commands, present, service
 from transitions.referrals.models import Referral
 from transitions.referrals.schemas import (
+    REFERRAL_CHANGES,
     CancelInSchema,
-    ReferralFieldsSchema,
-    ReferralForProviderSchema,
     ReferralInSchema,
     ReferralListQuerySchema,
     ReferralSchema,
@@ -26,29 +26,17 @@ blp.before_request(require_authentication)
 ReferralPage = page_of(ReferralSchema, "ReferralPage")
 EventPage = page_of(EventSchema, "EventPage")
 
-_FULL = ReferralSchema()
-_PROVIDER = ReferralForProviderSchema()
-
-
-def dump_referral(user, referral):
-    """Shape a referral for this viewer: full for its org, plan and admins; minimum necessary for providers."""
-    schema = _PROVIDER if policy.referral_disclosure(user, referral) == "provider" else _FULL
-    body = schema.dump(referral)
-    body["part2_notice"] = policy.part2_notice_for(user, referral)
-    return body
-
 
 @blp.route("/referrals", methods=["POST"])
-@require_roles("discharge_planner")
+@permits(policy.SUBMIT_REFERRAL)
 @blp.arguments(ReferralInSchema)
 @blp.response(201, ReferralSchema)
 @idempotent
 def create_referral(data):
     """Submit a discharge referral (discharge_planner)."""
     user = current_user()
-    referral = service.create_referral(user, data)
-    audit.record("referral.create", "referral", referral.id)
-    return json_response(dump_referral(user, referral), 201,
+    referral = commands.submit_referral(user, data, utcnow())
+    return json_response(present.referral(user, referral), 201,
                          {"Location": url_for("referrals.get_referral", referral_id=referral.id)})
 
 
@@ -62,7 +50,7 @@ def list_referrals(args):
                                descending=True)
     for referral in rows:
         audit.record("referral.list", "referral", referral.id)
-    return json_response({"items": [dump_referral(user, r) for r in rows], "next_cursor": cursor})
+    return shaped_page_response([present.referral(user, r) for r in rows], cursor)
 
 
 @blp.route("/referrals/<referral_id>", methods=["GET"])
@@ -70,17 +58,16 @@ def list_referrals(args):
 def get_referral(referral_id):
     """One referral, shaped for who is asking."""
     user = current_user()
-    return json_response(dump_referral(user, policy.get_referral(user, referral_id)))
+    return json_response(present.referral(user, policy.get_referral(user, referral_id)))
 
 
 @blp.route("/referrals/<referral_id>", methods=["PATCH"])
-@blp.arguments(ReferralFieldsSchema)
+@blp.arguments(REFERRAL_CHANGES)
 @blp.response(200, ReferralSchema)
 def update_referral(changes, referral_id):
     """Change a referral until it is placed (the referring org's planners)."""
     user = current_user()
-    referral = policy.get_referral(user, referral_id, "referral.update")
-    return json_response(dump_referral(user, service.update_referral(user, referral, changes)))
+    return json_response(present.referral(user, commands.update_referral(user, referral_id, changes, utcnow())))
 
 
 @blp.route("/referrals/<referral_id>/cancel", methods=["POST"])
@@ -89,8 +76,8 @@ def update_referral(changes, referral_id):
 def cancel_referral(data, referral_id):
     """Cancel a referral; pending offers are withdrawn and their seats freed."""
     user = current_user()
-    referral = policy.get_referral(user, referral_id, "referral.cancel")
-    return json_response(dump_referral(user, service.cancel_referral(user, referral, data.get("reason"))))
+    referral = commands.cancel_referral(user, referral_id, data.get("reason"), utcnow())
+    return json_response(present.referral(user, referral))
 
 
 @blp.route("/referrals/<referral_id>/timeline", methods=["GET"])
@@ -101,4 +88,4 @@ def referral_timeline(args, referral_id):
     user = current_user()
     referral = policy.get_referral(user, referral_id, "referral.timeline")
     rows, cursor = keyset_page(service.timeline_query(referral), [Event.seq], args)
-    return json_response({"items": EventSchema().dump(rows, many=True), "next_cursor": cursor})
+    return page_response(EventSchema(), rows, cursor)

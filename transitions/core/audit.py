@@ -4,6 +4,7 @@ import uuid
 
 from flask import current_app, g, has_request_context, request
 
+from transitions.core import nul
 from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
@@ -39,14 +40,14 @@ def record(action, object_type, object_id, outcome="allowed", user=None):
         action=action,
         object_type=object_type,
         # PostgreSQL text cannot hold NUL, and a probe may put one in a path: keep the rest of what was asked.
-        object_id=object_id.replace("\x00", "") if isinstance(object_id, str) else object_id,
+        object_id=nul.without_nul(object_id),
         outcome=outcome,
     )
     if has_request_context():
         row.request_id = request_id()
         row.client_address = client_address()
         row.method = request.method
-        row.path = request.path.replace("\x00", "")[:300]
+        row.path = nul.without_nul(request.path)[:300]
         g.setdefault("audit_rows", []).append(row)
     else:
         db.session.add(row)

@@ -1,8 +1,16 @@
 """The database: the Flask-SQLAlchemy and Flask-Migrate extensions and plumbing shared by SQLite and PostgreSQL."""
+import logging
+from contextlib import contextmanager
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from transitions.core.errors import Conflict
+
+log = logging.getLogger(__name__)
 
 # Stable constraint names so migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -27,6 +35,29 @@ def json_array_contains(column, value):
         return type_coerce(column, JSONB).contains([value])
     elements = func.json_each(column).table_valued("value")
     return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+
+
+# PostgreSQL SQLSTATEs that mean "lost a race": deadlock, serialization failure, lock not available.
+RACE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_race(error):
+    """A constraint refusal or a lost lock race: retrying the request would be right, a 500 would not."""
+    if isinstance(error, IntegrityError):
+        return True
+    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) in RACE_SQLSTATES
+
+
+@contextmanager
+def races_as_conflicts():
+    """A constraint or lock conflict inside a use case becomes a 409 'retry', never a 500."""
+    try:
+        yield
+    except (IntegrityError, OperationalError) as error:
+        if not is_race(error):
+            raise
+        log.info("lost a race (%s); answering 409", getattr(error.orig, "sqlstate", None) or "constraint")
+        raise Conflict("A concurrent change conflicted with this request; retry it.") from None
 
 
 def configure_sqlite(engine, busy_timeout_ms=30000):

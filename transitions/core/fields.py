@@ -9,18 +9,13 @@ from marshmallow import (
     validate,
 )
 
-from transitions.core import codes
+from transitions.core import codes, nul
 from transitions.core.clock import rfc3339
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 PAYER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 PHONE = re.compile(r"^[0-9+().\- x]{7,40}$")
 MAX_LIST = 50
-
-
-def minutes(hhmm):
-    hours, mins = hhmm.split(":")
-    return int(hours) * 60 + int(mins)
 
 
 class Timestamp(fields.DateTime):
@@ -50,39 +45,50 @@ def StringList(inner_validate=None, max_items=MAX_LIST, min_items=0, **kwargs):
     )
 
 
-def _unique(values, field_name):
+def no_nul(value):
+    """A field check: NUL in a text value is a 422 here rather than a database error later."""
+    if nul.has_nul(value):
+        raise ValidationError(nul.MESSAGE)
+
+
+def Id(**kwargs):
+    """An object id in a request: 1-36 characters, no NUL."""
+    return fields.String(validate=[validate.Length(min=1, max=36), no_nul], **kwargs)
+
+
+def unique(values, field_name):
     if values is not None and len(set(values)) != len(values):
         raise ValidationError("Duplicate values are not allowed.", field_name)
 
 
-def _check_state(value):
+def check_state(value):
     if value not in codes.us_states():
         raise ValidationError("Not a US state or territory code.")
 
 
-def _check_language(value):
+def check_language(value):
     if value not in codes.iso639_1_codes():
         raise ValidationError("Not an ISO 639-1 language code.")
 
 
-def _check_timezone(value):
+def check_timezone(value):
     if value not in codes.iana_timezones():
         raise ValidationError("Not an IANA time zone name.")
 
 
-def _check_zip(value):
+def check_zip(value):
     if not re.fullmatch(r"\d{5}", value or ""):
         raise ValidationError("A ZIP code is 5 digits.")
     if codes.zip_location(value) is None:
         raise ValidationError("Unknown ZIP code.")
 
 
-def _check_payer(value):
+def check_payer(value):
     if not PAYER_ID.match(value):
         raise ValidationError("Payer ids are 1-100 letters, digits, '.', '_', ':' or '-'.")
 
 
-def _check_phone(value):
+def check_phone(value):
     if not PHONE.match(value):
         raise ValidationError("Not a phone number.")
 
@@ -99,7 +105,8 @@ class ProblemSchema(Schema):
 
 
 class PageQuerySchema(StrictSchema):
-    limit = fields.Integer(validate=validate.Range(min=1), metadata={"description": "1-500, default 50; larger values are capped."})
+    limit = fields.Integer(validate=validate.Range(min=1),
+                           metadata={"description": "1-500, default 50; larger values are capped."})
     cursor = fields.String(validate=validate.Length(max=500))
 
 

@@ -8,7 +8,6 @@ from flask import current_app, g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from transitions.api.auth import current_user
 from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
@@ -61,7 +60,7 @@ def idempotent(view):
         if not 1 <= len(key) <= 255 or not key.isprintable():
             raise ValidationFailed({HEADER: ["An Idempotency-Key is 1-255 printable characters."]},
                                    "The Idempotency-Key header is invalid.")
-        user = current_user()
+        user = g.user  # the entry point authenticated the request before any view decorator ran
         fingerprint = _request_fingerprint()
         ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
         existing = _find(user.organization_id, key)

@@ -7,74 +7,61 @@ from marshmallow import (
     validates_schema,
 )
 
+from transitions.core.clock import minutes_of_day as minutes
 from transitions.core.fields import (
     HHMM,
+    Id,
     PageQuerySchema,
     StrictSchema,
     StringList,
     Text,
     Timestamp,
-    _check_language,
-    _check_payer,
-    _check_phone,
-    _check_state,
-    _check_timezone,
-    _check_zip,
-    _unique,
-    minutes,
+    check_language,
+    check_payer,
+    check_phone,
+    check_state,
+    check_timezone,
+    check_zip,
+    unique,
 )
 from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS
 
 # ---------------------------------------------------------------- programs and tracks
 
 
-class ProgramFieldsSchema(StrictSchema):
-    """Program fields, all optional: PATCH uses this as is, create adds what is required."""
+class ProgramInSchema(StrictSchema):
+    """A program to publish; PROGRAM_CHANGES is its PATCH form (every field optional, no defaults, no owner)."""
 
-    name = Text(200)
-    zip = fields.String(validate=_check_zip)
-    state = fields.String(validate=_check_state)
-    phone = fields.String(validate=_check_phone, allow_none=True)
-    services = StringList(validate.OneOf(SERVICES), min_items=1, max_items=3)
-    min_age = fields.Integer(validate=validate.Range(min=0, max=120))
-    max_age = fields.Integer(validate=validate.Range(min=0, max=120))
-    gender = fields.String(validate=validate.OneOf(("any", "female", "male")))
-    languages = StringList(_check_language, min_items=1)
-    interpreter_services = fields.Boolean()
-    payers = StringList(_check_payer, max_items=200)
-    self_pay = fields.Boolean()
-    mat = fields.Boolean()
-    accepts_from = StringList(validate.OneOf(ORIGINS), min_items=1, max_items=2)
-    telehealth_states = StringList(_check_state, max_items=60)
-    active = fields.Boolean()
-
-    @validates_schema
-    def consistent(self, data, **kwargs):
-        for name in ("services", "languages", "payers", "accepts_from", "telehealth_states"):
-            _unique(data.get(name), name)
-        if "min_age" in data and "max_age" in data and data["min_age"] > data["max_age"]:
-            raise ValidationError("max_age must be at least min_age.", "max_age")
-
-
-class ProgramInSchema(ProgramFieldsSchema):
     name = Text(200, required=True)
-    zip = fields.String(required=True, validate=_check_zip)
-    state = fields.String(required=True, validate=_check_state)
+    zip = fields.String(required=True, validate=check_zip)
+    state = fields.String(required=True, validate=check_state)
+    phone = fields.String(validate=check_phone, allow_none=True)
     services = StringList(validate.OneOf(SERVICES), min_items=1, max_items=3, required=True)
     min_age = fields.Integer(validate=validate.Range(min=0, max=120), load_default=18)
     max_age = fields.Integer(validate=validate.Range(min=0, max=120), load_default=120)
     gender = fields.String(validate=validate.OneOf(("any", "female", "male")), load_default="any")
-    languages = StringList(_check_language, min_items=1, load_default=lambda: ["en"])
+    languages = StringList(check_language, min_items=1, load_default=lambda: ["en"])
     interpreter_services = fields.Boolean(load_default=False)
-    payers = StringList(_check_payer, max_items=200, load_default=list)
+    payers = StringList(check_payer, max_items=200, load_default=list)
     self_pay = fields.Boolean(load_default=False)
     mat = fields.Boolean(load_default=False)
     accepts_from = StringList(validate.OneOf(ORIGINS), min_items=1, max_items=2,
                               load_default=lambda: list(ORIGINS))
-    telehealth_states = StringList(_check_state, max_items=60, load_default=list)
+    telehealth_states = StringList(check_state, max_items=60, load_default=list)
     active = fields.Boolean(load_default=True)
-    organization_id = fields.String(validate=validate.Length(min=1, max=36),
-                                    metadata={"description": "Admins only: the provider org that owns it."})
+    organization_id = Id(metadata={"description": "Admins only: the provider org that owns it."})
+
+    @validates_schema
+    def consistent(self, data, **kwargs):
+        # On PATCH only the fields sent are checked here; the service checks the ages merged with the stored ones.
+        for name in ("services", "languages", "payers", "accepts_from", "telehealth_states"):
+            unique(data.get(name), name)
+        if "min_age" in data and "max_age" in data and data["min_age"] > data["max_age"]:
+            raise ValidationError("max_age must be at least min_age.", "max_age")
+
+
+# PATCH /programs/{id}: a program's owner never changes, so organization_id is an unknown field there.
+PROGRAM_CHANGES = ProgramInSchema(partial=True, exclude=("organization_id",))
 
 
 class TrackSummarySchema(Schema):
@@ -112,7 +99,7 @@ class ProgramSchema(Schema):
 
 
 class ProgramListQuerySchema(PageQuerySchema):
-    state = fields.String(validate=_check_state)
+    state = fields.String(validate=check_state)
     service = fields.String(validate=validate.OneOf(SERVICES))
     active = fields.Boolean()
     organization_id = fields.String(validate=validate.Length(max=36))
@@ -133,37 +120,42 @@ class WeeklyWindowSchema(StrictSchema):
                     "end must be after start; split a window that crosses midnight at 24:00.", "end")
 
 
-def _check_no_overlap(windows, field_name):
+def check_no_overlap(windows, field_name):
+    """Weekly windows on the same day may touch but not overlap."""
     by_day = {}
     for window in windows or []:
         by_day.setdefault(window["day"], []).append((minutes(window["start"]), minutes(window["end"])))
     for spans in by_day.values():
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             if start < end:
                 raise ValidationError("Windows on the same day overlap.", field_name)
 
 
-class TrackFieldsSchema(StrictSchema):
-    name = Text(200)
-    modality = fields.String(validate=validate.OneOf(("in_person", "telehealth")))
-    timezone = fields.String(validate=_check_timezone)
-    sessions = fields.List(fields.Nested(WeeklyWindowSchema), validate=validate.Length(min=1, max=21))
-    capacity = fields.Integer(validate=validate.Range(min=1, max=10000))
+class TrackInSchema(StrictSchema):
+    """A track to add; TRACK_CHANGES is its PATCH form (every field optional)."""
+
+    name = Text(200, required=True)
+    modality = fields.String(required=True, validate=validate.OneOf(("in_person", "telehealth")))
+    timezone = fields.String(required=True, validate=check_timezone)
+    sessions = fields.List(fields.Nested(WeeklyWindowSchema), required=True,
+                           validate=validate.Length(min=1, max=21))
+    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
     intake_days = StringList(validate.OneOf(WEEKDAYS), min_items=1, max_items=7)
     active = fields.Boolean()
 
     @validates_schema
     def consistent(self, data, **kwargs):
+        # On PATCH only the fields sent are checked here; the service checks intake days against the stored sessions.
         sessions = data.get("sessions")
         if sessions:
-            _check_no_overlap(sessions, "sessions")
+            check_no_overlap(sessions, "sessions")
             hours = sum(minutes(s["end"]) - minutes(s["start"]) for s in sessions) / 60
             if hours < 6 or hours > 30:
                 raise ValidationError(
                     "An IOP track meets 6 to 30 hours a week; these sessions add up to %g." % round(hours, 2),
                     "sessions")
-        _unique(data.get("intake_days"), "intake_days")
+        unique(data.get("intake_days"), "intake_days")
         if sessions and data.get("intake_days"):
             session_days = {s["day"] for s in sessions}
             stray = [d for d in data["intake_days"] if d not in session_days]
@@ -171,13 +163,9 @@ class TrackFieldsSchema(StrictSchema):
                 raise ValidationError("Intake days must be session days: %s." % ", ".join(stray), "intake_days")
 
 
-class TrackInSchema(TrackFieldsSchema):
-    name = Text(200, required=True)
-    modality = fields.String(required=True, validate=validate.OneOf(("in_person", "telehealth")))
-    timezone = fields.String(required=True, validate=_check_timezone)
-    sessions = fields.List(fields.Nested(WeeklyWindowSchema), required=True,
-                           validate=validate.Length(min=1, max=21))
-    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
+# PATCH /tracks/{id}.
+# Top-level fields only: partial=True would reach into each session and let a half-given one through.
+TRACK_CHANGES = TrackInSchema(partial=tuple(TrackInSchema().fields))
 
 
 class WeeklyWindowOutSchema(Schema):

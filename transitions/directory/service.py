@@ -2,13 +2,12 @@
 from sqlalchemy import select, update
 
 from transitions.core import codes
+from transitions.core.clock import minutes_of_day as minutes
 from transitions.core.clock import utcnow
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import Conflict, ValidationFailed
-from transitions.core.fields import minutes
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
-from transitions.identity.models import Organization
 
 
 def _locate(zip_code):
@@ -16,17 +15,8 @@ def _locate(zip_code):
     return latitude, longitude
 
 
-def create_program(user, data):
-    data = dict(data)
-    owner_id = data.pop("organization_id", None)
-    if user.role == "admin":
-        owner = db.session.get(Organization, owner_id) if owner_id else None
-        if owner is None or owner.kind != "iop_provider":
-            raise ValidationFailed({"organization_id": ["Admins name the iop_provider organization that owns the program."]})
-    else:
-        if owner_id not in (None, user.organization_id):
-            raise ValidationFailed({"organization_id": ["Coordinators create programs for their own organization."]})
-        owner_id = user.organization_id
+def create_program(owner_id, data):
+    """A program of the provider organization owner_id, placed on the map by its ZIP code."""
     program = Program(organization_id=owner_id, **data)
     program.latitude, program.longitude = _locate(program.zip)
     db.session.add(program)

@@ -1,40 +1,26 @@
 """Case managers' views: the step-down board (members in transition) and the follow-up metrics of a cohort."""
-import base64
-import json
 import statistics
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
+from transitions.core import audit
+from transitions.core.clock import end_of_day, local_today
 from transitions.core.db import db
 from transitions.core.errors import ValidationFailed
-from transitions.core.pagination import page_size
+from transitions.core.pagination import after_cursor, decode_cursor, encode_cursor, page_size
+from transitions.followups.checks import RATE_MEASURES, evaluate
+from transitions.followups.facts import Subject, chunks, load_facts
 from transitions.followups.models import FollowUp, FollowUpContact
-from transitions.followups.service import (
-    SUD_NEEDS,
-    TRANSFER_LAST_DAY,
-    Subject,
-    _chunks,
-    _zone,
-    end_of_day,
-    evaluate,
-    evaluation_cutoff,
-    load_facts,
-)
+from transitions.followups.sweep import evaluation_cutoff
 from transitions.offers.models import DECLINE_REASONS, Attendance, Offer, Placement
+from transitions.offers.placements import READMISSION_WINDOW_DAYS, TRANSFER_DAYS
 from transitions.policy import referral_visibility
 from transitions.referrals.models import Referral
 
-# The measures and the check rules that define them. Rates use fixed windows (a "7-day rate" is
-# 7 days whatever the plan's due days), and the same rules as the checks, so the board and the
-# rates never disagree about what counts.
-RATE_MEASURES = (
-    ("followup_7", "followup_7", 7, False),
-    ("followup_30", "followup_30", 30, False),
-    ("initiation", "initiation_14", 14, True),
-    ("engagement", "engagement_34", 34, True),
-)
-READMISSION_DAYS = 30
+# RATE_MEASURES (from the check registry): each rate uses a fixed window (a "7-day rate" is 7 days
+# whatever the plan's due days) and its check's rule, so the board and the rates never disagree
+# about what counts.
 COHORT_CHUNK = 1000
 DEFAULT_COHORT_DAYS = 90
 
@@ -51,24 +37,11 @@ def _scope(query, user, filters):
     return query
 
 
-def _encode_cursor(next_due_at, referral_id):
-    raw = json.dumps([next_due_at.isoformat(), referral_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor):
-    try:
-        due, referral_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        due = datetime.fromisoformat(due)
-        if due.tzinfo is None or not isinstance(referral_id, str):
-            raise ValueError
-        return due, referral_id
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed({"cursor": ["Not a cursor this list returned."]}, "The cursor is invalid.") from None
-
-
 def stepdowns(user, filters, now):
-    """One row per referral in transition (not cancelled, some check still to come), most urgent first."""
+    """One row per referral in transition (not cancelled, some check still to come), most urgent first.
+
+    Returns (referrals, details by referral id, next cursor); each listed referral's disclosure is audited.
+    """
     cutoff = evaluation_cutoff(now)
     pending = FollowUp.outcome.is_(None)
     # Aggregate only the user's referrals' checks: a plan's members, not the whole table.
@@ -91,16 +64,19 @@ def stepdowns(user, filters, now):
         if key in filters:
             column = getattr(agg.c, key)
             query = query.where(column > 0 if filters[key] else column == 0)
+    order = [agg.c.next_due_at, Referral.id]
     if filters.get("cursor"):
-        due, referral_id = _decode_cursor(filters["cursor"])
-        query = query.where(or_(agg.c.next_due_at > due, and_(agg.c.next_due_at == due, Referral.id > referral_id)))
+        query = query.where(after_cursor(order, decode_cursor(filters["cursor"], order)))
     limit = page_size(filters)
-    rows = db.session.execute(query.order_by(agg.c.next_due_at, Referral.id).limit(limit + 1)).all()
+    rows = db.session.execute(query.order_by(*order).limit(limit + 1)).all()
     cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        cursor = _encode_cursor(rows[-1].next_due_at, rows[-1].Referral.id)
-    return [row.Referral for row in rows], _board_details([row.Referral for row in rows], now, cutoff), cursor
+        cursor = encode_cursor([rows[-1].next_due_at, rows[-1].Referral.id])
+    referrals = [row.Referral for row in rows]
+    for referral in referrals:
+        audit.record("stepdown.list", "referral", referral.id, user=user)
+    return referrals, _board_details(referrals, now, cutoff), cursor
 
 
 def _board_details(referrals, now, cutoff):
@@ -134,8 +110,7 @@ def _board_details(referrals, now, cutoff):
         item["next_check"] = {"check": upcoming[0].check, "due_date": upcoming[0].due_date} if upcoming else None
         item["overdue_checks"] = [c.check for c in upcoming if c.due_at <= cutoff]
         item["missed_checks"] = [c.check for c in checks if c.outcome == "missed"]
-        local_today = now.astimezone(_zone(referral.timezone)).date()
-        item["days_since_discharge"] = (local_today - referral.discharge_date).days
+        item["days_since_discharge"] = (local_today(referral.timezone, now) - referral.discharge_date).days
     return details
 
 
@@ -166,12 +141,12 @@ def metrics(user, filters, now):
     query = _scope(select(Referral.id, Referral.status, Referral.need, Referral.discharge_date, Referral.timezone),
                    user, filters).where(Referral.discharge_date >= start, Referral.discharge_date <= to)
     subjects = [Subject(r.id, r.status, r.need, r.discharge_date, r.timezone) for r in db.session.execute(query)]
-    tallies = {name: [0, 0, 0] for name, *_ in RATE_MEASURES}
+    tallies = {measure.name: [0, 0, 0] for measure in RATE_MEASURES}
     readmission = {"numerator": 0, "denominator": 0, "pending": 0, "transfers": 0}
     first_session_days = []
     offers = {"accepted": 0, "declined": 0, "expired": 0, "pending": 0}
     reasons = {reason: 0 for reason in DECLINE_REASONS}
-    for chunk in _chunks(subjects, COHORT_CHUNK):
+    for chunk in chunks(subjects, COHORT_CHUNK):
         facts = load_facts([s.id for s in chunk])
         for subject in chunk:
             _tally_subject(subject, facts[subject.id], cutoff, tallies, readmission, first_session_days)
@@ -188,7 +163,7 @@ def metrics(user, filters, now):
     decided = offers["accepted"] + offers["declined"] + offers["expired"]
     return {
         "from_": start, "to": to, "as_of": now, "referrals": len(subjects),
-        **{name: _rate(*tallies[name]) for name, *_ in RATE_MEASURES},
+        **{measure.name: _rate(*tallies[measure.name]) for measure in RATE_MEASURES},
         "median_days_to_first_session": {
             "value": float(statistics.median(first_session_days)) if first_session_days else None,
             "count": len(first_session_days)},
@@ -200,29 +175,29 @@ def metrics(user, filters, now):
 
 
 def _tally_subject(subject, facts, cutoff, tallies, readmission, first_session_days):
-    for name, check, days, sud_only in RATE_MEASURES:
-        if sud_only and subject.need not in SUD_NEEDS:
+    for measure in RATE_MEASURES:
+        if not measure.applies_to(subject.need):
             continue
-        due_date = subject.discharge_date + timedelta(days=days)
+        due_date = subject.discharge_date + timedelta(days=measure.days)
         due_at = end_of_day(due_date, subject.timezone)
-        tally = tallies[name]
+        tally = tallies[measure.name]
         if due_at > cutoff:
             tally[2] += 1
             continue
-        outcome, _ = evaluate(check, subject, due_date, due_at, facts)
+        outcome, _ = evaluate(measure.check, subject, due_date, due_at, facts)
         if outcome == "met":
             tally[0] += 1
             tally[1] += 1
         elif outcome == "missed":
             tally[1] += 1
     days = [(r.date - subject.discharge_date).days for r in facts.readmissions]
-    if any(0 <= d <= TRANSFER_LAST_DAY for d in days):
+    if any(0 <= d <= TRANSFER_DAYS for d in days):
         readmission["transfers"] += 1
-    if end_of_day(subject.discharge_date + timedelta(days=READMISSION_DAYS), subject.timezone) > cutoff:
+    if end_of_day(subject.discharge_date + timedelta(days=READMISSION_WINDOW_DAYS), subject.timezone) > cutoff:
         readmission["pending"] += 1
     else:
         readmission["denominator"] += 1
-        if any(TRANSFER_LAST_DAY < d <= READMISSION_DAYS for d in days):
+        if any(TRANSFER_DAYS < d <= READMISSION_WINDOW_DAYS for d in days):
             readmission["numerator"] += 1
     after = [s.date for s in facts.attended if s.date >= subject.discharge_date]
     if after:

@@ -8,24 +8,18 @@ from marshmallow import (
 )
 
 from transitions.core.fields import (
+    Id,
     PageQuerySchema,
     StrictSchema,
     Timestamp,
-    _check_payer,
+    check_payer,
+    no_nul,
 )
 from transitions.directory.models import SERVICES
-from transitions.followups.service import CHECKS as FOLLOWUP_CHECKS
+from transitions.followups.checks import CHECKS as FOLLOWUP_CHECKS
+from transitions.followups.checks import RATE_MEASURES
+from transitions.followups.models import FOLLOWUP_OUTCOMES
 from transitions.referrals.models import REFERRAL_STATUSES
-
-
-def _no_nul(value):
-    # PostgreSQL text cannot hold NUL; refusing it here keeps a stray byte a 422, not a 500.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValidationError("NUL characters are not allowed.")
-
-
-def Id(**kwargs):
-    return fields.String(validate=[validate.Length(min=1, max=36), _no_nul], **kwargs)
 
 
 class FollowUpContactSchema(Schema):
@@ -44,7 +38,7 @@ class FollowUpSchema(Schema):
     due_date = fields.Date()
     due_at = Timestamp(metadata={"description": "When the check's window closes: the end of due_date in the "
                                                 "patient's time zone. It is evaluated at the first sweep after."})
-    outcome = fields.String(allow_none=True, validate=validate.OneOf(("met", "missed", "not_applicable")))
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(FOLLOWUP_OUTCOMES))
     evaluated_at = Timestamp(allow_none=True)
     evidence = fields.Dict(allow_none=True, metadata={"description": "Ids, dates and reason codes; no PHI."})
     contacts = fields.List(fields.Nested(FollowUpContactSchema))
@@ -54,14 +48,14 @@ class FollowUpSchema(Schema):
 class FollowUpListQuerySchema(PageQuerySchema):
     due_before = fields.Date(metadata={"description": "Checks due on or before this date."})
     due_after = fields.Date(metadata={"description": "Checks due on or after this date."})
-    outcome = fields.String(validate=validate.OneOf(("met", "missed", "not_applicable", "pending")),
+    outcome = fields.String(validate=validate.OneOf((*FOLLOWUP_OUTCOMES, "pending")),
                             metadata={"description": "pending = not evaluated yet."})
     check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
     referral_id = Id()
 
 
 class FollowUpContactInSchema(StrictSchema):
-    note = fields.String(required=True, validate=[validate.Length(min=1, max=4000), _no_nul])
+    note = fields.String(required=True, validate=[validate.Length(min=1, max=4000), no_nul])
     reached = fields.Boolean(required=True)
 
 
@@ -98,7 +92,7 @@ class StepdownQuerySchema(PageQuerySchema):
     missed = fields.Boolean()
     discharge_from = fields.Date()
     discharge_to = fields.Date()
-    payer_id = fields.String(validate=_check_payer)
+    payer_id = fields.String(validate=check_payer)
     organization_id = Id(metadata={"description": "The referring organization."})
 
 
@@ -106,7 +100,7 @@ class MetricsQuerySchema(StrictSchema):
     from_ = fields.Date(data_key="from", metadata={"description": "First discharge date of the cohort "
                                                                   "(default: 89 days before `to`)."})
     to = fields.Date(metadata={"description": "Last discharge date of the cohort (default: today)."})
-    payer_id = fields.String(validate=_check_payer)
+    payer_id = fields.String(validate=check_payer)
     organization_id = Id(metadata={"description": "The referring organization."})
 
     @validates_schema
@@ -134,16 +128,15 @@ class ReadmissionRateSchema(RateSchema):
     transfers = fields.Integer(metadata={"description": "Back in hospital on days 0-2: transfers, not counted."})
 
 
-class MetricsSchema(Schema):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
-    as_of = Timestamp()
-    referrals = fields.Integer()
-    followup_7 = fields.Nested(RateSchema)
-    followup_30 = fields.Nested(RateSchema)
-    initiation = fields.Nested(RateSchema)
-    engagement = fields.Nested(RateSchema)
-    median_days_to_first_session = fields.Nested(MedianSchema)
-    offer_acceptance = fields.Nested(RateSchema)
-    decline_reasons = fields.Dict(keys=fields.String(), values=fields.Integer())
-    readmission_30 = fields.Nested(ReadmissionRateSchema)
+# One rate per measure of the check registry, between the cohort's size and the other measures.
+MetricsSchema = Schema.from_dict({
+    "from_": fields.Date(data_key="from"),
+    "to": fields.Date(),
+    "as_of": Timestamp(),
+    "referrals": fields.Integer(),
+    **{measure.name: fields.Nested(RateSchema) for measure in RATE_MEASURES},
+    "median_days_to_first_session": fields.Nested(MedianSchema),
+    "offer_acceptance": fields.Nested(RateSchema),
+    "decline_reasons": fields.Dict(keys=fields.String(), values=fields.Integer()),
+    "readmission_30": fields.Nested(ReadmissionRateSchema),
+}, name="MetricsSchema")

@@ -8,12 +8,13 @@ from marshmallow import (
 )
 
 from transitions.core.fields import (
+    Id,
     StrictSchema,
     StringList,
     Text,
     Timestamp,
-    _check_payer,
-    _unique,
+    check_payer,
+    unique,
 )
 from transitions.identity.models import ORG_KINDS, ROLES
 
@@ -23,18 +24,18 @@ from transitions.identity.models import ORG_KINDS, ROLES
 class OrganizationInSchema(StrictSchema):
     name = Text(200, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
-    payer_ids = StringList(_check_payer, load_default=list)
+    payer_ids = StringList(check_payer, load_default=list)
 
     @validates_schema
     def payers_only_for_plans(self, data, **kwargs):
         if data.get("payer_ids") and data.get("kind") != "health_plan":
             raise ValidationError("Only health plans follow payer ids.", "payer_ids")
-        _unique(data.get("payer_ids"), "payer_ids")
+        unique(data.get("payer_ids"), "payer_ids")
 
 
 class OrganizationPatchSchema(StrictSchema):
     name = Text(200)
-    payer_ids = StringList(_check_payer)
+    payer_ids = StringList(check_payer)
 
 
 class OrganizationSchema(Schema):
@@ -47,7 +48,7 @@ class OrganizationSchema(Schema):
 
 class UserInSchema(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    organization_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    organization_id = Id(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 

@@ -1,8 +1,8 @@
-"""Organizations and users: created by platform admins."""
-from transitions.api.auth import generate_token, hash_token
+"""Organizations and users as admins shape them: creation, the role and organization-kind rules, tokens."""
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.identity.models import ROLE_ORG_KINDS, Organization, User
+from transitions.identity.tokens import generate_token, hash_token
 
 
 def create_organization(name, kind, payer_ids=()):

@@ -10,16 +10,11 @@ from sqlalchemy import select
 from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import DomainError
+from transitions.core.geo import bounding_box, distances_miles
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
-from transitions.matching.engine import (
-    EARTH_RADIUS_MILES,
-    ReferralFacts,
-    age_bounds,
-    bounding_box,
-    evaluate_facts,
-    load_track_facts,
-)
+from transitions.matching.rules import ReferralFacts, age_bounds, evaluate_facts
+from transitions.matching.screening import load_track_facts
 from transitions.offers import service as offers
 
 # Scores carry three decimals; the solver wants integer costs.
@@ -116,8 +111,8 @@ class Directory:
                         found.append(self.by_cell[row, col])
             if found:
                 in_box = np.concatenate(found)
-                miles = _great_circle_miles(ref.latitude, ref.longitude, self.latitude[in_box],
-                                            self.longitude[in_box])
+                miles = distances_miles(ref.latitude, ref.longitude, self.latitude[in_box],
+                                         self.longitude[in_box])
                 found = [in_box[miles <= ref.max_travel_miles + self.DISTANCE_SLACK_MILES]]
         if ref.modality in ("telehealth", "either") and ref.state in self.by_state:
             found.append(self.by_state[ref.state])
@@ -138,14 +133,6 @@ class Directory:
         keep &= self.self_pay[index] if ref.self_pay else self._has("payers", ref.payer_id)[index]
         keep &= self._has("accepts_from", ref.origin)[index]
         return [self.tracks[i] for i in index[keep].tolist()]
-
-
-def _great_circle_miles(latitude, longitude, latitudes, longitudes):
-    """matching.distance_miles from one point to many, vectorized."""
-    phi1, phi2 = np.radians(latitude), np.radians(latitudes)
-    dphi, dlambda = phi2 - phi1, np.radians(longitudes - longitude)
-    a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 def candidate_edges(referrals, directory, as_of):
@@ -228,7 +215,7 @@ def allocate(referrals, as_of):
     })
 
 
-def apply_plan(user, plan):
+def apply_plan(user, plan, now=None):
     """Turn a plan into offers, one per assignment, each with the planner's checks and a seat hold.
 
     Returns ({referral_id: offer_id}, {referral_id: why it could not be offered}); one refusal (a seat
@@ -242,7 +229,7 @@ def apply_plan(user, plan):
         track = tracks[assignment.track_id]
         try:
             with db.session.begin_nested():
-                offer_ids[assignment.referral_id] = offers.create_offer(user, assignment.referral_id, track).id
+                offer_ids[assignment.referral_id] = offers.create_offer(user, assignment.referral_id, track, now).id
         except DomainError as error:
             refused[assignment.referral_id] = error.detail
     return offer_ids, refused

@@ -7,10 +7,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from transitions.core.fields import PageQuerySchema, StrictSchema, Timestamp, _unique
-from transitions.followups.schemas import Id
-from transitions.notify.webhooks import DELIVERY_STATUSES, secret_problem
-from transitions.notify.webhooks import EVENTS as WEBHOOK_EVENTS
+from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, unique
+from transitions.notify.contract import DELIVERY_STATUSES, secret_problem
+from transitions.notify.contract import EVENTS as WEBHOOK_EVENTS
 
 
 class EventSchema(Schema):
@@ -52,7 +51,7 @@ class WebhookInSchema(StrictSchema):
 
     @validates_schema
     def distinct_events(self, data, **kwargs):
-        _unique(data.get("events"), "events")
+        unique(data.get("events"), "events")
 
 
 class WebhookPatchSchema(StrictSchema):
@@ -62,7 +61,7 @@ class WebhookPatchSchema(StrictSchema):
 
     @validates_schema
     def distinct_events(self, data, **kwargs):
-        _unique(data.get("events"), "events")
+        unique(data.get("events"), "events")
 
 
 class WebhookSchema(Schema):

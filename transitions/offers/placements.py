@@ -2,19 +2,15 @@
 from flask import current_app
 from sqlalchemy import select, update
 
-from transitions.core.clock import utcnow
+from transitions.core.clock import local_today, utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.notify.events import record_event
 from transitions.notify.models import Event
+from transitions.offers.ledger import add_seat_change, apply_seat_changes, lock_referral
 from transitions.offers.models import Attendance, Placement, Readmission
-from transitions.offers.service import (
-    apply_seat_changes,
-    close_referral_offers,
-    local_today,
-    lock_referral,
-)
+from transitions.offers.service import close_referral_offers
 from transitions.referrals.states import ALLOWED_TRANSITIONS, TERMINAL, transition
 
 # Where an IOP discharge leaves the referral. A transfer ends this episode with the patient
@@ -62,7 +58,7 @@ def end_placement(placement, referral, outcome, now, actor, changes):
     db.session.expire(placement)
     if result.rowcount != 1:
         raise Conflict("This placement has already ended.", extra={"placement_status": "discharged"})
-    changes.setdefault(placement.track_id, [0, 0])[1] -= 1
+    add_seat_change(changes, placement.track_id, occupied=-1)
     record_event("placement.discharged", referral=referral, subject=placement, actor=actor,
                  data={"placement_id": placement.id, "referral_id": referral.id, "track_id": placement.track_id,
                        "program_id": placement.program_id, "outcome": outcome})
@@ -156,6 +152,10 @@ def _check_lapse(referral, placement, row, actor):
 def attendance_of(placement):
     return db.session.scalars(select(Attendance).where(Attendance.placement_id == placement.id)
                               .order_by(Attendance.session_date)).all()
+
+
+def sessions_attended(rows):
+    return sum(1 for row in rows if row.status == "attended")
 
 
 def current_missed_run(rows):

@@ -1,12 +1,11 @@
 """Schemas of offers, placements, attendance, IOP discharge and readmissions."""
 from marshmallow import (
     Schema,
-    ValidationError,
     fields,
     validate,
 )
 
-from transitions.core.fields import PageQuerySchema, StrictSchema, Timestamp
+from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, no_nul
 from transitions.offers.models import (
     ATTENDANCE_STATUSES,
     DECLINE_REASONS,
@@ -15,18 +14,8 @@ from transitions.offers.models import (
 )
 
 
-def _no_nul(value):
-    # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a database error.
-    if "\x00" in value:
-        raise ValidationError("NUL characters are not allowed.")
-
-
-def IdField(**kwargs):
-    return fields.String(validate=[validate.Length(min=1, max=36), _no_nul], **kwargs)
-
-
 class OfferInSchema(StrictSchema):
-    track_id = IdField(required=True)
+    track_id = Id(required=True)
 
 
 class AcceptInSchema(StrictSchema):
@@ -35,7 +24,7 @@ class AcceptInSchema(StrictSchema):
 
 class DeclineInSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.OneOf(DECLINE_REASONS))
-    note = fields.String(validate=[validate.Length(max=2000), _no_nul], allow_none=True, load_default=None)
+    note = fields.String(validate=[validate.Length(max=2000), no_nul], allow_none=True, load_default=None)
 
 
 class EmptyInSchema(StrictSchema):
@@ -44,9 +33,9 @@ class EmptyInSchema(StrictSchema):
 
 class OfferListQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(OFFER_STATUSES))
-    referral_id = IdField()
-    program_id = IdField()
-    track_id = IdField()
+    referral_id = Id()
+    program_id = Id()
+    track_id = Id()
 
 
 class OfferSchema(Schema):
@@ -113,8 +102,8 @@ class PlacementSchema(Schema):
 
 class PlacementListQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(("active", "discharged")))
-    referral_id = IdField()
-    program_id = IdField()
+    referral_id = Id()
+    program_id = Id()
 
 
 class DischargeInSchema(StrictSchema):
@@ -123,7 +112,7 @@ class DischargeInSchema(StrictSchema):
 
 class ReadmissionInSchema(StrictSchema):
     date = fields.Date(required=True, metadata={"description": "Day of the readmission (not before discharge)."})
-    facility = fields.String(validate=[validate.Length(min=1, max=200), _no_nul], allow_none=True, load_default=None)
+    facility = fields.String(validate=[validate.Length(min=1, max=200), no_nul], allow_none=True, load_default=None)
 
 
 class ReadmissionSchema(Schema):

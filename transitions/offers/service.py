@@ -1,38 +1,30 @@
 """Offers: seat holds decided by the database, parallel offers, accept/decline/withdraw, lazy expiry, auto-cascade."""
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from transitions.core.clock import rfc3339, utcnow
-from transitions.core.db import db
+from transitions.core.clock import local_today, rfc3339, utcnow
+from transitions.core.db import db, is_race
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.matching import engine as matching
 from transitions.notify.events import record_event
+from transitions.offers.ledger import add_seat_change, apply_seat_changes, lock_referral
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
-from transitions.referrals.states import ensure_transition, transition
+from transitions.referrals.states import OFFERABLE, ensure_transition, transition
 
 log = logging.getLogger(__name__)
 
-OFFERABLE_STATUSES = ("submitted", "offered", "no_match")
 # How many ranked candidates an auto-cascade tries before giving up and requeueing the referral.
 CASCADE_ATTEMPTS = 5
 # How many ranked tracks to ask for: enough to get past tracks of programs already tried.
 CASCADE_RANKED = 25
 # An intake further out than this is almost certainly a typo, and it would sit on an occupied seat.
 MAX_INTAKE_LEAD_DAYS = 90
-# PostgreSQL SQLSTATEs that mean "lost a race": deadlock, serialization failure, lock not available.
-RACE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
-
-
-class NoSeat(Conflict):
-    """The conditional UPDATE found no open seat on the track."""
 
 
 # ---------------------------------------------------------------- small helpers
@@ -45,10 +37,6 @@ def is_expired(offer, now):
 def effective_status(offer, now):
     """What every read reports: a pending offer past expires_at is expired, swept or not."""
     return "expired" if is_expired(offer, now) else offer.status
-
-
-def local_today(timezone_name, now):
-    return now.astimezone(ZoneInfo(timezone_name)).date()
 
 
 def _max_pending():
@@ -67,83 +55,7 @@ def _offer_data(offer, **extra):
     return data
 
 
-@contextmanager
-def races_as_conflicts():
-    """A constraint or lock conflict inside a request becomes a 409 'retry', never a 500."""
-    try:
-        yield
-    except IntegrityError:
-        log.info("a constraint refused a concurrent change; answering 409")
-        raise Conflict("A concurrent change conflicted with this request; retry it.") from None
-    except OperationalError as error:
-        if getattr(getattr(error, "orig", None), "sqlstate", None) not in RACE_SQLSTATES:
-            raise
-        log.info("lost a lock race (%s); answering 409", error.orig.sqlstate)
-        raise Conflict("A concurrent change conflicted with this request; retry it.") from None
-
-
-def _is_race(error):
-    if isinstance(error, IntegrityError):
-        return True
-    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) in RACE_SQLSTATES
-
-
-# ---------------------------------------------------------------- locks and seat counters
-
-
-def lock_referral(referral_id, skip_locked=False):
-    """Lock a referral row until the transaction ends and return it freshly loaded (None if skipped or absent).
-
-    Every offer and placement change takes this lock first, so changes to one referral are
-    serialized and track rows are only locked after it. FOR NO KEY UPDATE leaves foreign-key
-    checks of concurrent event inserts unblocked. SQLite ignores it: BEGIN IMMEDIATE already
-    serializes writers there.
-    """
-    query = (
-        select(Referral).where(Referral.id == referral_id)
-        .with_for_update(key_share=True, skip_locked=skip_locked)
-        .execution_options(populate_existing=True)
-    )
-    return db.session.scalars(query).one_or_none()
-
-
-def _expire_loaded_tracks():
-    """Counters were changed by SQL UPDATEs; make loaded Track objects re-read them."""
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Track):
-            db.session.expire(obj)
-
-
-def apply_seat_changes(changes, hold=None):
-    """Apply {track_id: [held delta, occupied delta]} in track-id order; `hold` gains one held seat if it has room.
-
-    Sorted order keeps two transactions that touch the same tracks from deadlocking. The
-    hold is one conditional UPDATE, so the database decides the last seat; raises NoSeat.
-    """
-    track_ids = set(changes)
-    if hold is not None:
-        track_ids.add(hold)
-    for track_id in sorted(track_ids):
-        held, occupied = changes.get(track_id, (0, 0))
-        statement = update(Track).where(Track.id == track_id)
-        if track_id == hold:
-            statement = statement.where(Track.occupied + occupied + Track.held + held < Track.capacity)
-            held += 1
-        elif not held and not occupied:
-            continue
-        result = db.session.execute(
-            statement.values(held=Track.held + held, occupied=Track.occupied + occupied)
-            .execution_options(synchronize_session=False)
-        )
-        if track_id == hold and result.rowcount != 1:
-            raise NoSeat("No open seat on this track.", extra={"track_id": track_id})
-    _expire_loaded_tracks()
-
-
-def _add(changes, track_id, held=0, occupied=0):
-    entry = changes.setdefault(track_id, [0, 0])
-    entry[0] += held
-    entry[1] += occupied
+# ---------------------------------------------------------------- closing offers
 
 
 def _close(offer, status, now, actor=None, live_only=False, **values):
@@ -183,12 +95,12 @@ def close_referral_offers(referral, now, actor=None, live_status=None, reason=No
     for offer in _pending_offers(referral.id):
         if offer.expires_at <= now:
             if _close(offer, "expired", now):
-                _add(changes, offer.track_id, held=-1)
+                add_seat_change(changes, offer.track_id, held=-1)
                 record_event("offer.expired", referral=referral, subject=offer, data=_offer_data(offer))
                 closed.append(offer)
         elif live_status is not None:
             if _close(offer, live_status, now, actor):
-                _add(changes, offer.track_id, held=-1)
+                add_seat_change(changes, offer.track_id, held=-1)
                 record_event("offer.%s" % live_status, referral=referral, subject=offer, actor=actor,
                              data=_offer_data(offer, reason=reason))
                 closed.append(offer)
@@ -207,7 +119,7 @@ def _expire_due_on_track(track_id, now, changes):
     expired = []
     for offer in due:
         if _close(offer, "expired", now):
-            _add(changes, track_id, held=-1)
+            add_seat_change(changes, track_id, held=-1)
             record_event("offer.expired", referral=db.session.get(Referral, offer.referral_id), subject=offer,
                          data=_offer_data(offer))
             expired.append(offer)
@@ -236,7 +148,7 @@ def consent_blocker(referral, now):
 
 
 def _check_offerable(referral):
-    if referral.status not in OFFERABLE_STATUSES:
+    if referral.status not in OFFERABLE:
         ensure_transition(referral, "offered")
 
 
@@ -332,24 +244,15 @@ def _settle(referral, actor, now, cascade, summary=None):
 
 
 def _ranked_track_ids(referral, now, limit):
-    """Track ids of the best matches, best first; empty while matching cannot rank (guards an older matching module)."""
-    ranked = getattr(matching, "ranked_matches", None)
-    if ranked is None:
-        return []
+    """Track ids of the best matches, best first; empty when the ranking fails."""
     try:
         # A savepoint, so a failing ranking costs the cascade, never the decline or expiry that asked for it.
         with db.session.begin_nested():
-            result = ranked(referral, limit, now.date())
+            result = matching.ranked_matches(referral, limit, now.date())
     except Exception:
         log.exception("auto-cascade could not rank matches for referral %s", referral.id)
         return []
-    items = getattr(result, "items", result) or []
-    ids = []
-    for item in items:
-        track_id = getattr(item, "track_id", None) or getattr(getattr(item, "track", None), "track_id", None)
-        if track_id:
-            ids.append(track_id)
-    return ids
+    return [verdict.track.track_id for verdict in result.items]
 
 
 def _cascade(referral, now):
@@ -373,7 +276,7 @@ def _cascade(referral, now):
         except (Conflict, ValidationFailed) as error:
             log.info("auto-cascade skipped track %s: %s", track_id, error.detail)
         except (IntegrityError, OperationalError) as error:
-            if not _is_race(error):
+            if not is_race(error):
                 raise
             log.info("auto-cascade lost a race on track %s", track_id)
             return None
@@ -406,7 +309,7 @@ def accept_offer(actor, offer_id, intake_date, now=None):
         raise Conflict("This offer is no longer pending.", extra={"offer_status": effective_status(offer, now)})
     record_event("offer.accepted", referral=referral, subject=offer, actor=actor, data=_offer_data(offer))
     changes = {}
-    _add(changes, offer.track_id, held=-1, occupied=1)
+    add_seat_change(changes, offer.track_id, held=-1, occupied=1)
     close_referral_offers(referral, now, actor, live_status="withdrawn", reason="accepted_elsewhere",
                           changes=changes)
     apply_seat_changes(changes)
@@ -428,7 +331,7 @@ def _end_live_offer(actor, offer_id, now, status, reason, cascade, **values):
     record_event("offer.%s" % status, referral=referral, subject=offer, actor=actor,
                  data=_offer_data(offer, reason=reason))
     changes = {}
-    _add(changes, offer.track_id, held=-1)
+    add_seat_change(changes, offer.track_id, held=-1)
     close_referral_offers(referral, now, changes=changes)
     apply_seat_changes(changes)
     _settle(referral, actor, now, cascade=cascade)
@@ -469,17 +372,17 @@ def revoke_consent(actor, referral_id, now=None):
 # ---------------------------------------------------------------- durable expiry (the sweep)
 
 
-class ExpirySummary(list):
-    """The offer ids a sweep expired (a list, so len() counts them), plus what their referrals did next."""
+class ExpirySummary:
+    """What an expiry sweep did: the offers it expired, the offers cascading made, the referrals it requeued (ids)."""
 
     def __init__(self):
-        super().__init__()
+        self.expired = []
         self.cascaded = []
         self.requeued = []
 
     def __str__(self):
         return "expired %d offers, cascaded %d, requeued %d referrals" % (
-            len(self), len(self.cascaded), len(self.requeued))
+            len(self.expired), len(self.cascaded), len(self.requeued))
 
 
 def expire_due_offers(now=None):
@@ -488,8 +391,7 @@ def expire_due_offers(now=None):
     Called by the scheduler and `flask sweep`; reads and writes already treat due offers as
     expired without it. Also settles referrals left 'offered' after another request expired
     their last offer. A referral locked by a running request is skipped (that request or the
-    next sweep settles it). Does not commit. Returns an ExpirySummary: the expired offer ids,
-    with .cascaded (new offer ids) and .requeued (referral ids).
+    next sweep settles it). Does not commit. Returns an ExpirySummary.
     """
     now = now or utcnow()
     live = exists().where(Offer.referral_id == Referral.id, Offer.status == "pending", Offer.expires_at > now)
@@ -509,11 +411,11 @@ def expire_due_offers(now=None):
                 step["expired"] = [offer.id for offer in closed]
                 _settle(referral, None, now, cascade=True, summary=step)
         except (IntegrityError, OperationalError) as error:
-            if not _is_race(error):
+            if not is_race(error):
                 raise
             log.info("sweep lost a race on referral %s; the next sweep retries it", referral_id)
             continue
-        summary.extend(step["expired"])
+        summary.expired.extend(step["expired"])
         summary.cascaded.extend(step["cascaded"])
         summary.requeued.extend(step["requeued"])
     db.session.flush()

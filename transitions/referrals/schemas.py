@@ -17,18 +17,18 @@ from transitions.core.fields import (
     StrictSchema,
     Text,
     Timestamp,
-    _check_language,
-    _check_payer,
-    _check_phone,
-    _check_timezone,
-    _check_zip,
-    _unique,
+    check_language,
+    check_payer,
+    check_phone,
+    check_timezone,
+    check_zip,
+    unique,
 )
 from transitions.directory.models import ORIGINS, SERVICES
 from transitions.directory.schemas import (
     WeeklyWindowOutSchema,
     WeeklyWindowSchema,
-    _check_no_overlap,
+    check_no_overlap,
 )
 from transitions.referrals.models import REFERRAL_STATUSES
 
@@ -40,9 +40,9 @@ class PatientInSchema(StrictSchema):
     family_name = Text(100, required=True)
     birth_date = fields.Date(required=True)
     gender = fields.String(required=True, validate=validate.OneOf(("female", "male", "nonbinary", "unknown")))
-    language = fields.String(required=True, validate=_check_language)
-    zip = fields.String(required=True, validate=_check_zip)
-    phone = fields.String(validate=_check_phone, allow_none=True)
+    language = fields.String(required=True, validate=check_language)
+    zip = fields.String(required=True, validate=check_zip)
+    phone = fields.String(validate=check_phone, allow_none=True)
 
     @pre_load
     def trim_names(self, data, **kwargs):
@@ -62,7 +62,7 @@ class PatientInSchema(StrictSchema):
 
 
 class CoverageInSchema(StrictSchema):
-    payer_id = fields.String(validate=_check_payer)
+    payer_id = fields.String(validate=check_payer)
     member_id = Text(100)
     self_pay = fields.Boolean()
 
@@ -102,21 +102,21 @@ def _check_diagnoses(values):
         raise ValidationError(problems)
 
 
-class ReferralFieldsSchema(StrictSchema):
-    """Referral fields, all optional: PATCH uses it as is; create adds what is required."""
+class ReferralInSchema(StrictSchema):
+    """A new referral; REFERRAL_CHANGES is the same schema for PATCH, where every field is optional."""
 
-    patient = fields.Nested(PatientInSchema)
-    coverage = fields.Nested(CoverageInSchema)
-    origin = fields.String(validate=validate.OneOf(ORIGINS))
-    need = fields.String(validate=validate.OneOf(SERVICES))
-    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)),
+    patient = fields.Nested(PatientInSchema, required=True)
+    coverage = fields.Nested(CoverageInSchema, required=True)
+    origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
+    need = fields.String(required=True, validate=validate.OneOf(SERVICES))
+    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)), required=True,
                             validate=[validate.Length(min=1, max=25), _check_diagnoses])
-    needs_mat = fields.Boolean()
-    discharge_date = fields.Date()
+    needs_mat = fields.Boolean(load_default=False)
+    discharge_date = fields.Date(required=True)
     availability = fields.List(fields.Nested(WeeklyWindowSchema), allow_none=True,
                                validate=validate.Length(max=50))
-    timezone = fields.String(validate=_check_timezone)
-    modality = fields.String(validate=validate.OneOf(("in_person", "telehealth", "either")))
+    timezone = fields.String(required=True, validate=check_timezone)
+    modality = fields.String(load_default="either", validate=validate.OneOf(("in_person", "telehealth", "either")))
     max_travel_miles = fields.Float(validate=validate.Range(min=0, max=500, min_inclusive=False),
                                     allow_none=True, allow_nan=False)
     part2_consent = fields.Nested(ConsentInSchema, allow_none=True)
@@ -132,10 +132,10 @@ class ReferralFieldsSchema(StrictSchema):
     @validates_schema
     def consistent(self, data, **kwargs):
         if data.get("availability"):
-            _check_no_overlap(data["availability"], "availability")
+            check_no_overlap(data["availability"], "availability")
         if data.get("diagnoses"):
             normalized = [codes.normalize_icd10(code) for code in data["diagnoses"]]
-            _unique(normalized, "diagnoses")
+            unique(normalized, "diagnoses")
 
     @post_load
     def normalize(self, data, **kwargs):
@@ -144,17 +144,9 @@ class ReferralFieldsSchema(StrictSchema):
         return data
 
 
-class ReferralInSchema(ReferralFieldsSchema):
-    patient = fields.Nested(PatientInSchema, required=True)
-    coverage = fields.Nested(CoverageInSchema, required=True)
-    origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
-    need = fields.String(required=True, validate=validate.OneOf(SERVICES))
-    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)), required=True,
-                            validate=[validate.Length(min=1, max=25), _check_diagnoses])
-    needs_mat = fields.Boolean(load_default=False)
-    discharge_date = fields.Date(required=True)
-    timezone = fields.String(required=True, validate=_check_timezone)
-    modality = fields.String(load_default="either", validate=validate.OneOf(("in_person", "telehealth", "either")))
+# PATCH: any top-level field may be left out (and gets no default), but a patient, coverage or consent given is
+# given whole; partial=True would reach into the nested schemas too.
+REFERRAL_CHANGES = ReferralInSchema(partial=tuple(ReferralInSchema().fields))
 
 
 class CancelInSchema(StrictSchema):
@@ -244,4 +236,4 @@ class ReferralListQuerySchema(PageQuerySchema):
     need = fields.String(validate=validate.OneOf(SERVICES))
     discharge_from = fields.Date()
     discharge_to = fields.Date()
-    payer_id = fields.String(validate=_check_payer)
+    payer_id = fields.String(validate=check_payer)

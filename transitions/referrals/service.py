@@ -7,14 +7,12 @@ from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.core.types import new_id
-from transitions.followups import service as followups
+from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
 from transitions.notify.models import Event
-from transitions.policy import ensure_can_change_referral, visible_referrals
+from transitions.policy import visible_referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
-from transitions.referrals.states import ensure_transition, transition
-
-EDITABLE_STATUSES = ("submitted", "offered", "no_match")
+from transitions.referrals.states import EDITABLE, ensure_transition, transition
 
 
 def patient_key(given_name, family_name, birth_date):
@@ -96,48 +94,50 @@ def _flush_guarding_duplicates(referral):
         raise _duplicate_conflict(existing) from None
 
 
-def create_referral(user, data):
-    referral = Referral(id=new_id(), organization_id=user.organization_id, created_by=user.id,
-                        status="submitted", share_notes=False, auto_cascade=False)
+def create_referral(user, data, now=None):
+    """A new referral from the user's organization (the caller has checked the user may submit)."""
+    now = now or utcnow()
+    referral = Referral(id=new_id(), organization_id=user.organization_id, created_by=user.id, created_at=now,
+                        updated_at=now, status="submitted", share_notes=False, auto_cascade=False)
     _apply_fields(referral, data)
     _check_coherent(referral)
     db.session.add(referral)
     _flush_guarding_duplicates(referral)
     record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
                  data={"referral_id": referral.id, "need": referral.need})
-    followups.plan_referral(referral)
+    followup_plan.plan_referral(referral)
     return referral
 
 
-def update_referral(user, referral, changes):
-    ensure_can_change_referral(user, referral, "referral.update")
-    if referral.status not in EDITABLE_STATUSES:
+def update_referral(user, referral, changes, now=None):
+    """Apply validated changes until the referral is placed (the caller has checked the user may change it)."""
+    if referral.status not in EDITABLE:
         raise Conflict("A referral in status '%s' can no longer be changed." % referral.status,
                        extra={"current_status": referral.status})
     _apply_fields(referral, changes)
     _check_coherent(referral)
-    referral.updated_at = utcnow()
+    referral.updated_at = now or utcnow()
     _flush_guarding_duplicates(referral)
     record_event("referral.updated", referral=referral, subject=referral, actor=user,
                  data={"fields": sorted(changes)})
-    followups.replan_referral(referral)
+    followup_plan.replan_referral(referral)
     return referral
 
 
-def cancel_referral(user, referral, reason=None):
+def cancel_referral(user, referral, reason=None, now=None):
     """Cancel a referral; its pending offers are withdrawn and their seats freed, under the referral's lock."""
+    from transitions.offers import ledger
     from transitions.offers import service as offers
 
-    ensure_can_change_referral(user, referral, "referral.cancel")
     # The same lock order as every offer change (referral, then offers, then tracks by id): no deadlocks.
-    referral = offers.lock_referral(referral.id)
+    referral = ledger.lock_referral(referral.id)
     ensure_transition(referral, "cancelled")
-    changes, _ = offers.close_referral_offers(referral, utcnow(), user, live_status="withdrawn",
+    changes, _ = offers.close_referral_offers(referral, now or utcnow(), user, live_status="withdrawn",
                                               reason="referral_cancelled")
-    offers.apply_seat_changes(changes)
+    ledger.apply_seat_changes(changes)
     referral.cancel_reason = reason
     transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
-    followups.close_pending(referral)
+    followup_plan.close_pending(referral)
     db.session.flush()
     return referral
 

@@ -16,7 +16,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from transitions import policy
-from transitions.core import audit
+from transitions.core import audit, nul
 from transitions.core.errors import DomainError, http_exception_response
 from transitions.web import csrf, sessions
 
@@ -38,6 +38,17 @@ ROLE_HOME = {
     "iop_coordinator": "web.offer_inbox",
     "case_manager": "web.board",
     "admin": "web.board",
+}
+# Each role's menu, in its order: a page map like ROLE_HOME (every page still checks its own policy).
+ROLE_NAV = {
+    "discharge_planner": (("web.referrals", "My referrals"), ("web.new_referral", "New referral"),
+                          ("web.board", "Step-down board"), ("web.metrics", "Metrics")),
+    "iop_coordinator": (("web.offer_inbox", "Offer inbox"), ("web.programs", "Programs and seats"),
+                        ("web.roster", "Today's roster")),
+    "case_manager": (("web.board", "Step-down board"), ("web.metrics", "Metrics"), ("web.referrals", "Members")),
+    "admin": (("web.board", "Board"), ("web.metrics", "Metrics"), ("web.referrals", "Referrals"),
+              ("web.offer_inbox", "Offers"), ("web.programs", "Programs"), ("web.roster", "Roster"),
+              ("web.users", "Users")),
 }
 ROLE_LABELS = {
     "discharge_planner": "Discharge planner",
@@ -80,7 +91,7 @@ def load_session_and_check_csrf():
             return error_page(403, "This form could not be accepted",
                               "%s Reload the page and try again." % failure)
     # No browser sends NUL in a form; PostgreSQL text cannot hold it, so refuse it before any query does.
-    if any("\x00" in value for values in request.values.listvalues() for value in values):
+    if any(nul.has_nul(value) for values in request.values.listvalues() for value in values):
         return error_page(400, "This request could not be read", "A field holds a character that is not allowed.")
     return None
 
@@ -104,25 +115,20 @@ def page_security_headers(response):
     return response
 
 
-def roles(*allowed):
-    """Deny by default: other roles get a 403 page."""
+def permits(policy):
+    """Deny by default: roles the policy does not name get a 403 page."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if g.user.role not in allowed:
-                return error_page(403, "Not available for your role",
-                                  "This page is for %s." % " and ".join(ROLE_LABELS[r].lower() + "s" for r in allowed))
+            if not policy.allows(g.user):
+                return error_page(403, "Not available for your role", "This page is for %s." % " and ".join(
+                    ROLE_LABELS[role].lower() + "s" for role in policy.roles))
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
-
-
-def permits(policy):
-    """Deny by default: roles the policy does not name get a 403 page."""
-    return roles(*policy.roles)
 
 
 def render(template, status=200, **context):
@@ -185,7 +191,8 @@ def csrf_token():
 @bp.app_context_processor
 def layout_context():
     user = g.get("user") if has_request_context() and request.blueprint == "web" else None
-    return {"current_user": user, "role_labels": ROLE_LABELS, "may": lambda name, obj=None: _may(user, name, obj)}
+    return {"current_user": user, "role_labels": ROLE_LABELS, "may": lambda name, obj=None: _may(user, name, obj),
+            "nav_items": ROLE_NAV.get(user.role, ()) if user is not None else ()}
 
 
 def _may(user, policy_name, obj=None):

@@ -7,17 +7,18 @@ from sqlalchemy import select
 
 from transitions import policy
 from transitions.core import audit
-from transitions.core.clock import utcnow
+from transitions.core.clock import local_today, utcnow
 from transitions.core.db import db
-from transitions.core.errors import DomainError
+from transitions.core.errors import DomainError, Forbidden, NotFound
+from transitions.directory import commands as program_commands
 from transitions.directory import seats as seat_service
-from transitions.directory import service as program_service
 from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS, Program, Track
 from transitions.directory.schemas import (
-    ProgramFieldsSchema,
-    TrackFieldsSchema,
+    PROGRAM_CHANGES,
+    TRACK_CHANGES,
     TrackInSchema,
 )
+from transitions.offers import commands as offer_commands
 from transitions.offers import placements as placement_service
 from transitions.offers import service as offer_service
 from transitions.offers.models import (
@@ -31,28 +32,19 @@ from transitions.offers.schemas import (
     AttendanceInSchema,
     DeclineInSchema,
 )
+from transitions.referrals import present as referrals_present
 from transitions.referrals.models import Referral
-from transitions.referrals.schemas import ReferralForProviderSchema, ReferralSchema
 from transitions.web import forms
-from transitions.web.blueprint import bp, notice, render, roles
+from transitions.web.blueprint import bp, notice, permits, render
 from transitions.web.present import US_TIMEZONES
 
 INTAKE_CHOICES = 10
 RECENT_DECIDED = 15
 
 
-def referral_for_viewer(user, referral):
-    """The referral as the API would show this viewer: the minimum necessary for a provider."""
-    provider = policy.referral_disclosure(user, referral) == "provider"
-    schema = ReferralForProviderSchema() if provider else ReferralSchema()
-    body = schema.dump(referral)
-    body["part2_notice"] = policy.part2_notice_for(user, referral)
-    return body
-
-
 def intake_choices(referral, track, now, count=INTAKE_CHOICES):
     """The next dates a new patient can start on this track: intake days, not before discharge or today (track time)."""
-    first = max(referral.discharge_date, offer_service.local_today(track.timezone, now))
+    first = max(referral.discharge_date, local_today(track.timezone, now))
     last = first + timedelta(days=offer_service.MAX_INTAKE_LEAD_DAYS)
     days, day = [], first
     while day <= last and len(days) < count:
@@ -62,11 +54,18 @@ def intake_choices(referral, track, now, count=INTAKE_CHOICES):
     return days
 
 
+def refused(error, title, back):
+    """A bad form or a rule's refusal as an error page linking back (lookup 404s and 403s keep the plain page)."""
+    failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+    detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
+    return render("error.html", status=getattr(error, "status", 422), title=title, detail=detail, back=back)
+
+
 # ---------------------------------------------------------------- offer inbox
 
 
 @bp.get("/offers")
-@roles("iop_coordinator", "admin")
+@permits(policy.DECIDE_OFFER)
 def offer_inbox():
     user, now = g.user, utcnow()
     visible = policy.offer_visibility(user)
@@ -82,7 +81,7 @@ def offer_inbox():
         track = db.session.get(Track, offer.track_id)
         audit.record("offer.list", "offer", offer.id, user=user)
         audit.record("referral.read", "referral", referral.id, user=user)
-        cards.append({"offer": offer, "referral": referral_for_viewer(user, referral), "track": track,
+        cards.append({"offer": offer, "referral": referrals_present.referral(user, referral), "track": track,
                       "program": track.program, "intake_days": intake_choices(referral, track, now)})
     recent = []
     for offer in decided:
@@ -96,21 +95,19 @@ def offer_inbox():
 
 
 @bp.post("/offers/<offer_id>/accept")
-@roles("iop_coordinator", "admin")
+@permits(policy.DECIDE_OFFER)
 def accept_offer(offer_id):
     user = g.user
-    offer = policy.get_offer(user, offer_id, "offer.accept")
-    policy.ensure_can_decide_offer(user, offer, "offer.accept")
     try:
         data = forms.load(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")})
-        with offer_service.races_as_conflicts():
-            offer, placement = offer_service.accept_offer(user, offer.id, data["intake_date"], utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
-        return render("error.html", status=getattr(error, "status", 422), title="The offer was not accepted",
-                      detail=detail, back=url_for("web.offer_inbox"))
-    audit.record("placement.create", "placement", placement.id, user=user)
+        offer, placement = offer_commands.accept_offer(user, offer_id, data["intake_date"], utcnow())
+    except forms.FormErrors as failure:
+        offer_commands.offer_to_decide(user, offer_id, "offer.accept")  # an unknown offer is a 404 before a bad form
+        return refused(failure, "The offer was not accepted", url_for("web.offer_inbox"))
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as error:
+        return refused(error, "The offer was not accepted", url_for("web.offer_inbox"))
     referral = db.session.get(Referral, offer.referral_id)
     notice("Accepted: %s %s starts on %s." % (referral.given_name, referral.family_name,
                                                placement.intake_date.strftime("%a %b %d")), "success")
@@ -118,21 +115,20 @@ def accept_offer(offer_id):
 
 
 @bp.post("/offers/<offer_id>/decline")
-@roles("iop_coordinator", "admin")
+@permits(policy.DECIDE_OFFER)
 def decline_offer(offer_id):
     user = g.user
-    offer = policy.get_offer(user, offer_id, "offer.decline")
-    policy.ensure_can_decide_offer(user, offer, "offer.decline")
     try:
         data = forms.load(DeclineInSchema(), {"reason": forms.text(request.form, "reason"),
                                               "note": forms.text(request.form, "note")})
-        with offer_service.races_as_conflicts():
-            offer_service.decline_offer(user, offer.id, data["reason"], data.get("note"), utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
-        return render("error.html", status=getattr(error, "status", 422), title="The offer was not declined",
-                      detail=detail, back=url_for("web.offer_inbox"))
+        offer_commands.decline_offer(user, offer_id, data["reason"], data.get("note"), utcnow())
+    except forms.FormErrors as failure:
+        offer_commands.offer_to_decide(user, offer_id, "offer.decline")  # an unknown offer is a 404 before a bad form
+        return refused(failure, "The offer was not declined", url_for("web.offer_inbox"))
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as error:
+        return refused(error, "The offer was not declined", url_for("web.offer_inbox"))
     notice("Offer declined; the seat is free again and the planner will see the reason.", "success")
     return redirect(url_for("web.offer_inbox"))
 
@@ -142,7 +138,7 @@ def decline_offer(offer_id):
 
 def my_programs(user):
     query = select(Program).order_by(Program.name, Program.id)
-    if user.role != "admin":
+    if not policy.ACT_FOR_ANY_PROVIDER.allows(user):
         query = query.where(Program.organization_id == user.organization_id)
     elif request.args.get("organization_id"):
         query = query.where(Program.organization_id == request.args["organization_id"][:36])
@@ -150,7 +146,7 @@ def my_programs(user):
 
 
 @bp.get("/programs")
-@roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 def programs():
     rows = my_programs(g.user)
     tracks = [t for p in rows for t in p.tracks]
@@ -160,7 +156,7 @@ def programs():
 
 
 @bp.get("/programs/seats.json")
-@roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 def program_seats():
     tracks = [t for p in my_programs(g.user) for t in p.tracks]
     return jsonify(seat_service.seat_counts(tracks, utcnow()))
@@ -172,15 +168,15 @@ def _program_form_context(program, form=None, errors=None, message=None):
 
 
 @bp.route("/programs/<program_id>/edit", methods=["GET", "POST"])
-@roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 def edit_program(program_id):
     program = policy.get_program(program_id)
-    policy.ensure_can_edit_program(g.user, program)
+    policy.EDIT_PROGRAM.require(g.user, program)
     if request.method == "GET":
         return render("program_edit.html", **_program_form_context(program))
     try:
-        changes = forms.load(ProgramFieldsSchema(), forms.program_changes(request.form))
-        program_service.update_program(program, changes)
+        changes = forms.load(PROGRAM_CHANGES, forms.program_changes(request.form))
+        program = program_commands.update_program(g.user, program_id, changes)
     except forms.FormErrors as failure:
         db.session.rollback()
         program = policy.get_program(program_id)
@@ -215,16 +211,16 @@ def _zones(current):
 
 
 @bp.route("/tracks/<track_id>/edit", methods=["GET", "POST"])
-@roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 def edit_track(track_id):
     track = policy.get_track(track_id)
     program = track.program
-    policy.ensure_can_edit_program(g.user, program)
+    policy.EDIT_PROGRAM.require(g.user, program, "track.update")
     if request.method == "GET":
         return render("track_edit.html", **_track_form_context(program, track))
     try:
-        changes = forms.load(TrackFieldsSchema(), forms.track_payload(request.form))
-        program_service.update_track(track, changes)
+        changes = forms.load(TRACK_CHANGES, forms.track_payload(request.form))
+        track = program_commands.update_track(g.user, track_id, changes)
     except (forms.FormErrors, DomainError) as error:
         db.session.rollback()
         track = policy.get_track(track_id)
@@ -236,15 +232,15 @@ def edit_track(track_id):
 
 
 @bp.route("/programs/<program_id>/tracks/new", methods=["GET", "POST"])
-@roles("iop_coordinator", "admin")
+@permits(policy.EDIT_PROGRAM)
 def new_track(program_id):
     program = policy.get_program(program_id)
-    policy.ensure_can_edit_program(g.user, program)
+    policy.EDIT_PROGRAM.require(g.user, program, "track.create")
     if request.method == "GET":
         return render("track_edit.html", **_track_form_context(program, None))
     try:
         data = forms.load(TrackInSchema(), forms.track_payload(request.form))
-        track = program_service.create_track(program, data)
+        track = program_commands.create_track(g.user, program_id, data)
     except (forms.FormErrors, DomainError) as error:
         failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
         return render("track_edit.html", status=getattr(error, "status", 422),
@@ -264,7 +260,7 @@ def _parse_day(raw):
 
 
 @bp.get("/roster")
-@roles("iop_coordinator", "admin")
+@permits(policy.MANAGE_PLACEMENT)
 def roster():
     user, now = g.user, utcnow()
     chosen = _parse_day(request.args.get("date"))
@@ -276,7 +272,7 @@ def roster():
     groups = {}
     for placement in placements:
         track = tracks[placement.track_id]
-        day = chosen or offer_service.local_today(track.timezone, now)
+        day = chosen or local_today(track.timezone, now)
         sessions = [s for s in track.sessions if s["day"] == WEEKDAYS[day.weekday()]]
         if not sessions or placement.intake_date > day:
             continue
@@ -290,7 +286,7 @@ def roster():
         group["patients"].append({
             "placement": placement, "name": "%s %s" % (referral.given_name, referral.family_name),
             "referral_status": referral.status, "today": recorded, "first_day": placement.intake_date == day,
-            "attended": sum(1 for r in rows if r.status == "attended"),
+            "attended": placement_service.sessions_attended(rows),
             "missed_in_a_row": placement_service.current_missed_run(rows),
         })
     ordered = sorted(groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name,
@@ -299,23 +295,23 @@ def roster():
 
 
 @bp.post("/roster/attendance")
-@roles("iop_coordinator", "admin")
+@permits(policy.MANAGE_PLACEMENT)
 def record_attendance():
     user = g.user
-    placement = policy.get_placement(user, (request.form.get("placement_id") or "")[:36], "placement.attendance")
-    policy.ensure_can_manage_placement(user, placement, "placement.attendance")
+    placement_id = (request.form.get("placement_id") or "")[:36]
     back = url_for("web.roster", date=request.form.get("back_date") or None)
     try:
         data = forms.load(AttendanceInSchema(), {"date": forms.text(request.form, "date"),
                                                  "status": forms.text(request.form, "status")})
-        with offer_service.races_as_conflicts():
-            row, lapse = placement_service.record_attendance(user, placement.id, data["date"], data["status"],
-                                                             utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
-        return render("error.html", status=getattr(error, "status", 422), title="Attendance was not recorded",
-                      detail=detail, back=back)
+        row, lapse = offer_commands.record_attendance(user, placement_id, data["date"], data["status"], utcnow())
+    except forms.FormErrors as failure:
+        offer_commands.placement_to_manage(user, placement_id)  # an unknown placement is a 404 before a bad form
+        return refused(failure, "Attendance was not recorded", back)
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as error:
+        return refused(error, "Attendance was not recorded", back)
+    placement = db.session.get(Placement, row.placement_id)
     referral = db.session.get(Referral, placement.referral_id)
     text = "%s %s: %s on %s." % (referral.given_name, referral.family_name, row.status,
                                  row.session_date.strftime("%a %b %d"))

@@ -3,6 +3,7 @@ import re
 
 from marshmallow import ValidationError
 
+from transitions.core.clock import minutes_of_day
 from transitions.core.errors import ValidationFailed
 from transitions.directory.models import WEEKDAYS
 
@@ -111,9 +112,8 @@ def grid_from_windows(windows):
     """The cells to show checked for saved windows (any hour the window touches)."""
     cells = set()
     for window in windows or []:
-        start = int(window["start"][:2])
-        end_hours, end_minutes = (int(part) for part in window["end"].split(":"))
-        end = end_hours + (1 if end_minutes else 0)
+        start = minutes_of_day(window["start"]) // 60
+        end = -(-minutes_of_day(window["end"]) // 60)  # an hour the window ends in is touched
         for hour in range(start, end):
             if hour in GRID_HOURS:
                 cells.add("%s-%d" % (window["day"], hour))
@@ -191,7 +191,7 @@ def split_list(raw, upper=False, lower=False):
 
 
 def program_changes(form):
-    """The ProgramFieldsSchema dict for the program form (every field, as a PATCH that sets them all)."""
+    """The PROGRAM_CHANGES dict for the program form (every field, as a PATCH that sets them all)."""
     changes = {}
     for key in ("name", "zip", "state", "phone"):
         changes[key] = text(form, key)
@@ -237,7 +237,7 @@ def sessions_from_form(form):
 
 
 def track_payload(form):
-    """The TrackFieldsSchema/TrackInSchema dict for the track form."""
+    """The TRACK_CHANGES/TrackInSchema dict for the track form."""
     payload = {}
     for key in ("name", "modality", "timezone", "capacity"):
         put(payload, key, text(form, key))

@@ -1,6 +1,5 @@
 """Case manager pages: the step-down board, a member's journey with outreach, and the follow-up metrics with charts."""
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import g, redirect, request, url_for
 from marshmallow import ValidationError
@@ -8,11 +7,12 @@ from sqlalchemy import select
 
 from transitions import policy
 from transitions.core import audit
-from transitions.core.clock import today, utcnow
+from transitions.core.clock import local_today, today, utcnow
 from transitions.core.db import db
 from transitions.directory.models import SERVICES, Program, Track
-from transitions.followups import dashboards
+from transitions.followups import commands, dashboards
 from transitions.followups import service as followup_service
+from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.schemas import (
     FollowUpContactInSchema,
     MetricsQuerySchema,
@@ -20,9 +20,9 @@ from transitions.followups.schemas import (
 )
 from transitions.identity.models import Organization
 from transitions.referrals.models import Referral
+from transitions.referrals.queries import followups_of, offers_of, placement_of, timeline_of
 from transitions.web import charts, forms
-from transitions.web.blueprint import bp, notice, render, roles
-from transitions.web.planner import followups_of, offers_of, placement_of, timeline_of
+from transitions.web.blueprint import bp, notice, permits, render
 
 BOARD_LIMIT = 500
 # The board's columns: the stage a member is at, from waiting for a seat to the end of the episode.
@@ -33,7 +33,9 @@ COLUMNS = (
     ("attending", "Attending", ("attending",)),
     ("ended", "Episode ended", ("completed", "dropped_out", "readmitted")),
 )
-DASHBOARD_ROLES = ("case_manager", "discharge_planner", "admin")
+# The follow-up rates over every member: charted by discharge cohort (the needs-specific ones are tiles only), and
+# their checks are milestones of a member's journey.
+MEMBER_RATES = tuple(measure for measure in RATE_MEASURES if measure.needs is None)
 
 
 def _filters_from(args, schema, keys):
@@ -48,7 +50,7 @@ def _filters_from(args, schema, keys):
 
 
 @bp.get("/board")
-@roles(*DASHBOARD_ROLES)
+@permits(policy.VIEW_DASHBOARDS)
 def board():
     user, now = g.user, utcnow()
     filters, errors = _filters_from(request.args, StepdownQuerySchema(), (
@@ -64,7 +66,6 @@ def board():
     columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
     stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
     for referral in referrals:
-        audit.record("stepdown.list", "referral", referral.id, user=user)
         detail = details[referral.id]
         placement = detail["placement"]
         columns[stage.get(referral.status, "waiting")]["cards"].append({
@@ -83,7 +84,7 @@ def board():
 
 
 @bp.get("/members/<referral_id>")
-@roles(*DASHBOARD_ROLES)
+@permits(policy.VIEW_DASHBOARDS)
 def journey(referral_id):
     user, now = g.user, utcnow()
     referral = policy.get_referral(user, referral_id, "referral.journey")
@@ -98,14 +99,13 @@ def journey(referral_id):
             .order_by(Referral.discharge_date.desc()).limit(20)).all()
         for other in others:
             audit.record("referral.list", "referral", other.id, user=user)
-    local_today = now.astimezone(ZoneInfo(referral.timezone)).date()
     return render("journey.html", referral=referral, events=events, names=names, followups=followups,
                   contacts=contacts, offers=offers_of(referral, now), placement=placement_of(referral),
                   others=others, stages=journey_stages(referral, events, followups),
-                  days_since_discharge=(local_today - referral.discharge_date).days,
+                  days_since_discharge=(local_today(referral.timezone, now) - referral.discharge_date).days,
                   part2_notice=policy.part2_notice_for(user, referral), now=now,
                   organization=db.session.get(Organization, referral.organization_id),
-                  can_contact=user.role in ("case_manager", "admin"))
+                  can_contact=policy.CONTACT_FOLLOWUP.allows(user))
 
 
 def journey_stages(referral, events, followups):
@@ -120,8 +120,8 @@ def journey_stages(referral, events, followups):
         {"label": "Intake scheduled", "done": "offer.accepted" in first, "when": first.get("offer.accepted")},
         {"label": "First session", "done": "referral.attending" in first, "when": first.get("referral.attending")},
     ]
-    for check in ("followup_7", "followup_30"):
-        row = checks.get(check)
+    for measure in MEMBER_RATES:
+        row = checks.get(measure.check)
         if row is not None:
             stages.append({"label": row.check, "check": True, "done": row.outcome == "met",
                            "missed": row.outcome == "missed", "when": row.due_date, "outcome": row.outcome})
@@ -129,20 +129,21 @@ def journey_stages(referral, events, followups):
 
 
 @bp.post("/followups/<followup_id>/contact")
-@roles("case_manager", "admin")
+@permits(policy.CONTACT_FOLLOWUP)
 def record_contact(followup_id):
-    user = g.user
-    row, referral = followup_service.get_followup(user, followup_id[:36], "followup.contact")
+    user, followup_id = g.user, followup_id[:36]
     try:
         data = forms.load(FollowUpContactInSchema(), {"note": forms.text(request.form, "note"),
                                                       "reached": forms.checkbox(request.form, "reached")})
     except forms.FormErrors as failure:
+        # The check is looked up (and the lookup audited) to link back to its member, or to answer 404.
+        _, referral = followup_service.get_followup(user, followup_id, "followup.contact")
         detail = "; ".join(m for msgs in failure.errors.values() for m in msgs)
         return render("error.html", status=422, title="The outreach was not recorded", detail=detail,
                       back=url_for("web.journey", referral_id=referral.id))
-    followup_service.add_contact(user, row, referral, data)
+    followup, _ = commands.record_contact(user, followup_id, data, utcnow())
     notice("Outreach recorded.", "success")
-    return redirect(url_for("web.journey", referral_id=referral.id) + "#followups")
+    return redirect(url_for("web.journey", referral_id=followup.referral_id) + "#followups")
 
 
 # ---------------------------------------------------------------- metrics
@@ -167,7 +168,7 @@ def buckets(start, end):
 
 
 @bp.get("/metrics")
-@roles(*DASHBOARD_ROLES)
+@permits(policy.VIEW_DASHBOARDS)
 def metrics():
     user, now = g.user, utcnow()
     filters, errors = _filters_from(request.args, MetricsQuerySchema(), ("from", "to", "payer_id", "organization_id"))
@@ -181,8 +182,7 @@ def metrics():
     audit.record("metrics.read", "metrics", None, user=user)
     rate_chart = charts.line_chart(
         [s["label"] for s in series],
-        [("7-day follow-up", [s["metrics"]["followup_7"]["rate"] for s in series]),
-         ("30-day follow-up", [s["metrics"]["followup_30"]["rate"] for s in series])],
+        [(measure.label, [s["metrics"][measure.name]["rate"] for s in series]) for measure in MEMBER_RATES],
         title="Follow-up rates by discharge cohort", percent=True)
     median_chart = charts.bar_chart(
         [s["label"] for s in series], [s["metrics"]["median_days_to_first_session"]["value"] for s in series],
@@ -195,5 +195,5 @@ def metrics():
                                                              policy.referral_visibility(user))))
         .order_by(Organization.name)).all()
     return render("metrics.html", overall=overall, series=series, rate_chart=rate_chart, median_chart=median_chart,
-                  reasons=reasons, args=request.args, errors=errors, start=start, end=end,
-                  organizations=organizations, payers=sorted(user.organization.payer_ids or []))
+                  measures=RATE_MEASURES, charted=MEMBER_RATES, reasons=reasons, args=request.args, errors=errors,
+                  start=start, end=end, organizations=organizations, payers=sorted(user.organization.payer_ids or []))

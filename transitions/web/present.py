@@ -3,6 +3,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from transitions.core import codes
+from transitions.followups import checks
 from transitions.web.forms import DAY_NAMES
 
 STATUS_LABELS = {
@@ -17,12 +18,6 @@ GENDER_LABELS = {"female": "Female", "male": "Male", "nonbinary": "Nonbinary", "
 DECLINE_LABELS = {
     "at_capacity": "At capacity", "clinical_fit": "Clinical fit", "payer": "Payer not accepted",
     "schedule": "Schedule does not fit", "patient_declined": "Patient declined", "other": "Other",
-}
-CHECK_LABELS = {
-    "intake_scheduled": "Intake scheduled (day 1)", "followup_7": "7-day follow-up",
-    "initiation_14": "Initiation (14 days)",
-    "followup_30": "30-day follow-up", "engagement_34": "Engagement (34 days)", "outcome_90": "90-day outcome",
-    "outcome_180": "180-day outcome",
 }
 OUTCOME_LABELS = {None: "Pending", "met": "Met", "missed": "Missed", "not_applicable": "Not applicable"}
 OFFER_STATUS_LABELS = {"pending": "Pending", "accepted": "Accepted", "declined": "Declined", "withdrawn": "Withdrawn",
@@ -91,10 +86,6 @@ def fmt_datetime(value, zone="UTC"):
                                 local.tzname())
 
 
-def age_on(birth_date, day):
-    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
-
-
 def diagnosis_label(code):
     description = codes.icd10_description(code)
     return "%s — %s" % (code, description) if description else code
@@ -123,7 +114,7 @@ def describe_event(event, names):
     if event.type == "attendance.recorded" and data.get("status"):
         details.append(ATTENDANCE_LABELS.get(data["status"], data["status"]))
     if data.get("check"):
-        details.append(CHECK_LABELS.get(data["check"], data["check"]))
+        details.append(checks.label(data["check"]))
     if event.type == "referral.cancelled" and data.get("reason"):
         details.append(data["reason"])
     if data.get("cascade"):
@@ -136,7 +127,7 @@ def register(app):
         "date": fmt_date, "datetime": fmt_datetime, "status_label": lambda s: STATUS_LABELS.get(s, s),
         "need_label": lambda s: NEED_LABELS.get(s, s), "origin_label": lambda s: ORIGIN_LABELS.get(s, s),
         "modality_label": lambda s: MODALITY_LABELS.get(s, s), "gender_label": lambda s: GENDER_LABELS.get(s, s),
-        "check_label": lambda s: CHECK_LABELS.get(s, s), "outcome_label": lambda s: OUTCOME_LABELS.get(s, s),
+        "check_label": checks.label, "outcome_label": lambda s: OUTCOME_LABELS.get(s, s),
         "offer_status_label": lambda s: OFFER_STATUS_LABELS.get(s, s),
         "decline_label": lambda s: DECLINE_LABELS.get(s, s), "language_name": language_name,
         "diagnosis": diagnosis_label, "windows": windows_text, "day_name": day_name,
@@ -146,6 +137,6 @@ def register(app):
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals.update(
         STATUS_LABELS=STATUS_LABELS, NEED_LABELS=NEED_LABELS, ORIGIN_LABELS=ORIGIN_LABELS,
-        MODALITY_LABELS=MODALITY_LABELS, DECLINE_LABELS=DECLINE_LABELS, CHECK_LABELS=CHECK_LABELS,
+        MODALITY_LABELS=MODALITY_LABELS, DECLINE_LABELS=DECLINE_LABELS,
         DAY_NAMES=DAY_NAMES,
     )

@@ -1,0 +1,368 @@
+"""The matching rules on plain facts: what a track and a referral are to the rules, each hard rule, the score,
+the reasons and the ranking order. No database here: screening.py decides which tracks reach these rules.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from transitions.core.clock import age_on, minutes_of_day
+from transitions.core.geo import distance_miles
+from transitions.directory.models import WEEKDAYS
+
+# Exclusions are counted under the first rule a track fails, in this order. Reach comes first:
+# a program 2,000 miles away is out of reach, whatever else it lacks, and the database only
+# has to look closely at the tracks within reach.
+RULES = (
+    "modality", "distance", "telehealth_state",
+    "inactive", "need", "mat", "age", "gender", "language", "payer", "origin",
+    "schedule", "capacity",
+)
+RULE_TEXT = {
+    "inactive": "program or track is not active",
+    "need": "does not offer the needed care",
+    "mat": "does not offer medication for addiction treatment",
+    "age": "patient's age at intake is outside the program's range",
+    "gender": "program serves another gender",
+    "language": "does not speak the patient's language and has no interpreter",
+    "payer": "does not accept the patient's coverage",
+    "origin": "does not take patients from this kind of setting",
+    "modality": "modality does not fit the patient's preference",
+    "distance": "farther than the patient can travel",
+    "telehealth_state": "not licensed for telehealth in the patient's state",
+    "schedule": "a session falls outside the patient's available times",
+    "capacity": "no open seat",
+}
+DEFAULT_TRAVEL_MILES = 25.0
+FOLLOWUP_TARGET_DAYS = 7
+
+# Score weights. Waiting dominates: one day of waiting (10 points) outweighs everything
+# else together (< 10), so ranking by score is "earliest start first" and the allocation's
+# total score agrees with the ranking.
+WAIT_POINTS_PER_DAY = 10.0
+WAIT_HORIZON_DAYS = 14
+SLACK_POINTS, SLACK_FULL_MINUTES = 4.0, 120.0
+DISTANCE_POINTS, TELEHEALTH_DISTANCE_POINTS = 4.0, 2.0
+INTENSITY_POINTS, INTENSITY_TARGET_HOURS = 1.99, 9.0
+
+
+@dataclass(frozen=True)
+class TrackFacts:
+    """What the rules need to know about a track and its program, detached from the ORM."""
+
+    track_id: str
+    program_id: str
+    program_name: str
+    track_name: str
+    modality: str
+    timezone: str
+    sessions: tuple          # ((day, "HH:MM", "HH:MM"), ...)
+    intake_days: frozenset
+    hours_per_week: float
+    open_seats: int
+    active: bool
+    services: frozenset
+    mat: bool
+    min_age: int
+    max_age: int
+    gender: str
+    languages: frozenset
+    interpreter_services: bool
+    payers: frozenset
+    self_pay: bool
+    accepts_from: frozenset
+    telehealth_states: frozenset
+    latitude: float
+    longitude: float
+
+    @classmethod
+    def from_rows(cls, track, program):
+        return cls(
+            track_id=track.id, program_id=program.id, program_name=program.name, track_name=track.name,
+            modality=track.modality, timezone=track.timezone,
+            sessions=tuple((s["day"], s["start"], s["end"]) for s in track.sessions),
+            intake_days=frozenset(track.intake_days), hours_per_week=track.hours_per_week,
+            open_seats=track.capacity - track.occupied - track.held,
+            active=bool(track.active and program.active), services=frozenset(program.services),
+            mat=program.mat, min_age=program.min_age, max_age=program.max_age, gender=program.gender,
+            languages=frozenset(program.languages), interpreter_services=program.interpreter_services,
+            payers=frozenset(program.payers), self_pay=program.self_pay,
+            accepts_from=frozenset(program.accepts_from), telehealth_states=frozenset(program.telehealth_states),
+            latitude=program.latitude, longitude=program.longitude,
+        )
+
+
+@dataclass
+class ReferralFacts:
+    """A referral as the rules see it, as of one day, with its availability cached per week."""
+
+    referral_id: str
+    need: str
+    needs_mat: bool
+    birth_date: date
+    gender: str
+    language: str
+    payer_id: str | None
+    self_pay: bool
+    origin: str
+    modality: str
+    max_travel_miles: float
+    latitude: float
+    longitude: float
+    state: str
+    timezone: str
+    availability: tuple | None
+    discharge_date: date
+    earliest_start: date
+    _windows: dict = field(default_factory=dict, repr=False)
+    _fits: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_referral(cls, referral, as_of):
+        travel = referral.max_travel_miles
+        return cls(
+            referral_id=referral.id, need=referral.need, needs_mat=referral.needs_mat,
+            birth_date=referral.birth_date, gender=referral.gender, language=referral.language,
+            payer_id=referral.payer_id, self_pay=referral.self_pay, origin=referral.origin,
+            modality=referral.modality, max_travel_miles=DEFAULT_TRAVEL_MILES if travel is None else travel,
+            latitude=referral.latitude, longitude=referral.longitude, state=referral.patient_state,
+            timezone=referral.timezone,
+            availability=None if referral.availability is None else tuple(
+                (w["day"], w["start"], w["end"]) for w in referral.availability),
+            discharge_date=referral.discharge_date, earliest_start=max(referral.discharge_date, as_of),
+        )
+
+    def windows_for_week(self, week_start):
+        """Merged availability intervals (UTC epoch seconds) around the week starting week_start."""
+        if week_start not in self._windows:
+            self._windows[week_start] = _availability_intervals(self.timezone, self.availability, week_start)
+        return self._windows[week_start]
+
+
+@dataclass
+class Evaluation:
+    """The verdict of the rules on one (referral, track) pair."""
+
+    ok: bool
+    failed: list = field(default_factory=list)
+    reasons: list = field(default_factory=list)
+    first_intake_date: date | None = None
+    distance_miles: float | None = None
+    slack_minutes: float | None = None
+    score: float = 0.0
+    misses_7_day_target: bool = False
+    track: TrackFacts | None = None
+
+
+# ---------------------------------------------------------------- time helpers
+
+
+def _local_instant(day, hhmm, zone):
+    """Epoch seconds of a local wall time; 24:00 is the next midnight."""
+    minutes = minutes_of_day(hhmm)
+    if minutes == 1440:
+        moment = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+    else:
+        moment = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
+    return moment.timestamp()
+
+
+@lru_cache(maxsize=65536)
+def _session_intervals(timezone, sessions, week_start):
+    """Each session of a weekly schedule as (start, end) epoch seconds in the week from week_start."""
+    zone = ZoneInfo(timezone)
+    intervals = []
+    for day, start, end in sessions:
+        offset = (WEEKDAYS.index(day) - week_start.weekday()) % 7
+        session_day = week_start + timedelta(days=offset)
+        intervals.append((_local_instant(session_day, start, zone), _local_instant(session_day, end, zone)))
+    return tuple(intervals)
+
+
+def _availability_intervals(timezone, windows, week_start):
+    """Patient windows on the real dates around the week, joined where they touch (midnight splits)."""
+    if windows is None:
+        return None
+    zone = ZoneInfo(timezone)
+    spans = []
+    # A day either side: a cross-zone session can land on the patient's previous or next date.
+    for offset in range(-1, 9):
+        day = week_start + timedelta(days=offset)
+        name = WEEKDAYS[day.weekday()]
+        for window_day, start, end in windows:
+            if window_day == name:
+                spans.append((_local_instant(day, start, zone), _local_instant(day, end, zone)))
+    spans.sort()
+    merged = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def schedule_fit(referral_facts, track_facts, week_start):
+    """(fits, slack minutes): every session inside an availability window on the first intake week."""
+    # Tracks share schedules (a directory has a few dozen distinct ones), so each is placed once per patient.
+    key = track_facts.timezone, track_facts.sessions, week_start
+    if key not in referral_facts._fits:
+        referral_facts._fits[key] = _schedule_fit(referral_facts, track_facts, week_start)
+    return referral_facts._fits[key]
+
+
+def _schedule_fit(referral_facts, track_facts, week_start):
+    windows = referral_facts.windows_for_week(week_start)
+    if windows is None:
+        return True, None
+    slack = None
+    for start, end in _session_intervals(track_facts.timezone, track_facts.sessions, week_start):
+        enclosing = next((w for w in windows if w[0] <= start and end <= w[1]), None)
+        if enclosing is None:
+            return False, None
+        margin = min(start - enclosing[0], enclosing[1] - end) / 60
+        slack = margin if slack is None else min(slack, margin)
+    return True, slack
+
+
+@lru_cache(maxsize=4096)
+def first_intake_date(earliest, intake_days):
+    for offset in range(7):
+        day = earliest + timedelta(days=offset)
+        if WEEKDAYS[day.weekday()] in intake_days:
+            return day
+    return None
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True, explain=True):
+    """Run every hard rule; `failed` lists the rule codes that failed, in RULES order.
+
+    collect_all=False stops at the first failure (ranking and allocation need only the verdict);
+    explain=False skips writing the reasons of a match (allocation only needs the score).
+    """
+    failed = []
+    distance = None
+    intake = None
+
+    def fail(code):
+        failed.append(code)
+        return not collect_all
+
+    def stop():
+        return _verdict(failed, intake, distance, track)
+
+    if ref.modality != "either" and ref.modality != track.modality and fail("modality"):
+        return stop()
+    if track.modality == "in_person":
+        distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
+        if distance > ref.max_travel_miles and fail("distance"):
+            return stop()
+    elif ref.state not in track.telehealth_states and fail("telehealth_state"):
+        return stop()
+    if not track.active and fail("inactive"):
+        return stop()
+    if ref.need not in track.services and fail("need"):
+        return stop()
+    if ref.needs_mat and not track.mat and fail("mat"):
+        return stop()
+    intake = first_intake_date(ref.earliest_start, track.intake_days)
+    if intake is None or not track.min_age <= age_on(ref.birth_date, intake) <= track.max_age:
+        if fail("age"):
+            return stop()
+    if track.gender != "any" and track.gender != ref.gender and fail("gender"):
+        return stop()
+    if ref.language not in track.languages and not track.interpreter_services and fail("language"):
+        return stop()
+    payer_ok = track.self_pay if ref.self_pay else ref.payer_id in track.payers
+    if not payer_ok and fail("payer"):
+        return stop()
+    if ref.origin not in track.accepts_from and fail("origin"):
+        return stop()
+    fits, slack = (False, None) if intake is None else schedule_fit(ref, track, intake)
+    if not fits and fail("schedule"):
+        return stop()
+    if not ignore_capacity and track.open_seats <= 0:
+        fail("capacity")
+    verdict = stop()
+    verdict.slack_minutes = slack
+    if verdict.ok:
+        _score(ref, track, verdict)
+        if explain:
+            verdict.reasons = _inclusion_reasons(ref, track, verdict)
+    return verdict
+
+
+def _verdict(failed, intake, distance, track):
+    return Evaluation(
+        ok=not failed, failed=list(failed), reasons=[RULE_TEXT[code] for code in failed],
+        first_intake_date=intake, distance_miles=None if distance is None else round(distance, 1), track=track,
+    )
+
+
+def _score(ref, track, verdict):
+    """Documented weights (docs/matching.md): wait first, then slack, distance, intensity."""
+    wait = (verdict.first_intake_date - ref.discharge_date).days
+    timeliness = WAIT_POINTS_PER_DAY * max(0, WAIT_HORIZON_DAYS - max(0, wait))
+    slack = SLACK_POINTS if verdict.slack_minutes is None else \
+        SLACK_POINTS * min(verdict.slack_minutes, SLACK_FULL_MINUTES) / SLACK_FULL_MINUTES
+    if track.modality == "in_person":
+        nearness = DISTANCE_POINTS * max(0.0, 1 - verdict.distance_miles / max(ref.max_travel_miles, 1.0))
+    else:
+        nearness = TELEHEALTH_DISTANCE_POINTS
+    hours = track.hours_per_week
+    adult_from_inpatient = ref.origin == "inpatient_psych" and age_on(ref.birth_date, verdict.first_intake_date) >= 18
+    if hours >= INTENSITY_TARGET_HOURS:
+        intensity = INTENSITY_POINTS
+    else:
+        # Adults stepping down from inpatient care need the fuller dose; lighter tracks rank lower for them.
+        intensity = INTENSITY_POINTS * hours / INTENSITY_TARGET_HOURS * (0.5 if adult_from_inpatient else 1.0)
+    verdict.score = round(timeliness + slack + nearness + intensity, 3)
+    verdict.misses_7_day_target = wait > FOLLOWUP_TARGET_DAYS
+
+
+def _inclusion_reasons(ref, track, verdict):
+    wait = (verdict.first_intake_date - ref.discharge_date).days
+    reasons = []
+    if wait <= 0:
+        reasons.append("can start on the discharge date (%s)" % verdict.first_intake_date.isoformat())
+    else:
+        reasons.append("first intake %s, %d day%s after discharge" % (
+            verdict.first_intake_date.isoformat(), wait, "" if wait == 1 else "s"))
+    if verdict.misses_7_day_target:
+        reasons.append("misses the 7-day follow-up target")
+    reasons.append({"mental_health": "treats mental health", "substance_use": "treats substance use",
+                    "co_occurring": "integrated co-occurring care"}[ref.need])
+    if ref.needs_mat:
+        reasons.append("offers MAT")
+    if ref.self_pay:
+        reasons.append("accepts self-pay")
+    else:
+        reasons.append("accepts %s" % ref.payer_id)
+    if ref.language in track.languages:
+        reasons.append("sessions in the patient's language (%s)" % ref.language)
+    else:
+        reasons.append("interpreter services for %s" % ref.language)
+    if track.modality == "in_person":
+        reasons.append("in person, %.1f miles away" % verdict.distance_miles)
+    else:
+        reasons.append("telehealth, licensed in %s" % ref.state)
+    if verdict.slack_minutes is None:
+        reasons.append("patient is available any time")
+    else:
+        reasons.append("every session fits the patient's week (%d min to spare)" % verdict.slack_minutes)
+    reasons.append("%g hours a week" % track.hours_per_week)
+    return reasons
+
+
+def rank_key(verdict):
+    """Best first: highest score, then earliest intake, nearest, and the track id to break ties."""
+    distance = verdict.distance_miles if verdict.distance_miles is not None else 0.0
+    return (-verdict.score, verdict.first_intake_date, distance, verdict.track.track_id)
+
+
+def age_bounds(ref):
+    """(youngest, oldest) age the patient can have at a first intake: it falls within 7 days of the start."""
+    return age_on(ref.birth_date, ref.earliest_start), age_on(ref.birth_date, ref.earliest_start + timedelta(days=6))
