@@ -150,8 +150,10 @@ def app(request, clock):
     Most tests share one app per worker and run in one connection's transaction, rolled back at the end: every
     commit of the app (the request's, the audit rows written after a rollback, the scheduler's) becomes a savepoint
     release, every rollback a rollback to the savepoint, so what a test sees is what it would see with real commits
-    as long as one connection does all the work. `app.config` is restored after the test, so tests may change it.
-    The tests that need real commits get a fresh app on a database of their own, as every test once did.
+    as long as one connection does all the work (a second thread or connection fails the test, see rolled_back).
+    PostgreSQL sequences are not transactional, so `events.seq` keeps counting across tests; only its order matters.
+    `app.config` is restored after the test, so tests may change it. The tests that need real commits get a fresh
+    app on a database of their own, as every test once did.
     """
     if needs_real_commits(request):
         app = create_app(dict(TEST_CONFIG, DATABASE_URL=request.getfixturevalue("db_url"), CLOCK=clock))
