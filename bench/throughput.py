@@ -40,7 +40,7 @@ sys.path[:0] = [BENCH_DIR, REPO_DIR]
 
 from paced_load import run_paced  # noqa: E402  (bench/ is not a package; the path is set just above)
 
-from tests import payloads  # noqa: E402  (the same valid referral the tests post)
+from tests.support import payloads  # noqa: E402  (the same valid referral the tests post)
 
 TARGETS = {"create_ratio": 0.20, "read_ratio": 0.40, "p95_ms": 50.0}
 
