@@ -43,7 +43,7 @@ DOC_HEADING = "## Follow-ups and scheduler"
 sys.path.insert(0, REPO_DIR)
 
 TARGETS = {"write_speedup": 50.0, "sweep_seconds": 10.0, "rss_mb": 200.0}
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def evaluate_one(followup_id):

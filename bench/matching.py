@@ -408,7 +408,7 @@ def copy_rows(model, rows):
             return Jsonb(value)
         if isinstance(value, datetime.datetime):
             # The UTCDateTime columns hold naive UTC.
-            return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            return value.astimezone(datetime.UTC).replace(tzinfo=None)
         return value
 
     cursor = db.session.connection().connection.driver_connection.cursor()
@@ -948,11 +948,11 @@ def main(argv=None):
         return child_main(args)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     started = time.monotonic()
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     admin_url = database_url(args.pg_server, "postgres")
     name = "transitions_bench_match_%s" % secrets.token_hex(6)
     url = database_url(args.pg_server, name)
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine_facts(admin_url), "git": git_facts(), "settings": vars(args), "database": name,
                "json_name": "matching-%s.json" % stamp, "sizes": []}
     create_database(admin_url, name)
@@ -969,7 +969,7 @@ def main(argv=None):
 
         rng = random.Random(args.seed)
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         with app.app_context():
             as_of = today()
             provider = Organization(id=deterministic_id(rng), name="Bench IOP network", kind="iop_provider",

@@ -718,11 +718,11 @@ def main(argv=None):
     if args.profile and not (shutil.which("py-spy") or os.path.exists(os.path.join(VENV_BIN, "py-spy"))):
         sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
     os.makedirs(RESULTS_DIR, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     admin_url = database_url(args.pg_server, "postgres")
     name = "transitions_bench_%s" % secrets.token_hex(6)
     url = database_url(args.pg_server, name)
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine_facts(admin_url), "git": git_facts(), "settings": vars(args), "database": name}
     servers = []
     body_dir = tempfile.mkdtemp(prefix="bench-")

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 """
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -34,8 +34,8 @@ def _end_of_day(day, zone):
     try:
         tz = ZoneInfo(zone)
     except Exception:  # a zone name this machine's tzdata does not know: fall back to UTC
-        tz = timezone.utc
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+        tz = UTC
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
 
 
 def upgrade():
@@ -76,7 +76,7 @@ def upgrade():
 
     # Referrals submitted before follow-ups existed get their plan; checks already past due are
     # closed as not_applicable, so the upgrade does not escalate weeks-old checks all at once.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     planned = {r for (r,) in bind.execute(sa.select(followups.c.referral_id).distinct())}
     new_rows = []
     for referral in bind.execute(sa.select(referrals).where(referrals.c.status != 'cancelled')).all():

@@ -1,5 +1,5 @@
 """The case manager's step-down board and the metrics, against a hand-computed cohort of 25 referrals."""
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.support.followups import (
 )
 from transitions.core.pagination import encode_cursor
 
-ACCEPTED_AT = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)
+ACCEPTED_AT = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- the board

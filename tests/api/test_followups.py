@@ -1,5 +1,5 @@
 """Follow-up plans through the API and the sweep: written on submit, moved on edit, closed on cancel, judged once."""
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -160,7 +160,7 @@ def test_facts_from_the_tables_decide_each_check(api, world, app):
     referral_id = submit(api, world, **sud())
     program_id, track_id = program_and_track(api, world)
     _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(0),
-                            decided_at=datetime(2026, 12, 2, 15, 0, tzinfo=timezone.utc))
+                            decided_at=datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
     attend(app, placement_id, 0, 7, 20, 33, 80)
     attend(app, placement_id, 2, 3, status="missed")
     attend(app, placement_id, 4, status="excused")
@@ -183,7 +183,7 @@ def test_a_missed_check_is_escalated_once_and_shows_on_the_timeline(api, world, 
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
     _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(9),
-                            decided_at=datetime(2026, 12, 5, 15, 0, tzinfo=timezone.utc))
+                            decided_at=datetime(2026, 12, 5, 15, 0, tzinfo=UTC))
     attend(app, placement_id, 9, 12)
     readmit(app, referral_id, 20)
     first = sweep(app, "2027-01-10T00:00:00Z")
@@ -217,7 +217,7 @@ def test_the_discharge_day_session_alone_misses_followup_7(api, world, app):
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
     _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(0),
-                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc))
+                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
     attend(app, placement_id, 0, 8)
     sweep(app, "2026-12-12T00:00:00Z")
     result = checks(app, referral_id)
@@ -230,7 +230,7 @@ def test_a_completed_iop_meets_the_outcome_checks(api, world, app):
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
     _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(2),
-                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc))
+                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
     attend(app, placement_id, 2, 5, 9, 30, 55)
     end_placement(app, placement_id, "completed", 56)
     sweep(app, "2027-06-10T00:00:00Z")

@@ -1,5 +1,5 @@
 """Who sees what: every role against referrals of three referring orgs, through every referral endpoint."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -35,7 +35,7 @@ def scene(api, world, app):
                      token=world.tokens["coordinator"]).json
     with app.app_context():
         db.session.add(Offer(referral_id=refs["h2_acme"], track_id=track["id"], program_id=program["id"],
-                             status="pending", expires_at=datetime.now(timezone.utc) + timedelta(hours=48)))
+                             status="pending", expires_at=datetime.now(UTC) + timedelta(hours=48)))
         db.session.commit()
     return refs
 

@@ -1,6 +1,6 @@
 """Migration 0003 on a database with history: existing referrals get plans, old checks and events stay quiet."""
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
@@ -12,7 +12,7 @@ from transitions.core.db import db
 
 def _referral(connection, discharge, status="submitted", need="mental_health"):
     referral_id = str(uuid.uuid4())
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     connection.execute(sa.text(
         "INSERT INTO referrals (id, organization_id, created_by, status, patient_key, given_name, family_name, "
         "birth_date, gender, language, zip, patient_state, latitude, longitude, self_pay, origin, need, diagnoses, "
@@ -52,7 +52,7 @@ def _check_upgrade(url):
                 "SELECT count(*) FROM events WHERE dispatched_at IS NULL")).scalar()
         db.engine.dispose()
     plans = {}
-    for referral_id, check, due_date, outcome in rows:
+    for referral_id, check, _due_date, outcome in rows:
         plans.setdefault(referral_id, {})[check] = outcome
     assert cancelled not in plans
     assert plans[future] == {c: None for c in ("intake_scheduled", "followup_7", "followup_30", "outcome_90",

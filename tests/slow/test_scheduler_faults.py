@@ -67,7 +67,7 @@ def test_two_sweeping_processes_evaluate_each_of_1000_checks_exactly_once(due, d
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        line = next(l for l in out.splitlines() if l.startswith("sweep-followups: "))
+        line = next(text for text in out.splitlines() if text.startswith("sweep-followups: "))
         evaluated.append(int(line.split()[2]))
     assert sum(evaluated) == CHECKS, evaluated
     assert all(n > 0 for n in evaluated), evaluated   # both really took part

@@ -1,5 +1,5 @@
 """Hand-built timelines for follow-up, dashboard and webhook tests: facts written into the tables by factories."""
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
@@ -89,7 +89,7 @@ def end_placement(app, placement_id, outcome, n, discharge=DISCHARGE):
     with app.app_context():
         placement = db.session.get(Placement, placement_id)
         placement.status, placement.outcome = "discharged", outcome
-        placement.discharged_at = datetime.combine(day(n, discharge), time(18), tzinfo=timezone.utc)
+        placement.discharged_at = datetime.combine(day(n, discharge), time(18), tzinfo=UTC)
         db.session.commit()
 
 

@@ -7,7 +7,7 @@ import os
 import random
 import sys
 import tempfile
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,7 +29,7 @@ from transitions.referrals import service as referrals
 from transitions.referrals.schemas import ReferralInSchema
 
 OUT = os.path.join(ROOT, "docs", "screenshots")
-NOW = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)  # a Tuesday, 09:00 in Chicago
+NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Chicago
 PASSWORD = "screenshots-only-password"
 GIVEN = ("Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Rowan", "Sam", "Drew",
          "Elena", "Tomas", "Priya", "Malik", "Grace", "Omar", "Hana", "Luca", "Nora", "Ines", "Theo", "Maya")
@@ -46,7 +46,7 @@ class Clock:
 
 
 def local(day, hour, zone):
-    return datetime.combine(day, time(hour), tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def fitting_payload(program, track, discharge, rng, index):
@@ -197,7 +197,7 @@ def main():
         try:
             signed_in_as = None
             page = browser.page()
-            for role, email, path, name in SHOTS:
+            for _role, email, path, name in SHOTS:
                 if email != signed_in_as:
                     page = browser.page()
                     sign_in(page, server.url, email, PASSWORD)

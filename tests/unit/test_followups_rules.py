@@ -1,5 +1,5 @@
 """Each follow-up check judged against hand-built timelines: met, missed, not applicable, and the edge days."""
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -33,7 +33,7 @@ def judge(check, sessions=(), readmissions=(), accepted=None, placement=None, ne
         outcome, ended = placement
         facts.placements = [PlacementFact(
             "p1", d(1), "discharged" if ended is not None else "active", outcome,
-            datetime.combine(d(ended), time(18), tzinfo=timezone.utc) if ended is not None else None)]
+            datetime.combine(d(ended), time(18), tzinfo=UTC) if ended is not None else None)]
     return evaluate(check, Subject("ref", status, need, D, TZ), due_date, end_of_day(due_date, TZ), facts)
 
 
@@ -42,10 +42,10 @@ def outcome(*args, **kwargs):
 
 
 def test_a_window_closes_at_the_end_of_the_due_day_in_the_patients_time_zone():
-    assert end_of_day(d(7), "America/Chicago") == datetime(2026, 12, 11, 6, 0, tzinfo=timezone.utc)
-    assert end_of_day(d(7), "Pacific/Honolulu") == datetime(2026, 12, 11, 10, 0, tzinfo=timezone.utc)
+    assert end_of_day(d(7), "America/Chicago") == datetime(2026, 12, 11, 6, 0, tzinfo=UTC)
+    assert end_of_day(d(7), "Pacific/Honolulu") == datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
     # Across the spring change the day still ends at local midnight.
-    assert end_of_day(date(2027, 3, 14), "America/Chicago") == datetime(2027, 3, 15, 5, 0, tzinfo=timezone.utc)
+    assert end_of_day(date(2027, 3, 14), "America/Chicago") == datetime(2027, 3, 15, 5, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- intake_scheduled (day 1)

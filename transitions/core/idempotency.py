@@ -40,7 +40,9 @@ def _replay(record, fingerprint):
     if record.request_hash != fingerprint:
         raise Conflict("This Idempotency-Key was already used with a different request.")
     if record.response_status is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+        raise Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry shortly."
+                ) from None
     response = current_app.response_class(record.response_body, status=record.response_status,
                                           mimetype="application/json")
     if record.response_location:
@@ -80,7 +82,9 @@ def idempotent(view):
             db.session.rollback()
             existing = _find(user.organization_id, key)
             if existing is None:
-                raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry shortly."
+                ) from None
             return _replay(existing, fingerprint)
         g.idempotency_record = record
         return view(*args, **kwargs)

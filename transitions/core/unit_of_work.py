@@ -1,4 +1,4 @@
-"""One transaction per request: commit what a successful request did, roll back a failed one, always keep its audit rows."""
+"""One transaction per request: commit a successful request, roll back a failed one, always keep its audit rows."""
 import logging
 
 from flask import g

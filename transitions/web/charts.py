@@ -47,7 +47,7 @@ def _axes(labels, maximum, ticks, fmt):
     xs = _x_positions(len(labels))
     # Thin the labels so they never overlap on a laptop-width chart.
     every = max(1, -(-len(labels) // 12))
-    for index, (x, label) in enumerate(zip(xs, labels)):
+    for index, (x, label) in enumerate(zip(xs, labels, strict=False)):
         if index % every == 0:
             parts.append('<text x="%.1f" y="%d" font-size="12" text-anchor="middle" fill="%s">%s</text>'
                          % (x, HEIGHT - BOTTOM + 18, TEXT, escape(label)))
@@ -64,7 +64,7 @@ def line_chart(labels, series, title, percent=False):
     for index, (name, values) in enumerate(series):
         colour, dash = SERIES_STYLES[index % len(SERIES_STYLES)]
         segment = []
-        for x, value in zip(xs, values):
+        for x, value in zip(xs, values, strict=False):
             if value is None:
                 if len(segment) > 1:
                     parts.append(_polyline(segment, colour, dash))
@@ -75,7 +75,7 @@ def line_chart(labels, series, title, percent=False):
                          % (x, _y(value, maximum), colour, escape(name), escape(fmt(value))))
         if len(segment) > 1:
             parts.append(_polyline(segment, colour, dash))
-        known = [(label, v) for label, v in zip(labels, values) if v is not None]
+        known = [(label, v) for label, v in zip(labels, values, strict=False) if v is not None]
         summary.append("%s: %s" % (name, ", ".join("%s %s" % (label, fmt(v)) for label, v in known) or "no data yet"))
         # Legend above the plot.
         lx = LEFT + index * 190
@@ -105,7 +105,7 @@ def bar_chart(labels, values, title, unit="", target=None, target_label=None):
     ticks = [maximum * i / 4 for i in range(5)]
     parts, xs = _axes(labels, maximum, ticks, fmt)
     width = max(6.0, min(48.0, (WIDTH - LEFT - RIGHT) / max(len(labels), 1) * 0.6))
-    for x, label, value in zip(xs, labels, values):
+    for x, label, value in zip(xs, labels, values, strict=False):
         if value is None:
             continue
         y = _y(value, maximum)
@@ -122,5 +122,5 @@ def bar_chart(labels, values, title, unit="", target=None, target_label=None):
                      % (WIDTH - RIGHT, y - 5, TEXT, escape(target_label or "target")))
     if not known:
         parts.append(_empty_note())
-    summary = ", ".join("%s %s %s" % (label, fmt(v), unit) for label, v in zip(labels, values) if v is not None)
+    summary = ", ".join("%s %s %s" % (label, fmt(v), unit) for label, v in zip(labels, values, strict=False) if v is not None)
     return _svg(title, "".join(parts), summary or "no data yet")
