@@ -7,6 +7,8 @@ import pytest
 from transitions.core.clock import age_on
 from transitions.core.geo import distance_miles
 from transitions.matching.rules import (
+    RULE_TEXT,
+    RULES,
     ReferralFacts,
     TrackFacts,
     evaluate_facts,
@@ -131,6 +133,27 @@ def test_all_failed_rules_are_listed_in_rule_order():
     verdict = evaluate_facts(referral(language="es", payer_id="x", max_travel_miles=1.0), track(open_seats=0))
     assert verdict.failed == ["distance", "language", "payer", "capacity"]
     assert len(verdict.reasons) == 4 and not verdict.ok
+
+
+def test_rules_keep_the_contract_order_and_each_has_its_reason():
+    # Exclusions are counted under the first rule a track fails, in this order; new rules may go anywhere in it.
+    contract = ("modality", "distance", "telehealth_state", "inactive", "need", "mat", "age", "gender", "language",
+                "payer", "origin", "schedule", "capacity")
+    assert tuple(code for code in RULES if code in contract) == contract
+    assert list(RULE_TEXT) == list(RULES)
+    verdict = evaluate_facts(referral(language="es", payer_id="x", max_travel_miles=1.0), track(open_seats=0))
+    assert verdict.reasons == [RULE_TEXT[code] for code in verdict.failed]
+
+
+def test_the_first_failure_stops_the_rules_and_keeps_what_was_worked_out_so_far():
+    far = evaluate_facts(referral(language="es", max_travel_miles=1.0), track(), collect_all=False)
+    assert far.failed == ["distance"] and far.distance_miles == pytest.approx(11.6, abs=0.3)
+    assert far.first_intake_date is None and far.slack_minutes is None and far.score == 0.0
+    full = evaluate_facts(referral(availability=(evening("mon"), evening("wed"), evening("thu"))),
+                          track(open_seats=0), collect_all=False)
+    assert full.failed == ["capacity"] and full.first_intake_date == date(2026, 12, 7) and full.slack_minutes == 60
+    tele = evaluate_facts(referral(), track(modality="telehealth", open_seats=0), ignore_capacity=True)
+    assert tele.ok and tele.distance_miles is None and tele.reasons[-3] == "telehealth, licensed in IL"
 
 
 def evening(day):

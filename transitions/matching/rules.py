@@ -1,5 +1,6 @@
-"""The matching rules on plain facts: what a track and a referral are to the rules, each hard rule, the score,
-the reasons and the ranking order. No database here: screening.py decides which tracks reach these rules.
+"""The matching rules on plain facts: what a track and a referral are to the rules, each hard rule (one @rule
+declaration each, in evaluation order), the score, the reasons and the ranking order. No database here:
+screening.py decides which tracks reach these rules.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -10,29 +11,6 @@ from transitions.core.clock import age_on, minutes_of_day
 from transitions.core.geo import distance_miles
 from transitions.directory.models import WEEKDAYS
 
-# Exclusions are counted under the first rule a track fails, in this order. Reach comes first:
-# a program 2,000 miles away is out of reach, whatever else it lacks, and the database only
-# has to look closely at the tracks within reach.
-RULES = (
-    "modality", "distance", "telehealth_state",
-    "inactive", "need", "mat", "age", "gender", "language", "payer", "origin",
-    "schedule", "capacity",
-)
-RULE_TEXT = {
-    "inactive": "program or track is not active",
-    "need": "does not offer the needed care",
-    "mat": "does not offer medication for addiction treatment",
-    "age": "patient's age at intake is outside the program's range",
-    "gender": "program serves another gender",
-    "language": "does not speak the patient's language and has no interpreter",
-    "payer": "does not accept the patient's coverage",
-    "origin": "does not take patients from this kind of setting",
-    "modality": "modality does not fit the patient's preference",
-    "distance": "farther than the patient can travel",
-    "telehealth_state": "not licensed for telehealth in the patient's state",
-    "schedule": "a session falls outside the patient's available times",
-    "capacity": "no open seat",
-}
 DEFAULT_TRAVEL_MILES = 25.0
 FOLLOWUP_TARGET_DAYS = 7
 
@@ -234,7 +212,141 @@ def first_intake_date(earliest, intake_days):
     return None
 
 
-# ---------------------------------------------------------------- the rules
+# ---------------------------------------------------------------- the hard rules
+
+# Exclusions are counted under the first rule a track fails, in this order: the order of the @rule declarations
+# below. Both names are filled in by @rule.
+RULES = ()
+RULE_TEXT = {}      # rule code -> why a track failing it is excluded
+_DECLARED = []      # (code, modality, check) in declaration order
+# The checks evaluate_facts runs, indexed by "is the track in person": each modality's chain leaves out the
+# rules of the other, and the second pair leaves out the seat rule (ignore_capacity: an offer holds its seat).
+_CHAINS = ((), ())
+_CHAINS_IGNORING_CAPACITY = ((), ())
+
+
+def rule(code, text, modality=None):
+    """Declare a hard rule: `check(ref, track, derived)` is true when the track passes, `text` says why it fails,
+    and `modality` limits the rule to in-person tracks ("in_person") or to the others ("telehealth").
+
+    Rules run in the order they are declared here, and that order is the contract: exclusions are counted under
+    the first rule a track fails. A check may keep what it works out for later rules, the verdict or the score on
+    `derived` (see Derived). Adding a rule on an existing field is this one declaration. A rule may also get a
+    relaxation (a condition every track passing it meets, so never stricter), which only narrows the tracks
+    that reach the rules: in SQL in screening._prefilter_conditions (fewer rows read; the database counts the
+    tracks it drops under the first relaxed rule they fail) and in numpy in allocation.Directory.prefiltered.
+    Both are optional: without them the rule still decides every pair, on more pairs.
+    """
+    if modality not in (None, "in_person", "telehealth"):
+        raise ValueError("matching rule %r: modality must be in_person or telehealth" % code)
+
+    def register(check):
+        global RULES, _CHAINS, _CHAINS_IGNORING_CAPACITY
+        if code in RULE_TEXT:
+            raise ValueError("matching rule %r is declared twice" % code)
+        check.rule_code = code
+        RULES += (code,)
+        RULE_TEXT[code] = text
+        _DECLARED.append((code, modality, check))
+        _CHAINS = (_chain(False, False), _chain(True, False))
+        _CHAINS_IGNORING_CAPACITY = (_chain(False, True), _chain(True, True))
+        return check
+    return register
+
+
+def _chain(in_person, ignore_capacity):
+    """The checks for an in-person (or telehealth) track in declaration order, a plain tuple for the hot loop."""
+    kind = "in_person" if in_person else "telehealth"
+    return tuple(check for code, modality, check in _DECLARED
+                 if modality in (None, kind) and not (ignore_capacity and code == "capacity"))
+
+
+class Derived:
+    """What the rules work out on the way for one (referral, track) pair and the verdict and score reuse:
+    the distance to an in-person track, the first intake date (the age and schedule rules are taken on it),
+    the patient's age on it, and the schedule's slack. None until the rule that works it out has run."""
+
+    __slots__ = ("distance", "intake", "age", "slack")
+
+    def __init__(self):
+        self.distance = self.intake = self.age = self.slack = None
+
+
+# Reach comes first: a program 2,000 miles away is out of reach, whatever else it lacks, and the database only
+# has to look closely at the tracks within reach.
+
+
+@rule("modality", "modality does not fit the patient's preference")
+def fits_modality(ref, track, derived):
+    return ref.modality == "either" or ref.modality == track.modality
+
+
+@rule("distance", "farther than the patient can travel", modality="in_person")
+def within_travel(ref, track, derived):
+    derived.distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
+    return derived.distance <= ref.max_travel_miles
+
+
+@rule("telehealth_state", "not licensed for telehealth in the patient's state", modality="telehealth")
+def licensed_in_patient_state(ref, track, derived):
+    return ref.state in track.telehealth_states
+
+
+@rule("inactive", "program or track is not active")
+def is_active(ref, track, derived):
+    return track.active
+
+
+@rule("need", "does not offer the needed care")
+def serves_need(ref, track, derived):
+    return ref.need in track.services
+
+
+@rule("mat", "does not offer medication for addiction treatment")
+def offers_mat_if_needed(ref, track, derived):
+    return not ref.needs_mat or track.mat
+
+
+@rule("age", "patient's age at intake is outside the program's range")
+def age_fits_on_first_intake(ref, track, derived):
+    derived.intake = intake = first_intake_date(ref.earliest_start, track.intake_days)
+    if intake is None:
+        return False
+    derived.age = age_on(ref.birth_date, intake)
+    return track.min_age <= derived.age <= track.max_age
+
+
+@rule("gender", "program serves another gender")
+def serves_gender(ref, track, derived):
+    return track.gender == "any" or track.gender == ref.gender
+
+
+@rule("language", "does not speak the patient's language and has no interpreter")
+def speaks_language(ref, track, derived):
+    return ref.language in track.languages or track.interpreter_services
+
+
+@rule("payer", "does not accept the patient's coverage")
+def accepts_coverage(ref, track, derived):
+    return track.self_pay if ref.self_pay else ref.payer_id in track.payers
+
+
+@rule("origin", "does not take patients from this kind of setting")
+def takes_origin(ref, track, derived):
+    return ref.origin in track.accepts_from
+
+
+@rule("schedule", "a session falls outside the patient's available times")
+def fits_schedule(ref, track, derived):
+    if derived.intake is None:
+        return False
+    fits, derived.slack = schedule_fit(ref, track, derived.intake)
+    return fits
+
+
+@rule("capacity", "no open seat")
+def has_open_seat(ref, track, derived):
+    return track.open_seats > 0
 
 
 def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True, explain=True):
@@ -243,67 +355,27 @@ def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True, explain=
     collect_all=False stops at the first failure (ranking and allocation need only the verdict);
     explain=False skips writing the reasons of a match (allocation only needs the score).
     """
-    failed = []
-    distance = None
-    intake = None
-
-    def fail(code):
-        failed.append(code)
-        return not collect_all
-
-    def stop():
-        return _verdict(failed, intake, distance, track)
-
-    if ref.modality != "either" and ref.modality != track.modality and fail("modality"):
-        return stop()
-    if track.modality == "in_person":
-        distance = distance_miles(ref.latitude, ref.longitude, track.latitude, track.longitude)
-        if distance > ref.max_travel_miles and fail("distance"):
-            return stop()
-    elif ref.state not in track.telehealth_states and fail("telehealth_state"):
-        return stop()
-    if not track.active and fail("inactive"):
-        return stop()
-    if ref.need not in track.services and fail("need"):
-        return stop()
-    if ref.needs_mat and not track.mat and fail("mat"):
-        return stop()
-    intake = first_intake_date(ref.earliest_start, track.intake_days)
-    if intake is None or not track.min_age <= age_on(ref.birth_date, intake) <= track.max_age:
-        if fail("age"):
-            return stop()
-    if track.gender != "any" and track.gender != ref.gender and fail("gender"):
-        return stop()
-    if ref.language not in track.languages and not track.interpreter_services and fail("language"):
-        return stop()
-    payer_ok = track.self_pay if ref.self_pay else ref.payer_id in track.payers
-    if not payer_ok and fail("payer"):
-        return stop()
-    if ref.origin not in track.accepts_from and fail("origin"):
-        return stop()
-    fits, slack = (False, None) if intake is None else schedule_fit(ref, track, intake)
-    if not fits and fail("schedule"):
-        return stop()
-    if not ignore_capacity and track.open_seats <= 0:
-        fail("capacity")
-    verdict = stop()
-    verdict.slack_minutes = slack
-    if verdict.ok:
-        _score(ref, track, verdict)
+    derived = Derived()
+    failed, reasons = [], []
+    chains = _CHAINS_IGNORING_CAPACITY if ignore_capacity else _CHAINS
+    for check in chains[track.modality == "in_person"]:
+        if not check(ref, track, derived):
+            failed.append(check.rule_code)
+            reasons.append(RULE_TEXT[check.rule_code])
+            if not collect_all:
+                break
+    distance = None if derived.distance is None else round(derived.distance, 1)
+    # Every field by position, in Evaluation's order: keyword arguments cost more than a rule here.
+    verdict = Evaluation(not failed, failed, reasons, derived.intake, distance, derived.slack, 0.0, False, track)
+    if not failed:
+        _score(ref, track, verdict, derived.age)
         if explain:
             verdict.reasons = _inclusion_reasons(ref, track, verdict)
     return verdict
 
 
-def _verdict(failed, intake, distance, track):
-    return Evaluation(
-        ok=not failed, failed=list(failed), reasons=[RULE_TEXT[code] for code in failed],
-        first_intake_date=intake, distance_miles=None if distance is None else round(distance, 1), track=track,
-    )
-
-
-def _score(ref, track, verdict):
-    """Documented weights (docs/matching.md): wait first, then slack, distance, intensity."""
+def _score(ref, track, verdict, age):
+    """Documented weights (docs/matching.md): wait first, then slack, distance, intensity; age on the first intake."""
     wait = (verdict.first_intake_date - ref.discharge_date).days
     timeliness = WAIT_POINTS_PER_DAY * max(0, WAIT_HORIZON_DAYS - max(0, wait))
     slack = SLACK_POINTS if verdict.slack_minutes is None else \
@@ -313,7 +385,7 @@ def _score(ref, track, verdict):
     else:
         nearness = TELEHEALTH_DISTANCE_POINTS
     hours = track.hours_per_week
-    adult_from_inpatient = ref.origin == "inpatient_psych" and age_on(ref.birth_date, verdict.first_intake_date) >= 18
+    adult_from_inpatient = ref.origin == "inpatient_psych" and age >= 18
     if hours >= INTENSITY_TARGET_HOURS:
         intensity = INTENSITY_POINTS
     else:
