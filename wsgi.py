@@ -1,4 +1,5 @@
 """WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
+
 from transitions import create_app
 from transitions.core import codes
 

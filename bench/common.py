@@ -1,4 +1,5 @@
 """What the benchmarks share: logging, throw-away PostgreSQL databases, the code's git state, doc sections."""
+
 import os
 import re
 import subprocess
@@ -37,8 +38,11 @@ def git_facts():
         return subprocess.run(["git", *args], cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
 
     # The benchmarks' own files (and the doc they rewrite) are not the code under test.
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
-               if not line[3:].startswith(("bench/", "docs/performance.md"))]
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain").splitlines()
+        if not line[3:].startswith(("bench/", "docs/performance.md"))
+    ]
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
@@ -65,6 +69,6 @@ def write_doc_section(heading, section, intro="# Performance\n"):
     else:
         start += 1
         following = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + ("\n" + text[following + 1:] if following >= 0 else "")
+        text = text[:start] + section + ("\n" + text[following + 1 :] if following >= 0 else "")
     with open(DOC_PATH, "w") as handle:
         handle.write(text)

@@ -14,6 +14,7 @@ Creates a throw-away database `transitions_bench_fu_<random>`, migrates it, and 
 Drops the database, writes raw JSON to bench/results/ (git-ignored) and rewrites its own section of
 docs/performance.md ("## Follow-ups and scheduler"), leaving the other sections alone.
 """
+
 import argparse
 import datetime as dt
 import json
@@ -28,16 +29,7 @@ import uuid
 from importlib import metadata
 
 import psycopg
-from common import (  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
-    DOC_PATH,
-    REPO_DIR,
-    RESULTS_DIR,
-    cpu_model,
-    database_url,
-    log,
-    verdict,
-    write_doc_section,
-)
+from common import DOC_PATH, REPO_DIR, RESULTS_DIR, cpu_model, database_url, log, verdict, write_doc_section  # noqa: E402  (bench/ is on sys.path: it is the running script's folder)
 
 DOC_HEADING = "## Follow-ups and scheduler"
 sys.path.insert(0, REPO_DIR)
@@ -65,15 +57,74 @@ def make_referrals(url, organization_id, user_id, discharges, tag):
     """Referral rows with the given discharge dates; returns their (id, discharge_date)."""
     now = dt.datetime.now(UTC)
     made = [(str(uuid.uuid4()), discharge) for discharge in discharges]
-    columns = ("id", "organization_id", "created_by", "status", "patient_key", "given_name", "family_name",
-               "birth_date", "gender", "language", "zip", "patient_state", "latitude", "longitude", "payer_id",
-               "member_id", "self_pay", "origin", "need", "diagnoses", "needs_mat", "discharge_date", "timezone",
-               "modality", "share_notes", "auto_cascade", "created_at", "updated_at")
-    copy_rows(url, "referrals", columns, (
-        (rid, organization_id, user_id, "submitted", "%s%s|x|1990-01-01" % (tag, rid), "Bench", "Patient",
-         dt.date(1990, 1, 1), "unknown", "en", "60614", "IL", 41.92, -87.65, "acme-health", "M1", False,
-         "inpatient_psych", "mental_health", '["F33.1"]', False, discharge, "America/Chicago", "either", False,
-         False, now, now) for rid, discharge in made))
+    columns = (
+        "id",
+        "organization_id",
+        "created_by",
+        "status",
+        "patient_key",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "gender",
+        "language",
+        "zip",
+        "patient_state",
+        "latitude",
+        "longitude",
+        "payer_id",
+        "member_id",
+        "self_pay",
+        "origin",
+        "need",
+        "diagnoses",
+        "needs_mat",
+        "discharge_date",
+        "timezone",
+        "modality",
+        "share_notes",
+        "auto_cascade",
+        "created_at",
+        "updated_at",
+    )
+    copy_rows(
+        url,
+        "referrals",
+        columns,
+        (
+            (
+                rid,
+                organization_id,
+                user_id,
+                "submitted",
+                "%s%s|x|1990-01-01" % (tag, rid),
+                "Bench",
+                "Patient",
+                dt.date(1990, 1, 1),
+                "unknown",
+                "en",
+                "60614",
+                "IL",
+                41.92,
+                -87.65,
+                "acme-health",
+                "M1",
+                False,
+                "inpatient_psych",
+                "mental_health",
+                '["F33.1"]',
+                False,
+                discharge,
+                "America/Chicago",
+                "either",
+                False,
+                False,
+                now,
+                now,
+            )
+            for rid, discharge in made
+        ),
+    )
     return made
 
 
@@ -83,13 +134,14 @@ def write_plans_bulk(app, referrals, batch=5000):
     from transitions.followups.facts import Subject
     from transitions.followups.plan import write_plans
 
-    subjects = [Subject(rid, "submitted", "mental_health", discharge, "America/Chicago")
-                for rid, discharge in referrals]
+    subjects = [
+        Subject(rid, "submitted", "mental_health", discharge, "America/Chicago") for rid, discharge in referrals
+    ]
     started = time.perf_counter()
     written = 0
     with app.app_context():
         for start in range(0, len(subjects), batch):
-            written += write_plans(subjects[start:start + batch])
+            written += write_plans(subjects[start : start + batch])
             db.session.commit()
     return written, time.perf_counter() - started
 
@@ -119,14 +171,22 @@ def apscheduler_sample(url, followups):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    store = SQLAlchemyJobStore(url=url.replace("postgresql://", "postgresql+psycopg://"),
-                               tablename="apscheduler_bench_jobs")
+    store = SQLAlchemyJobStore(
+        url=url.replace("postgresql://", "postgresql+psycopg://"), tablename="apscheduler_bench_jobs"
+    )
     scheduler = BackgroundScheduler(jobstores={"default": store}, timezone=UTC)
     scheduler.start(paused=True)
     started = time.perf_counter()
     for followup_id, due_at in followups:
-        scheduler.add_job(evaluate_one, "date", run_date=due_at, args=[followup_id], id=followup_id,
-                          misfire_grace_time=3600, coalesce=True)
+        scheduler.add_job(
+            evaluate_one,
+            "date",
+            run_date=due_at,
+            args=[followup_id],
+            id=followup_id,
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
     elapsed = time.perf_counter() - started
     scheduler.shutdown(wait=False)
     return len(followups), elapsed
@@ -141,28 +201,63 @@ def add_facts(url, app, referrals, program_id, track_id):
             continue  # a quarter never placed
         offer_id, placement_id = str(uuid.uuid4()), str(uuid.uuid4())
         decided = dt.datetime.combine(discharge, dt.time(12), tzinfo=UTC) - dt.timedelta(days=1)
-        offers.append((offer_id, referral_id, track_id, program_id, "accepted", now, decided,
-                       discharge + dt.timedelta(days=2), decided))
-        placements.append((placement_id, referral_id, offer_id, track_id, program_id,
-                           discharge + dt.timedelta(days=2), "active", now))
+        offers.append(
+            (
+                offer_id,
+                referral_id,
+                track_id,
+                program_id,
+                "accepted",
+                now,
+                decided,
+                discharge + dt.timedelta(days=2),
+                decided,
+            )
+        )
+        placements.append(
+            (placement_id, referral_id, offer_id, track_id, program_id, discharge + dt.timedelta(days=2), "active", now)
+        )
         for day in (2, 5, 9, 16, 23, 40, 70)[: 3 + index % 5]:
             attendance.append((str(uuid.uuid4()), placement_id, discharge + dt.timedelta(days=day), "attended", now))
         if index % 10 == 0:
-            readmissions.append((str(uuid.uuid4()), referral_id, discharge + dt.timedelta(days=12), "readmission_30",
-                                 now))
-    copy_rows(url, "offers", ("id", "referral_id", "track_id", "program_id", "status", "expires_at", "decided_at",
-                              "intake_date", "created_at"), offers)
-    copy_rows(url, "placements", ("id", "referral_id", "offer_id", "track_id", "program_id", "intake_date", "status",
-                                  "created_at"), placements)
+            readmissions.append(
+                (str(uuid.uuid4()), referral_id, discharge + dt.timedelta(days=12), "readmission_30", now)
+            )
+    copy_rows(
+        url,
+        "offers",
+        (
+            "id",
+            "referral_id",
+            "track_id",
+            "program_id",
+            "status",
+            "expires_at",
+            "decided_at",
+            "intake_date",
+            "created_at",
+        ),
+        offers,
+    )
+    copy_rows(
+        url,
+        "placements",
+        ("id", "referral_id", "offer_id", "track_id", "program_id", "intake_date", "status", "created_at"),
+        placements,
+    )
     copy_rows(url, "attendance", ("id", "placement_id", "session_date", "status", "created_at"), attendance)
-    copy_rows(url, "readmissions", ("id", "referral_id", "admitted_on", "classification", "created_at"),
-              readmissions)
-    return {"offers": len(offers), "placements": len(placements), "sessions": len(attendance),
-            "readmissions": len(readmissions)}
+    copy_rows(url, "readmissions", ("id", "referral_id", "admitted_on", "classification", "created_at"), readmissions)
+    return {
+        "offers": len(offers),
+        "placements": len(placements),
+        "sessions": len(attendance),
+        "readmissions": len(readmissions),
+    }
 
 
 def machine_busy(seconds=2.0):
     """Share of the machine's CPU time that was busy over a short interval (other work disturbs timings)."""
+
     def ticks():
         with open("/proc/stat") as handle:
             values = [int(v) for v in handle.readline().split()[1:]]
@@ -198,10 +293,21 @@ def status_kb(pid, field):
 
 def scheduler_memory(url, wait_for):
     """Start `flask scheduler`, wait for its first sweep to report `wait_for`, return (RSS, peak RSS) in MB."""
-    env = dict(os.environ, TRANSITIONS_DATABASE_URL=url, TRANSITIONS_SECRET_KEY="bench",
-               TRANSITIONS_SCHEDULER_WEBHOOK_SECONDS="600", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "transitions", "scheduler"], cwd=REPO_DIR,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        TRANSITIONS_DATABASE_URL=url,
+        TRANSITIONS_SECRET_KEY="bench",
+        TRANSITIONS_SCHEDULER_WEBHOOK_SECONDS="600",
+        PYTHONUNBUFFERED="1",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "transitions", "scheduler"],
+        cwd=REPO_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         deadline = time.monotonic() + 600
@@ -229,13 +335,23 @@ def scheduler_memory(url, wait_for):
 def machine_facts(url):
     model = cpu_model()
     with psycopg.connect(url) as connection:
-        pg = {s: connection.execute("SHOW %s" % s).fetchone()[0]
-              for s in ("server_version", "fsync", "synchronous_commit", "shared_buffers")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True,
-                            text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "postgresql": pg, "commit": commit,
-            "apscheduler": metadata.version("apscheduler"), "sqlalchemy": metadata.version("sqlalchemy")}
+        pg = {
+            s: connection.execute("SHOW %s" % s).fetchone()[0]
+            for s in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+        }
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "commit": commit,
+        "apscheduler": metadata.version("apscheduler"),
+        "sqlalchemy": metadata.version("sqlalchemy"),
+    }
 
 
 def render(r):
@@ -256,45 +372,77 @@ def render(r):
         "Measured %s by `bench/followups.py` (raw JSON: `bench/results/%s`)." % (r["when"], r["json"]),
         "",
         "- Code: commit %s plus the working tree. Machine: %d CPU (%s), Linux %s, Python %s, PostgreSQL %s "
-        "(fsync=%s, synchronous_commit=%s, shared_buffers=%s), all on the same host; APScheduler %s." % (
-            m["commit"], m["nproc"], m["cpu_model"], m["kernel"], m["python"], pg["server_version"].split()[0],
-            pg["fsync"], pg["synchronous_commit"], pg["shared_buffers"], m["apscheduler"]),
+        "(fsync=%s, synchronous_commit=%s, shared_buffers=%s), all on the same host; APScheduler %s."
+        % (
+            m["commit"],
+            m["nproc"],
+            m["cpu_model"],
+            m["kernel"],
+            m["python"],
+            pg["server_version"].split()[0],
+            pg["fsync"],
+            pg["synchronous_commit"],
+            pg["shared_buffers"],
+            m["apscheduler"],
+        ),
         "- Follow-up checks are rows in `followups` (one per referral and check, partial index on `due_at` where "
         "`outcome IS NULL`), not APScheduler jobs; the scheduler runs four periodic jobs whatever the number of "
         "checks.",
         "",
         "| measure | result | target | |",
         "| --- | ---: | --- | --- |",
-        "| write %s checks with `write_plans()` (one INSERT per %d referrals) | %.1f s (%.1f µs a check) | | |" % (
-            format(w["bulk_checks"], ","), w["batch"], w["bulk_seconds"], per_check_bulk),
+        "| write %s checks with `write_plans()` (one INSERT per %d referrals) | %.1f s (%.1f µs a check) | | |"
+        % (format(w["bulk_checks"], ","), w["batch"], w["bulk_seconds"], per_check_bulk),
         "| request path: `plan_referral()` + flush in the referral's transaction, %d checks sampled | %.0f µs a "
         "check (≈ %.0f s for 1 M) | | |" % (w["production_checks"], per_check_prod, prod_total),
-        "| the same, committing once per referral, %d checks sampled | %.0f µs a check | | |" % (
-            w["own_transaction_checks"], per_check_own),
+        "| the same, committing once per referral, %d checks sampled | %.0f µs a check | | |"
+        % (w["own_transaction_checks"], per_check_own),
         "| one APScheduler job per check (SQLAlchemyJobStore, `add_job`), %d jobs sampled | %.0f µs a check "
         "(≈ %.0f s = %.1f h for 1 M) | | |" % (w["apscheduler_jobs"], per_check_aps, aps_total, aps_total / 3600),
-        "| speed-up, bulk rows vs one job per check | %.0f× | ≥ %.0f× | %s |" % (
-            w["speedup_bulk"], TARGETS["write_speedup"], verdict(w["speedup_bulk"] >= TARGETS["write_speedup"])),
-        "| speed-up, request path vs one job per check | %.1f× (committing per referral: %.1f×) | | |" % (
-            w["speedup_production"], w["speedup_own_transaction"]),
+        "| speed-up, bulk rows vs one job per check | %.0f× | ≥ %.0f× | %s |"
+        % (w["speedup_bulk"], TARGETS["write_speedup"], verdict(w["speedup_bulk"] >= TARGETS["write_speedup"])),
+        "| speed-up, request path vs one job per check | %.1f× (committing per referral: %.1f×) | | |"
+        % (w["speedup_production"], w["speedup_own_transaction"]),
         "| sweep of %d due checks among %s scheduled (production job, batches of %d) | %.2f s (%.0f checks/s) | "
-        "≤ %.0f s | %s |" % (s["due"], format(s["scheduled"], ","), s["batch"], s["seconds"],
-                              s["due"] / s["seconds"], TARGETS["sweep_seconds"],
-                              verdict(s["seconds"] <= TARGETS["sweep_seconds"])),
-        "| scheduler RSS, %s checks scheduled | %.0f MB | ≤ %.0f MB | %s |" % (
-            format(mem["small_total"], ","), mem["small_rss"], TARGETS["rss_mb"],
-            verdict(mem["small_rss"] <= TARGETS["rss_mb"])),
-        "| scheduler RSS, %s checks scheduled | %.0f MB | ≤ %.0f MB, flat | %s |" % (
-            format(mem["large_total"], ","), mem["large_rss"], TARGETS["rss_mb"],
-            verdict(mem["large_rss"] <= TARGETS["rss_mb"] and mem["large_rss"] <= mem["small_rss"] * 1.1)),
-        "| scheduler peak RSS while sweeping %d due checks (%s scheduled) | %.0f MB | ≤ %.0f MB | %s |" % (
-            s["due"], format(mem["large_total"], ","), mem["sweep_peak"], TARGETS["rss_mb"],
-            verdict(mem["sweep_peak"] <= TARGETS["rss_mb"])),
+        "≤ %.0f s | %s |"
+        % (
+            s["due"],
+            format(s["scheduled"], ","),
+            s["batch"],
+            s["seconds"],
+            s["due"] / s["seconds"],
+            TARGETS["sweep_seconds"],
+            verdict(s["seconds"] <= TARGETS["sweep_seconds"]),
+        ),
+        "| scheduler RSS, %s checks scheduled | %.0f MB | ≤ %.0f MB | %s |"
+        % (
+            format(mem["small_total"], ","),
+            mem["small_rss"],
+            TARGETS["rss_mb"],
+            verdict(mem["small_rss"] <= TARGETS["rss_mb"]),
+        ),
+        "| scheduler RSS, %s checks scheduled | %.0f MB | ≤ %.0f MB, flat | %s |"
+        % (
+            format(mem["large_total"], ","),
+            mem["large_rss"],
+            TARGETS["rss_mb"],
+            verdict(mem["large_rss"] <= TARGETS["rss_mb"] and mem["large_rss"] <= mem["small_rss"] * 1.1),
+        ),
+        "| scheduler peak RSS while sweeping %d due checks (%s scheduled) | %.0f MB | ≤ %.0f MB | %s |"
+        % (
+            s["due"],
+            format(mem["large_total"], ","),
+            mem["sweep_peak"],
+            TARGETS["rss_mb"],
+            verdict(mem["sweep_peak"] <= TARGETS["rss_mb"]),
+        ),
         "",
         "Before each timed phase the benchmark waits (up to %d s) for other work to leave the 2 cores idle; the "
-        "machine was %s busy just before the bulk write, production sample, APScheduler sample and sweep." % (
-            r["quiet_wait"], ", ".join("%.0f %%" % (100 * r["busy_before"][k])
-                                       for k in ("write", "production", "apscheduler", "sweep"))),
+        "machine was %s busy just before the bulk write, production sample, APScheduler sample and sweep."
+        % (
+            r["quiet_wait"],
+            ", ".join("%.0f %%" % (100 * r["busy_before"][k]) for k in ("write", "production", "apscheduler", "sweep")),
+        ),
         "",
         "How it was measured:",
         "",
@@ -309,13 +457,12 @@ def render(r):
         "it in its own transaction, which is why it cannot be batched.",
         "- Sweep: `transitions.followups.jobs.sweep_followups`, the job `flask scheduler` and `flask sweep` run, "
         "on %d referrals discharged 200 days earlier (five due checks each); three in four have an accepted offer, "
-        "a placement and 3-7 attended sessions, one in ten a readmission (%s). Result: %s." % (
-            s["due"] // 5, ", ".join("%d %s" % (v, k) for k, v in s["facts"].items()), s["result"]),
+        "a placement and 3-7 attended sessions, one in ten a readmission (%s). Result: %s."
+        % (s["due"] // 5, ", ".join("%d %s" % (v, k) for k, v in s["facts"].items()), s["result"]),
         "- Memory: a real `flask scheduler` process (all four jobs) started after %s and after %s checks were "
         "written, none of them due; RSS read from /proc two seconds after its first sweep. The peak is VmHWM of a "
         "scheduler started with the %d due checks pending, read after it swept them. The sweep holds one batch "
-        "in memory, never the schedule." % (format(mem["small_total"], ","), format(mem["large_total"], ","),
-                                            s["due"]),
+        "in memory, never the schedule." % (format(mem["small_total"], ","), format(mem["large_total"], ","), s["due"]),
         "",
     ]
     return "\n".join(lines)
@@ -326,15 +473,21 @@ def render(r):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg-server",
-                        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--pg-server", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+    )
     parser.add_argument("--checks", type=int, default=1_000_000, help="checks to schedule (five per referral)")
     parser.add_argument("--due", type=int, default=10_000, help="due checks to sweep")
-    parser.add_argument("--sample", type=int, default=10_000,
-                        help="APScheduler jobs and production-path checks sampled")
+    parser.add_argument(
+        "--sample", type=int, default=10_000, help="APScheduler jobs and production-path checks sampled"
+    )
     parser.add_argument("--batch", type=int, default=5000, help="referrals per transaction in the bulk write")
-    parser.add_argument("--quiet-wait", type=int, default=300,
-                        help="seconds to wait before each timed phase for other work on the machine to stop")
+    parser.add_argument(
+        "--quiet-wait",
+        type=int,
+        default=300,
+        help="seconds to wait before each timed phase for other work on the machine to stop",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the section in docs/performance.md")
     args = parser.parse_args(argv)
 
@@ -381,14 +534,34 @@ def run(url, args):
         hospital = organizations.create_organization("Bench hospital", "hospital")
         provider = organizations.create_organization("Bench provider", "iop_provider")
         user, _ = organizations.create_user("bench@example.org", hospital.id, "discharge_planner")
-        program = Program(organization_id=provider.id, name="Bench IOP", zip="60601", state="IL", latitude=41.88,
-                          longitude=-87.62, services=["mental_health"], min_age=18, max_age=99, gender="any",
-                          languages=["en"], payers=["acme-health"], accepts_from=["inpatient_psych"],
-                          telehealth_states=[])
+        program = Program(
+            organization_id=provider.id,
+            name="Bench IOP",
+            zip="60601",
+            state="IL",
+            latitude=41.88,
+            longitude=-87.62,
+            services=["mental_health"],
+            min_age=18,
+            max_age=99,
+            gender="any",
+            languages=["en"],
+            payers=["acme-health"],
+            accepts_from=["inpatient_psych"],
+            telehealth_states=[],
+        )
         db.session.add(program)
         db.session.flush()
-        track = Track(program_id=program.id, name="Evening", modality="in_person", timezone="America/Chicago",
-                      sessions=[], hours_per_week=9, intake_days=[], capacity=10000)
+        track = Track(
+            program_id=program.id,
+            name="Evening",
+            modality="in_person",
+            timezone="America/Chicago",
+            sessions=[],
+            hours_per_week=9,
+            intake_days=[],
+            capacity=10000,
+        )
         db.session.add(track)
         db.session.commit()
         ids = (hospital.id, user.id, program.id, track.id)
@@ -420,11 +593,12 @@ def run(url, args):
     # In a request the plan shares the referral's transaction; alone, it pays a commit per referral.
     production_checks, production_seconds = write_plans_production(app, sample_referrals[:half], 100)
     own_checks, own_seconds = write_plans_production(app, sample_referrals[half:], 1)
-    log("production path: %d checks in %.1f s inside transactions, %d in %.1f s committing each" % (
-        production_checks, production_seconds, own_checks, own_seconds))
+    log(
+        "production path: %d checks in %.1f s inside transactions, %d in %.1f s committing each"
+        % (production_checks, production_seconds, own_checks, own_seconds)
+    )
     with psycopg.connect(url) as connection:
-        sample = connection.execute(
-            "SELECT id, due_at FROM followups ORDER BY id LIMIT %s", (args.sample,)).fetchall()
+        sample = connection.execute("SELECT id, due_at FROM followups ORDER BY id LIMIT %s", (args.sample,)).fetchall()
     busy["apscheduler"] = wait_for_quiet(args.quiet_wait)
     aps_jobs, aps_seconds = apscheduler_sample(url, [(fid, due.replace(tzinfo=UTC)) for fid, due in sample])
     log("APScheduler: %d jobs in %.1f s" % (aps_jobs, aps_seconds))
@@ -445,8 +619,9 @@ def run(url, args):
     # Again, by a real scheduler process this time, for its peak memory.
     with psycopg.connect(url) as connection:
         connection.execute("DELETE FROM events WHERE type = 'followup.missed'")
-        connection.execute("UPDATE followups SET outcome = NULL, evaluated_at = NULL, evidence = NULL "
-                           "WHERE outcome IS NOT NULL")
+        connection.execute(
+            "UPDATE followups SET outcome = NULL, evaluated_at = NULL, evidence = NULL WHERE outcome IS NOT NULL"
+        )
     _, peak, line = scheduler_memory(url, "evaluated %d checks" % args.due)
     log("scheduler peak while sweeping: %.0f MB (%s)" % (peak, line))
     with app.app_context():
@@ -457,16 +632,35 @@ def run(url, args):
     return {
         "machine": machine,
         "busy_before": busy,
-        "write": {"bulk_checks": bulk_checks, "bulk_seconds": bulk_seconds, "batch": args.batch,
-                  "production_checks": production_checks, "production_seconds": production_seconds,
-                  "own_transaction_checks": own_checks, "own_transaction_seconds": own_seconds,
-                  "apscheduler_jobs": aps_jobs, "apscheduler_seconds": aps_seconds,
-                  "speedup_bulk": speedup_bulk, "speedup_production": speedup_production,
-                  "speedup_own_transaction": speedup_own},
-        "sweep": {"due": args.due, "scheduled": scheduled, "seconds": sweep_seconds, "result": result,
-                  "facts": facts, "batch": app.config["FOLLOWUP_SWEEP_BATCH"]},
-        "memory": {"small_total": written_small, "small_rss": rss_small, "large_total": bulk_checks,
-                   "large_rss": rss_large, "sweep_peak": peak},
+        "write": {
+            "bulk_checks": bulk_checks,
+            "bulk_seconds": bulk_seconds,
+            "batch": args.batch,
+            "production_checks": production_checks,
+            "production_seconds": production_seconds,
+            "own_transaction_checks": own_checks,
+            "own_transaction_seconds": own_seconds,
+            "apscheduler_jobs": aps_jobs,
+            "apscheduler_seconds": aps_seconds,
+            "speedup_bulk": speedup_bulk,
+            "speedup_production": speedup_production,
+            "speedup_own_transaction": speedup_own,
+        },
+        "sweep": {
+            "due": args.due,
+            "scheduled": scheduled,
+            "seconds": sweep_seconds,
+            "result": result,
+            "facts": facts,
+            "batch": app.config["FOLLOWUP_SWEEP_BATCH"],
+        },
+        "memory": {
+            "small_total": written_small,
+            "small_rss": rss_small,
+            "large_total": bulk_checks,
+            "large_rss": rss_large,
+            "sweep_peak": peak,
+        },
     }
 
 

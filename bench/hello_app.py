@@ -1,4 +1,5 @@
 """Hello-world Flask app: the throughput baseline the product's endpoints are compared against."""
+
 from flask import Flask
 
 app = Flask(__name__)

@@ -1,4 +1,5 @@
 """Fixed-rate HTTP load on loopback: keep-alive connections in threads, latency timed from each request's slot."""
+
 import http.client
 import math
 import sys
@@ -17,8 +18,10 @@ def percentile(sorted_values, fraction):
 
 def _summary_ms(values):
     ordered = sorted(values)
-    return {name: (round(percentile(ordered, fraction) * 1000, 2) if ordered else None)
-            for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}
+    return {
+        name: (round(percentile(ordered, fraction) * 1000, 2) if ordered else None)
+        for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+    }
 
 
 def run_paced(port, build_request, rate, duration, connections=16, timeout=10.0, host="127.0.0.1"):

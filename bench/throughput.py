@@ -1,4 +1,5 @@
 """Throughput benchmark: referral create and read against a hello-world Flask app, both under gunicorn on loopback."""
+
 import argparse
 import copy
 import datetime
@@ -48,7 +49,8 @@ TARGETS = {"create_ratio": 0.20, "read_ratio": 0.40, "p95_ms": 50.0}
 # wrk_bench.lua replaces __UNIQUE__ with a new family name per request (the same patient twice is a 409).
 REFERRAL_BODY = payloads.referral(
     patient={"family_name": "Bench __UNIQUE__"},
-    discharge_date=(datetime.date.today() + datetime.timedelta(days=7)).isoformat())
+    discharge_date=(datetime.date.today() + datetime.timedelta(days=7)).isoformat(),
+)
 
 
 def referral_body(unique):
@@ -100,8 +102,14 @@ def product_env(url, secret):
 
 
 def flask_cli(env, *args):
-    return subprocess.run([os.path.join(VENV_BIN, "flask"), "--app", "transitions", *args], cwd=REPO_DIR, env=env,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [os.path.join(VENV_BIN, "flask"), "--app", "transitions", *args],
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 class Gunicorn:
@@ -111,11 +119,23 @@ class Gunicorn:
         self.name = name
         self.port = free_port()
         self.log_file = open(log_path, "w")
-        command = [os.path.join(VENV_BIN, "gunicorn"), app, "--chdir", chdir, "--bind", "127.0.0.1:%d" % self.port,
-                   "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-                   # gunicorn 27 otherwise opens a control socket at one fixed path in $HOME, shared by every
-                   # gunicorn on the machine; the benchmark needs none.
-                   "--no-control-socket"]
+        command = [
+            os.path.join(VENV_BIN, "gunicorn"),
+            app,
+            "--chdir",
+            chdir,
+            "--bind",
+            "127.0.0.1:%d" % self.port,
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            # gunicorn 27 otherwise opens a control socket at one fixed path in $HOME, shared by every
+            # gunicorn on the machine; the benchmark needs none.
+            "--no-control-socket",
+        ]
         self.command = command
         self.process = subprocess.Popen(command, cwd=chdir, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
 
@@ -123,8 +143,9 @@ class Gunicorn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("%s gunicorn exited with %s; see %s" % (self.name, self.process.returncode,
-                                                                           self.log_file.name))
+                raise RuntimeError(
+                    "%s gunicorn exited with %s; see %s" % (self.name, self.process.returncode, self.log_file.name)
+                )
             try:
                 status, _ = request(self.port, "GET", path)
                 if status == 200:
@@ -191,7 +212,7 @@ def _process_ticks(pid):
             text = stat.read()
     except OSError:
         return None, 0
-    comm = text[text.index("(") + 1:text.rindex(")")]
+    comm = text[text.index("(") + 1 : text.rindex(")")]
     fields = text.rsplit(")", 1)[1].split()
     # utime and stime are fields 14 and 15 of /proc/PID/stat; fields[0] here is field 3.
     return comm, int(fields[11]) + int(fields[12])
@@ -228,8 +249,13 @@ def cpu_snapshot(server_pids, database):
         elif pid == os.getpid():
             groups["generator_python"] += ticks
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"time": time.monotonic(), "total": total, "idle": idle, "groups": groups,
-            "children_s": children.ru_utime + children.ru_stime}
+    return {
+        "time": time.monotonic(),
+        "total": total,
+        "idle": idle,
+        "groups": groups,
+        "children_s": children.ru_utime + children.ru_stime,
+    }
 
 
 def cpu_usage(before, after):
@@ -243,9 +269,12 @@ def cpu_usage(before, after):
         usage[group + "_cores"] = round((after["groups"][group] - before["groups"][group]) / ticks_per_s / elapsed, 2)
     # Per process, to show whether both workers did their share.
     usage["server_processes_cores"] = {
-        group[len("server_pid_"):]: round((after["groups"][group] - before["groups"][group]) / ticks_per_s / elapsed, 2)
-        for group in after["groups"] if group.startswith("server_pid_")
-        and after["groups"][group] - before["groups"][group] > 0}
+        group[len("server_pid_") :]: round(
+            (after["groups"][group] - before["groups"][group]) / ticks_per_s / elapsed, 2
+        )
+        for group in after["groups"]
+        if group.startswith("server_pid_") and after["groups"][group] - before["groups"][group] > 0
+    }
     # wrk is a child that was reaped by the time of the second snapshot.
     usage["generator_wrk_cores"] = round((after["children_s"] - before["children_s"]) / elapsed, 2)
     ours = sum(usage[group + "_cores"] for group in ("server", "postgres", "generator_python", "generator_wrk"))
@@ -307,16 +336,35 @@ def all_server_pids(servers):
 def run_wrk(port, endpoint, duration, connections, tag, close, timeout=10):
     """Closed-loop max throughput: wrk keeps `connections` requests in flight for `duration` seconds."""
     env = dict(os.environ)
-    env.update({"BENCH_METHOD": endpoint["method"], "BENCH_PATHS": ",".join(endpoint["paths"]),
-                "BENCH_TOKEN": endpoint.get("token") or "", "BENCH_BODY_FILE": endpoint.get("body_file") or "",
-                "BENCH_TAG": tag, "BENCH_CLOSE": "1" if close else "0"})
-    command = ["wrk", "--threads", "1", "--connections", str(connections), "--duration", "%ds" % duration,
-               "--timeout", "%ds" % timeout, "--script", WRK_SCRIPT, "http://127.0.0.1:%d" % port]
+    env.update(
+        {
+            "BENCH_METHOD": endpoint["method"],
+            "BENCH_PATHS": ",".join(endpoint["paths"]),
+            "BENCH_TOKEN": endpoint.get("token") or "",
+            "BENCH_BODY_FILE": endpoint.get("body_file") or "",
+            "BENCH_TAG": tag,
+            "BENCH_CLOSE": "1" if close else "0",
+        }
+    )
+    command = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        "%ds" % duration,
+        "--timeout",
+        "%ds" % timeout,
+        "--script",
+        WRK_SCRIPT,
+        "http://127.0.0.1:%d" % port,
+    ]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + timeout + 30)
     line = next((line for line in completed.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
     if completed.returncode != 0 or line is None:
         raise RuntimeError("wrk failed (%s): %s %s" % (completed.returncode, completed.stdout, completed.stderr))
-    raw = json.loads(line[len("BENCH_JSON "):])
+    raw = json.loads(line[len("BENCH_JSON ") :])
     seconds = raw["duration_us"] / 1e6
     expected = str(endpoint["expect"])
     unexpected = {status: count for status, count in raw["statuses"].items() if status != expected}
@@ -333,8 +381,11 @@ def run_wrk(port, endpoint, duration, connections, tag, close, timeout=10):
         "rps": round(raw["statuses"].get(expected, 0) / seconds, 1),
         "rps_all": round(raw["requests"] / seconds, 1),
         "ok": not unexpected and socket_errors == 0,
-        "latency_ms": {key: round(value / 1000, 2) for key, value in raw["latency_us"].items()
-                       if key in ("mean", "p50", "p90", "p95", "p99", "max")},
+        "latency_ms": {
+            key: round(value / 1000, 2)
+            for key, value in raw["latency_us"].items()
+            if key in ("mean", "p50", "p90", "p95", "p99", "max")
+        },
     }
 
 
@@ -360,9 +411,28 @@ def run_profile(server, endpoint, seconds, connections, tag, close):
         outputs.append(output)
         logs.append(open(output + ".log", "w"))
         # --gil: only the thread holding the GIL, i.e. where the worker's CPU goes, not threads waiting on I/O.
-        samplers.append(subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250", "--format", "raw",
-             "--gil", "--nonblocking", "--output", output], stdout=subprocess.DEVNULL, stderr=logs[-1]))
+        samplers.append(
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(seconds),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--gil",
+                    "--nonblocking",
+                    "--output",
+                    output,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=logs[-1],
+            )
+        )
     time.sleep(0.5)
     run_wrk(server.port, endpoint, seconds + 1, connections, tag, close)
     for sampler, handle in zip(samplers, logs, strict=True):
@@ -433,10 +503,14 @@ def summarize_profile(paths, top=15):
 
     # Frames every request passes through (gunicorn, Flask dispatch) crowd the inclusive list; keep the product's.
     product_inclusive = Counter({name: count for name, count in inclusive.items() if "transitions/" in name})
-    return {"samples": total, "stages": {label: round(100 * stages[label] / total, 1) for label, _ in STAGES
-                                         if stages[label]},
-            "self_by_package": share(packages, 10), "self_top": share(leaf, top),
-            "inclusive_transitions_top": share(product_inclusive, top), "raw_files": paths}
+    return {
+        "samples": total,
+        "stages": {label: round(100 * stages[label] / total, 1) for label, _ in STAGES if stages[label]},
+        "self_by_package": share(packages, 10),
+        "self_top": share(leaf, top),
+        "inclusive_transitions_top": share(product_inclusive, top),
+        "raw_files": paths,
+    }
 
 
 def _parse_libpq_trace(text):
@@ -485,9 +559,17 @@ def sql_trace(url, secret, token, referral_id):
     client = app.test_client()
     headers = {"Authorization": "Bearer %s" % token}
     report = {}
-    for key, call in (("create", lambda: client.post("/api/v1/referrals", data=referral_body("trace"),
-                                                      headers=dict(headers, **{"Content-Type": "application/json"}))),
-                      ("read", lambda: client.get("/api/v1/referrals/%s" % referral_id, headers=headers))):
+    for key, call in (
+        (
+            "create",
+            lambda: client.post(
+                "/api/v1/referrals",
+                data=referral_body("trace"),
+                headers=dict(headers, **{"Content-Type": "application/json"}),
+            ),
+        ),
+        ("read", lambda: client.get("/api/v1/referrals/%s" % referral_id, headers=headers)),
+    ):
         del traces[:]
         response = call()
         report[key] = _parse_libpq_trace("".join(traces))
@@ -524,58 +606,91 @@ def render_section(results):
     lines = [
         DOC_HEADING,
         "",
-        "Measured %s by `bench/throughput.py` (raw JSON in the git-ignored `bench/results/%s`)." % (
-            results["date"], os.path.basename(results["results_file"])),
+        "Measured %s by `bench/throughput.py` (raw JSON in the git-ignored `bench/results/%s`)."
+        % (results["date"], os.path.basename(results["results_file"])),
         "",
-        "- Code: commit %s%s." % (results["git"]["commit"], " with uncommitted changes to %d files" % len(
-            results["git"]["uncommitted_files"]) if results["git"]["uncommitted_files"] else ""),
+        "- Code: commit %s%s."
+        % (
+            results["git"]["commit"],
+            " with uncommitted changes to %d files" % len(results["git"]["uncommitted_files"])
+            if results["git"]["uncommitted_files"]
+            else "",
+        ),
         "- Machine: %d CPU (%s), Linux %s, Python %s, PostgreSQL %s (fsync=%s, synchronous_commit=%s, "
-        "shared_buffers=%s), all on the same host." % (
-            machine["nproc"], machine["cpu_model"], machine["kernel"], machine["python"], pg["server_version"],
-            pg["fsync"], pg["synchronous_commit"], pg["shared_buffers"]),
+        "shared_buffers=%s), all on the same host."
+        % (
+            machine["nproc"],
+            machine["cpu_model"],
+            machine["kernel"],
+            machine["python"],
+            pg["server_version"],
+            pg["fsync"],
+            pg["synchronous_commit"],
+            pg["shared_buffers"],
+        ),
         "- Server: gunicorn %s, `--worker-class gthread --workers %d --threads %d`, bound to 127.0.0.1; the same "
-        "settings for the product (`wsgi:app`) and for `bench/hello_app.py` (Flask %s, one JSON endpoint)." % (
-            machine["gunicorn"], settings["workers"], settings["threads"], machine["flask"]),
+        "settings for the product (`wsgi:app`) and for `bench/hello_app.py` (Flask %s, one JSON endpoint)."
+        % (machine["gunicorn"], settings["workers"], settings["threads"], machine["flask"]),
         "- Max throughput: `%s`, closed loop, %d concurrent connections, %d s after a %d s warm-up; "
-        "only answers with the expected status (201 create, 200 read and hello) count." % (
-            machine["wrk"].split(" [")[0], settings["connections"], settings["duration"], settings["warmup"]),
+        "only answers with the expected status (201 create, 200 read and hello) count."
+        % (machine["wrk"].split(" [")[0], settings["connections"], settings["duration"], settings["warmup"]),
         "- Latency: a Python open-loop generator (`bench/paced_load.py`, %d connections) sends at a fixed "
         "rate of half the endpoint's own max throughput for %d s; latency runs from each request's scheduled "
-        "time, so queueing behind a slow answer counts (\"generator lag\" is how late the generator itself sent; "
-        "when it is large the generator, not the server, limited the run)." % (
-            settings["paced_connections"], settings["paced_duration"]),
-        ("- Connections: kept alive." if settings["keep_alive"] else
-         "- Connections: a new one per request (`Connection: close`), as from a proxy that does not pool upstream "
-         "connections. With keep-alive, gunicorn serves a connection in the worker that accepted it, and one worker "
-         "can end up with all of a run's connections while the other idles (seen while building this benchmark)."),
+        'time, so queueing behind a slow answer counts ("generator lag" is how late the generator itself sent; '
+        "when it is large the generator, not the server, limited the run)."
+        % (settings["paced_connections"], settings["paced_duration"]),
+        (
+            "- Connections: kept alive."
+            if settings["keep_alive"]
+            else "- Connections: a new one per request (`Connection: close`), as from a proxy that does not pool "
+            "upstream connections. With keep-alive, gunicorn serves a connection in the worker that accepted it, "
+            "and one worker can end up with all of a run's connections while the other idles (seen while building "
+            "this benchmark)."
+        ),
         "- Create: `POST /api/v1/referrals` as a discharge planner, a new patient per request. Read: "
         "`GET /api/v1/referrals/{id}` as the same planner over %d seeded referrals (each read also writes its "
-        "audit row). The load generator, PostgreSQL and gunicorn share the %d cores." % (
-            settings["seed_referrals"], machine["nproc"]),
+        "audit row). The load generator, PostgreSQL and gunicorn share the %d cores."
+        % (settings["seed_referrals"], machine["nproc"]),
         "",
         "| endpoint | max req/s | vs hello | target | | non-2xx / errors | p50 at max | p99 at max "
         "| CPU ms per request: gunicorn + PostgreSQL |",
         "| --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: |",
     ]
-    for key, label, ratio, target in (("hello", "GET /hello (baseline)", 1.0, None),
-                                      ("create", "POST /api/v1/referrals", create_ratio, TARGETS["create_ratio"]),
-                                      ("read", "GET /api/v1/referrals/{id}", read_ratio, TARGETS["read_ratio"])):
+    for key, label, ratio, target in (
+        ("hello", "GET /hello (baseline)", 1.0, None),
+        ("create", "POST /api/v1/referrals", create_ratio, TARGETS["create_ratio"]),
+        ("read", "GET /api/v1/referrals/{id}", read_ratio, TARGETS["read_ratio"]),
+    ):
         run = maxima[key]
         problems = dict(run["unexpected_statuses"])
         problems.update({name: count for name, count in run["socket_errors"].items() if name != "status" and count})
         cost = cpu_cost_ms(run)
-        lines.append("| %s | %.0f | %.1f %% | %s | %s | %s | %.1f ms | %.1f ms | %.2f + %.2f |" % (
-            label, run["rps"], ratio * 100, "≥ %d %%" % (target * 100) if target else "",
-            verdict(ratio >= target) if target else "", problems or "none",
-            run["latency_ms"]["p50"], run["latency_ms"]["p99"], cost["server"], cost["postgres"]))
+        lines.append(
+            "| %s | %.0f | %.1f %% | %s | %s | %s | %.1f ms | %.1f ms | %.2f + %.2f |"
+            % (
+                label,
+                run["rps"],
+                ratio * 100,
+                "≥ %d %%" % (target * 100) if target else "",
+                verdict(ratio >= target) if target else "",
+                problems or "none",
+                run["latency_ms"]["p50"],
+                run["latency_ms"]["p99"],
+                cost["server"],
+                cost["postgres"],
+            )
+        )
     lines += [
         "",
         "| at half load | rate asked | rate got | p50 | p95 | p99 | target p95 | | generator lag p95 "
         "| non-2xx / errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
-    for key, label in (("hello", "GET /hello"), ("create", "POST /api/v1/referrals"),
-                       ("read", "GET /api/v1/referrals/{id}")):
+    for key, label in (
+        ("hello", "GET /hello"),
+        ("create", "POST /api/v1/referrals"),
+        ("read", "GET /api/v1/referrals/{id}"),
+    ):
         run = paced[key]
         expected = str(run["expect"])
         problems = {status: count for status, count in run["statuses"].items() if status != expected}
@@ -584,80 +699,145 @@ def render_section(results):
             problems["not sent in time"] = run["missed_deadline"]
         target = key != "hello"
         latency = run["latency_ms"]
-        lines.append("| %s | %.0f/s | %.0f/s | %s ms | %s ms | %s ms | %s | %s | %s ms | %s |" % (
-            label, run["target_rate"], run["achieved_rate"], latency["p50"], latency["p95"], latency["p99"],
-            "≤ %d ms" % TARGETS["p95_ms"] if target else "",
-            verdict(latency["p95"] is not None and latency["p95"] <= TARGETS["p95_ms"]) if target else "",
-            run["send_lag_ms"]["p95"], problems or "none"))
-    lines += ["", "CPU used during each run, in cores of %d (wrk or the Python generator is the load generator; "
-              "\"other\" is work outside the benchmark that ran on the machine at the same time):" % machine["nproc"],
-              "", "| run | gunicorn | of which per process | PostgreSQL | load generator | other | machine busy |",
-              "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            "| %s | %.0f/s | %.0f/s | %s ms | %s ms | %s ms | %s | %s | %s ms | %s |"
+            % (
+                label,
+                run["target_rate"],
+                run["achieved_rate"],
+                latency["p50"],
+                latency["p95"],
+                latency["p99"],
+                "≤ %d ms" % TARGETS["p95_ms"] if target else "",
+                verdict(latency["p95"] is not None and latency["p95"] <= TARGETS["p95_ms"]) if target else "",
+                run["send_lag_ms"]["p95"],
+                problems or "none",
+            )
+        )
+    lines += [
+        "",
+        "CPU used during each run, in cores of %d (wrk or the Python generator is the load generator; "
+        '"other" is work outside the benchmark that ran on the machine at the same time):' % machine["nproc"],
+        "",
+        "| run | gunicorn | of which per process | PostgreSQL | load generator | other | machine busy |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
     for phase, label in (("max", "max"), ("paced", "half load")):
         for key in ("hello", "create", "read"):
             usage = results[phase][key]["cpu"]
-            split = " + ".join("%.2f" % cores for cores in sorted(usage["server_processes_cores"].values(),
-                                                                  reverse=True) if cores >= 0.01)
-            lines.append("| %s %s | %.2f | %s | %.2f | %.2f | %.2f | %d %% |" % (
-                key, label, usage["server_cores"], split, usage["postgres_cores"],
-                usage["generator_wrk_cores"] + usage["generator_python_cores"], usage["other_cores"],
-                usage["machine_busy_fraction"] * 100))
+            split = " + ".join(
+                "%.2f" % cores
+                for cores in sorted(usage["server_processes_cores"].values(), reverse=True)
+                if cores >= 0.01
+            )
+            lines.append(
+                "| %s %s | %.2f | %s | %.2f | %.2f | %.2f | %d %% |"
+                % (
+                    key,
+                    label,
+                    usage["server_cores"],
+                    split,
+                    usage["postgres_cores"],
+                    usage["generator_wrk_cores"] + usage["generator_python_cores"],
+                    usage["other_cores"],
+                    usage["machine_busy_fraction"] * 100,
+                )
+            )
     lines += [
         "",
         "Where it stands:",
         "",
-        "- Create throughput is %.1f %% of hello-world: target ≥ %d %% %s." % (
-            create_ratio * 100, TARGETS["create_ratio"] * 100, verdict(create_ratio >= TARGETS["create_ratio"])),
-        "- Read throughput is %.1f %% of hello-world: target ≥ %d %% %s." % (
-            read_ratio * 100, TARGETS["read_ratio"] * 100, verdict(read_ratio >= TARGETS["read_ratio"])),
-        "- p95 at half load: create %s ms, read %s ms: target ≤ %d ms %s for create and %s for read." % (
-            create_p95, read_p95, TARGETS["p95_ms"],
+        "- Create throughput is %.1f %% of hello-world: target ≥ %d %% %s."
+        % (create_ratio * 100, TARGETS["create_ratio"] * 100, verdict(create_ratio >= TARGETS["create_ratio"])),
+        "- Read throughput is %.1f %% of hello-world: target ≥ %d %% %s."
+        % (read_ratio * 100, TARGETS["read_ratio"] * 100, verdict(read_ratio >= TARGETS["read_ratio"])),
+        "- p95 at half load: create %s ms, read %s ms: target ≤ %d ms %s for create and %s for read."
+        % (
+            create_p95,
+            read_p95,
+            TARGETS["p95_ms"],
             verdict(create_p95 is not None and create_p95 <= TARGETS["p95_ms"]),
-            verdict(read_p95 is not None and read_p95 <= TARGETS["p95_ms"])),
+            verdict(read_p95 is not None and read_p95 <= TARGETS["p95_ms"]),
+        ),
     ]
     hello_cost, create_cost, read_cost = (cpu_cost_ms(maxima[key])["total"] for key in ("hello", "create", "read"))
-    lines.append("- Cross-check that other load on the machine cannot skew: CPU per request (gunicorn + PostgreSQL "
-                 "+ load generator) is %.2f ms for hello, %.2f ms for create and %.2f ms for read, so on a machine "
-                 "the benchmark has to itself, where CPU is the limit, create would reach about %.0f %% and read "
-                 "about %.0f %% of hello-world." % (hello_cost, create_cost, read_cost,
-                                                    100 * hello_cost / create_cost, 100 * hello_cost / read_cost))
-    disturbed = ["%s %s" % (key, label) for phase, label in (("max", "max"), ("paced", "half load"))
-                 for key in ("hello", "create", "read") if results[phase][key].get("disturbed")]
+    lines.append(
+        "- Cross-check that other load on the machine cannot skew: CPU per request (gunicorn + PostgreSQL "
+        "+ load generator) is %.2f ms for hello, %.2f ms for create and %.2f ms for read, so on a machine "
+        "the benchmark has to itself, where CPU is the limit, create would reach about %.0f %% and read "
+        "about %.0f %% of hello-world."
+        % (hello_cost, create_cost, read_cost, 100 * hello_cost / create_cost, 100 * hello_cost / read_cost)
+    )
+    disturbed = [
+        "%s %s" % (key, label)
+        for phase, label in (("max", "max"), ("paced", "half load"))
+        for key in ("hello", "create", "read")
+        if results[phase][key].get("disturbed")
+    ]
     if any(maxima[key].get("disturbed") for key in maxima):
-        lines.append("- The half-load rates are half of max runs that other work slowed down, so they are lower than "
-                     "half of what this machine does alone, and the p95 verdicts above are on the optimistic side.")
+        lines.append(
+            "- The half-load rates are half of max runs that other work slowed down, so they are lower than "
+            "half of what this machine does alone, and the p95 verdicts above are on the optimistic side."
+        )
     if disturbed:
-        lines.append("- Other work on the machine took more than %.2f cores during: %s, in each of up to %d "
-                     "attempts; those figures are pessimistic." % (settings["max_other"], ", ".join(disturbed),
-                                                                   settings["attempts"]))
+        lines.append(
+            "- Other work on the machine took more than %.2f cores during: %s, in each of up to %d "
+            "attempts; those figures are pessimistic."
+            % (settings["max_other"], ", ".join(disturbed), settings["attempts"])
+        )
     if not checks["all_ok"]:
-        lines.append("- Some runs had unexpected statuses or socket errors (see the tables): the figures above "
-                     "count only the expected answers.")
+        lines.append(
+            "- Some runs had unexpected statuses or socket errors (see the tables): the figures above "
+            "count only the expected answers."
+        )
     sql = results.get("sql")
     if sql:
-        lines += ["", "SQL per request (libpq trace of one request of each, made in-process)%s:" % (
-            "; `pool_pre_ping` is on, so each request also pays one ping round trip when it checks out its "
-            "connection" if sql.get("pool_pre_ping") else ""), ""]
+        lines += [
+            "",
+            "SQL per request (libpq trace of one request of each, made in-process)%s:"
+            % (
+                "; `pool_pre_ping` is on, so each request also pays one ping round trip when it checks out its "
+                "connection"
+                if sql.get("pool_pre_ping")
+                else ""
+            ),
+            "",
+        ]
         for key in ("create", "read"):
             statements = [statement.split(" (")[0].split(" VALUES")[0][:60] for statement in sql[key]["statements"]]
-            lines.append("- %s: %d round trips: %s." % (key, sql[key]["round_trips"], "; ".join(
-                "`%s`" % (statement.split(",")[0] + (" …" if "," in statement else "")) for statement in statements)))
+            lines.append(
+                "- %s: %d round trips: %s."
+                % (
+                    key,
+                    sql[key]["round_trips"],
+                    "; ".join(
+                        "`%s`" % (statement.split(",")[0] + (" …" if "," in statement else ""))
+                        for statement in statements
+                    ),
+                )
+            )
     profile = results.get("profile")
     if profile:
-        lines += ["", "Profile (py-spy `--gil`: where the workers spend CPU holding the GIL; %d samples over both "
-                  "workers while loaded at max; self time by package, then the product functions with the most "
-                  "inclusive time):" % sum(
-                      part.get("samples", 0) for part in profile.values()), ""]
+        lines += [
+            "",
+            "Profile (py-spy `--gil`: where the workers spend CPU holding the GIL; %d samples over both "
+            "workers while loaded at max; self time by package, then the product functions with the most "
+            "inclusive time):" % sum(part.get("samples", 0) for part in profile.values()),
+            "",
+        ]
         for key, part in profile.items():
             if not part.get("samples"):
                 continue
             packages = ", ".join("%s %.0f %%" % (item["what"], item["percent"]) for item in part["self_by_package"][:6])
-            product = ", ".join("%s %.0f %%" % (item["what"], item["percent"])
-                                for item in part["inclusive_transitions_top"][:6])
+            product = ", ".join(
+                "%s %.0f %%" % (item["what"], item["percent"]) for item in part["inclusive_transitions_top"][:6]
+            )
             hottest = ", ".join("%s %.0f %%" % (item["what"], item["percent"]) for item in part["self_top"][:6])
             stages = ", ".join("%s %.0f %%" % item for item in part.get("stages", {}).items())
-            lines.append("- %s: stages: %s. Self time by package: %s. Hottest functions: %s. Product frames: %s." % (
-                key, stages, packages, hottest, product))
+            lines.append(
+                "- %s: stages: %s. Self time by package: %s. Hottest functions: %s. Product frames: %s."
+                % (key, stages, packages, hottest, product)
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -682,9 +862,11 @@ database, writes raw JSON to `bench/results/` (git-ignored) and rewrites the sec
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg-server",
-                        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL; a fresh database is created on it and dropped at the end")
+    parser.add_argument(
+        "--pg-server",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL; a fresh database is created on it and dropped at the end",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2: the machine has 2 cores)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections for the max-throughput runs")
@@ -693,15 +875,33 @@ def parse_args(argv):
     parser.add_argument("--paced-duration", type=int, default=20, help="seconds of each half-load latency run")
     parser.add_argument("--paced-connections", type=int, default=16, help="connections of the half-load generator")
     parser.add_argument("--seed-referrals", type=int, default=50, help="referrals created for the read runs")
-    parser.add_argument("--profile", type=int, nargs="?", const=10, default=0, metavar="SECONDS",
-                        help="after measuring, sample the workers with py-spy for SECONDS under create and read load")
-    parser.add_argument("--quiet-wait", type=int, default=300,
-                        help="seconds to wait before each phase for other work on the machine to stop")
-    parser.add_argument("--max-other", type=float, default=0.2,
-                        help="cores other work may take during a run before it is measured again")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=10,
+        default=0,
+        metavar="SECONDS",
+        help="after measuring, sample the workers with py-spy for SECONDS under create and read load",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=int,
+        default=300,
+        help="seconds to wait before each phase for other work on the machine to stop",
+    )
+    parser.add_argument(
+        "--max-other",
+        type=float,
+        default=0.2,
+        help="cores other work may take during a run before it is measured again",
+    )
     parser.add_argument("--attempts", type=int, default=3, help="runs of a phase at most, while others disturb it")
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="reuse connections (by default every request opens a new one: see the comment in main)")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="reuse connections (by default every request opens a new one: see the comment in main)",
+    )
     parser.add_argument("--render", metavar="JSON", help="only rewrite the doc section from a saved result file")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the section in docs/performance.md")
     return parser.parse_args(argv)
@@ -722,8 +922,13 @@ def main(argv=None):
     admin_url = database_url(args.pg_server, "postgres")
     name = "transitions_bench_%s" % secrets.token_hex(6)
     url = database_url(args.pg_server, name)
-    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": machine_facts(admin_url), "git": git_facts(), "settings": vars(args), "database": name}
+    results = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_facts(admin_url),
+        "git": git_facts(),
+        "settings": vars(args),
+        "database": name,
+    }
     servers = []
     body_dir = tempfile.mkdtemp(prefix="bench-")
     create_database(admin_url, name)
@@ -734,11 +939,25 @@ def main(argv=None):
         log("migrated")
         admin_token = flask_cli(env, "create-admin", "bench-admin@example.org").strip().splitlines()[-1]
 
-        product = Gunicorn("product", "wsgi:app", REPO_DIR, env, args.workers, args.threads,
-                           os.path.join(RESULTS_DIR, "throughput-gunicorn-product-%s.log" % stamp))
+        product = Gunicorn(
+            "product",
+            "wsgi:app",
+            REPO_DIR,
+            env,
+            args.workers,
+            args.threads,
+            os.path.join(RESULTS_DIR, "throughput-gunicorn-product-%s.log" % stamp),
+        )
         servers.append(product)
-        hello = Gunicorn("hello", "hello_app:app", BENCH_DIR, dict(os.environ), args.workers, args.threads,
-                         os.path.join(RESULTS_DIR, "throughput-gunicorn-hello-%s.log" % stamp))
+        hello = Gunicorn(
+            "hello",
+            "hello_app:app",
+            BENCH_DIR,
+            dict(os.environ),
+            args.workers,
+            args.threads,
+            os.path.join(RESULTS_DIR, "throughput-gunicorn-hello-%s.log" % stamp),
+        )
         servers.append(hello)
         product.wait_ready("/healthz")
         hello.wait_ready("/hello")
@@ -746,15 +965,28 @@ def main(argv=None):
         results["settings"]["hello_command"] = " ".join(hello.command)
         log("servers up: product on %d, hello on %d" % (product.port, hello.port))
 
-        hospital = api(product.port, "POST", "/api/v1/organizations", {"name": "Bench Hospital", "kind": "hospital"},
-                       admin_token, 201)
-        planner = api(product.port, "POST", "/api/v1/users", {"email": "bench-planner@example.org",
-                      "organization_id": hospital["id"], "role": "discharge_planner"}, admin_token, 201)
+        hospital = api(
+            product.port,
+            "POST",
+            "/api/v1/organizations",
+            {"name": "Bench Hospital", "kind": "hospital"},
+            admin_token,
+            201,
+        )
+        planner = api(
+            product.port,
+            "POST",
+            "/api/v1/users",
+            {"email": "bench-planner@example.org", "organization_id": hospital["id"], "role": "discharge_planner"},
+            admin_token,
+            201,
+        )
         planner_token = planner["token"]
         seeded = []
         for index in range(args.seed_referrals):
-            status, payload = request(product.port, "POST", "/api/v1/referrals", referral_body("seed%d" % index),
-                                      planner_token)
+            status, payload = request(
+                product.port, "POST", "/api/v1/referrals", referral_body("seed%d" % index), planner_token
+            )
             if status != 201:
                 raise RuntimeError("seeding a referral answered %s: %s" % (status, payload))
             seeded.append(payload["id"])
@@ -765,10 +997,23 @@ def main(argv=None):
             json.dump(REFERRAL_BODY, handle)
         endpoints = {
             "hello": {"name": "hello", "server": hello, "method": "GET", "paths": ["/hello"], "expect": 200},
-            "create": {"name": "create", "server": product, "method": "POST", "paths": ["/api/v1/referrals"],
-                       "token": planner_token, "body_file": body_file, "expect": 201},
-            "read": {"name": "read", "server": product, "method": "GET", "token": planner_token, "expect": 200,
-                     "paths": ["/api/v1/referrals/%s" % referral_id for referral_id in seeded]},
+            "create": {
+                "name": "create",
+                "server": product,
+                "method": "POST",
+                "paths": ["/api/v1/referrals"],
+                "token": planner_token,
+                "body_file": body_file,
+                "expect": 201,
+            },
+            "read": {
+                "name": "read",
+                "server": product,
+                "method": "GET",
+                "token": planner_token,
+                "expect": 200,
+                "paths": ["/api/v1/referrals/%s" % referral_id for referral_id in seeded],
+            },
         }
 
         # With keep-alive, gunicorn serves a connection in the worker that accepted it, and one worker may take
@@ -779,44 +1024,67 @@ def main(argv=None):
             server = endpoint["server"]
             log("%s: warm-up %ds" % (key, args.warmup))
             run_wrk(server.port, endpoint, args.warmup, args.connections, "warm%s" % key, close)
+
             def max_run(attempt, server=server, endpoint=endpoint, key=key):
-                return run_wrk(server.port, endpoint, args.duration, args.connections, "max%s%d" % (key, attempt),
-                               close)
+                return run_wrk(
+                    server.port, endpoint, args.duration, args.connections, "max%s%d" % (key, attempt), close
+                )
 
             run = measure(key, max_run, servers, name, args)
             results["max"][key] = run
-            log("%s: %.1f req/s (%s), p50 %.1f ms, p99 %.1f ms, cpu %s" % (
-                key, run["rps"], run["statuses"], run["latency_ms"]["p50"], run["latency_ms"]["p99"], run["cpu"]))
+            log(
+                "%s: %.1f req/s (%s), p50 %.1f ms, p99 %.1f ms, cpu %s"
+                % (key, run["rps"], run["statuses"], run["latency_ms"]["p50"], run["latency_ms"]["p99"], run["cpu"])
+            )
 
         results["paced"] = {}
         for key, endpoint in endpoints.items():
             server = endpoint["server"]
             rate = max(1.0, round(results["max"][key]["rps"] / 2, 1))
             log("%s: %.1f req/s for %ds (half of max)" % (key, rate, args.paced_duration))
+
             def paced_run(attempt, server=server, endpoint=endpoint, key=key, rate=rate):
-                return run_paced(server.port, paced_builder(endpoint, "paced%s%d" % (key, attempt), close), rate,
-                                 args.paced_duration, connections=args.paced_connections)
+                return run_paced(
+                    server.port,
+                    paced_builder(endpoint, "paced%s%d" % (key, attempt), close),
+                    rate,
+                    args.paced_duration,
+                    connections=args.paced_connections,
+                )
 
             run = measure(key, paced_run, servers, name, args)
             run["expect"] = endpoint["expect"]
             results["paced"][key] = run
-            log("%s: got %.1f req/s %s errors %s; latency p50 %s p95 %s p99 %s ms; send lag p95 %s ms; cpu %s" % (
-                key, run["achieved_rate"], run["statuses"], run["errors"], run["latency_ms"]["p50"],
-                run["latency_ms"]["p95"], run["latency_ms"]["p99"], run["send_lag_ms"]["p95"], run["cpu"]))
+            log(
+                "%s: got %.1f req/s %s errors %s; latency p50 %s p95 %s p99 %s ms; send lag p95 %s ms; cpu %s"
+                % (
+                    key,
+                    run["achieved_rate"],
+                    run["statuses"],
+                    run["errors"],
+                    run["latency_ms"]["p50"],
+                    run["latency_ms"]["p95"],
+                    run["latency_ms"]["p99"],
+                    run["send_lag_ms"]["p95"],
+                    run["cpu"],
+                )
+            )
 
         if args.profile:
             results["profile"] = {}
             for key in ("create", "read"):
                 log("%s: profiling workers for %ds" % (key, args.profile))
-                results["profile"][key] = run_profile(product, endpoints[key], args.profile, args.connections,
-                                                      "prof%s" % key, close)
+                results["profile"][key] = run_profile(
+                    product, endpoints[key], args.profile, args.connections, "prof%s" % key, close
+                )
 
         log("tracing the SQL of one create and one read")
         results["sql"] = sql_trace(url, env["TRANSITIONS_SECRET_KEY"], planner_token, seeded[0])
 
         all_ok = all(run["ok"] for run in results["max"].values()) and all(
             set(run["statuses"]) == {str(run["expect"])} and not run["errors"] and not run["missed_deadline"]
-            for run in results["paced"].values())
+            for run in results["paced"].values()
+        )
         hello_rps = results["max"]["hello"]["rps"] or 1e-9
         results["checks"] = {
             "all_ok": all_ok,

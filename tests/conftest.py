@@ -1,5 +1,6 @@
 """Test fixtures: a migrated database per worker, one app per worker whose tests each run in a transaction rolled
 back at the end, a database of its own for a test that needs real commits, an injected clock, API helpers."""
+
 import os
 import shutil
 import threading
@@ -99,7 +100,7 @@ def _truncate_all(url):
 
 
 def _sqlite_copy(database_url, path):
-    shutil.copy(database_url[len("sqlite:///"):], path)
+    shutil.copy(database_url[len("sqlite:///") :], path)
     return "sqlite:///%s" % path
 
 
@@ -174,8 +175,10 @@ class SessionOnTestConnection(FlaskSQLAlchemySession):
         return bind if bind is not None else self.bind
 
 
-SECOND_CONNECTION = ("A test running in a rolled-back transaction used the database from a second thread or "
-                     "connection: its commits would be real, or it would wait on the test's own. Mark it real_commits.")
+SECOND_CONNECTION = (
+    "A test running in a rolled-back transaction used the database from a second thread or "
+    "connection: its commits would be real, or it would wait on the test's own. Mark it real_commits."
+)
 
 
 def refuse_second_connection(dbapi_connection, connection_record, connection_proxy):
@@ -201,9 +204,15 @@ def rolled_back(app):
 
     app_session = db.session
     db.session = orm.scoped_session(
-        orm.sessionmaker(class_=SessionOnTestConnection, db=db, query_cls=db.Query, bind=connection,
-                         join_transaction_mode="create_savepoint"),
-        scopefunc=app_context_id)
+        orm.sessionmaker(
+            class_=SessionOnTestConnection,
+            db=db,
+            query_cls=db.Query,
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+        ),
+        scopefunc=app_context_id,
+    )
     try:
         yield
     finally:
@@ -283,8 +292,9 @@ class World:
 
     def _add_user(self, key, role, org_key):
         token = generate_token()
-        user = UserFactory(email="%s@example.org" % key, organization_id=self.orgs[org_key], role=role,
-                           token_hash=hash_token(token))
+        user = UserFactory(
+            email="%s@example.org" % key, organization_id=self.orgs[org_key], role=role, token_hash=hash_token(token)
+        )
         self.users[key] = user.id
         self.tokens[key] = token
 

@@ -1,4 +1,5 @@
 """Step-down transition coordination service: the application factory."""
+
 import copy
 import os
 import secrets

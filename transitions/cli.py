@@ -1,4 +1,5 @@
 """Operator commands: create-admin, seed-demo, scheduler (the APScheduler process) and sweep (one pass of its jobs)."""
+
 import os
 
 import click
@@ -13,8 +14,12 @@ from transitions.identity import commands as identity
 @click.command("create-admin")
 @with_appcontext
 @click.argument("email")
-@click.option("--organization", "organization_name", default=identity.PLATFORM_ORGANIZATION,
-              help="Name of the organization the admin belongs to (created if missing).")
+@click.option(
+    "--organization",
+    "organization_name",
+    default=identity.PLATFORM_ORGANIZATION,
+    help="Name of the organization the admin belongs to (created if missing).",
+)
 def create_admin(email, organization_name):
     """Create a platform admin and print its bearer token as the last line."""
     try:
@@ -29,19 +34,25 @@ def create_admin(email, organization_name):
 
 @click.command("seed-demo")
 @with_appcontext
-@click.option("--programs", default=300, show_default=True, type=click.IntRange(min=1),
-              help="How many IOP programs to create.")
+@click.option(
+    "--programs", default=300, show_default=True, type=click.IntRange(min=1), help="How many IOP programs to create."
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed, for a repeatable directory.")
-@click.option("--data-dir", default=None, type=click.Path(exists=True, file_okay=False),
-              help="Folder with the SAMHSA 2022 directory files (default: ../shared/data next to the checkout, "
-                   "if present; without them a built-in generator makes the programs up).")
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder with the SAMHSA 2022 directory files (default: ../shared/data next to the checkout, "
+    "if present; without them a built-in generator makes the programs up).",
+)
 def seed_demo(programs, seed, data_dir):
     """Load a realistic demo: directory, organizations, one user per role, referrals."""
     from transitions import demo
 
     try:
-        summary = demo.seed(program_count=programs, seed=seed,
-                            data_dir=data_dir or current_app.config.get("SEED_DATA_DIR"))
+        summary = demo.seed(
+            program_count=programs, seed=seed, data_dir=data_dir or current_app.config.get("SEED_DATA_DIR")
+        )
     except DomainError as error:  # e.g. a demo email already taken: a message, not a traceback
         db.session.rollback()
         raise click.ClickException(str(error.detail)) from None
@@ -78,8 +89,13 @@ def _parse_now(ctx, param, value):
 
 @click.command("sweep")
 @with_appcontext
-@click.option("--now", callback=_parse_now, default=None, metavar="TIME",
-              help="Run as of this RFC 3339 time (default: now), e.g. 2026-12-01T09:00:00Z.")
+@click.option(
+    "--now",
+    callback=_parse_now,
+    default=None,
+    metavar="TIME",
+    help="Run as of this RFC 3339 time (default: now), e.g. 2026-12-01T09:00:00Z.",
+)
 def sweep_command(now):
     """Run one pass of every periodic job as of a time, print what each did, and exit."""
     from transitions import scheduler

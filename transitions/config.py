@@ -1,4 +1,5 @@
 """Configuration defaults (instance/config.py and TRANSITIONS_* variables are layered on top in create_app)."""
+
 DEFAULTS = {
     # None means "a SQLite file in the instance folder", resolved in create_app.
     "DATABASE_URL": None,
@@ -51,7 +52,7 @@ DEFAULTS = {
 def normalize_database_url(url):
     """Accept plain postgres:// and postgresql:// URLs and point them at psycopg 3."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url

@@ -1,4 +1,5 @@
 """Every table, importable from one place: Alembic and the schema tests read the metadata through here."""
+
 from transitions.core.models import AuditRecord, IdempotencyRecord
 from transitions.directory.models import Program, Track
 from transitions.followups.models import FollowUp, FollowUpContact
@@ -8,7 +9,22 @@ from transitions.offers.models import Attendance, Offer, Placement, Readmission
 from transitions.referrals.models import Referral
 
 __all__ = [
-    "AuditRecord", "IdempotencyRecord", "Program", "Track", "FollowUp", "FollowUpContact", "Organization", "User",
-    "WebSession", "DeliveryAttempt", "Event", "Webhook", "WebhookDelivery", "Attendance", "Offer", "Placement",
-    "Readmission", "Referral",
+    "AuditRecord",
+    "IdempotencyRecord",
+    "Program",
+    "Track",
+    "FollowUp",
+    "FollowUpContact",
+    "Organization",
+    "User",
+    "WebSession",
+    "DeliveryAttempt",
+    "Event",
+    "Webhook",
+    "WebhookDelivery",
+    "Attendance",
+    "Offer",
+    "Placement",
+    "Readmission",
+    "Referral",
 ]

@@ -6,6 +6,7 @@ so a role outside them gets 403 before anything is parsed) and, per role, the ru
 commands call `require`, which audits a denial; pages and templates call `allows` to show or hide a control).
 Adding a role to an action is one line in that action's rules.
 """
+
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, exists, false, select, true
@@ -50,9 +51,7 @@ def get_referral(user, referral_id, action="referral.read"):
     """Load a referral the user may see; anything else is 404 and an audited denial."""
     referral = None
     if looks_like_id(referral_id):
-        referral = db.session.scalar(
-            select(Referral).where(Referral.id == referral_id, referral_visibility(user))
-        )
+        referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, referral_visibility(user)))
     if referral is None:
         audit.record(action, "referral", str(referral_id)[:64], outcome="denied", user=user)
         raise NotFound("No referral with this id.")
@@ -91,9 +90,7 @@ def get_track(track_id):
 def placement_visibility(user):
     """Placements are visible to whoever may see their referral, and to the program's coordinators."""
     if user.role == "iop_coordinator":
-        return Placement.program_id.in_(
-            select(Program.id).where(Program.organization_id == user.organization_id)
-        )
+        return Placement.program_id.in_(select(Program.id).where(Program.organization_id == user.organization_id))
     return Placement.referral_id.in_(select(Referral.id).where(referral_visibility(user)))
 
 
@@ -126,8 +123,7 @@ def get_placement(user, placement_id, action="placement.read"):
     """Load a placement the user may see; anything else is 404 and an audited denial."""
     placement = None
     if looks_like_id(placement_id):
-        placement = db.session.scalar(
-            select(Placement).where(Placement.id == placement_id, placement_visibility(user)))
+        placement = db.session.scalar(select(Placement).where(Placement.id == placement_id, placement_visibility(user)))
     if placement is None:
         audit.record(action, "placement", str(placement_id)[:64], outcome="denied", user=user)
         raise NotFound("No placement with this id.")
@@ -198,58 +194,115 @@ class Policy:
 PLANNERS = "Only the referring organization's discharge planners may do this."
 COORDINATORS = "Only coordinators of the program's provider organization may do this."
 
-SUBMIT_REFERRAL = Policy("referral.create", "referral", "Only discharge planners submit referrals.",
-                         {"discharge_planner": anyone})
-BROWSE_REFERRALS = Policy("referral.list", "referral", "Not available for your role.",
-                          {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
-CHANGE_REFERRAL = Policy("referral.update", "referral", PLANNERS,
-                         {"discharge_planner": of_referring_organization, "admin": anyone})
-CANCEL_REFERRAL = Policy("referral.cancel", "referral", PLANNERS,
-                         {"discharge_planner": of_referring_organization, "admin": anyone})
-REVOKE_CONSENT = Policy("referral.consent_revoke", "referral", PLANNERS,
-                        {"discharge_planner": of_referring_organization, "admin": anyone})
-SEND_OFFER = Policy("offer.create", "referral", PLANNERS,
-                    {"discharge_planner": of_referring_organization, "admin": anyone})
+SUBMIT_REFERRAL = Policy(
+    "referral.create", "referral", "Only discharge planners submit referrals.", {"discharge_planner": anyone}
+)
+BROWSE_REFERRALS = Policy(
+    "referral.list",
+    "referral",
+    "Not available for your role.",
+    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
+)
+CHANGE_REFERRAL = Policy(
+    "referral.update", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
+)
+CANCEL_REFERRAL = Policy(
+    "referral.cancel", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
+)
+REVOKE_CONSENT = Policy(
+    "referral.consent_revoke", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
+)
+SEND_OFFER = Policy(
+    "offer.create", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
+)
 # Judged on the offer's referral (require(user, referral)), so a denial is audited against the referral.
-WITHDRAW_OFFER = Policy("offer.withdraw", "referral", PLANNERS,
-                        {"discharge_planner": of_referring_organization, "admin": anyone})
-READ_OFFERS = Policy("offer.read", "offer", "Offers are for the two sides of them.",
-                     {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone})
-DECIDE_OFFER = Policy("offer.accept", "offer", "Only coordinators of the program this offer was made to may do this.",
-                      {"iop_coordinator": of_program_organization, "admin": anyone})
-MANAGE_PLACEMENT = Policy("placement.attendance", "placement",
-                          "Only coordinators of the placement's program may do this.",
-                          {"iop_coordinator": of_program_organization, "admin": anyone})
-RECORD_READMISSION = Policy("referral.readmission", "referral",
-                            "Only the referring organization's planners or the patient's case managers may do this.",
-                            # a case manager who found the referral sees it because it is their plan's member
-                            {"discharge_planner": of_referring_organization, "case_manager": anyone,
-                             "admin": anyone})
-FIND_MATCHES = Policy("referral.matches", "referral", "Not available for your role.",
-                      {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
-ALLOCATE = Policy("allocation.run", "allocation", "Not available for your role.",
-                  {"case_manager": anyone, "admin": anyone})
-LOOK_UP_CODES = Policy("codes.search", "code", "Not available for your role.",
-                       {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone})
+WITHDRAW_OFFER = Policy(
+    "offer.withdraw", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
+)
+READ_OFFERS = Policy(
+    "offer.read",
+    "offer",
+    "Offers are for the two sides of them.",
+    {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone},
+)
+DECIDE_OFFER = Policy(
+    "offer.accept",
+    "offer",
+    "Only coordinators of the program this offer was made to may do this.",
+    {"iop_coordinator": of_program_organization, "admin": anyone},
+)
+MANAGE_PLACEMENT = Policy(
+    "placement.attendance",
+    "placement",
+    "Only coordinators of the placement's program may do this.",
+    {"iop_coordinator": of_program_organization, "admin": anyone},
+)
+RECORD_READMISSION = Policy(
+    "referral.readmission",
+    "referral",
+    "Only the referring organization's planners or the patient's case managers may do this.",
+    # a case manager who found the referral sees it because it is their plan's member
+    {"discharge_planner": of_referring_organization, "case_manager": anyone, "admin": anyone},
+)
+FIND_MATCHES = Policy(
+    "referral.matches",
+    "referral",
+    "Not available for your role.",
+    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
+)
+ALLOCATE = Policy(
+    "allocation.run", "allocation", "Not available for your role.", {"case_manager": anyone, "admin": anyone}
+)
+LOOK_UP_CODES = Policy(
+    "codes.search",
+    "code",
+    "Not available for your role.",
+    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
+)
 PUBLISH_PROGRAM = Policy("program.create", "program", COORDINATORS, {"iop_coordinator": anyone, "admin": anyone})
 # Publishes programs for, and lists the programs of, any provider organization (others act for their own).
-ACT_FOR_ANY_PROVIDER = Policy("program.create", "organization",
-                              "Coordinators create programs for their own organization.", {"admin": anyone})
-EDIT_PROGRAM = Policy("program.update", "program",
-                      "Only coordinators of the program's provider organization may change it.",
-                      {"iop_coordinator": of_program_organization, "admin": anyone})
-CONTACT_FOLLOWUP = Policy("followup.contact", "followup", "Only case managers record outreach.",
-                          {"case_manager": anyone, "admin": anyone})
-VIEW_DASHBOARDS = Policy("dashboard.read", "dashboard", "Not available for your role.",
-                         {"case_manager": anyone, "discharge_planner": anyone, "admin": anyone})
+ACT_FOR_ANY_PROVIDER = Policy(
+    "program.create", "organization", "Coordinators create programs for their own organization.", {"admin": anyone}
+)
+EDIT_PROGRAM = Policy(
+    "program.update",
+    "program",
+    "Only coordinators of the program's provider organization may change it.",
+    {"iop_coordinator": of_program_organization, "admin": anyone},
+)
+CONTACT_FOLLOWUP = Policy(
+    "followup.contact", "followup", "Only case managers record outreach.", {"case_manager": anyone, "admin": anyone}
+)
+VIEW_DASHBOARDS = Policy(
+    "dashboard.read",
+    "dashboard",
+    "Not available for your role.",
+    {"case_manager": anyone, "discharge_planner": anyone, "admin": anyone},
+)
 ADMINISTER = Policy("admin", "organization", "Only administrators may do this.", {"admin": anyone})
 # Admins read every organization; everyone else their own (another one is a 404, as if it did not exist).
-READ_ORGANIZATION = Policy("organization.read", "organization", "No organization with this id.",
-                           {"discharge_planner": of_own_organization, "case_manager": of_own_organization,
-                            "iop_coordinator": of_own_organization, "admin": anyone})
-MANAGE_WEBHOOKS = Policy("webhook.update", "webhook", "Webhooks belong to your own organization.",
-                         {"discharge_planner": of_own_organization, "case_manager": of_own_organization,
-                          "iop_coordinator": of_own_organization, "admin": anyone})
+READ_ORGANIZATION = Policy(
+    "organization.read",
+    "organization",
+    "No organization with this id.",
+    {
+        "discharge_planner": of_own_organization,
+        "case_manager": of_own_organization,
+        "iop_coordinator": of_own_organization,
+        "admin": anyone,
+    },
+)
+MANAGE_WEBHOOKS = Policy(
+    "webhook.update",
+    "webhook",
+    "Webhooks belong to your own organization.",
+    {
+        "discharge_planner": of_own_organization,
+        "case_manager": of_own_organization,
+        "iop_coordinator": of_own_organization,
+        "admin": anyone,
+    },
+)
 
 
 def webhook_visibility(user):
@@ -268,8 +321,12 @@ PROVIDER_PLACEMENT_EVENTS = ("referral.placed", "attendance.lapsed", "referral.r
 
 def plan_follows(organization, referral):
     """The health plan pays for the referral: in Python, the case_manager branch of referral_visibility."""
-    return (organization.kind == "health_plan" and not referral.self_pay and referral.payer_id is not None
-            and referral.payer_id in (organization.payer_ids or []))
+    return (
+        organization.kind == "health_plan"
+        and not referral.self_pay
+        and referral.payer_id is not None
+        and referral.payer_id in (organization.payer_ids or [])
+    )
 
 
 def event_offer_id(event):
@@ -286,8 +343,10 @@ def provider_reach(referral_ids):
     """
     offer_providers, placed_providers = {}, {}
     for row in db.session.execute(
-            select(Offer.id, Offer.referral_id, Offer.status, Program.organization_id)
-            .join(Program, Program.id == Offer.program_id).where(Offer.referral_id.in_(referral_ids))):
+        select(Offer.id, Offer.referral_id, Offer.status, Program.organization_id)
+        .join(Program, Program.id == Offer.program_id)
+        .where(Offer.referral_id.in_(referral_ids))
+    ):
         offer_providers[row.id] = row.organization_id
         if row.status == "accepted":
             placed_providers[row.referral_id] = row.organization_id

@@ -8,6 +8,7 @@ fires a few periodic jobs with fixed ids; it keeps them in memory because there 
 persisting: each job works through everything due whenever it runs, so a restart loses nothing,
 and APScheduler 3 job stores must not be shared between processes anyway.
 """
+
 import logging
 import signal
 import threading
@@ -112,8 +113,14 @@ def add_jobs(scheduler, app):
     for job in JOBS.values():
         period = float(app.config[job.period_key])
         scheduler.add_job(
-            RUN_JOB, IntervalTrigger(seconds=period, jitter=max(1, int(period * 0.1))), args=(job.id,),
-            id=job.id, name=job.id, replace_existing=True, coalesce=True, max_instances=1,
+            RUN_JOB,
+            IntervalTrigger(seconds=period, jitter=max(1, int(period * 0.1))),
+            args=(job.id,),
+            id=job.id,
+            name=job.id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
             # A run delayed by less than one period still runs; a later one is dropped, because the
             # next regular run catches up on everything due anyway.
             misfire_grace_time=max(1, int(period)),

@@ -1,4 +1,5 @@
 """The factory, configuration layering, probes, the OpenAPI document, and problem+json for protocol errors."""
+
 import json
 
 import pytest
@@ -65,9 +66,19 @@ def test_openapi_document_lists_every_endpoint(client):
     spec = client.get("/api/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
-    for path in ("/api/v1/referrals", "/api/v1/referrals/{referral_id}", "/api/v1/referrals/{referral_id}/timeline",
-                 "/api/v1/programs", "/api/v1/programs/{program_id}/tracks", "/api/v1/tracks/{track_id}/availability",
-                 "/api/v1/organizations", "/api/v1/users", "/api/v1/audit", "/healthz", "/readyz"):
+    for path in (
+        "/api/v1/referrals",
+        "/api/v1/referrals/{referral_id}",
+        "/api/v1/referrals/{referral_id}/timeline",
+        "/api/v1/programs",
+        "/api/v1/programs/{program_id}/tracks",
+        "/api/v1/tracks/{track_id}/availability",
+        "/api/v1/organizations",
+        "/api/v1/users",
+        "/api/v1/audit",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in paths, path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert "application/problem+json" in paths["/api/v1/referrals"]["post"]["responses"]["422"]["content"]
@@ -98,16 +109,16 @@ def test_401_comes_before_body_validation(client):
 
 
 def test_malformed_json_is_400_problem(api, world):
-    response = api.post("/api/v1/referrals", token=world.tokens["planner"], data="{bad",
-                        content_type="application/json")
+    response = api.post(
+        "/api/v1/referrals", token=world.tokens["planner"], data="{bad", content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
 
 
 def test_oversized_body_is_413(api, world):
     body = '{"notes": "%s"}' % ("x" * 300_000)
-    response = api.post("/api/v1/referrals", token=world.tokens["planner"], data=body,
-                        content_type="application/json")
+    response = api.post("/api/v1/referrals", token=world.tokens["planner"], data=body, content_type="application/json")
     assert response.status_code == 413
     assert response.json["status"] == 413
 
@@ -124,12 +135,15 @@ def test_request_id_is_echoed_or_made(client):
     assert made and " " not in made
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/api/v1/users", '{"email": "a\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
-    # An escaped backslash, then the NUL escape.
-    ("/api/v1/users", '{"email": "a\\\\\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
-    ("/api/v1/referrals?status=sub%00mitted", None),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/users", '{"email": "a\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
+        # An escaped backslash, then the NUL escape.
+        ("/api/v1/users", '{"email": "a\\\\\\u0000@b.org", "organization_id": "x", "role": "admin"}'),
+        ("/api/v1/referrals?status=sub%00mitted", None),
+    ],
+)
 def test_nul_characters_are_refused_before_the_database(api, world, path, body):
     if body is None:
         response = api.get(path, token=world.tokens["admin"])

@@ -1,4 +1,5 @@
 """The audit trail: reads, writes and denials of referrals, who and from where; and no PHI or tokens in logs."""
+
 import logging
 
 from tests.support import payloads
@@ -12,8 +13,9 @@ def audit_rows(api, world, **filters):
 
 
 def test_reads_writes_and_denials_are_recorded(api, world):
-    created = api.post("/api/v1/referrals", payloads.referral(), token=world.tokens["planner"],
-                       headers={"X-Request-ID": "req-create"}).json
+    created = api.post(
+        "/api/v1/referrals", payloads.referral(), token=world.tokens["planner"], headers={"X-Request-ID": "req-create"}
+    ).json
     rid = created["id"]
     api.get("/api/v1/referrals/%s" % rid, token=world.tokens["manager"], environ_base={"REMOTE_ADDR": "10.1.2.3"})
     api.get("/api/v1/referrals/%s" % rid, token=world.tokens["manager2"])

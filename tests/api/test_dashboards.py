@@ -1,18 +1,10 @@
 """The case manager's step-down board and the metrics, against a hand-computed cohort of 25 referrals."""
+
 from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.support.followups import (
-    attend,
-    offer,
-    person,
-    program_and_track,
-    readmit,
-    submit,
-    sud,
-    sweep,
-)
+from tests.support.followups import attend, offer, person, program_and_track, readmit, submit, sud, sweep
 from transitions.core.pagination import encode_cursor
 
 ACCEPTED_AT = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
@@ -32,11 +24,13 @@ def board(api, world, app, clock):
         "placed": submit(api, world, patient=person(6), discharge_date="2026-12-05"),
         "other_org": submit(api, world, token="planner2", patient=person(7), discharge_date="2026-12-06"),
     }
-    assert api.post("/api/v1/referrals/%s/cancel" % ids["cancelled"], {}, token=world.tokens["planner"]).status_code \
-        == 200
+    assert (
+        api.post("/api/v1/referrals/%s/cancel" % ids["cancelled"], {}, token=world.tokens["planner"]).status_code == 200
+    )
     program_id, track_id = program_and_track(api, world)
-    _, placement_id = offer(app, ids["placed"], program_id, track_id, intake_date=date(2026, 12, 5),
-                            decided_at=ACCEPTED_AT)
+    _, placement_id = offer(
+        app, ids["placed"], program_id, track_id, intake_date=date(2026, 12, 5), decided_at=ACCEPTED_AT
+    )
     attend(app, placement_id, 0, 2, discharge=date(2026, 12, 5))
     sweep(app, "2026-12-09T00:00:00Z")
     clock.set("2026-12-12T12:00:00Z")
@@ -83,8 +77,11 @@ def test_board_filters_and_pages(api, world, board):
     assert ids("?overdue=false") == [board["placed"], board["other_org"], board["c"]]
     assert ids("?missed=true") == [board["a"], board["other_org"]]
     assert ids("?need=substance_use") == [board["b"]]
-    assert ids("?discharge_from=2026-12-04&discharge_to=2026-12-08") == [board["b"], board["placed"],
-                                                                          board["other_org"]]
+    assert ids("?discharge_from=2026-12-04&discharge_to=2026-12-08") == [
+        board["b"],
+        board["placed"],
+        board["other_org"],
+    ]
     assert ids("?status=submitted&organization_id=%s" % world.orgs["hospital2"]) == [board["other_org"]]
     seen, cursor = [], None
     while True:
@@ -102,7 +99,8 @@ def test_board_filters_and_pages(api, world, board):
 
 def test_who_may_see_the_board(api, world, board):
     assert {i["referral_id"] for i in stepdowns(api, world, token="planner")["items"]} == {
-        board[k] for k in ("a", "b", "c", "other_plan", "placed")}
+        board[k] for k in ("a", "b", "c", "other_plan", "placed")
+    }
     assert [i["referral_id"] for i in stepdowns(api, world, token="manager2")["items"]] == [board["other_plan"]]
     assert len(stepdowns(api, world, token="admin")["items"]) == 6
     assert api.get("/api/v1/stepdowns", token=world.tokens["coordinator"]).status_code == 403
@@ -121,22 +119,22 @@ COHORT = {
     "R4": ("2026-12-04", {"declined": ["at_capacity"]}),
     "R5": ("2026-12-05", {"sessions": [3], "readmitted": [10]}),
     "R6": ("2026-12-06", {"sessions": [20]}),
-    "R7": ("2026-12-07", {"sessions": [4], "readmitted": [1]}),          # a transfer, not a readmission
+    "R7": ("2026-12-07", {"sessions": [4], "readmitted": [1]}),  # a transfer, not a readmission
     "R8": ("2026-12-08", {"sessions": [31]}),
-    "R9": ("2026-12-09", {"sessions": [1], "readmitted": [40]}),         # readmitted after 30 days
+    "R9": ("2026-12-09", {"sessions": [1], "readmitted": [40]}),  # readmitted after 30 days
     "R10": ("2026-12-10", {"declined": ["schedule"], "expired": 1}),
-    "R4b": ("2026-12-04", {"lapsed_offer": 1, "payer": "other-plan"}),   # another plan's: only admins count it
+    "R4b": ("2026-12-04", {"lapsed_offer": 1, "payer": "other-plan"}),  # another plan's: only admins count it
     "R11": ("2026-12-01", {"need": "substance_use", "sessions": [3, 10, 30]}),
     "R12": ("2026-12-02", {"need": "co_occurring", "sessions": [15, 16, 17]}),
     "R13": ("2026-12-03", {"need": "substance_use", "sessions": [14, 20]}),
     "R14": ("2026-12-04", {"need": "co_occurring", "sessions": [0, 6, 7]}),
     "R15": ("2026-12-05", {"need": "substance_use", "readmitted": [5], "declined": ["patient_declined"]}),
     "R16": ("2026-12-06", {"need": "substance_use", "sessions": [2, 9, 34]}),
-    "R17": ("2027-02-10", {"sessions": [1]}),                             # windows still open on 2027-02-15
+    "R17": ("2027-02-10", {"sessions": [1]}),  # windows still open on 2027-02-15
     "R18": ("2027-02-05", {"need": "substance_use", "pending_offer": 1}),
     "R19": ("2026-12-05", {"sessions": [1], "payer": "other-plan"}),
     "R20": ("2026-12-05", {"sessions": [1], "cancel": 1}),
-    "R21": ("2026-11-25", {"sessions": [1]}),                             # discharged before the cohort
+    "R21": ("2026-11-25", {"sessions": [1]}),  # discharged before the cohort
     "R22": ("2026-12-12", {"sessions": [1, 2], "planner": "planner2"}),
     "R23": ("2026-12-15", {"self_pay": 1}),
     "R24": ("2026-12-20", {"sessions": [3]}),
@@ -159,8 +157,15 @@ def cohort(api, world, app, clock):
         referral_id = ids[name] = submit(api, world, token=options.get("planner", "planner"), **overrides)
         discharge_day = date.fromisoformat(discharge)
         for reason in options.get("declined", []):
-            offer(app, referral_id, other_program, other_track, status="declined", decline_reason=reason,
-                  decided_at=ACCEPTED_AT)
+            offer(
+                app,
+                referral_id,
+                other_program,
+                other_track,
+                status="declined",
+                decline_reason=reason,
+                decided_at=ACCEPTED_AT,
+            )
         if options.get("withdrawn"):
             offer(app, referral_id, other_program, other_track, status="withdrawn", decided_at=ACCEPTED_AT)
         if options.get("expired"):
@@ -171,21 +176,28 @@ def cohort(api, world, app, clock):
             # Still 'pending' in its row, but past its time: an expired offer, as every read says.
             offer(app, referral_id, program_id, track_id, status="pending", expires_at="2027-02-15T11:00:00Z")
         if options.get("sessions"):
-            _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=discharge_day,
-                                    decided_at=ACCEPTED_AT)
+            _, placement_id = offer(
+                app, referral_id, program_id, track_id, intake_date=discharge_day, decided_at=ACCEPTED_AT
+            )
             attend(app, placement_id, *options["sessions"], discharge=discharge_day)
         for n in options.get("readmitted", []):
             readmit(app, referral_id, n, discharge=discharge_day)
         if options.get("cancel"):
-            assert api.post("/api/v1/referrals/%s/cancel" % referral_id, {},
-                            token=world.tokens["planner"]).status_code == 200
+            assert (
+                api.post("/api/v1/referrals/%s/cancel" % referral_id, {}, token=world.tokens["planner"]).status_code
+                == 200
+            )
     clock.set("2027-02-15T12:00:00Z")
     return ids
 
 
 def rate(numerator, denominator, pending=0):
-    return {"numerator": numerator, "denominator": denominator,
-            "rate": round(numerator / denominator, 4) if denominator else None, "pending": pending}
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "rate": round(numerator / denominator, 4) if denominator else None,
+        "pending": pending,
+    }
 
 
 def test_metrics_match_the_hand_computed_cohort(api, world, cohort):
@@ -209,8 +221,14 @@ def test_metrics_match_the_hand_computed_cohort(api, world, cohort):
     assert m["median_days_to_first_session"] == {"value": 3.0, "count": 16}
     # 16 accepted, 4 declined, 1 expired (R2's withdrawn offer is nobody's decision; R18's is pending).
     assert m["offer_acceptance"] == rate(16, 21, 1)
-    assert m["decline_reasons"] == {"at_capacity": 1, "clinical_fit": 0, "payer": 1, "schedule": 1,
-                                    "patient_declined": 1, "other": 0}
+    assert m["decline_reasons"] == {
+        "at_capacity": 1,
+        "clinical_fit": 0,
+        "payer": 1,
+        "schedule": 1,
+        "patient_declined": 1,
+        "other": 0,
+    }
     # Readmitted on days 3-30: R5, R15. R7's day-1 return is a transfer; R9's day 40 is too late.
     assert m["readmission_30"] == dict(rate(2, 18, 2), transfers=1)
 
@@ -238,8 +256,13 @@ def test_metrics_defaults_and_validation(api, world, cohort):
     empty = api.get("/api/v1/metrics?from=2025-01-01&to=2025-02-01", token=world.tokens["manager"]).json
     assert empty["referrals"] == 0 and empty["followup_7"] == rate(0, 0)
     assert empty["median_days_to_first_session"] == {"value": None, "count": 0}
-    for bad in ("from=2027-01-01&to=2026-12-01", "from=yesterday", "to=2027-13-01", "since=2026-01-01",
-                "from=2020-01-01&to=2027-02-15"):
+    for bad in (
+        "from=2027-01-01&to=2026-12-01",
+        "from=yesterday",
+        "to=2027-13-01",
+        "since=2026-01-01",
+        "from=2020-01-01&to=2027-02-15",
+    ):
         response = api.get("/api/v1/metrics?" + bad, token=world.tokens["manager"])
         assert response.status_code == 422, bad
 

@@ -1,4 +1,5 @@
 """The seed-demo command: a valid directory, working tokens, the built-in fallback, and repeatable output."""
+
 import random
 import re
 from collections import Counter
@@ -43,8 +44,10 @@ def test_seed_demo_creates_the_demo_and_its_tokens_work(app):
     assert result.exit_code == 0, result.output
     tokens = printed_tokens(result.output)
     assert {role: email for role, (email, _) in tokens.items()} == {
-        "admin": "admin@demo.example", "discharge_planner": "planner@demo.example",
-        "case_manager": "manager@demo.example", "iop_coordinator": "coordinator@demo.example",
+        "admin": "admin@demo.example",
+        "discharge_planner": "planner@demo.example",
+        "case_manager": "manager@demo.example",
+        "iop_coordinator": "coordinator@demo.example",
     }
     last_line = result.output.strip().splitlines()[-1]
     assert "curl" in last_line and tokens["discharge_planner"][1] in last_line
@@ -82,8 +85,10 @@ def test_seed_demo_creates_the_demo_and_its_tokens_work(app):
     assert len(followed) < len(referrals)
     assert referral_ids(client, tokens["iop_coordinator"][1]) == set()  # no offers yet
     assert len(referral_ids(client, tokens["admin"][1])) == len(referrals)
-    response = client.get("/api/v1/programs?organization_id=%s" % coordinator.organization_id,
-                          headers={"Authorization": "Bearer %s" % tokens["iop_coordinator"][1]})
+    response = client.get(
+        "/api/v1/programs?organization_id=%s" % coordinator.organization_id,
+        headers={"Authorization": "Bearer %s" % tokens["iop_coordinator"][1]},
+    )
     assert response.status_code == 200 and len(response.json["items"]) == owned[coordinator.organization_id]
 
 
@@ -100,8 +105,10 @@ def test_the_demo_has_someone_to_call_on_its_first_day(app):
     scheduler.run_pass(app)
     with app.app_context():
         missed = db.session.execute(
-            select(Referral.given_name, FollowUp.check).join(FollowUp, FollowUp.referral_id == Referral.id)
-            .where(FollowUp.outcome == "missed")).all()
+            select(Referral.given_name, FollowUp.check)
+            .join(FollowUp, FollowUp.referral_id == Referral.id)
+            .where(FollowUp.outcome == "missed")
+        ).all()
     assert ("Tamika", "intake_scheduled") in missed
 
 

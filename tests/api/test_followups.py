@@ -1,4 +1,5 @@
 """Follow-up plans through the API and the sweep: written on submit, moved on edit, closed on cancel, judged once."""
+
 from datetime import UTC, date, datetime
 
 import pytest
@@ -57,8 +58,9 @@ def test_changing_the_discharge_date_moves_the_plan_and_reopens_judged_checks(ap
     referral_id = submit(api, world)
     sweep(app, "2026-12-06T00:00:00Z")
     assert outcomes(app, referral_id)["intake_scheduled"] == "missed"
-    changed = api.patch("/api/v1/referrals/%s" % referral_id, {"discharge_date": "2026-12-10"},
-                        token=world.tokens["planner"])
+    changed = api.patch(
+        "/api/v1/referrals/%s" % referral_id, {"discharge_date": "2026-12-10"}, token=world.tokens["planner"]
+    )
     assert changed.status_code == 200, changed.json
     moved = checks(app, referral_id)
     assert {c: (due - date(2026, 12, 10)).days for c, (due, _, _) in moved.items()} == MH_PLAN
@@ -74,8 +76,12 @@ def test_changing_the_need_adds_or_closes_the_sud_checks(api, world, app):
     body = {"need": "substance_use", "diagnoses": ["F10.20"], "part2_consent": {"signed_on": "2026-11-20"}}
     assert api.patch("/api/v1/referrals/%s" % referral_id, body, token=token).status_code == 200
     assert set(checks(app, referral_id)) == set(SUD_PLAN)
-    assert api.patch("/api/v1/referrals/%s" % referral_id, {"need": "mental_health", "diagnoses": ["F33.1"]},
-                     token=token).status_code == 200
+    assert (
+        api.patch(
+            "/api/v1/referrals/%s" % referral_id, {"need": "mental_health", "diagnoses": ["F33.1"]}, token=token
+        ).status_code
+        == 200
+    )
     now = checks(app, referral_id)
     assert now["initiation_14"][1:] == ("not_applicable", {"reason": "not_in_plan"})
     assert now["followup_7"][1] is None
@@ -86,8 +92,9 @@ def test_changing_the_need_adds_or_closes_the_sud_checks(api, world, app):
 def test_cancelling_closes_pending_checks_and_keeps_judged_ones(api, world, app):
     referral_id = submit(api, world)
     sweep(app, "2026-12-06T00:00:00Z")
-    response = api.post("/api/v1/referrals/%s/cancel" % referral_id, {"reason": "moved away"},
-                        token=world.tokens["planner"])
+    response = api.post(
+        "/api/v1/referrals/%s/cancel" % referral_id, {"reason": "moved away"}, token=world.tokens["planner"]
+    )
     assert response.status_code == 200
     result = checks(app, referral_id)
     assert result["intake_scheduled"][1] == "missed"
@@ -97,8 +104,15 @@ def test_cancelling_closes_pending_checks_and_keeps_judged_ones(api, world, app)
 
 
 def test_a_configured_plan_is_used(db_url, clock):
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "CLOCK": clock, "SECRET_KEY": "test",
-                      "FOLLOWUP_PLAN": {"followup_7": {"due_days": 10}, "outcome_90": {"due_days": 60}}})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "CLOCK": clock,
+            "SECRET_KEY": "test",
+            "FOLLOWUP_PLAN": {"followup_7": {"due_days": 10}, "outcome_90": {"due_days": 60}},
+        }
+    )
     from tests.conftest import ApiClient, World
 
     world = World(app)
@@ -106,7 +120,9 @@ def test_a_configured_plan_is_used(db_url, clock):
     world.user("planner", "discharge_planner", "hospital")
     referral_id = submit(ApiClient(app.test_client()), world)
     assert {c: (due - DISCHARGE).days for c, (due, _, _) in checks(app, referral_id).items()} == {
-        "followup_7": 10, "outcome_90": 60}
+        "followup_7": 10,
+        "outcome_90": 60,
+    }
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -140,8 +156,9 @@ def test_a_check_is_judged_only_once_its_due_day_is_over_locally(api, world, app
 
 
 def test_grace_hours_delay_the_judgement(db_url, clock):
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "CLOCK": clock, "SECRET_KEY": "test",
-                      "FOLLOWUP_GRACE_HOURS": 12})
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "CLOCK": clock, "SECRET_KEY": "test", "FOLLOWUP_GRACE_HOURS": 12}
+    )
     from tests.conftest import ApiClient, World
 
     world = World(app)
@@ -159,18 +176,27 @@ def test_facts_from_the_tables_decide_each_check(api, world, app):
     """A patient placed on time, seen on the discharge day and on day 7, then attending to day 90."""
     referral_id = submit(api, world, **sud())
     program_id, track_id = program_and_track(api, world)
-    _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(0),
-                            decided_at=datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
+    _, placement_id = offer(
+        app, referral_id, program_id, track_id, intake_date=day(0), decided_at=datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    )
     attend(app, placement_id, 0, 7, 20, 33, 80)
     attend(app, placement_id, 2, 3, status="missed")
     attend(app, placement_id, 4, status="excused")
     assert sweep(app, "2027-03-10T00:00:00Z").startswith("evaluated 6 checks (met 6, missed 0")
     result = checks(app, referral_id)
     assert result["intake_scheduled"][1] == "met"
-    assert result["followup_7"][1:] == ("met", {
-        "reason": "attended", "window": {"from": "2026-12-04", "to": "2026-12-10"},
-        "session": {"attendance_id": result["followup_7"][2]["session"]["attendance_id"], "date": "2026-12-10",
-                    "day": 7}})
+    assert result["followup_7"][1:] == (
+        "met",
+        {
+            "reason": "attended",
+            "window": {"from": "2026-12-04", "to": "2026-12-10"},
+            "session": {
+                "attendance_id": result["followup_7"][2]["session"]["attendance_id"],
+                "date": "2026-12-10",
+                "day": 7,
+            },
+        },
+    )
     assert result["initiation_14"][1] == "met"
     assert result["engagement_34"][2]["reason"] == "engaged"
     assert [s["day"] for s in result["engagement_34"][2]["sessions"]] == [7, 20, 33]
@@ -182,8 +208,9 @@ def test_facts_from_the_tables_decide_each_check(api, world, app):
 def test_a_missed_check_is_escalated_once_and_shows_on_the_timeline(api, world, app):
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
-    _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(9),
-                            decided_at=datetime(2026, 12, 5, 15, 0, tzinfo=UTC))
+    _, placement_id = offer(
+        app, referral_id, program_id, track_id, intake_date=day(9), decided_at=datetime(2026, 12, 5, 15, 0, tzinfo=UTC)
+    )
     attend(app, placement_id, 9, 12)
     readmit(app, referral_id, 20)
     first = sweep(app, "2027-01-10T00:00:00Z")
@@ -206,31 +233,33 @@ def test_the_sweep_works_in_batches(api, world, app):
     app.config["FOLLOWUP_SWEEP_BATCH"] = 3
     for index in range(4):
         submit(api, world, patient=person(index))
-    assert sweep(app, "2026-12-20T00:00:00Z") == \
-        "evaluated 8 checks (met 0, missed 8, not_applicable 0) in 3 batches"
+    assert sweep(app, "2026-12-20T00:00:00Z") == "evaluated 8 checks (met 0, missed 8, not_applicable 0) in 3 batches"
     with app.app_context():
-        assert db.session.scalar(select(db.func.count()).select_from(Event)
-                                 .where(Event.type == "followup.missed")) == 8
+        assert db.session.scalar(select(db.func.count()).select_from(Event).where(Event.type == "followup.missed")) == 8
 
 
 def test_the_discharge_day_session_alone_misses_followup_7(api, world, app):
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
-    _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(0),
-                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
+    _, placement_id = offer(
+        app, referral_id, program_id, track_id, intake_date=day(0), decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    )
     attend(app, placement_id, 0, 8)
     sweep(app, "2026-12-12T00:00:00Z")
     result = checks(app, referral_id)
     assert result["intake_scheduled"][1] == "met"
-    assert result["followup_7"][1:] == ("missed", {"reason": "no_attended_session",
-                                                   "window": {"from": "2026-12-04", "to": "2026-12-10"}})
+    assert result["followup_7"][1:] == (
+        "missed",
+        {"reason": "no_attended_session", "window": {"from": "2026-12-04", "to": "2026-12-10"}},
+    )
 
 
 def test_a_completed_iop_meets_the_outcome_checks(api, world, app):
     referral_id = submit(api, world)
     program_id, track_id = program_and_track(api, world)
-    _, placement_id = offer(app, referral_id, program_id, track_id, intake_date=day(2),
-                            decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC))
+    _, placement_id = offer(
+        app, referral_id, program_id, track_id, intake_date=day(2), decided_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    )
     attend(app, placement_id, 2, 5, 9, 30, 55)
     end_placement(app, placement_id, "completed", 56)
     sweep(app, "2027-06-10T00:00:00Z")
@@ -259,14 +288,16 @@ def test_followups_list_filters_and_scope(api, world, judged):
     assert {i["referral_id"] for i in everything} == {judged["mh"], judged["sud"], judged["later"]}
     missed = api.get("/api/v1/followups?outcome=missed", token=token).json["items"]
     assert {(i["referral_id"], i["check"]) for i in missed} == {
-        (judged[k], c) for k in ("mh", "sud") for c in ("intake_scheduled", "followup_7")}
+        (judged[k], c) for k in ("mh", "sud") for c in ("intake_scheduled", "followup_7")
+    }
     assert all(i["outcome"] == "missed" and i["evaluated_at"] == "2026-12-12T00:00:00Z" for i in missed)
     due = api.get("/api/v1/followups?due_before=2026-12-10&outcome=pending", token=token).json["items"]
     assert due == []
     due = api.get("/api/v1/followups?due_before=2026-12-21", token=token).json["items"]
     # due_before is inclusive: the later referral's intake_scheduled is due on 2026-12-21.
-    assert {(i["referral_id"], i["check"]) for i in due} == {(judged[k], c) for k in ("mh", "sud") for c in (
-        "intake_scheduled", "followup_7")} | {(judged["sud"], "initiation_14"), (judged["later"], "intake_scheduled")}
+    assert {(i["referral_id"], i["check"]) for i in due} == {
+        (judged[k], c) for k in ("mh", "sud") for c in ("intake_scheduled", "followup_7")
+    } | {(judged["sud"], "initiation_14"), (judged["later"], "intake_scheduled")}
     by_check = api.get("/api/v1/followups?check=initiation_14&outcome=pending", token=token).json["items"]
     assert [i["referral_id"] for i in by_check] == [judged["sud"]]
     assert by_check[0]["part2_notice"] and "42 CFR part 2" in by_check[0]["part2_notice"]
@@ -321,8 +352,13 @@ def test_case_managers_record_outreach(api, world, app, judged):
     assert api.post(path, body, token=world.tokens["coordinator"]).status_code == 403
     assert api.post(path, body, token=world.tokens["manager2"]).status_code == 404
     assert api.post("/api/v1/followups/nope/contact", body, token=world.tokens["manager"]).status_code == 404
-    for bad in ({"note": "x"}, {"reached": True}, {"note": "", "reached": True}, {"note": "x", "reached": "maybe"},
-                {"note": "x", "reached": True, "extra": 1}):
+    for bad in (
+        {"note": "x"},
+        {"reached": True},
+        {"note": "", "reached": True},
+        {"note": "x", "reached": "maybe"},
+        {"note": "x", "reached": True, "extra": 1},
+    ):
         response = api.post(path, bad, token=world.tokens["manager"])
         assert response.status_code == 422, bad
     timeline = api.get("/api/v1/referrals/%s/timeline" % judged["mh"], token=world.tokens["planner"]).json["items"]
@@ -334,8 +370,11 @@ def test_coordinators_see_outreach_happened_but_not_the_notes(api, world, app, j
     program_id, track_id = program_and_track(api, world)
     offer(app, judged["mh"], program_id, track_id, status="pending")
     items = api.get("/api/v1/referrals/%s/followups" % judged["mh"], token=world.tokens["manager"]).json["items"]
-    api.post("/api/v1/followups/%s/contact" % items[0]["id"], {"note": "Left a voicemail.", "reached": False},
-             token=world.tokens["manager"])
+    api.post(
+        "/api/v1/followups/%s/contact" % items[0]["id"],
+        {"note": "Left a voicemail.", "reached": False},
+        token=world.tokens["manager"],
+    )
     seen = api.get("/api/v1/referrals/%s/followups" % judged["mh"], token=world.tokens["coordinator"])
     assert seen.status_code == 200
     contacts = seen.json["items"][0]["contacts"]

@@ -1,4 +1,5 @@
 """Idempotency-Key: replays, conflicts, per-org scope, expiry, and concurrent twins creating one row."""
+
 import threading
 from datetime import timedelta
 
@@ -18,8 +19,9 @@ def referral_count(app):
 
 
 def post(api, world, key, body=None, token="planner"):
-    return api.post("/api/v1/referrals", body or payloads.referral(), token=world.tokens[token],
-                    headers={"Idempotency-Key": key})
+    return api.post(
+        "/api/v1/referrals", body or payloads.referral(), token=world.tokens[token], headers={"Idempotency-Key": key}
+    )
 
 
 def test_same_key_same_body_replays_the_first_response(api, world, app):
@@ -38,8 +40,12 @@ def test_key_order_and_whitespace_do_not_make_a_different_body(api, world):
     import json
 
     reordered = json.dumps(dict(reversed(list(body.items()))), indent=2)
-    second = api.post("/api/v1/referrals", data=reordered, content_type="application/json",
-                      headers={"Idempotency-Key": "k-2", "Authorization": "Bearer " + world.tokens["planner"]})
+    second = api.post(
+        "/api/v1/referrals",
+        data=reordered,
+        content_type="application/json",
+        headers={"Idempotency-Key": "k-2", "Authorization": "Bearer " + world.tokens["planner"]},
+    )
     assert second.status_code == 201 and second.json["id"] == first.json["id"]
 
 
@@ -103,9 +109,11 @@ def test_concurrent_twins_create_one_row(app, world, racers):
     def race():
         client = app.test_client()
         barrier.wait()
-        response = client.post("/api/v1/referrals", json=payloads.referral(),
-                               headers={"Authorization": "Bearer " + world.tokens["planner"],
-                                        "Idempotency-Key": "race"})
+        response = client.post(
+            "/api/v1/referrals",
+            json=payloads.referral(),
+            headers={"Authorization": "Bearer " + world.tokens["planner"], "Idempotency-Key": "race"},
+        )
         with lock:
             results.append((response.status_code, response.get_json()))
 
@@ -136,8 +144,11 @@ def test_concurrent_duplicate_patients_without_keys_create_one_referral(app, wor
     def race():
         client = app.test_client()
         barrier.wait()
-        response = client.post("/api/v1/referrals", json=payloads.referral(),
-                               headers={"Authorization": "Bearer " + world.tokens["planner"]})
+        response = client.post(
+            "/api/v1/referrals",
+            json=payloads.referral(),
+            headers={"Authorization": "Bearer " + world.tokens["planner"]},
+        )
         results.append((response.status_code, response.get_json()))
 
     threads = [threading.Thread(target=race) for _ in range(racers)]

@@ -1,4 +1,5 @@
 """Offers through the API: holds, parallel offers, accept/decline/withdraw, expiry, consent gate, cascade, scope."""
+
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -76,8 +77,9 @@ def test_no_open_seat_is_409_and_changes_nothing(api, world, scene, app):
 
 def test_a_track_failing_the_rules_is_422_naming_them(api, world, scene):
     program = scene.program(payers=["someone-else"], self_pay=False)
-    morning = scene.track(program, sessions=[{"day": d, "start": "09:00", "end": "12:00"}
-                                             for d in ("mon", "tue", "thu")])
+    morning = scene.track(
+        program, sessions=[{"day": d, "start": "09:00", "end": "12:00"} for d in ("mon", "tue", "thu")]
+    )
     response = scene.offer(scene.referral(), morning)
     assert response.status_code == 422, response.json
     assert response.json["failed"] == ["payer", "schedule"]
@@ -93,13 +95,16 @@ def test_an_inactive_track_is_422(api, world, scene):
     assert response.status_code == 422 and response.json["failed"] == ["inactive"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "track_id"),
-    ({"track_id": ""}, "track_id"),
-    ({"track_id": "no-such-track"}, "track_id"),
-    ({"track_id": 7}, "track_id"),
-    ({"track_id": "x", "surprise": 1}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "track_id"),
+        ({"track_id": ""}, "track_id"),
+        ({"track_id": "no-such-track"}, "track_id"),
+        ({"track_id": 7}, "track_id"),
+        ({"track_id": "x", "surprise": 1}, "surprise"),
+    ],
+)
 def test_bad_offer_bodies_are_422(api, world, scene, body, field):
     referral = scene.referral()
     response = api.post("/api/v1/referrals/%s/offers" % referral["id"], body, token=world.tokens["planner"])
@@ -109,8 +114,12 @@ def test_bad_offer_bodies_are_422(api, world, scene, body, field):
 
 def test_malformed_json_is_400(api, world, scene):
     referral = scene.referral()
-    response = api.post("/api/v1/referrals/%s/offers" % referral["id"], data="{nope", content_type="application/json",
-                        headers={"Authorization": "Bearer " + world.tokens["planner"]})
+    response = api.post(
+        "/api/v1/referrals/%s/offers" % referral["id"],
+        data="{nope",
+        content_type="application/json",
+        headers={"Authorization": "Bearer " + world.tokens["planner"]},
+    )
     assert response.status_code == 400
 
 
@@ -183,11 +192,14 @@ def test_accept_places_and_withdraws_the_other_offers(api, world, scene, app):
     assert invariant_problems(app) == []
 
 
-@pytest.mark.parametrize("intake, message", [
-    ("2026-12-04", "this track takes new patients on"),   # a Friday
-    ("2026-12-02", "before the discharge date"),          # Wednesday, but before discharge
-    ("2027-06-03", "within 90 days"),
-])
+@pytest.mark.parametrize(
+    "intake, message",
+    [
+        ("2026-12-04", "this track takes new patients on"),  # a Friday
+        ("2026-12-02", "before the discharge date"),  # Wednesday, but before discharge
+        ("2027-06-03", "within 90 days"),
+    ],
+)
 def test_accept_with_a_bad_intake_date_is_422(api, world, scene, intake, message):
     offer = scene.offered(scene.referral(), scene.track())
     response = scene.accept(offer, intake)
@@ -268,8 +280,9 @@ def test_decline_with_other_offers_pending_keeps_the_referral_offered(api, world
     assert scene.get_referral(referral)["status"] == "offered"
 
 
-@pytest.mark.parametrize("body", [{}, {"reason": "bored"}, {"reason": "other", "note": "x" * 2001},
-                                  {"reason": "other", "color": "red"}])
+@pytest.mark.parametrize(
+    "body", [{}, {"reason": "bored"}, {"reason": "other", "note": "x" * 2001}, {"reason": "other", "color": "red"}]
+)
 def test_decline_body_validation(api, world, scene, body):
     offer = scene.offered(scene.referral(), scene.track())
     response = api.post("/api/v1/offers/%s/decline" % offer["id"], body, token=world.tokens["coordinator"])
@@ -295,8 +308,10 @@ def test_withdraw_frees_the_seat(api, world, scene, app):
     assert scene.seats(track)["held"] == 0
     assert scene.get_referral(referral)["status"] == "submitted"
     assert scene.withdraw(offer).status_code == 409
-    assert api.post("/api/v1/offers/%s/withdraw" % offer["id"], {"why": "x"},
-                    token=world.tokens["planner"]).status_code == 422
+    assert (
+        api.post("/api/v1/offers/%s/withdraw" % offer["id"], {"why": "x"}, token=world.tokens["planner"]).status_code
+        == 422
+    )
 
 
 def test_cancelling_a_referral_frees_its_held_seats(api, world, scene, app):
@@ -391,10 +406,16 @@ def test_revoking_consent_withdraws_pending_offers(api, world, scene, app):
     offers = [scene.offered(referral, t) for t in tracks]
     assert offers[0]["part2_notice"] is None  # the planner is inside the referring org
     assert "42 CFR part 2" in scene.offer_now(offers[0], who="coordinator")["part2_notice"]
-    assert api.post("/api/v1/referrals/%s/consent/revoke" % referral["id"], {},
-                    token=world.tokens["coordinator"]).status_code == 403
-    assert api.post("/api/v1/referrals/%s/consent/revoke" % referral["id"], {},
-                    token=world.tokens["planner2"]).status_code == 404
+    assert (
+        api.post(
+            "/api/v1/referrals/%s/consent/revoke" % referral["id"], {}, token=world.tokens["coordinator"]
+        ).status_code
+        == 403
+    )
+    assert (
+        api.post("/api/v1/referrals/%s/consent/revoke" % referral["id"], {}, token=world.tokens["planner2"]).status_code
+        == 404
+    )
     response = api.post("/api/v1/referrals/%s/consent/revoke" % referral["id"], token=world.tokens["planner"])
     assert response.status_code == 200, response.json
     assert response.json["status"] == "submitted"
@@ -445,8 +466,9 @@ def test_decline_cascades_to_the_next_best_match(api, world, scene, app):
     referral = scene.referral(auto_cascade=True)
     first = scene.offered(referral, near)
     scene.decline(first, "at_capacity")
-    offers = api.get("/api/v1/offers?referral_id=%s&status=pending" % referral["id"],
-                     token=world.tokens["planner"]).json["items"]
+    offers = api.get(
+        "/api/v1/offers?referral_id=%s&status=pending" % referral["id"], token=world.tokens["planner"]
+    ).json["items"]
     assert [o["track_id"] for o in offers] == [far["id"]]
     assert offers[0]["created_by"] is None
     assert scene.get_referral(referral)["status"] == "offered"
@@ -479,11 +501,17 @@ def test_cascade_uses_the_ranking_and_skips_full_tracks(api, world, scene, app, 
     def ranked(track_id):
         return rules.Evaluation(ok=True, track=SimpleNamespace(track_id=track_id))
 
-    monkeypatch.setattr(matching, "ranked_matches", lambda referral, limit, as_of: matching.MatchResult(
-        items=[ranked(near["id"]), ranked(full["id"]), ranked(far["id"])], excluded={}, near_misses=[]))
+    monkeypatch.setattr(
+        matching,
+        "ranked_matches",
+        lambda referral, limit, as_of: matching.MatchResult(
+            items=[ranked(near["id"]), ranked(full["id"]), ranked(far["id"])], excluded={}, near_misses=[]
+        ),
+    )
     scene.decline(first)
-    pending = api.get("/api/v1/offers?referral_id=%s&status=pending" % referral["id"],
-                      token=world.tokens["planner"]).json["items"]
+    pending = api.get(
+        "/api/v1/offers?referral_id=%s&status=pending" % referral["id"], token=world.tokens["planner"]
+    ).json["items"]
     assert [o["track_id"] for o in pending] == [far["id"]]
 
 
@@ -582,8 +610,10 @@ def test_capacity_cannot_drop_below_held_seats(api, world, scene):
     scene.offered(scene.referral(), track)
     response = api.patch("/api/v1/tracks/%s" % track["id"], {"capacity": 1}, token=world.tokens["coordinator"])
     assert response.status_code == 409
-    assert api.patch("/api/v1/tracks/%s" % track["id"], {"capacity": 2},
-                     token=world.tokens["coordinator"]).status_code == 200
+    assert (
+        api.patch("/api/v1/tracks/%s" % track["id"], {"capacity": 2}, token=world.tokens["coordinator"]).status_code
+        == 200
+    )
     assert scene.offer(scene.referral(), track).status_code == 409
 
 
@@ -595,16 +625,18 @@ def test_nul_characters_are_refused_not_crashed_on(api, world, scene):
     planner, coordinator = world.tokens["planner"], world.tokens["coordinator"]
     responses = [
         api.post("/api/v1/referrals/%s/offers" % referral["id"], {"track_id": "a\u0000b"}, token=planner),
-        api.post("/api/v1/offers/%s/decline" % offer["id"], {"reason": "other", "note": "a\u0000b"},
-                 token=coordinator),
+        api.post("/api/v1/offers/%s/decline" % offer["id"], {"reason": "other", "note": "a\u0000b"}, token=coordinator),
         api.get("/api/v1/offers/a%00b", token=planner),
         api.get("/api/v1/placements/a%00b", token=planner),
         api.get("/api/v1/offers?referral_id=a%00b", token=planner),
         api.get("/api/v1/placements?program_id=a%00b", token=planner),
         api.post("/api/v1/referrals/a%00b/offers", {"track_id": track["id"]}, token=planner),
         api.post("/api/v1/referrals/a%00b/readmission", {"date": "2026-12-01"}, token=planner),
-        api.post("/api/v1/referrals/%s/readmission" % referral["id"], {"date": "2026-12-05", "facility": "x\u0000"},
-                 token=planner),
+        api.post(
+            "/api/v1/referrals/%s/readmission" % referral["id"],
+            {"date": "2026-12-05", "facility": "x\u0000"},
+            token=planner,
+        ),
     ]
     assert [r.status_code for r in responses] == [400] * len(responses)
     assert all(r.json["detail"] == "NUL characters are not allowed." for r in responses)

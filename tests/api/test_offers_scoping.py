@@ -1,4 +1,5 @@
 """Who reaches what: every role against every offer and placement endpoint, and nothing changes when refused."""
+
 import pytest
 
 from tests.support.offers import Scene
@@ -9,12 +10,12 @@ ROLES = ("admin", "planner", "planner2", "manager", "manager2", "coordinator", "
 # refused by role (403) or cannot see the object (404).
 EXPECTED = {
     #               get  accept decline withdraw placement attendance discharge revoke readmission list
-    "admin":        (200, 422, 200, 200, 200, 422, 200, 200, 422, 200),
-    "planner":      (200, 403, 403, 200, 200, 403, 403, 200, 422, 200),
-    "planner2":     (404, 403, 403, 404, 404, 403, 403, 404, 404, 200),
-    "manager":      (403, 403, 403, 403, 200, 403, 403, 403, 422, 403),
-    "manager2":     (403, 403, 403, 403, 404, 403, 403, 403, 404, 403),
-    "coordinator":  (200, 422, 200, 403, 200, 422, 200, 403, 403, 200),
+    "admin": (200, 422, 200, 200, 200, 422, 200, 200, 422, 200),
+    "planner": (200, 403, 403, 200, 200, 403, 403, 200, 422, 200),
+    "planner2": (404, 403, 403, 404, 404, 403, 403, 404, 404, 200),
+    "manager": (403, 403, 403, 403, 200, 403, 403, 403, 422, 403),
+    "manager2": (403, 403, 403, 403, 404, 403, 403, 403, 404, 403),
+    "coordinator": (200, 422, 200, 403, 200, 422, 200, 403, 403, 200),
     "coordinator2": (404, 404, 404, 403, 404, 404, 404, 403, 403, 200),
 }
 SEES_OFFERS = {"admin", "planner", "coordinator"}
@@ -37,18 +38,24 @@ def test_every_offer_and_placement_endpoint_respects_scope(api, world, setting, 
     token = world.tokens[role]
     got = (
         api.get("/api/v1/offers/%s" % offers["accept"]["id"], token=token).status_code,
-        api.post("/api/v1/offers/%s/accept" % offers["accept"]["id"], {"intake_date": "2026-12-04"},
-                 token=token).status_code,
+        api.post(
+            "/api/v1/offers/%s/accept" % offers["accept"]["id"], {"intake_date": "2026-12-04"}, token=token
+        ).status_code,
         api.post("/api/v1/offers/%s/decline" % offers["decline"]["id"], {"reason": "other"}, token=token).status_code,
         api.post("/api/v1/offers/%s/withdraw" % offers["withdraw"]["id"], {}, token=token).status_code,
         api.get("/api/v1/placements/%s" % placement["id"], token=token).status_code,
-        api.post("/api/v1/placements/%s/attendance" % placement["id"], {"date": "2026-12-04", "status": "attended"},
-                 token=token).status_code,
-        api.post("/api/v1/placements/%s/discharge" % placement["id"], {"outcome": "completed"},
-                 token=token).status_code,
+        api.post(
+            "/api/v1/placements/%s/attendance" % placement["id"],
+            {"date": "2026-12-04", "status": "attended"},
+            token=token,
+        ).status_code,
+        api.post(
+            "/api/v1/placements/%s/discharge" % placement["id"], {"outcome": "completed"}, token=token
+        ).status_code,
         api.post("/api/v1/referrals/%s/consent/revoke" % revocable["id"], {}, token=token).status_code,
-        api.post("/api/v1/referrals/%s/readmission" % placement["referral_id"], {"date": "2026-12-30"},
-                 token=token).status_code,
+        api.post(
+            "/api/v1/referrals/%s/readmission" % placement["referral_id"], {"date": "2026-12-30"}, token=token
+        ).status_code,
         api.get("/api/v1/offers", token=token).status_code,
     )
     assert got == EXPECTED[role]

@@ -1,4 +1,5 @@
 """The IOP directory: programs and tracks, derived hours, the 6-30 hour rule, seats, and who may edit."""
+
 import pytest
 
 from tests.support import payloads
@@ -13,8 +14,9 @@ def program(api, world):
 
 @pytest.fixture
 def track(api, world, program):
-    response = api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(),
-                        token=world.tokens["coordinator"])
+    response = api.post(
+        "/api/v1/programs/%s/tracks" % program["id"], payloads.track(), token=world.tokens["coordinator"]
+    )
     assert response.status_code == 201, response.json
     return response.json
 
@@ -38,15 +40,22 @@ def test_every_user_reads_the_directory(api, world, program, track):
         assert api.get("/api/v1/programs/%s" % program["id"], token=token).json["tracks"][0]["id"] == track["id"]
         assert api.get("/api/v1/tracks/%s" % track["id"], token=token).status_code == 200
         assert api.get("/api/v1/tracks/%s/availability" % track["id"], token=token).json == {
-            "capacity": 8, "occupied": 0, "held": 0, "open": 8}
+            "capacity": 8,
+            "occupied": 0,
+            "held": 0,
+            "open": 8,
+        }
         listed = api.get("/api/v1/programs/%s/tracks" % program["id"], token=token).json
         assert [t["id"] for t in listed["items"]] == [track["id"]]
 
 
 def test_program_list_filters(api, world, program):
     token = world.tokens["planner"]
-    api.post("/api/v1/programs", payloads.program(name="Austin IOP", zip="78701", state="TX",
-                                                  services=["substance_use"]), token=world.tokens["coordinator"])
+    api.post(
+        "/api/v1/programs",
+        payloads.program(name="Austin IOP", zip="78701", state="TX", services=["substance_use"]),
+        token=world.tokens["coordinator"],
+    )
     assert [p["name"] for p in api.get("/api/v1/programs?state=TX", token=token).json["items"]] == ["Austin IOP"]
     names = {p["name"] for p in api.get("/api/v1/programs?service=co_occurring", token=token).json["items"]}
     assert names == {"Lakeview Evening IOP"}
@@ -58,11 +67,13 @@ def test_only_the_owning_provider_and_admins_edit(api, world, program, track):
         token = world.tokens[role]
         assert api.patch("/api/v1/programs/%s" % program["id"], {"name": "Mine"}, token=token).status_code == 403
         assert api.patch("/api/v1/tracks/%s" % track["id"], {"capacity": 1}, token=token).status_code == 403
-        assert api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(),
-                        token=token).status_code == 403
+        assert api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(), token=token).status_code == 403
     assert api.post("/api/v1/programs", payloads.program(), token=world.tokens["planner"]).status_code == 403
-    renamed = api.patch("/api/v1/programs/%s" % program["id"], {"name": "Renamed", "zip": "78701", "state": "TX"},
-                        token=world.tokens["admin"])
+    renamed = api.patch(
+        "/api/v1/programs/%s" % program["id"],
+        {"name": "Renamed", "zip": "78701", "state": "TX"},
+        token=world.tokens["admin"],
+    )
     assert renamed.status_code == 200 and renamed.json["name"] == "Renamed"
     assert renamed.json["latitude"] == pytest.approx(30.27, abs=0.05)
 
@@ -70,21 +81,38 @@ def test_only_the_owning_provider_and_admins_edit(api, world, program, track):
 def test_admin_creates_programs_for_a_provider(api, world):
     missing = api.post("/api/v1/programs", payloads.program(), token=world.tokens["admin"])
     assert missing.status_code == 422 and "organization_id" in missing.json["errors"]
-    wrong_kind = api.post("/api/v1/programs", payloads.program(organization_id=world.orgs["hospital"]),
-                          token=world.tokens["admin"])
+    wrong_kind = api.post(
+        "/api/v1/programs", payloads.program(organization_id=world.orgs["hospital"]), token=world.tokens["admin"]
+    )
     assert wrong_kind.status_code == 422
-    made = api.post("/api/v1/programs", payloads.program(organization_id=world.orgs["provider2"]),
-                    token=world.tokens["admin"])
+    made = api.post(
+        "/api/v1/programs", payloads.program(organization_id=world.orgs["provider2"]), token=world.tokens["admin"]
+    )
     assert made.status_code == 201 and made.json["organization_id"] == world.orgs["provider2"]
 
 
-@pytest.mark.parametrize("field, value", [
-    ("zip", "99999"), ("zip", "ABCDE"), ("state", "XX"), ("services", []), ("services", ["yoga"]),
-    ("min_age", -1), ("max_age", 200), ("gender", "other"), ("languages", ["english"]),
-    ("payers", ["has space"]), ("accepts_from", ["jail"]), ("telehealth_states", ["ZZ"]),
-    ("name", ""), ("name", "x" * 201), ("payers", ["p%d" % i for i in range(201)]), ("extra", True),
-    ("services", ["mental_health", "mental_health"]),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("zip", "99999"),
+        ("zip", "ABCDE"),
+        ("state", "XX"),
+        ("services", []),
+        ("services", ["yoga"]),
+        ("min_age", -1),
+        ("max_age", 200),
+        ("gender", "other"),
+        ("languages", ["english"]),
+        ("payers", ["has space"]),
+        ("accepts_from", ["jail"]),
+        ("telehealth_states", ["ZZ"]),
+        ("name", ""),
+        ("name", "x" * 201),
+        ("payers", ["p%d" % i for i in range(201)]),
+        ("extra", True),
+        ("services", ["mental_health", "mental_health"]),
+    ],
+)
 def test_invalid_program_fields_are_422(api, world, field, value):
     response = api.post("/api/v1/programs", payloads.program(**{field: value}), token=world.tokens["coordinator"])
     assert response.status_code == 422, response.json
@@ -98,36 +126,62 @@ def test_age_range_must_be_ordered(api, world, program):
     assert patch.status_code == 422
 
 
-@pytest.mark.parametrize("sessions, message", [
-    ([{"day": "mon", "start": "09:00", "end": "11:00"}], "6 to 30 hours"),
-    ([{"day": d, "start": "08:00", "end": "16:00"} for d in ("mon", "tue", "wed", "thu")], "6 to 30 hours"),
-    ([{"day": "mon", "start": "25:00", "end": "26:00"}], "HH:MM"),
-    ([{"day": "mon", "start": "12:00", "end": "09:00"}], "after start"),
-    ([{"day": "mon", "start": "09:00", "end": "13:00"}, {"day": "mon", "start": "12:00", "end": "15:00"}], "overlap"),
-    ([{"day": "xyz", "start": "09:00", "end": "15:00"}], "one of"),
-])
+@pytest.mark.parametrize(
+    "sessions, message",
+    [
+        ([{"day": "mon", "start": "09:00", "end": "11:00"}], "6 to 30 hours"),
+        ([{"day": d, "start": "08:00", "end": "16:00"} for d in ("mon", "tue", "wed", "thu")], "6 to 30 hours"),
+        ([{"day": "mon", "start": "25:00", "end": "26:00"}], "HH:MM"),
+        ([{"day": "mon", "start": "12:00", "end": "09:00"}], "after start"),
+        (
+            [{"day": "mon", "start": "09:00", "end": "13:00"}, {"day": "mon", "start": "12:00", "end": "15:00"}],
+            "overlap",
+        ),
+        ([{"day": "xyz", "start": "09:00", "end": "15:00"}], "one of"),
+    ],
+)
 def test_invalid_sessions_are_422(api, world, program, sessions, message):
-    response = api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(sessions=sessions),
-                        token=world.tokens["coordinator"])
+    response = api.post(
+        "/api/v1/programs/%s/tracks" % program["id"],
+        payloads.track(sessions=sessions),
+        token=world.tokens["coordinator"],
+    )
     assert response.status_code == 422
     assert message in str(response.json["errors"]), response.json
 
 
-@pytest.mark.parametrize("field, value", [
-    ("modality", "hybrid"), ("timezone", "Central"), ("capacity", 0), ("intake_days", ["sun"]),
-    ("intake_days", []), ("name", None),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("modality", "hybrid"),
+        ("timezone", "Central"),
+        ("capacity", 0),
+        ("intake_days", ["sun"]),
+        ("intake_days", []),
+        ("name", None),
+    ],
+)
 def test_invalid_track_fields_are_422(api, world, program, field, value):
-    response = api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(**{field: value}),
-                        token=world.tokens["coordinator"])
+    response = api.post(
+        "/api/v1/programs/%s/tracks" % program["id"],
+        payloads.track(**{field: value}),
+        token=world.tokens["coordinator"],
+    )
     assert response.status_code == 422 and field in response.json["errors"], response.json
 
 
 def test_track_update_recomputes_hours_and_keeps_intake_days_valid(api, world, track):
     token = world.tokens["coordinator"]
-    response = api.patch("/api/v1/tracks/%s" % track["id"], {"sessions": [
-        {"day": "tue", "start": "09:00", "end": "12:00"}, {"day": "thu", "start": "09:00", "end": "12:30"}]},
-        token=token)
+    response = api.patch(
+        "/api/v1/tracks/%s" % track["id"],
+        {
+            "sessions": [
+                {"day": "tue", "start": "09:00", "end": "12:00"},
+                {"day": "thu", "start": "09:00", "end": "12:30"},
+            ]
+        },
+        token=token,
+    )
     assert response.status_code == 200, response.json
     assert response.json["hours_per_week"] == 6.5
     assert response.json["intake_days"] == ["thu"]
@@ -160,8 +214,9 @@ def test_unknown_ids_are_404(api, world):
 def test_a_patched_session_must_be_whole(api, world, track):
     # A PATCH may leave out top-level fields, never half of a session: that is a 422, not a crash.
     token = world.tokens["coordinator"]
-    response = api.patch("/api/v1/tracks/%s" % track["id"], {"sessions": [{"day": "tue", "start": "18:00"}]},
-                         token=token)
+    response = api.patch(
+        "/api/v1/tracks/%s" % track["id"], {"sessions": [{"day": "tue", "start": "18:00"}]}, token=token
+    )
     assert response.status_code == 422
     assert "sessions" in response.json["errors"]
     assert api.get("/api/v1/tracks/%s" % track["id"], token=token).json["sessions"] == track["sessions"]

@@ -1,4 +1,5 @@
 """Referral intake: create, read, list with filters, update while not placed, cancel, timeline, duplicates."""
+
 from datetime import timedelta
 
 import pytest
@@ -33,31 +34,37 @@ def test_diagnosis_codes_are_normalized(api, world):
     assert response.json["diagnoses"] == ["F33.1", "F10.20"]
 
 
-@pytest.mark.parametrize("field, value, path", [
-    ("diagnoses", ["F33"], "diagnoses"),            # a category, not billable
-    ("diagnoses", ["Z99.999"], "diagnoses"),        # unknown
-    ("diagnoses", [], "diagnoses"),
-    ("diagnoses", ["F33.1", "f331"], "diagnoses"),  # duplicate once normalized
-    ("need", "gambling", "need"),
-    ("origin", "jail", "origin"),
-    ("modality", "carrier_pigeon", "modality"),
-    ("timezone", "Mars/Olympus", "timezone"),
-    ("discharge_date", "2026-13-01", "discharge_date"),
-    ("discharge_date", "2030-01-01", "discharge_date"),
-    ("max_travel_miles", -3, "max_travel_miles"),
-    ("max_travel_miles", "far", "max_travel_miles"),
-    ("notes", "x" * 5001, "notes"),
-    ("availability", [{"day": "mon", "start": "25:00", "end": "26:00"}], "availability"),
-    ("availability", [{"day": "mon", "start": "18:00", "end": "17:00"}], "availability"),
-    ("availability", [{"day": "funday", "start": "08:00", "end": "09:00"}], "availability"),
-    ("availability", [{"day": "mon", "start": "08:00", "end": "12:00"},
-                      {"day": "mon", "start": "11:00", "end": "13:00"}], "availability"),
-    ("coverage", {"payer_id": "acme-health"}, "coverage"),
-    ("coverage", {"self_pay": True, "payer_id": "x"}, "coverage"),
-    ("part2_consent", {"signed_on": "2027-01-01"}, "part2_consent"),
-    ("part2_consent", {"signed_on": "2026-11-01", "expires_on": "2026-10-01"}, "part2_consent"),
-    ("surprise", 1, "surprise"),
-])
+@pytest.mark.parametrize(
+    "field, value, path",
+    [
+        ("diagnoses", ["F33"], "diagnoses"),  # a category, not billable
+        ("diagnoses", ["Z99.999"], "diagnoses"),  # unknown
+        ("diagnoses", [], "diagnoses"),
+        ("diagnoses", ["F33.1", "f331"], "diagnoses"),  # duplicate once normalized
+        ("need", "gambling", "need"),
+        ("origin", "jail", "origin"),
+        ("modality", "carrier_pigeon", "modality"),
+        ("timezone", "Mars/Olympus", "timezone"),
+        ("discharge_date", "2026-13-01", "discharge_date"),
+        ("discharge_date", "2030-01-01", "discharge_date"),
+        ("max_travel_miles", -3, "max_travel_miles"),
+        ("max_travel_miles", "far", "max_travel_miles"),
+        ("notes", "x" * 5001, "notes"),
+        ("availability", [{"day": "mon", "start": "25:00", "end": "26:00"}], "availability"),
+        ("availability", [{"day": "mon", "start": "18:00", "end": "17:00"}], "availability"),
+        ("availability", [{"day": "funday", "start": "08:00", "end": "09:00"}], "availability"),
+        (
+            "availability",
+            [{"day": "mon", "start": "08:00", "end": "12:00"}, {"day": "mon", "start": "11:00", "end": "13:00"}],
+            "availability",
+        ),
+        ("coverage", {"payer_id": "acme-health"}, "coverage"),
+        ("coverage", {"self_pay": True, "payer_id": "x"}, "coverage"),
+        ("part2_consent", {"signed_on": "2027-01-01"}, "part2_consent"),
+        ("part2_consent", {"signed_on": "2026-11-01", "expires_on": "2026-10-01"}, "part2_consent"),
+        ("surprise", 1, "surprise"),
+    ],
+)
 def test_invalid_fields_are_422_with_field_messages_and_create_nothing(api, world, field, value, path):
     response = create(api, world, **{field: value})
     assert response.status_code == 422, response.json
@@ -67,15 +74,18 @@ def test_invalid_fields_are_422_with_field_messages_and_create_nothing(api, worl
     assert listing["items"] == []
 
 
-@pytest.mark.parametrize("patient, path", [
-    ({"zip": "00000"}, "zip"),
-    ({"zip": "6061"}, "zip"),
-    ({"birth_date": "2027-01-01"}, "birth_date"),
-    ({"gender": "robot"}, "gender"),
-    ({"language": "xx"}, "language"),
-    ({"given_name": ""}, "given_name"),
-    ({"family_name": "x" * 101}, "family_name"),
-])
+@pytest.mark.parametrize(
+    "patient, path",
+    [
+        ({"zip": "00000"}, "zip"),
+        ({"zip": "6061"}, "zip"),
+        ({"birth_date": "2027-01-01"}, "birth_date"),
+        ({"gender": "robot"}, "gender"),
+        ({"language": "xx"}, "language"),
+        ({"given_name": ""}, "given_name"),
+        ({"family_name": "x" * 101}, "family_name"),
+    ],
+)
 def test_invalid_patient_fields_are_nested_422(api, world, patient, path):
     response = create(api, world, patient=patient)
     assert response.status_code == 422
@@ -116,10 +126,14 @@ def test_list_filters_and_pagination(api, world, clock):
     ids = []
     for index in range(5):
         clock.now += timedelta(minutes=1)
-        body = create(api, world, patient={"given_name": "Pat%d" % index},
-                      need="substance_use" if index % 2 else "mental_health",
-                      diagnoses=["F10.20"] if index % 2 else ["F33.1"],
-                      discharge_date="2026-12-0%d" % (index + 1)).json
+        body = create(
+            api,
+            world,
+            patient={"given_name": "Pat%d" % index},
+            need="substance_use" if index % 2 else "mental_health",
+            diagnoses=["F10.20"] if index % 2 else ["F33.1"],
+            discharge_date="2026-12-0%d" % (index + 1),
+        ).json
         ids.append(body["id"])
     token = world.tokens["planner"]
     page1 = api.get("/api/v1/referrals?limit=2", token=token).json
@@ -138,21 +152,27 @@ def test_list_filters_and_pagination(api, world, clock):
 
 def test_keyset_pages_can_be_ordered_by_a_date(app, api, world):
     # No list orders by a date today; the cursor must still carry one when one does.
-    ids = [create(api, world, patient={"given_name": "Pat%d" % index},
-                  discharge_date="2026-12-0%d" % (5 - index)).json["id"] for index in range(3)]
+    ids = [
+        create(api, world, patient={"given_name": "Pat%d" % index}, discharge_date="2026-12-0%d" % (5 - index)).json[
+            "id"
+        ]
+        for index in range(3)
+    ]
     pages, cursor = [], None
     with app.test_request_context():
         while True:
-            rows, cursor = keyset_page(select(Referral), [Referral.discharge_date, Referral.id],
-                                       {"limit": 2, "cursor": cursor})
+            rows, cursor = keyset_page(
+                select(Referral), [Referral.discharge_date, Referral.id], {"limit": 2, "cursor": cursor}
+            )
             pages.append([row.id for row in rows])
             if cursor is None:
                 break
     assert pages == [[ids[2], ids[1]], [ids[0]]]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "cursor=!!!", "cursor=WzFd", "status=lost",
-                                   "discharge_from=yesterday", "bogus=1"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=abc", "cursor=!!!", "cursor=WzFd", "status=lost", "discharge_from=yesterday", "bogus=1"]
+)
 def test_bad_list_queries_are_422(api, world, query):
     response = api.get("/api/v1/referrals?" + query, token=world.tokens["planner"])
     assert response.status_code == 422, response.json
@@ -166,9 +186,11 @@ def test_limit_is_capped_not_refused(api, world):
 def test_update_until_placed_and_timeline(api, world):
     referral = create(api, world).json
     token = world.tokens["planner"]
-    response = api.patch("/api/v1/referrals/%s" % referral["id"],
-                         {"discharge_date": "2026-12-05", "patient": {**payloads.referral()["patient"], "phone": None}},
-                         token=token)
+    response = api.patch(
+        "/api/v1/referrals/%s" % referral["id"],
+        {"discharge_date": "2026-12-05", "patient": {**payloads.referral()["patient"], "phone": None}},
+        token=token,
+    )
     assert response.status_code == 200, response.json
     assert response.json["discharge_date"] == "2026-12-05"
     assert response.json["patient"]["phone"] is None
@@ -188,8 +210,14 @@ def test_update_until_placed_and_timeline(api, world):
 
 
 def test_substance_use_referral_carries_part2_notice_outside_its_org(api, world):
-    referral = create(api, world, need="substance_use", diagnoses=["F11.20"], needs_mat=True,
-                      part2_consent={"signed_on": "2026-11-30"}).json
+    referral = create(
+        api,
+        world,
+        need="substance_use",
+        diagnoses=["F11.20"],
+        needs_mat=True,
+        part2_consent={"signed_on": "2026-11-30"},
+    ).json
     assert referral["part2_notice"] is None  # the referring org itself
     assert referral["part2_consent"]["current"] is True
     seen_by_plan = api.get("/api/v1/referrals/%s" % referral["id"], token=world.tokens["manager"]).json

@@ -1,4 +1,5 @@
 """Who sees what: every role against referrals of three referring orgs, through every referral endpoint."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,9 +21,15 @@ def scene(api, world, app):
         "h1_acme": ("planner", {"coverage": {"payer_id": "acme-health", "member_id": "A1"}}),
         "h1_other": ("planner", {"coverage": {"payer_id": "other-plan", "member_id": "O1"}}),
         "h1_self": ("planner", {"coverage": {"self_pay": True}}),
-        "h2_acme": ("planner2", {"coverage": {"payer_id": "acme-health", "member_id": "A2"},
-                                 "need": "substance_use", "diagnoses": ["F10.20"],
-                                 "part2_consent": {"signed_on": "2026-11-20"}}),
+        "h2_acme": (
+            "planner2",
+            {
+                "coverage": {"payer_id": "acme-health", "member_id": "A2"},
+                "need": "substance_use",
+                "diagnoses": ["F10.20"],
+                "part2_consent": {"signed_on": "2026-11-20"},
+            },
+        ),
         "h3_none": ("planner3", {"coverage": {"payer_id": "nobody-follows", "member_id": "N1"}}),
     }
     for index, (key, (planner, overrides)) in enumerate(specs.items()):
@@ -31,11 +38,19 @@ def scene(api, world, app):
         assert response.status_code == 201, response.json
         refs[key] = response.json["id"]
     program = api.post("/api/v1/programs", payloads.program(), token=world.tokens["coordinator"]).json
-    track = api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(),
-                     token=world.tokens["coordinator"]).json
+    track = api.post(
+        "/api/v1/programs/%s/tracks" % program["id"], payloads.track(), token=world.tokens["coordinator"]
+    ).json
     with app.app_context():
-        db.session.add(Offer(referral_id=refs["h2_acme"], track_id=track["id"], program_id=program["id"],
-                             status="pending", expires_at=datetime.now(UTC) + timedelta(hours=48)))
+        db.session.add(
+            Offer(
+                referral_id=refs["h2_acme"],
+                track_id=track["id"],
+                program_id=program["id"],
+                status="pending",
+                expires_at=datetime.now(UTC) + timedelta(hours=48),
+            )
+        )
         db.session.commit()
     return refs
 

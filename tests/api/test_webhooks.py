@@ -1,4 +1,5 @@
 """Webhooks against a real local HTTP receiver: signatures, who hears what, retries, 410, redirects, SSRF."""
+
 import base64
 import json
 import socket
@@ -54,14 +55,22 @@ def free_port():
 
 
 def test_a_webhook_shows_its_generated_secret_once(api, world):
-    created = api.post("/api/v1/webhooks", {"url": "https://hooks.example.org/t", "events": EVENTS},
-                       token=world.tokens["manager"], headers={"Idempotency-Key": "w1"})
+    created = api.post(
+        "/api/v1/webhooks",
+        {"url": "https://hooks.example.org/t", "events": EVENTS},
+        token=world.tokens["manager"],
+        headers={"Idempotency-Key": "w1"},
+    )
     assert created.status_code == 201
     body = created.json
     assert body["secret"].startswith("whsec_") and len(base64.b64decode(body["secret"][6:])) == 32
     assert body["active"] is True and body["events"] == EVENTS and body["organization_id"] == world.orgs["plan"]
-    replay = api.post("/api/v1/webhooks", {"url": "https://hooks.example.org/t", "events": EVENTS},
-                      token=world.tokens["manager"], headers={"Idempotency-Key": "w1"})
+    replay = api.post(
+        "/api/v1/webhooks",
+        {"url": "https://hooks.example.org/t", "events": EVENTS},
+        token=world.tokens["manager"],
+        headers={"Idempotency-Key": "w1"},
+    )
     assert replay.status_code == 201 and replay.json["secret"] is None and replay.json["id"] == body["id"]
     one = api.get("/api/v1/webhooks/%s" % body["id"], token=world.tokens["manager"]).json
     assert "secret" not in one
@@ -95,11 +104,17 @@ def test_webhook_input_is_validated(api, world):
     # NUL never gets as far as validation: the API refuses it up front.
     nul = api.post("/api/v1/webhooks", {"url": "https://a.example.org/\x00", "events": EVENTS}, token=token)
     assert nul.status_code in (400, 422)
-    other = api.post("/api/v1/webhooks", {"url": "https://a.example.org/", "events": EVENTS,
-                                          "organization_id": world.orgs["plan2"]}, token=token)
+    other = api.post(
+        "/api/v1/webhooks",
+        {"url": "https://a.example.org/", "events": EVENTS, "organization_id": world.orgs["plan2"]},
+        token=token,
+    )
     assert other.status_code == 403
-    by_admin = api.post("/api/v1/webhooks", {"url": "https://a.example.org/", "events": EVENTS,
-                                             "organization_id": world.orgs["plan2"]}, token=world.tokens["admin"])
+    by_admin = api.post(
+        "/api/v1/webhooks",
+        {"url": "https://a.example.org/", "events": EVENTS, "organization_id": world.orgs["plan2"]},
+        token=world.tokens["admin"],
+    )
     assert by_admin.status_code == 201 and by_admin.json["organization_id"] == world.orgs["plan2"]
 
 
@@ -117,7 +132,10 @@ def test_a_delivery_is_signed_and_carries_ids_not_phi(api, world, app, httpserve
     assert payload["type"] == "referral.submitted"
     assert payload["timestamp"] == "2026-12-01T15:00:00Z"
     assert payload["data"]["referral_id"] == referral_id and set(payload["data"]) == {
-        "event_id", "referral_id", "to_status"}
+        "event_id",
+        "referral_id",
+        "to_status",
+    }
     for phi in ("Maria", "Lopez", "ACM123456", "1990-04-12", "Elm", "60614", "mental_health", "F33.1"):
         assert phi not in body
     [delivery] = deliveries(api, world, hook["id"])
@@ -193,8 +211,9 @@ def test_410_gone_disables_the_endpoint(api, world, app, httpserver):
 
 
 def test_a_redirect_is_not_followed(api, world, app, httpserver):
-    httpserver.expect_request("/hook").respond_with_data("", status=302,
-                                                         headers={"Location": httpserver.url_for("/elsewhere")})
+    httpserver.expect_request("/hook").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/elsewhere")}
+    )
     httpserver.expect_request("/elsewhere").respond_with_data("ok")
     hook = subscribe(api, world, httpserver.url_for("/hook"))
     submit(api, world)
@@ -252,13 +271,19 @@ def test_each_organization_hears_only_about_referrals_it_may_see(api, world, app
     program_id, track_id = program_and_track(api, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
-        offer = Offer(referral_id=referral_id, track_id=track_id, program_id=program_id, status="pending",
-                      expires_at=at("2026-12-03T15:00:00Z"))
+        offer = Offer(
+            referral_id=referral_id,
+            track_id=track_id,
+            program_id=program_id,
+            status="pending",
+            expires_at=at("2026-12-03T15:00:00Z"),
+        )
         db.session.add(offer)
         db.session.flush()
         offer_id = offer.id
-        record_event("offer.created", referral=referral, subject=offer, data={"offer_id": offer.id,
-                                                                              "referral_id": referral_id})
+        record_event(
+            "offer.created", referral=referral, subject=offer, data={"offer_id": offer.id, "referral_id": referral_id}
+        )
         db.session.commit()
     deliver(app)
     heard = {}
@@ -306,11 +331,19 @@ def test_who_hears_an_event_is_the_reach_of_referral_visibility():
         return SimpleNamespace(id=id_, kind=kind, payer_ids=list(payer_ids))
 
     def event(type_, offer_id=None):
-        return SimpleNamespace(type=type_, subject_type="offer" if offer_id else "referral",
-                               subject_id=offer_id or "r1", data={})
+        return SimpleNamespace(
+            type=type_, subject_type="offer" if offer_id else "referral", subject_id=offer_id or "r1", data={}
+        )
 
-    organizations = {o.id: o for o in (org("plan", "health_plan", ["acme"]), org("plan2", "health_plan", ["other"]),
-                                       org("hospital2", "hospital"), org("iop", "iop_provider"))}
+    organizations = {
+        o.id: o
+        for o in (
+            org("plan", "health_plan", ["acme"]),
+            org("plan2", "health_plan", ["other"]),
+            org("hospital2", "hospital"),
+            org("iop", "iop_provider"),
+        )
+    }
     referral = SimpleNamespace(organization_id="hospital", payer_id="acme", self_pay=False)
     offers = {"o1": "iop", "o2": "iop2"}
     hearing = policy.organizations_hearing
@@ -322,8 +355,10 @@ def test_who_hears_an_event_is_the_reach_of_referral_visibility():
     assert hearing(event("referral.placed"), referral, organizations, offers, "iop") == {"hospital", "plan", "iop"}
     assert hearing(event("followup.missed"), referral, organizations, offers, "iop") == {"hospital", "plan"}
     # Self-pay and payer-less referrals are nobody's plan's business.
-    for unpaid in (SimpleNamespace(organization_id="hospital", payer_id="acme", self_pay=True),
-                   SimpleNamespace(organization_id="hospital", payer_id=None, self_pay=False)):
+    for unpaid in (
+        SimpleNamespace(organization_id="hospital", payer_id="acme", self_pay=True),
+        SimpleNamespace(organization_id="hospital", payer_id=None, self_pay=False),
+    ):
         assert hearing(event("referral.submitted"), unpaid, organizations, offers, None) == {"hospital"}
 
 
@@ -369,13 +404,22 @@ def test_payload_keeps_ids_and_codes_and_drops_free_text():
         id, type, referral_id, subject_type, subject_id = "e1", "offer.declined", "r1", "offer", "o1"
         from_status = to_status = None
         created_at = at("2026-12-01T15:00:00Z")
-        data = {"offer_id": "o1", "reason": "schedule", "note": "Patient said her husband drinks", "count": 3,
-                "check": "not a code!", "reached": True, "program_id": "p" * 100}
+        data = {
+            "offer_id": "o1",
+            "reason": "schedule",
+            "note": "Patient said her husband drinks",
+            "count": 3,
+            "check": "not a code!",
+            "reached": True,
+            "program_id": "p" * 100,
+        }
 
     body = json.loads(delivery.payload_for(E, None, "org"))
-    assert body == {"type": "offer.declined", "timestamp": "2026-12-01T15:00:00Z",
-                    "data": {"event_id": "e1", "referral_id": "r1", "offer_id": "o1", "reason": "schedule",
-                             "reached": True}}
+    assert body == {
+        "type": "offer.declined",
+        "timestamp": "2026-12-01T15:00:00Z",
+        "data": {"event_id": "e1", "referral_id": "r1", "offer_id": "o1", "reason": "schedule", "reached": True},
+    }
 
 
 # ---------------------------------------------------------------- SSRF
@@ -384,8 +428,9 @@ def test_payload_keeps_ids_and_codes_and_drops_free_text():
 @pytest.fixture
 def strict(db_url, clock):
     """An app that refuses private addresses, as production does (the shared fixture allows them for tests)."""
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "CLOCK": clock, "SECRET_KEY": "test",
-                      "WEBHOOK_ALLOW_PRIVATE": False})
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "CLOCK": clock, "SECRET_KEY": "test", "WEBHOOK_ALLOW_PRIVATE": False}
+    )
     world = World(app)
     world.org("plan", "health_plan", ["acme-health"])
     world.user("manager", "case_manager", "plan")
@@ -396,27 +441,48 @@ def strict(db_url, clock):
 
 
 REFUSED = [
-    "http://127.0.0.1/hook", "http://127.1/hook", "http://localhost:8000/hook", "http://api.localhost/hook",
-    "http://10.0.0.5/hook", "http://172.16.3.4/hook", "http://192.168.1.1/hook", "http://100.64.0.1/hook",
-    "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/computeMetadata/v1/",
-    "http://[::1]/hook", "http://[fd00:ec2::254]/latest/meta-data/", "http://[fe80::1]/hook",
-    "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/hook", "http://224.0.0.1/hook",
-    "http://internal.example/hook", "http://nowhere.invalid/hook",
+    "http://127.0.0.1/hook",
+    "http://127.1/hook",
+    "http://localhost:8000/hook",
+    "http://api.localhost/hook",
+    "http://10.0.0.5/hook",
+    "http://172.16.3.4/hook",
+    "http://192.168.1.1/hook",
+    "http://100.64.0.1/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://[::1]/hook",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://[fe80::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+    "http://internal.example/hook",
+    "http://nowhere.invalid/hook",
 ]
 
 
 def test_private_loopback_link_local_and_metadata_addresses_are_refused_at_save(strict, monkeypatch):
     app, api, world = strict
     real = ssrf.resolve
-    monkeypatch.setattr(ssrf, "resolve", lambda host, port: {
-        "internal.example": ["10.1.2.3"], "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
-    }.get(host) or real(host, port))
+    monkeypatch.setattr(
+        ssrf,
+        "resolve",
+        lambda host, port: (
+            {
+                "internal.example": ["10.1.2.3"],
+                "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+            }.get(host)
+            or real(host, port)
+        ),
+    )
     for url in REFUSED:
         response = api.post("/api/v1/webhooks", {"url": url, "events": EVENTS}, token=world.tokens["manager"])
         assert response.status_code == 422, url
         assert "url" in response.json["errors"], url
-    ok = api.post("/api/v1/webhooks", {"url": "https://public.example/hook", "events": EVENTS},
-                  token=world.tokens["manager"])
+    ok = api.post(
+        "/api/v1/webhooks", {"url": "https://public.example/hook", "events": EVENTS}, token=world.tokens["manager"]
+    )
     assert ok.status_code == 201
 
 
@@ -443,8 +509,21 @@ def test_private_addresses_are_refused_at_send_too(strict, httpserver, monkeypat
 
 
 def test_address_rules():
-    for address in ("127.0.0.1", "10.1.1.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.100.100.200",
-                    "::1", "fd00:ec2::254", "fe80::1", "::ffff:10.0.0.1", "0.0.0.0", "255.255.255.255", "240.0.0.1"):
+    for address in (
+        "127.0.0.1",
+        "10.1.1.1",
+        "172.31.255.255",
+        "192.168.0.1",
+        "169.254.169.254",
+        "100.100.100.200",
+        "::1",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "240.0.0.1",
+    ):
         assert ssrf.address_problem(address), address
     for address in ("93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"):
         assert ssrf.address_problem(address) is None, address

@@ -6,6 +6,7 @@ database of their own instead of a transaction rolled back at the end. The modul
 thread through one connection, so the rolled-back transaction is faithful for them (and much cheaper on PostgreSQL,
 where every real commit waits for the disk).
 """
+
 from pathlib import Path
 
 import pytest

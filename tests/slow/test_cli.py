@@ -1,4 +1,5 @@
 """Operator commands and migrations, run the way an operator runs them."""
+
 import os
 import subprocess
 import sys
@@ -17,8 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def flask(*args, database_url):
     env = dict(os.environ, TRANSITIONS_DATABASE_URL=database_url, TRANSITIONS_SECRET_KEY="cli-test")
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "transitions", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "transitions", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_create_admin_prints_a_working_token_last(db_url):
@@ -38,7 +45,8 @@ def _assert_upgrade_builds_the_models_schema(url):
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"include_object": schema_filter_for(connection.dialect.name)})
+            connection, opts={"include_object": schema_filter_for(connection.dialect.name)}
+        )
         diff = compare_metadata(context, db.metadata)
     engine.dispose()
     assert diff == []
@@ -71,9 +79,12 @@ def test_audit_log_refuses_updates_and_deletes(app):
     import pytest
 
     with app.app_context():
-        db.session.execute(sa.text(
-            "INSERT INTO audit_log (id, at, action, object_type, outcome) "
-            "VALUES ('a1', CURRENT_TIMESTAMP, 'x', 'referral', 'allowed')"))
+        db.session.execute(
+            sa.text(
+                "INSERT INTO audit_log (id, at, action, object_type, outcome) "
+                "VALUES ('a1', CURRENT_TIMESTAMP, 'x', 'referral', 'allowed')"
+            )
+        )
         db.session.commit()
         for statement in ("UPDATE audit_log SET outcome = 'denied'", "DELETE FROM audit_log"):
             with pytest.raises(sa.exc.DatabaseError):

@@ -3,6 +3,7 @@
 Thread races also run on SQLite (where BEGIN IMMEDIATE queues the writers); the two-process race
 and the heavier ones need PostgreSQL, where row locks and conditional UPDATEs decide.
 """
+
 import multiprocessing
 import random
 import threading
@@ -54,8 +55,9 @@ def bearer(token):
 
 
 def offer_call(token, referral_id, track_id):
-    return lambda client: client.post("/api/v1/referrals/%s/offers" % referral_id, json={"track_id": track_id},
-                                      headers=bearer(token))
+    return lambda client: client.post(
+        "/api/v1/referrals/%s/offers" % referral_id, json={"track_id": track_id}, headers=bearer(token)
+    )
 
 
 def statuses(results):
@@ -104,8 +106,9 @@ def _process_racer(url, now_iso, token, jobs, start, out):
         client = app.test_client()
         inner.wait()
         try:
-            response = client.post("/api/v1/referrals/%s/offers" % referral_id, json={"track_id": track_id},
-                                   headers=bearer(token))
+            response = client.post(
+                "/api/v1/referrals/%s/offers" % referral_id, json={"track_id": track_id}, headers=bearer(token)
+            )
             results.append(response.status_code)
         except Exception as error:
             results.append(repr(error))
@@ -126,9 +129,12 @@ def test_two_processes_race_for_the_last_seat(app, world, scene, db_url, clock):
     jobs = [(r["id"], track["id"]) for r in racers]
     context = multiprocessing.get_context("spawn")
     start, out = context.Barrier(2), context.Queue()
-    processes = [context.Process(target=_process_racer,
-                                 args=(db_url, clock.now.isoformat(), world.tokens["planner"], half, start, out))
-                 for half in (jobs[:10], jobs[10:])]
+    processes = [
+        context.Process(
+            target=_process_racer, args=(db_url, clock.now.isoformat(), world.tokens["planner"], half, start, out)
+        )
+        for half in (jobs[:10], jobs[10:])
+    ]
     for process in processes:
         process.start()
     results = [out.get(timeout=180) for _ in processes]
@@ -150,13 +156,17 @@ def test_one_referral_accepted_at_two_programs_at_once(app, world, scene):
     calls = []
     for first, second in pairs:
         for offer, who in ((first, "coordinator"), (second, "coordinator2")):
-            calls.append(lambda client, offer=offer, who=who: client.post(
-                "/api/v1/offers/%s/accept" % offer["id"], json={"intake_date": "2026-12-03"},
-                headers=bearer(world.tokens[who])))
+            calls.append(
+                lambda client, offer=offer, who=who: client.post(
+                    "/api/v1/offers/%s/accept" % offer["id"],
+                    json={"intake_date": "2026-12-03"},
+                    headers=bearer(world.tokens[who]),
+                )
+            )
     results = race(app, calls)
     assert statuses(results) == {200: len(pairs), 409: len(pairs)}, results
     for index in range(len(pairs)):
-        assert sorted(status for status, _ in results[2 * index: 2 * index + 2]) == [200, 409]
+        assert sorted(status for status, _ in results[2 * index : 2 * index + 2]) == [200, 409]
     assert count(app, select(func.count()).select_from(Placement)) == len(pairs)
     seats = scene.seats(mine), scene.seats(theirs)
     assert sum(s["occupied"] for s in seats) == len(pairs) and sum(s["held"] for s in seats) == 0
@@ -170,9 +180,13 @@ def test_capacity_lowered_while_offers_race_in(app, world, scene):
     rng = random.Random(4)
     calls = [offer_call(world.tokens["planner"], r["id"], track["id"]) for r in racers]
     for capacity in [rng.randint(1, 20) for _ in range(12)]:
-        calls.append(lambda client, capacity=capacity: client.patch(
-            "/api/v1/tracks/%s" % track["id"], json={"capacity": capacity},
-            headers=bearer(world.tokens["coordinator"])))
+        calls.append(
+            lambda client, capacity=capacity: client.patch(
+                "/api/v1/tracks/%s" % track["id"],
+                json={"capacity": capacity},
+                headers=bearer(world.tokens["coordinator"]),
+            )
+        )
     rng.shuffle(calls)
     results = race(app, calls)
     assert set(statuses(results)) <= {200, 201, 409}, results
@@ -189,16 +203,23 @@ def test_accept_decline_and_withdraw_racing_on_one_offer(app, world, scene):
     calls = []
     for offer in offers:
         calls += [
-            lambda c, o=offer: c.post("/api/v1/offers/%s/accept" % o["id"], json={"intake_date": "2026-12-03"},
-                                      headers=bearer(world.tokens["coordinator"])),
-            lambda c, o=offer: c.post("/api/v1/offers/%s/decline" % o["id"], json={"reason": "other"},
-                                      headers=bearer(world.tokens["coordinator"])),
-            lambda c, o=offer: c.post("/api/v1/offers/%s/withdraw" % o["id"], json={},
-                                      headers=bearer(world.tokens["planner"])),
+            lambda c, o=offer: c.post(
+                "/api/v1/offers/%s/accept" % o["id"],
+                json={"intake_date": "2026-12-03"},
+                headers=bearer(world.tokens["coordinator"]),
+            ),
+            lambda c, o=offer: c.post(
+                "/api/v1/offers/%s/decline" % o["id"],
+                json={"reason": "other"},
+                headers=bearer(world.tokens["coordinator"]),
+            ),
+            lambda c, o=offer: c.post(
+                "/api/v1/offers/%s/withdraw" % o["id"], json={}, headers=bearer(world.tokens["planner"])
+            ),
         ]
     results = race(app, calls)
     for index in range(len(offers)):
-        assert sorted(status for status, _ in results[3 * index: 3 * index + 3]) == [200, 409, 409], results
+        assert sorted(status for status, _ in results[3 * index : 3 * index + 3]) == [200, 409, 409], results
     assert invariant_problems(app) == []
 
 

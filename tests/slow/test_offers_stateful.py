@@ -1,25 +1,16 @@
 """A hypothesis state machine drives offers, accepts, declines, withdrawals, expiry, discharges, capacity changes,
 consent revocations, cancellations and readmissions through the API, and checks the invariants after every step."""
+
 import os
 from datetime import date, timedelta
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import select
 
 from tests.conftest import on_postgres
-from tests.support.offers import (
-    Scene,
-    invariant_problems,
-    next_weekday_on_or_after,
-)
+from tests.support.offers import Scene, invariant_problems, next_weekday_on_or_after
 from transitions.core.db import db
 from transitions.offers import service as offers_service
 from transitions.offers.models import DECLINE_REASONS, DISCHARGE_OUTCOMES, Placement
@@ -104,36 +95,43 @@ class OfferMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 99), outcome=st.sampled_from(DISCHARGE_OUTCOMES))
     def discharge(self, i, outcome):
         placement_id = self.placements[i % len(self.placements)]
-        response = self.scene.api.post("/api/v1/placements/%s/discharge" % placement_id, {"outcome": outcome},
-                                       token=self._admin())
+        response = self.scene.api.post(
+            "/api/v1/placements/%s/discharge" % placement_id, {"outcome": outcome}, token=self._admin()
+        )
         assert response.status_code in (200, 409), response.json
         event("discharge -> %d" % response.status_code)
 
     @rule(t=st.integers(0, 2), capacity=st.integers(1, 3))
     def change_capacity(self, t, capacity):
-        response = self.scene.api.patch("/api/v1/tracks/%s" % self.tracks[t]["id"], {"capacity": capacity},
-                                        token=self._admin())
+        response = self.scene.api.patch(
+            "/api/v1/tracks/%s" % self.tracks[t]["id"], {"capacity": capacity}, token=self._admin()
+        )
         assert response.status_code in (200, 409), response.json
         event("change_capacity -> %d" % response.status_code)
 
     @rule(r=st.sampled_from([0, 2]))
     def revoke_consent(self, r):
-        response = self.scene.api.post("/api/v1/referrals/%s/consent/revoke" % self.referrals[r]["id"], {},
-                                        token=self.scene.token("planner"))
+        response = self.scene.api.post(
+            "/api/v1/referrals/%s/consent/revoke" % self.referrals[r]["id"], {}, token=self.scene.token("planner")
+        )
         assert response.status_code in (200, 409), response.json
         event("revoke_consent -> %d" % response.status_code)
 
     @rule()
     def cancel(self):
-        response = self.scene.api.post("/api/v1/referrals/%s/cancel" % self.referrals[0]["id"], {},
-                                       token=self.scene.token("planner"))
+        response = self.scene.api.post(
+            "/api/v1/referrals/%s/cancel" % self.referrals[0]["id"], {}, token=self.scene.token("planner")
+        )
         assert response.status_code in (200, 409), response.json
         event("cancel -> %d" % response.status_code)
 
     @rule()
     def readmit(self):
-        response = self.scene.api.post("/api/v1/referrals/%s/readmission" % self.referrals[3]["id"],
-                                       {"date": self.scene.today().isoformat()}, token=self.scene.token("planner"))
+        response = self.scene.api.post(
+            "/api/v1/referrals/%s/readmission" % self.referrals[3]["id"],
+            {"date": self.scene.today().isoformat()},
+            token=self.scene.token("planner"),
+        )
         assert response.status_code in (201, 422), response.json
         event("readmit -> %d" % response.status_code)
 
@@ -156,7 +154,13 @@ def test_offer_workflow_keeps_the_invariant(api, world, app, clock):
     OfferMachine.scene = Scene(api, world, app, clock)
     # Modest by default so the suite stays fast; OFFER_MACHINE_EXAMPLES=60 for a long hunt.
     examples = int(os.environ.get("OFFER_MACHINE_EXAMPLES", 6 if on_postgres() else 8))
-    run_state_machine_as_test(OfferMachine, settings=settings(
-        max_examples=examples, stateful_step_count=30, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    ))
+    run_state_machine_as_test(
+        OfferMachine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -1,4 +1,5 @@
 """Schemathesis against the app's own OpenAPI document, with a token for each role: no 5xx, responses match."""
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -29,13 +30,20 @@ def test_no_server_errors_and_responses_match_the_schema(app, seeded):
     assert len(operations) >= 20
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case):
             for role in ROLES:
-                case.call_and_validate(headers={"Authorization": "Bearer " + seeded.tokens[role]},
-                                      excluded_checks=EXCLUDED_CHECKS)
+                case.call_and_validate(
+                    headers={"Authorization": "Bearer " + seeded.tokens[role]}, excluded_checks=EXCLUDED_CHECKS
+                )
 
         try:
             run()

@@ -1,4 +1,5 @@
 """The scheduler: fixed job ids and settings, the `sweep` and `scheduler` commands, restarts, and concurrent sweeps."""
+
 import os
 import signal
 import subprocess
@@ -20,15 +21,22 @@ JOB_IDS = {"expire-offers", "sweep-followups", "deliver-webhooks", "purge-idempo
 
 
 def flask_env(database_url, **settings):
-    env = dict(os.environ, TRANSITIONS_DATABASE_URL=database_url, TRANSITIONS_SECRET_KEY="scheduler-test",
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, TRANSITIONS_DATABASE_URL=database_url, TRANSITIONS_SECRET_KEY="scheduler-test", PYTHONUNBUFFERED="1"
+    )
     env.update({"TRANSITIONS_%s" % key: str(value) for key, value in settings.items()})
     return env
 
 
 def flask(*args, database_url, timeout=120, **settings):
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "transitions", *args], cwd=ROOT,
-                          env=flask_env(database_url, **settings), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "transitions", *args],
+        cwd=ROOT,
+        env=flask_env(database_url, **settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def evaluated(app):
@@ -59,14 +67,21 @@ def test_jobs_have_fixed_ids_coalesce_one_instance_and_a_grace_time(app):
 
 
 def test_the_web_app_never_starts_or_imports_the_scheduler(db_url):
-    code = ("import sys; from transitions import create_app; app = create_app({'DATABASE_URL': %r, "
-            "'SECRET_KEY': 'x'}); app.test_client().get('/readyz'); "
-            # gunicorn's entry point too, minus its few seconds of code-set warming.
-            "import transitions.core.codes as codes; codes.warm = lambda: None; import wsgi; "
-            "print(sorted(m for m in sys.modules if m.startswith(('apscheduler', 'transitions.scheduler'))))"
-            % db_url)
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, TRANSITIONS_DATABASE_URL=db_url))
+    code = (
+        "import sys; from transitions import create_app; app = create_app({'DATABASE_URL': %r, "
+        "'SECRET_KEY': 'x'}); app.test_client().get('/readyz'); "
+        # gunicorn's entry point too, minus its few seconds of code-set warming.
+        "import transitions.core.codes as codes; codes.warm = lambda: None; import wsgi; "
+        "print(sorted(m for m in sys.modules if m.startswith(('apscheduler', 'transitions.scheduler'))))" % db_url
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TRANSITIONS_DATABASE_URL=db_url),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -81,7 +96,9 @@ def test_sweep_command_runs_one_pass_as_of_a_time(api, world, app, db_url):
     assert lines["deliver-webhooks"].startswith("3 events, 0 deliveries queued")
     listed = api.get("/api/v1/referrals/%s/followups" % referral_id, token=world.tokens["planner"]).json["items"]
     assert [(i["check"], i["evaluated_at"]) for i in listed if i["outcome"]] == [
-        ("intake_scheduled", "2026-12-20T09:00:00Z"), ("followup_7", "2026-12-20T09:00:00Z")]
+        ("intake_scheduled", "2026-12-20T09:00:00Z"),
+        ("followup_7", "2026-12-20T09:00:00Z"),
+    ]
     runner = app.test_cli_runner()
     again = runner.invoke(args=["sweep", "--now", "2026-12-20T09:00:00Z"])
     assert again.exit_code == 0 and "sweep-followups: evaluated 0 checks" in again.output
@@ -119,16 +136,24 @@ def test_concurrent_sweeps_in_one_process_evaluate_each_check_once(app):
     counts = [int(text.split()[1]) for text in results]
     assert sum(counts) == 200 and evaluated(app) == 200
     with app.app_context():
-        assert db.session.scalar(select(func.count(func.distinct(Event.subject_id)))
-                                 .where(Event.type == "followup.missed")) == 200
-        assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "followup.missed")) \
+        assert (
+            db.session.scalar(
+                select(func.count(func.distinct(Event.subject_id))).where(Event.type == "followup.missed")
+            )
             == 200
+        )
+        assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "followup.missed")) == 200
 
 
 def _start_scheduler(database_url, **settings):
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "transitions", "scheduler"], cwd=ROOT,
-                               env=flask_env(database_url, **settings), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "transitions", "scheduler"],
+        cwd=ROOT,
+        env=flask_env(database_url, **settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -159,9 +184,17 @@ def test_restarting_the_scheduler_three_times_leaves_one_job_per_id(app, db_url)
         assert expected in output, output
     assert evaluated(app) == 15
     with app.app_context():
-        tables = db.session.execute(select(func.count()).select_from(db.text(
-            "(SELECT 1 FROM %s WHERE name LIKE 'apscheduler%%') AS t" % (
-                "sqlite_master" if db.engine.dialect.name == "sqlite" else
-                "(SELECT tablename AS name FROM pg_tables) AS p")))).scalar()
+        tables = db.session.execute(
+            select(func.count()).select_from(
+                db.text(
+                    "(SELECT 1 FROM %s WHERE name LIKE 'apscheduler%%') AS t"
+                    % (
+                        "sqlite_master"
+                        if db.engine.dialect.name == "sqlite"
+                        else "(SELECT tablename AS name FROM pg_tables) AS p"
+                    )
+                )
+            )
+        ).scalar()
     # Nothing persisted: the jobs live in memory and are registered afresh, under the same ids, at each start.
     assert tables == 0

@@ -1,4 +1,5 @@
 """Scaling out on one machine: 2 gunicorn workers and 2 scheduler processes on one PostgreSQL, end to end."""
+
 import os
 import signal
 import subprocess
@@ -20,8 +21,10 @@ from tests.support.followups import person
 from transitions.core.db import db
 from transitions.identity import service as organizations
 
-pytestmark = [pytest.mark.postgres_only,
-              pytest.mark.skipif(not on_postgres(), reason="several processes share one database on PostgreSQL")]
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(not on_postgres(), reason="several processes share one database on PostgreSQL"),
+]
 
 REFERRALS = 12
 
@@ -46,18 +49,41 @@ def test_two_web_workers_and_two_schedulers_share_the_work(app, db_url):
     receiver.expect_request("/hook").respond_with_data("ok")
     receiver.start()
     port = free_port()
-    settings = dict(WEBHOOK_ALLOW_PRIVATE="true", SCHEDULER_SWEEP_SECONDS=1, SCHEDULER_WEBHOOK_SECONDS=1,
-                    FOLLOWUP_SWEEP_BATCH=5)
+    settings = dict(
+        WEBHOOK_ALLOW_PRIVATE="true", SCHEDULER_SWEEP_SECONDS=1, SCHEDULER_WEBHOOK_SECONDS=1, FOLLOWUP_SWEEP_BATCH=5
+    )
     env = flask_env(db_url, **settings)
-    web = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--workers", "2", "--preload",
-                            "--bind", "127.0.0.1:%d" % port, "wsgi:app"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    schedulers = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "transitions", "scheduler"], cwd=ROOT,
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                  for _ in range(2)]
+    web = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "--workers",
+            "2",
+            "--preload",
+            "--bind",
+            "127.0.0.1:%d" % port,
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    schedulers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "transitions", "scheduler"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     api = "http://127.0.0.1:%d/api/v1" % port
     engine = sa.create_engine(db_url)
     try:
+
         def web_up():
             try:
                 return requests.get("http://127.0.0.1:%d/readyz" % port, timeout=2).status_code == 200
@@ -66,24 +92,32 @@ def test_two_web_workers_and_two_schedulers_share_the_work(app, db_url):
                 return False
 
         _wait_for(web_up, 90, "gunicorn")
-        hook = requests.post(api + "/webhooks", json={"url": receiver.url_for("/hook"),
-                                                      "events": ["referral.submitted", "followup.missed"]},
-                             headers={"Authorization": "Bearer " + manager}, timeout=10)
+        hook = requests.post(
+            api + "/webhooks",
+            json={"url": receiver.url_for("/hook"), "events": ["referral.submitted", "followup.missed"]},
+            headers={"Authorization": "Bearer " + manager},
+            timeout=10,
+        )
         assert hook.status_code == 201, hook.text
         secret = hook.json()["secret"]
         # Discharged ten days ago (real time: these processes run on the wall clock), so day 1 and day 7 are due.
         discharge = (date.today() - timedelta(days=10)).isoformat()
         session = requests.Session()
         for index in range(REFERRALS):
-            created = session.post(api + "/referrals", json=payloads.referral(patient=person(index),
-                                                                               discharge_date=discharge),
-                                   headers={"Authorization": "Bearer " + planner}, timeout=30)
+            created = session.post(
+                api + "/referrals",
+                json=payloads.referral(patient=person(index), discharge_date=discharge),
+                headers={"Authorization": "Bearer " + planner},
+                timeout=30,
+            )
             assert created.status_code == 201, created.text
 
         def evaluated():
             with engine.connect() as connection:
-                return connection.execute(sa.text(
-                    "SELECT count(*) FROM followups WHERE outcome IS NOT NULL")).scalar() == 2 * REFERRALS
+                return (
+                    connection.execute(sa.text("SELECT count(*) FROM followups WHERE outcome IS NOT NULL")).scalar()
+                    == 2 * REFERRALS
+                )
 
         _wait_for(evaluated, 90, "the schedulers to evaluate every due check")
         _wait_for(lambda: len(receiver.log) >= 3 * REFERRALS, 90, "every webhook delivery")
@@ -96,8 +130,9 @@ def test_two_web_workers_and_two_schedulers_share_the_work(app, db_url):
         web.wait(timeout=60)
         receiver.stop()
     with engine.connect() as connection:
-        missed, distinct = connection.execute(sa.text(
-            "SELECT count(*), count(DISTINCT subject_id) FROM events WHERE type = 'followup.missed'")).one()
+        missed, distinct = connection.execute(
+            sa.text("SELECT count(*), count(DISTINCT subject_id) FROM events WHERE type = 'followup.missed'")
+        ).one()
     engine.dispose()
     assert missed == distinct == 2 * REFERRALS
     ids = [request.headers["webhook-id"] for request, _ in receiver.log]
@@ -105,7 +140,13 @@ def test_two_web_workers_and_two_schedulers_share_the_work(app, db_url):
     for request, _ in receiver.log:
         Verifier(secret).verify(request.get_data(as_text=True), dict(request.headers))
     # Both scheduler processes did part of the follow-up work.
-    swept = [sum(int(line.split("evaluated ")[1].split()[0]) for line in output.splitlines()
-                 if "sweep-followups: evaluated" in line) for output in outputs]
+    swept = [
+        sum(
+            int(line.split("evaluated ")[1].split()[0])
+            for line in output.splitlines()
+            if "sweep-followups: evaluated" in line
+        )
+        for output in outputs
+    ]
     assert sum(swept) == 2 * REFERRALS, outputs
     assert all(process.returncode == 0 for process in schedulers), outputs

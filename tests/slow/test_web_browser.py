@@ -1,4 +1,5 @@
 """End to end in headless Chromium: planner -> coordinator -> case manager, CSRF, session expiry, org scoping."""
+
 import re
 from datetime import timedelta
 
@@ -6,15 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import (
-    PASSWORD,
-    Browser,
-    LiveServer,
-    browser_unavailable,
-    give_passwords,
-    sign_in,
-    sign_out,
-)
+from tests.support.browser import PASSWORD, Browser, LiveServer, browser_unavailable, give_passwords, sign_in, sign_out
 from transitions.core.db import db
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
@@ -56,8 +49,9 @@ def emails(app, world):
 def track(api, world):
     program = api.post("/api/v1/programs", payloads.program(), token=world.tokens["coordinator"])
     assert program.status_code == 201, program.json
-    response = api.post("/api/v1/programs/%s/tracks" % program.json["id"], payloads.track(),
-                        token=world.tokens["coordinator"])
+    response = api.post(
+        "/api/v1/programs/%s/tracks" % program.json["id"], payloads.track(), token=world.tokens["coordinator"]
+    )
     assert response.status_code == 201, response.json
     return response.json
 
@@ -176,8 +170,9 @@ def test_an_idle_session_expires_and_sign_in_returns_to_the_page(app, live, page
 
 
 def test_a_user_never_sees_another_orgs_referral(app, live, page, emails, api, world):
-    created = api.post("/api/v1/referrals", payloads.referral(patient={"given_name": "Confidential"}),
-                       token=world.tokens["planner"])
+    created = api.post(
+        "/api/v1/referrals", payloads.referral(patient={"given_name": "Confidential"}), token=world.tokens["planner"]
+    )
     assert created.status_code == 201
     for who, path in (("planner2", "/referrals"), ("manager2", "/board")):
         sign_in(page, live.url, emails[who], PASSWORD)
@@ -200,8 +195,9 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidd
 
 def test_every_control_has_a_label_and_every_page_a_heading(app, live, page, emails, api, world, track):
     referral = api.post("/api/v1/referrals", payloads.referral(), token=world.tokens["planner"]).json
-    offer = api.post("/api/v1/referrals/%s/offers" % referral["id"], {"track_id": track["id"]},
-                     token=world.tokens["planner"])
+    offer = api.post(
+        "/api/v1/referrals/%s/offers" % referral["id"], {"track_id": track["id"]}, token=world.tokens["planner"]
+    )
     assert offer.status_code == 201, offer.json
     pages = {
         "planner": ["/referrals", "/referrals/new", "/referrals/%s" % referral["id"]],

@@ -1,4 +1,5 @@
 """Headless Chromium for the browser tests and the screenshot script: the system browser, a live server thread."""
+
 import os
 import re
 import shutil
@@ -10,8 +11,14 @@ from werkzeug.serving import make_server
 CHROMIUM = os.environ.get("TRANSITIONS_CHROMIUM", "/usr/bin/chromium")
 # Quiet and offline: no first-run UI, no background fetches, no QUIC, no GPU, no sandbox (CI runs as root).
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -51,8 +58,14 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="transitions-chromium-")
         self.playwright = sync_playwright().start()
         self.context = self.playwright.chromium.launch_persistent_context(
-            self.profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT,
-            locale="en-US", timezone_id="America/Chicago")
+            self.profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+            locale="en-US",
+            timezone_id="America/Chicago",
+        )
         self.context.set_default_timeout(10000)
 
     def page(self):

@@ -4,6 +4,7 @@ They write rows straight into `db.session` (flushed, not committed; the caller c
 between: an offer or placement made here does not move its track's seat counters. Tests whose subject is the API
 build through the API instead (`tests.support.offers.Scene`, `tests.support.followups.submit`).
 """
+
 from datetime import UTC, date, datetime
 
 import factory

@@ -1,4 +1,5 @@
 """Hand-built timelines for follow-up, dashboard and webhook tests: facts written into the tables by factories."""
+
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
@@ -56,13 +57,29 @@ def program_and_track(api, world, token="coordinator"):
     return program.json["id"], track.json["id"]
 
 
-def offer(app, referral_id, program_id, track_id, status="accepted", intake_date=None, decided_at=None,
-          decline_reason=None, expires_at="2027-01-01T00:00:00Z"):
+def offer(
+    app,
+    referral_id,
+    program_id,
+    track_id,
+    status="accepted",
+    intake_date=None,
+    decided_at=None,
+    decline_reason=None,
+    expires_at="2027-01-01T00:00:00Z",
+):
     """An offer row; an accepted one with an intake date also gets its placement. Returns (offer_id, placement_id)."""
     with app.app_context():
-        row = OfferFactory(referral_id=referral_id, track_id=track_id, program_id=program_id, status=status,
-                           expires_at=at(expires_at), intake_date=intake_date, decided_at=decided_at,
-                           decline_reason=decline_reason)
+        row = OfferFactory(
+            referral_id=referral_id,
+            track_id=track_id,
+            program_id=program_id,
+            status=status,
+            expires_at=at(expires_at),
+            intake_date=intake_date,
+            decided_at=decided_at,
+            decline_reason=decline_reason,
+        )
         placement_id = None
         if status == "accepted" and intake_date is not None:
             placement_id = PlacementFactory(offer=row).id
@@ -124,12 +141,18 @@ def bulk_referrals(app, count, discharge, need="mental_health", prefix="Bulk", p
 
     with app.app_context():
         organization = OrganizationFactory(name="%s hospital" % prefix, kind="hospital")
-        user = UserFactory(email="%s-planner@example.org" % prefix.lower(), organization_id=organization.id,
-                           role="discharge_planner")
+        user = UserFactory(
+            email="%s-planner@example.org" % prefix.lower(), organization_id=organization.id, role="discharge_planner"
+        )
         ids = []
         for index in range(count):
-            referral = ReferralFactory(organization_id=organization.id, created_by=user.id,
-                                       given_name="%s%d" % (prefix, index), need=need, discharge_date=discharge)
+            referral = ReferralFactory(
+                organization_id=organization.id,
+                created_by=user.id,
+                given_name="%s%d" % (prefix, index),
+                need=need,
+                discharge_date=discharge,
+            )
             if plan:
                 plan_referral(referral)
             ids.append(referral.id)

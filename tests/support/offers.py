@@ -1,4 +1,5 @@
 """Builders and invariant checks shared by the offer and placement tests (this module has no tests of its own)."""
+
 import itertools
 from datetime import date, timedelta
 
@@ -40,8 +41,9 @@ class Scene:
 
     def track(self, program=None, who="coordinator", **overrides):
         program = program or self.program(who)
-        response = self.api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(**overrides),
-                                 token=self.token(who))
+        response = self.api.post(
+            "/api/v1/programs/%s/tracks" % program["id"], payloads.track(**overrides), token=self.token(who)
+        )
         assert response.status_code == 201, response.json
         return response.json
 
@@ -49,8 +51,9 @@ class Scene:
         patient = dict(overrides.pop("patient", {}))
         patient.setdefault("given_name", "Patient%d" % next(_serial))
         overrides.setdefault("discharge_date", (self.today() + timedelta(days=2)).isoformat())
-        response = self.api.post("/api/v1/referrals", payloads.referral(patient=patient, **overrides),
-                                 token=self.token(who))
+        response = self.api.post(
+            "/api/v1/referrals", payloads.referral(patient=patient, **overrides), token=self.token(who)
+        )
         assert response.status_code == 201, response.json
         return response.json
 
@@ -61,8 +64,9 @@ class Scene:
         return self.referral(who, **overrides)
 
     def offer(self, referral, track, who="planner", **kwargs):
-        return self.api.post("/api/v1/referrals/%s/offers" % _id(referral), {"track_id": _id(track)},
-                             token=self.token(who), **kwargs)
+        return self.api.post(
+            "/api/v1/referrals/%s/offers" % _id(referral), {"track_id": _id(track)}, token=self.token(who), **kwargs
+        )
 
     def offered(self, referral, track, who="planner"):
         response = self.offer(referral, track, who)
@@ -74,22 +78,23 @@ class Scene:
         return next_weekday_on_or_after(max(discharge, self.today()), track["intake_days"]).isoformat()
 
     def accept(self, offer, intake_date, who="coordinator", **kwargs):
-        return self.api.post("/api/v1/offers/%s/accept" % _id(offer), {"intake_date": intake_date},
-                             token=self.token(who), **kwargs)
+        return self.api.post(
+            "/api/v1/offers/%s/accept" % _id(offer), {"intake_date": intake_date}, token=self.token(who), **kwargs
+        )
 
     def placed(self, referral, track, who="planner", coordinator="coordinator"):
         """Offer and accept: returns (offer body after accept, placement body)."""
         offer = self.offered(referral, track, who)
         response = self.accept(offer, self.intake_date(referral, track), coordinator)
         assert response.status_code == 200, response.json
-        placement = self.api.get("/api/v1/placements/%s" % response.json["placement_id"],
-                                 token=self.token(coordinator))
+        placement = self.api.get("/api/v1/placements/%s" % response.json["placement_id"], token=self.token(coordinator))
         assert placement.status_code == 200, placement.json
         return response.json, placement.json
 
     def decline(self, offer, reason="clinical_fit", who="coordinator", **body):
-        return self.api.post("/api/v1/offers/%s/decline" % _id(offer), dict(reason=reason, **body),
-                             token=self.token(who))
+        return self.api.post(
+            "/api/v1/offers/%s/decline" % _id(offer), dict(reason=reason, **body), token=self.token(who)
+        )
 
     def withdraw(self, offer, who="planner"):
         return self.api.post("/api/v1/offers/%s/withdraw" % _id(offer), {}, token=self.token(who))
@@ -118,8 +123,9 @@ class Scene:
         return [event["type"] for event in response.json["items"]]
 
     def timeline(self, referral, who="planner"):
-        return self.api.get("/api/v1/referrals/%s/timeline?limit=500" % _id(referral),
-                            token=self.token(who)).json["items"]
+        return self.api.get("/api/v1/referrals/%s/timeline?limit=500" % _id(referral), token=self.token(who)).json[
+            "items"
+        ]
 
 
 def _id(thing):
@@ -131,11 +137,18 @@ def invariant_problems(app, max_pending=None):
     problems = []
     with app.app_context():
         max_pending = max_pending or app.config["MAX_PENDING_OFFERS"]
-        pending = dict(db.session.execute(
-            select(Offer.track_id, func.count()).where(Offer.status == "pending").group_by(Offer.track_id)).all())
-        active = dict(db.session.execute(
-            select(Placement.track_id, func.count()).where(Placement.status == "active")
-            .group_by(Placement.track_id)).all())
+        pending = dict(
+            db.session.execute(
+                select(Offer.track_id, func.count()).where(Offer.status == "pending").group_by(Offer.track_id)
+            ).all()
+        )
+        active = dict(
+            db.session.execute(
+                select(Placement.track_id, func.count())
+                .where(Placement.status == "active")
+                .group_by(Placement.track_id)
+            ).all()
+        )
         for track in db.session.scalars(select(Track)):
             if track.occupied + track.held > track.capacity:
                 problems.append(("over capacity", track.id, track.capacity, track.occupied, track.held))
@@ -144,16 +157,22 @@ def invariant_problems(app, max_pending=None):
             if track.occupied != active.get(track.id, 0):
                 problems.append(("occupied != active placements", track.id, track.occupied, active.get(track.id, 0)))
         for referral_id, count in db.session.execute(
-                select(Offer.referral_id, func.count()).where(Offer.status == "accepted")
-                .group_by(Offer.referral_id).having(func.count() > 1)):
+            select(Offer.referral_id, func.count())
+            .where(Offer.status == "accepted")
+            .group_by(Offer.referral_id)
+            .having(func.count() > 1)
+        ):
             problems.append(("several accepted offers", referral_id, count))
         for referral_id, count in db.session.execute(
-                select(Offer.referral_id, func.count()).where(Offer.status == "pending")
-                .group_by(Offer.referral_id).having(func.count() > max_pending)):
+            select(Offer.referral_id, func.count())
+            .where(Offer.status == "pending")
+            .group_by(Offer.referral_id)
+            .having(func.count() > max_pending)
+        ):
             problems.append(("too many pending offers", referral_id, count))
         for referral_id, count in db.session.execute(
-                select(Placement.referral_id, func.count()).group_by(Placement.referral_id)
-                .having(func.count() > 1)):
+            select(Placement.referral_id, func.count()).group_by(Placement.referral_id).having(func.count() > 1)
+        ):
             problems.append(("several placements", referral_id, count))
         db.session.remove()
     return problems

@@ -1,4 +1,5 @@
 """Valid request bodies for tests to start from and spoil one field at a time."""
+
 import copy
 
 

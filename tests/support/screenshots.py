@@ -3,6 +3,7 @@
 Run with `scripts/screenshots` (writes docs/screenshots/*.png). Everything goes through the services, as time
 passes on an injected clock, so the pictures show what the pages show after real use.
 """
+
 import os
 import random
 import sys
@@ -31,10 +32,54 @@ from transitions.referrals.schemas import ReferralInSchema
 OUT = os.path.join(ROOT, "docs", "screenshots")
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Chicago
 PASSWORD = "screenshots-only-password"
-GIVEN = ("Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Rowan", "Sam", "Drew",
-         "Elena", "Tomas", "Priya", "Malik", "Grace", "Omar", "Hana", "Luca", "Nora", "Ines", "Theo", "Maya")
-FAMILY = ("Rivera", "Okafor", "Lindqvist", "Moreau", "Haddad", "Novak", "Castillo", "Brennan", "Sato", "Adeyemi",
-          "Kowal", "Fischer", "Duarte", "Mensah", "Varga", "Quinlan", "Petrov", "Ibarra", "Lund", "Achebe")
+GIVEN = (
+    "Alex",
+    "Jordan",
+    "Taylor",
+    "Morgan",
+    "Casey",
+    "Riley",
+    "Jamie",
+    "Avery",
+    "Quinn",
+    "Rowan",
+    "Sam",
+    "Drew",
+    "Elena",
+    "Tomas",
+    "Priya",
+    "Malik",
+    "Grace",
+    "Omar",
+    "Hana",
+    "Luca",
+    "Nora",
+    "Ines",
+    "Theo",
+    "Maya",
+)
+FAMILY = (
+    "Rivera",
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Haddad",
+    "Novak",
+    "Castillo",
+    "Brennan",
+    "Sato",
+    "Adeyemi",
+    "Kowal",
+    "Fischer",
+    "Duarte",
+    "Mensah",
+    "Varga",
+    "Quinlan",
+    "Petrov",
+    "Ibarra",
+    "Lund",
+    "Achebe",
+)
 
 
 class Clock:
@@ -56,13 +101,21 @@ def fitting_payload(program, track, discharge, rng, index):
     age = max(program.min_age, min(program.max_age, rng.randint(24, 58)))
     gender = program.gender if program.gender != "any" else rng.choice(("female", "male"))
     payload = {
-        "patient": {"given_name": GIVEN[index % len(GIVEN)], "family_name": FAMILY[(index * 7) % len(FAMILY)],
-                    "birth_date": date(discharge.year - age, rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
-                    "gender": gender, "language": "en" if "en" in program.languages else program.languages[0],
-                    "zip": program.zip},
-        "coverage": {"payer_id": "acme-health", "member_id": "ACM%08d" % rng.randrange(10 ** 7, 10 ** 8)},
-        "origin": program.accepts_from[0], "need": need, "diagnoses": diagnoses,
-        "discharge_date": discharge.isoformat(), "timezone": track.timezone, "modality": "either",
+        "patient": {
+            "given_name": GIVEN[index % len(GIVEN)],
+            "family_name": FAMILY[(index * 7) % len(FAMILY)],
+            "birth_date": date(discharge.year - age, rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
+            "gender": gender,
+            "language": "en" if "en" in program.languages else program.languages[0],
+            "zip": program.zip,
+        },
+        "coverage": {"payer_id": "acme-health", "member_id": "ACM%08d" % rng.randrange(10**7, 10**8)},
+        "origin": program.accepts_from[0],
+        "need": need,
+        "diagnoses": diagnoses,
+        "discharge_date": discharge.isoformat(),
+        "timezone": track.timezone,
+        "modality": "either",
         "max_travel_miles": 15,
     }
     if need != "mental_health":
@@ -75,10 +128,19 @@ def build_history(app, clock, rng):
     with app.app_context():
         coordinator = db.session.scalar(select(User).where(User.email == "coordinator@demo.example"))
         planner = db.session.scalar(select(User).where(User.email == "planner@demo.example"))
-        tracks = [t for t in db.session.scalars(
-            select(Track).join(Program).where(Program.organization_id == coordinator.organization_id,
-                                              Track.modality == "in_person", Track.active.is_(True)))
-                  if "acme-health" in t.program.payers and t.program.min_age <= 30 <= t.program.max_age]
+        tracks = [
+            t
+            for t in db.session.scalars(
+                select(Track)
+                .join(Program)
+                .where(
+                    Program.organization_id == coordinator.organization_id,
+                    Track.modality == "in_person",
+                    Track.active.is_(True),
+                )
+            )
+            if "acme-health" in t.program.payers and t.program.min_age <= 30 <= t.program.max_age
+        ]
         # Tracks meeting on Tuesdays first, so today's roster has people on it.
         tracks.sort(key=lambda t: ("tue" not in [s["day"] for s in t.sessions], t.id))
         track_ids = [t.id for t in tracks[:8]]
@@ -90,8 +152,17 @@ def build_history(app, clock, rng):
             if discharge > NOW.date():
                 continue
             index += 1
-            story(app, clock, rng, track_ids[index % len(track_ids)], discharge, index, planner_id, coordinator_id,
-                  recent=weeks_ago == 0)
+            story(
+                app,
+                clock,
+                rng,
+                track_ids[index % len(track_ids)],
+                discharge,
+                index,
+                planner_id,
+                coordinator_id,
+                recent=weeks_ago == 0,
+            )
     clock.now = NOW
     scheduler.run_pass(app, NOW)
 
@@ -102,8 +173,9 @@ def story(app, clock, rng, track_id, discharge, index, planner_id, coordinator_i
         track = db.session.get(Track, track_id)
         program = track.program
         clock.now = min(local(discharge - timedelta(days=1), 10, track.timezone), NOW)
-        referral = referrals.create_referral(planner, ReferralInSchema().load(
-            fitting_payload(program, track, discharge, rng, index)))
+        referral = referrals.create_referral(
+            planner, ReferralInSchema().load(fitting_payload(program, track, discharge, rng, index))
+        )
         roll = rng.random()
         if roll < 0.12:
             db.session.commit()
@@ -115,8 +187,13 @@ def story(app, clock, rng, track_id, discharge, index, planner_id, coordinator_i
             db.session.commit()
             return  # a pending offer in today's inbox
         if roll < 0.25:
-            offers.decline_offer(coordinator, offer.id, rng.choice(("at_capacity", "schedule", "clinical_fit",
-                                                                     "patient_declined")), None, clock.now)
+            offers.decline_offer(
+                coordinator,
+                offer.id,
+                rng.choice(("at_capacity", "schedule", "clinical_fit", "patient_declined")),
+                None,
+                clock.now,
+            )
             db.session.commit()
             return
         verdict = matching.evaluate(referral, track, clock.now.date())
@@ -155,9 +232,16 @@ def story(app, clock, rng, track_id, discharge, index, planner_id, coordinator_i
 def build(directory):
     clock = Clock(NOW)
     url = "sqlite:///%s" % os.path.join(directory, "screens.sqlite3")
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "screenshots", "CLOCK": clock,
-                      # The screenshots show days of clicking; keep the sessions alive meanwhile.
-                      "WEB_IDLE_TIMEOUT_SECONDS": 10 ** 7})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "screenshots",
+            "CLOCK": clock,
+            # The screenshots show days of clicking; keep the sessions alive meanwhile.
+            "WEB_IDLE_TIMEOUT_SECONDS": 10**7,
+        }
+    )
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR)
         demo.seed(program_count=120, seed=11)
@@ -181,8 +265,12 @@ SHOTS = (
 )
 
 # Long pages are shown as a laptop screen sees them, not as a scroll of paper.
-VIEWPORT_ONLY = ("case-manager-board.png", "coordinator-programs.png", "planner-referrals.png",
-                 "case-manager-journey.png")
+VIEWPORT_ONLY = (
+    "case-manager-board.png",
+    "coordinator-programs.png",
+    "planner-referrals.png",
+    "case-manager-journey.png",
+)
 
 
 def main():

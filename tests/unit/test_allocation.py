@@ -1,4 +1,5 @@
 """Allocation optimality: equal to brute force on small instances, to networkx's min-cost flow on larger ones."""
+
 import itertools
 import random
 from datetime import date
@@ -14,8 +15,11 @@ def random_instance(rng, referrals, tracks, density, max_seats):
     edges = {}
     for i in range(referrals):
         rid = "r%02d" % i
-        edges[rid] = [Candidate(rid, tid, "p", round(rng.uniform(0, 150), 3), date(2026, 12, 1))
-                      for tid in seats if rng.random() < density]
+        edges[rid] = [
+            Candidate(rid, tid, "p", round(rng.uniform(0, 150), 3), date(2026, 12, 1))
+            for tid in seats
+            if rng.random() < density
+        ]
     return edges, seats
 
 
@@ -64,8 +68,7 @@ def check_feasible(assignments, edges, seats):
 @pytest.mark.parametrize("seed", range(40))
 def test_small_instances_equal_brute_force(seed):
     rng = random.Random(seed)
-    edges, seats = random_instance(rng, referrals=rng.randint(1, 6), tracks=rng.randint(1, 4), density=0.5,
-                                   max_seats=2)
+    edges, seats = random_instance(rng, referrals=rng.randint(1, 6), tracks=rng.randint(1, 4), density=0.5, max_seats=2)
     assignments, unassigned = solve(edges, seats)
     check_feasible(assignments, edges, seats)
     assert (len(assignments), round(sum(a.score for a in assignments), 3)) == brute_force(edges, seats)
@@ -74,8 +77,10 @@ def test_small_instances_equal_brute_force(seed):
 
 def test_placing_more_beats_a_higher_score():
     """One seat each: the best single fit (A→T1, 150) would leave B out; placing both wins."""
-    edges = {"A": [Candidate("A", "T1", "p", 150, None), Candidate("A", "T2", "p", 10, None)],
-             "B": [Candidate("B", "T1", "p", 20, None)]}
+    edges = {
+        "A": [Candidate("A", "T1", "p", 150, None), Candidate("A", "T2", "p", 10, None)],
+        "B": [Candidate("B", "T1", "p", 20, None)],
+    }
     assignments, unassigned = solve(edges, {"T1": 1, "T2": 1})
     assert {(a.referral_id, a.track_id) for a in assignments} == {("A", "T2"), ("B", "T1")}
     assert unassigned == []

@@ -1,4 +1,5 @@
 """Web sign-in: passwords, server-side sessions and their timeouts, CSRF on every form, cookies, throttling, CLI."""
+
 from datetime import timedelta
 
 import pytest
@@ -36,9 +37,9 @@ def session_rows(app):
 # ---------------------------------------------------------------- sign-in and home pages
 
 
-@pytest.mark.parametrize("who, home", [
-    ("planner", "/referrals"), ("coordinator", "/offers"), ("manager", "/board"), ("admin", "/board"),
-])
+@pytest.mark.parametrize(
+    "who, home", [("planner", "/referrals"), ("coordinator", "/offers"), ("manager", "/board"), ("admin", "/board")]
+)
 def test_each_role_signs_in_to_its_own_home(web, emails, who, home):
     response = web.sign_in(emails[who])
     assert response.status_code == 302 and response.headers["Location"] == "/"
@@ -84,8 +85,9 @@ def test_sign_in_is_audited_with_the_outcome(app, web, emails):
     web.sign_in(emails["planner"], "wrong password here")
     web.sign_in(emails["planner"])
     with app.app_context():
-        rows = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "web.sign_in")
-                                  .order_by(AuditRecord.at)).all()
+        rows = db.session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "web.sign_in").order_by(AuditRecord.at)
+        ).all()
         assert [row.outcome for row in rows] == ["denied", "allowed"]
         # The log keys attempts by a digest of the email, never the email someone typed.
         assert all(emails["planner"] not in (row.object_id or "") for row in rows)
@@ -108,8 +110,9 @@ def test_cookies_are_secure_outside_debug_and_testing(app, emails):
     web = WebClient(app)
     response = web.get("/sign-in")
     assert "Secure" in response.headers["Set-Cookie"]
-    signed = web.client.post("/sign-in", data={"email": emails["planner"], "password": PASSWORD,
-                                               "csrf_token": web.token})
+    signed = web.client.post(
+        "/sign-in", data={"email": emails["planner"], "password": PASSWORD, "csrf_token": web.token}
+    )
     cookie = next(c for c in signed.headers.getlist("Set-Cookie") if c.startswith("transitions_session="))
     assert "Secure" in cookie and "HttpOnly" in cookie
     app.config["WEB_COOKIE_SECURE"] = False
@@ -213,10 +216,19 @@ def test_a_web_session_does_not_open_the_api_and_api_tokens_keep_working(web, em
 
 def _referral_form(**overrides):
     form = {
-        "patient.given_name": "Maria", "patient.family_name": "Lopez", "patient.birth_date": "1990-04-12",
-        "patient.gender": "female", "patient.language": "es", "patient.zip": "60614",
-        "coverage.payer_id": "acme-health", "coverage.member_id": "ACM123456", "origin": "inpatient_psych",
-        "need": "mental_health", "diagnoses": "F33.1", "discharge_date": "2026-12-03", "modality": "either",
+        "patient.given_name": "Maria",
+        "patient.family_name": "Lopez",
+        "patient.birth_date": "1990-04-12",
+        "patient.gender": "female",
+        "patient.language": "es",
+        "patient.zip": "60614",
+        "coverage.payer_id": "acme-health",
+        "coverage.member_id": "ACM123456",
+        "origin": "inpatient_psych",
+        "need": "mental_health",
+        "diagnoses": "F33.1",
+        "discharge_date": "2026-12-03",
+        "modality": "either",
         "availability_mode": "any",
     }
     form.update(overrides)
@@ -234,8 +246,14 @@ def test_a_form_without_this_sessions_token_is_refused_and_changes_nothing(app, 
     assert "could not be accepted" in response.get_data(as_text=True)
     assert referral_count(app) == 0
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditRecord)
-                                 .where(AuditRecord.action == "web.csrf", AuditRecord.outcome == "denied")) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(AuditRecord)
+                .where(AuditRecord.action == "web.csrf", AuditRecord.outcome == "denied")
+            )
+            == 1
+        )
     # The same form with the right token goes through.
     data.pop("csrf_token", None)
     assert web.post("/referrals/new", data).status_code == 302 and referral_count(app) == 1
@@ -257,12 +275,14 @@ def test_sign_out_needs_the_token_too(app, web, emails):
 
 def test_the_sign_in_form_has_its_own_token(app, web, emails):
     # No sign-in cookie: a cross-site form cannot sign a victim into the attacker's account.
-    response = app.test_client().post("/sign-in", data={"email": emails["planner"], "password": PASSWORD,
-                                                        "csrf_token": "anything"})
+    response = app.test_client().post(
+        "/sign-in", data={"email": emails["planner"], "password": PASSWORD, "csrf_token": "anything"}
+    )
     assert response.status_code == 403 and not session_rows(app)
     web.get("/sign-in")
-    wrong = web.client.post("/sign-in", data={"email": emails["planner"], "password": PASSWORD,
-                                              "csrf_token": web.token + "x"})
+    wrong = web.client.post(
+        "/sign-in", data={"email": emails["planner"], "password": PASSWORD, "csrf_token": web.token + "x"}
+    )
     assert wrong.status_code == 403 and not session_rows(app)
 
 
@@ -341,7 +361,7 @@ def test_seed_demo_prints_a_working_password_for_each_role(app):
     lines = result.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Web sign-in"))
     table = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("  "):
             break
         role, email, password = line.split()
@@ -400,4 +420,3 @@ def test_unknown_pages_are_pages_for_browsers_and_problems_for_the_api(app):
     assert client.get("/no-such-page").mimetype == "application/problem+json"
     api_miss = client.get("/api/v1/no-such-thing", headers={"Accept": BROWSER_ACCEPT})
     assert api_miss.status_code == 404 and api_miss.mimetype == "application/problem+json"
-

@@ -1,5 +1,6 @@
 """The pages on the services: referral form, matches and offers, inbox, seats, roster, board, journey, metrics,
 each scoped by access.py and audited like the API."""
+
 import re
 from datetime import date
 
@@ -40,12 +41,14 @@ def as_user(app, emails):
 def directory(api, world):
     """Two programs of the coordinator's provider, one of provider2, all able to take payloads.referral()."""
     tracks = {}
-    for key, who, name in (("a", "coordinator", "Lakeview Evening IOP"), ("b", "coordinator", "Riverside IOP"),
-                           ("c", "coordinator2", "Other Provider IOP")):
+    for key, who, name in (
+        ("a", "coordinator", "Lakeview Evening IOP"),
+        ("b", "coordinator", "Riverside IOP"),
+        ("c", "coordinator2", "Other Provider IOP"),
+    ):
         program = api.post("/api/v1/programs", payloads.program(name=name), token=world.tokens[who])
         assert program.status_code == 201, program.json
-        track = api.post("/api/v1/programs/%s/tracks" % program.json["id"], payloads.track(),
-                         token=world.tokens[who])
+        track = api.post("/api/v1/programs/%s/tracks" % program.json["id"], payloads.track(), token=world.tokens[who])
         assert track.status_code == 201, track.json
         tracks[key] = track.json
     return tracks
@@ -57,11 +60,22 @@ def text(response):
 
 def referral_form(**overrides):
     form = {
-        "patient.given_name": "Maria", "patient.family_name": "Lopez", "patient.birth_date": "1990-04-12",
-        "patient.gender": "female", "patient.language": "es", "patient.zip": "60614",
-        "patient.phone": "773-555-0199", "coverage.payer_id": "acme-health", "coverage.member_id": "ACM123456",
-        "origin": "inpatient_psych", "need": "mental_health", "diagnoses": "f331", "discharge_date": "2026-12-03",
-        "modality": "either", "max_travel_miles": "20", "availability_mode": "times",
+        "patient.given_name": "Maria",
+        "patient.family_name": "Lopez",
+        "patient.birth_date": "1990-04-12",
+        "patient.gender": "female",
+        "patient.language": "es",
+        "patient.zip": "60614",
+        "patient.phone": "773-555-0199",
+        "coverage.payer_id": "acme-health",
+        "coverage.member_id": "ACM123456",
+        "origin": "inpatient_psych",
+        "need": "mental_health",
+        "diagnoses": "f331",
+        "discharge_date": "2026-12-03",
+        "modality": "either",
+        "max_travel_miles": "20",
+        "availability_mode": "times",
         "availability": ["%s-%d" % (day, hour) for day in ("mon", "wed", "thu") for hour in range(17, 22)],
         "notes": "Works days.",
     }
@@ -102,8 +116,13 @@ def test_the_form_builds_the_api_payload_and_the_referral_is_created(app, as_use
 
 def test_any_time_consent_and_a_midnight_window(app, as_user):
     planner = as_user("planner")
-    any_time = submit_referral(planner, availability_mode="any", need="co_occurring", diagnoses="F33.1, F10.20",
-                               **{"consent.signed": "on", "consent.signed_on": "2026-11-28"})
+    any_time = submit_referral(
+        planner,
+        availability_mode="any",
+        need="co_occurring",
+        diagnoses="F33.1, F10.20",
+        **{"consent.signed": "on", "consent.signed_on": "2026-11-28"},
+    )
     late = submit_referral(planner, **{"patient.given_name": "Night", "availability": ["tue-22", "tue-23"]})
     with app.app_context():
         first = db.session.get(Referral, any_time)
@@ -113,8 +132,10 @@ def test_any_time_consent_and_a_midnight_window(app, as_user):
 
 def test_invalid_fields_come_back_next_to_their_inputs_and_nothing_is_created(app, as_user):
     planner = as_user("planner")
-    response = planner.post("/referrals/new", referral_form(**{
-        "patient.given_name": "", "patient.zip": "00000", "diagnoses": "F33 ZZZ", "availability": []}))
+    response = planner.post(
+        "/referrals/new",
+        referral_form(**{"patient.given_name": "", "patient.zip": "00000", "diagnoses": "F33 ZZZ", "availability": []}),
+    )
     assert response.status_code == 422
     page = text(response)
     assert 'id="patient-given_name"' in page and 'aria-invalid="true"' in page
@@ -156,8 +177,9 @@ def test_the_referral_page_ranks_matches_with_reasons_and_sends_offers(app, as_u
     assert "Lakeview Evening IOP" in page and "Riverside IOP" in page
     assert "every session fits the patient&#39;s week" in page and "accepts acme-health" in page
     assert page.count('name="track_id"') == 3
-    response = planner.post("/referrals/%s/offers" % referral_id,
-                            {"track_id": [directory["a"]["id"], directory["b"]["id"]]})
+    response = planner.post(
+        "/referrals/%s/offers" % referral_id, {"track_id": [directory["a"]["id"], directory["b"]["id"]]}
+    )
     assert response.status_code == 302
     page = text(planner.get("/referrals/%s" % referral_id))
     assert "Offer sent to Lakeview Evening IOP; Riverside IOP." in page
@@ -176,16 +198,17 @@ def test_offers_beyond_the_limit_or_without_a_seat_are_refused_one_by_one(app, a
     referral_id = submit_referral(planner)
     other = submit_referral(planner, **{"patient.given_name": "Other"})
     planner.post("/referrals/%s/offers" % other, {"track_id": [directory["c"]["id"]]})  # takes the only seat
-    response = planner.post("/referrals/%s/offers" % referral_id,
-                            {"track_id": [directory["a"]["id"], directory["c"]["id"], "no-such-track"]})
+    response = planner.post(
+        "/referrals/%s/offers" % referral_id,
+        {"track_id": [directory["a"]["id"], directory["c"]["id"], "no-such-track"]},
+    )
     assert response.status_code == 302
     page = text(planner.get("/referrals/%s" % referral_id))
     assert "Offer sent to Lakeview Evening IOP." in page
     assert "Not offered — Other Provider IOP: No open seat on this track." in page
     assert "Not offered — a track that does not exist" in page
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Offer)
-                                 .where(Offer.referral_id == referral_id)) == 1
+        assert db.session.scalar(select(func.count()).select_from(Offer).where(Offer.referral_id == referral_id)) == 1
 
 
 def test_withdraw_and_cancel(app, as_user, directory):
@@ -210,8 +233,7 @@ def test_a_sud_referral_without_consent_is_matched_but_not_offered_until_consent
     referral_id = submit_referral(planner, need="co_occurring", diagnoses="F33.1 F10.20")
     page = text(planner.get("/referrals/%s" % referral_id))
     assert "no current 42 CFR Part 2 consent" in page and 'name="track_id"' not in page
-    assert planner.post("/referrals/%s/consent" % referral_id,
-                        {"consent.signed_on": "2026-11-30"}).status_code == 302
+    assert planner.post("/referrals/%s/consent" % referral_id, {"consent.signed_on": "2026-11-30"}).status_code == 302
     page = text(planner.get("/referrals/%s" % referral_id))
     assert 'name="track_id"' in page and "Part 2 consent recorded." in page
     future = planner.post("/referrals/%s/consent" % referral_id, {"consent.signed_on": "2027-01-30"})
@@ -279,11 +301,19 @@ def test_programs_show_live_seats_and_capacity_edits_respect_them(app, as_user, 
     assert seats[directory["a"]["id"]] == {"capacity": 8, "occupied": 0, "held": 1, "open": 7}
     track_form = text(coordinator.get("/tracks/%s/edit" % directory["a"]["id"]))
     assert 'value="18:00"' in track_form
-    form = {"name": "Evening track", "modality": "in_person", "timezone": "America/Chicago", "capacity": "0",
-            "active": "on", "session_rows": "3", "intake_days": ["mon", "thu"]}
+    form = {
+        "name": "Evening track",
+        "modality": "in_person",
+        "timezone": "America/Chicago",
+        "capacity": "0",
+        "active": "on",
+        "session_rows": "3",
+        "intake_days": ["mon", "thu"],
+    }
     for index, day in enumerate(("mon", "wed", "thu")):
-        form.update({"session-%d-day" % index: day, "session-%d-start" % index: "18:00",
-                     "session-%d-end" % index: "21:00"})
+        form.update(
+            {"session-%d-day" % index: day, "session-%d-start" % index: "18:00", "session-%d-end" % index: "21:00"}
+        )
     too_low = coordinator.post("/tracks/%s/edit" % directory["a"]["id"], form)
     assert too_low.status_code == 422 and "greater than or equal to 1" in text(too_low)
     saved = coordinator.post("/tracks/%s/edit" % directory["a"]["id"], dict(form, capacity="5"))
@@ -301,11 +331,18 @@ def test_capacity_below_occupied_plus_held_is_refused(app, as_user, directory):
     offered(as_user("planner"), directory)
     offered(as_user("planner"), directory, **{"patient.given_name": "Second"})
     coordinator = as_user("coordinator")
-    form = {"name": "Evening track", "modality": "in_person", "timezone": "America/Chicago", "capacity": "1",
-            "active": "on", "session_rows": "3"}
+    form = {
+        "name": "Evening track",
+        "modality": "in_person",
+        "timezone": "America/Chicago",
+        "capacity": "1",
+        "active": "on",
+        "session_rows": "3",
+    }
     for index, day in enumerate(("mon", "wed", "thu")):
-        form.update({"session-%d-day" % index: day, "session-%d-start" % index: "18:00",
-                     "session-%d-end" % index: "21:00"})
+        form.update(
+            {"session-%d-day" % index: day, "session-%d-start" % index: "18:00", "session-%d-end" % index: "21:00"}
+        )
     response = coordinator.post("/tracks/%s/edit" % directory["a"]["id"], form)
     assert response.status_code == 409 and "Capacity 1 is below the 0 seats occupied and 2 held." in text(response)
     with app.app_context():
@@ -317,18 +354,36 @@ def test_program_edit_and_new_track(app, as_user, directory):
     program_id = directory["a"]["program_id"]
     form = text(coordinator.get("/programs/%s/edit" % program_id))
     assert 'value="Lakeview Evening IOP"' in form and 'value="en, es"' in form
-    data = {"name": "Lakeview IOP", "zip": "60601", "state": "il", "phone": "312-555-0100",
-            "services": ["mental_health"], "accepts_from": ["inpatient_psych"], "languages": "en es",
-            "payers": "acme-health", "telehealth_states": "", "min_age": "18", "max_age": "64", "gender": "any",
-            "active": "on"}
+    data = {
+        "name": "Lakeview IOP",
+        "zip": "60601",
+        "state": "il",
+        "phone": "312-555-0100",
+        "services": ["mental_health"],
+        "accepts_from": ["inpatient_psych"],
+        "languages": "en es",
+        "payers": "acme-health",
+        "telehealth_states": "",
+        "min_age": "18",
+        "max_age": "64",
+        "gender": "any",
+        "active": "on",
+    }
     assert coordinator.post("/programs/%s/edit" % program_id, data).status_code == 302
     bad = coordinator.post("/programs/%s/edit" % program_id, dict(data, zip="00000", languages="xx"))
     assert bad.status_code == 422 and "Unknown ZIP code." in text(bad)
-    new = {"name": "Morning track", "modality": "telehealth", "timezone": "America/Chicago", "capacity": "6",
-           "active": "on", "session_rows": "3"}
+    new = {
+        "name": "Morning track",
+        "modality": "telehealth",
+        "timezone": "America/Chicago",
+        "capacity": "6",
+        "active": "on",
+        "session_rows": "3",
+    }
     for index, day in enumerate(("tue", "wed", "fri")):
-        new.update({"session-%d-day" % index: day, "session-%d-start" % index: "09:00",
-                    "session-%d-end" % index: "12:00"})
+        new.update(
+            {"session-%d-day" % index: day, "session-%d-start" % index: "09:00", "session-%d-end" % index: "12:00"}
+        )
     assert coordinator.post("/programs/%s/tracks/new" % program_id, new).status_code == 302
     short = coordinator.post("/programs/%s/tracks/new" % program_id, dict(new, session_rows="1"))
     assert short.status_code == 422 and "6 to 30 hours a week" in text(short)
@@ -337,7 +392,7 @@ def test_program_edit_and_new_track(app, as_user, directory):
 
 
 def test_roster_records_attendance_in_one_click(app, as_user, directory, clock):
-    app.config.update(WEB_IDLE_TIMEOUT_SECONDS=10 ** 6, WEB_ABSOLUTE_TIMEOUT_SECONDS=10 ** 6)
+    app.config.update(WEB_IDLE_TIMEOUT_SECONDS=10**6, WEB_ABSOLUTE_TIMEOUT_SECONDS=10**6)
     referral_id = offered(as_user("planner"), directory)
     coordinator = as_user("coordinator")
     offer_id = re.search(r'action="/offers/([^/]+)/accept"', text(coordinator.get("/offers"))).group(1)
@@ -347,20 +402,22 @@ def test_roster_records_attendance_in_one_click(app, as_user, directory, clock):
     page = text(coordinator.get("/roster"))
     assert "Maria Lopez" in page and "First day" in page
     placement_id = re.search(r'name="placement_id" value="([^"]+)"', page).group(1)
-    response = coordinator.post("/roster/attendance", {"placement_id": placement_id, "date": "2026-12-03",
-                                                       "status": "attended"})
+    response = coordinator.post(
+        "/roster/attendance", {"placement_id": placement_id, "date": "2026-12-03", "status": "attended"}
+    )
     assert response.status_code == 302
     page = text(coordinator.get("/roster"))
     assert "Maria Lopez: attended on Thu Dec 03." in page and "attendance-attended" in page
     with app.app_context():
-        assert db.session.scalar(select(Attendance.status).where(Attendance.placement_id == placement_id)) == \
-            "attended"
+        assert db.session.scalar(select(Attendance.status).where(Attendance.placement_id == placement_id)) == "attended"
         assert db.session.get(Referral, referral_id).status == "attending"
-    twice = coordinator.post("/roster/attendance", {"placement_id": placement_id, "date": "2026-12-03",
-                                                    "status": "missed"})
+    twice = coordinator.post(
+        "/roster/attendance", {"placement_id": placement_id, "date": "2026-12-03", "status": "missed"}
+    )
     assert twice.status_code == 409
-    ahead = coordinator.post("/roster/attendance", {"placement_id": placement_id, "date": "2026-12-07",
-                                                    "status": "attended"})
+    ahead = coordinator.post(
+        "/roster/attendance", {"placement_id": placement_id, "date": "2026-12-07", "status": "attended"}
+    )
     assert ahead.status_code == 422 and "cannot be recorded ahead" in text(ahead)
 
 
@@ -371,8 +428,7 @@ def test_board_columns_follow_the_referral_and_filters_apply(app, as_user, direc
     planner = as_user("planner")
     waiting = submit_referral(planner, **{"patient.given_name": "Wanda"})
     offered_id = offered(planner, directory, **{"patient.given_name": "Oscar"})
-    submit_referral(planner, **{"patient.given_name": "Sam", "need": "co_occurring",
-                                "diagnoses": "F33.1 F10.20"})
+    submit_referral(planner, **{"patient.given_name": "Sam", "need": "co_occurring", "diagnoses": "F33.1 F10.20"})
     manager = as_user("manager")
     page = text(manager.get("/board"))
 
@@ -396,12 +452,13 @@ def test_board_columns_follow_the_referral_and_filters_apply(app, as_user, direc
 
 
 def test_overdue_and_missed_are_flagged(app, as_user, clock):
-    app.config.update(WEB_IDLE_TIMEOUT_SECONDS=10 ** 7, WEB_ABSOLUTE_TIMEOUT_SECONDS=10 ** 7)
+    app.config.update(WEB_IDLE_TIMEOUT_SECONDS=10**7, WEB_ABSOLUTE_TIMEOUT_SECONDS=10**7)
     submit_referral(as_user("planner"))
     manager = as_user("manager")
     clock.set("2026-12-05T12:00:00Z")  # intake_scheduled (day 1) closed, not yet swept
     assert "Overdue: Intake scheduled (day 1)" in text(manager.get("/board"))
     from transitions import scheduler
+
     scheduler.run_pass(app, clock.now)
     page = text(manager.get("/board"))
     assert "Missed: Intake scheduled (day 1)" in page
@@ -458,8 +515,9 @@ def test_another_orgs_referral_is_never_shown(app, as_user, directory):
     # Writes are refused the same way.
     with app.app_context():
         offer_id = db.session.scalar(select(Offer.id).where(Offer.referral_id == referral_id))
-    assert as_user("coordinator2").post("/offers/%s/accept" % offer_id,
-                                        {"intake_date": "2026-12-03"}).status_code == 404
+    assert (
+        as_user("coordinator2").post("/offers/%s/accept" % offer_id, {"intake_date": "2026-12-03"}).status_code == 404
+    )
     assert as_user("planner2").post("/referrals/%s/cancel" % referral_id).status_code == 404
     assert as_user("coordinator2").get("/programs/%s/edit" % directory["a"]["program_id"]).status_code == 403
     assert as_user("coordinator2").get("/programs/seats.json").json.get(directory["a"]["id"]) is None

@@ -7,11 +7,7 @@ from flask import request, send_from_directory
 from flask_smorest import Api as SmorestApi
 
 from transitions.core import nul
-from transitions.core.errors import (
-    PROBLEM_MIME,
-    http_exception_response,
-    problem_response,
-)
+from transitions.core.errors import PROBLEM_MIME, http_exception_response, problem_response
 from transitions.core.fields import ProblemSchema
 
 ERROR_STATUSES = {
@@ -78,8 +74,12 @@ def refuse_nul_characters():
     if not request.path.startswith("/api/"):
         return None
     query = request.query_string.decode("latin-1")
-    if nul.has_nul(request.path) or nul.has_nul(query) or "%00" in query or \
-            nul.json_has_nul(request.get_data(cache=True)):
+    if (
+        nul.has_nul(request.path)
+        or nul.has_nul(query)
+        or "%00" in query
+        or nul.json_has_nul(request.get_data(cache=True))
+    ):
         return problem_response(400, "Bad Request", nul.MESSAGE, "malformed-request")
     return None
 
@@ -92,10 +92,13 @@ def init_app(app):
     app.config.setdefault("OPENAPI_JSON_PATH", "v1/openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/")
-    api = Api(app, spec_kwargs={
-        "info": {"description": "Discharge referrals, IOP matching, offers, placements and follow-ups."},
-        "marshmallow_plugin": DocumentPlugin(schema_name_resolver=schema_name),
-    })
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {"description": "Discharge referrals, IOP matching, offers, placements and follow-ups."},
+            "marshmallow_plugin": DocumentPlugin(schema_name_resolver=schema_name),
+        },
+    )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
 
@@ -112,8 +115,7 @@ def init_app(app):
         webhooks,
     )
 
-    for module in (health, admin, programs, referrals, matching, offers, audit_log, followups, webhooks,
-                   dashboards):
+    for module in (health, admin, programs, referrals, matching, offers, audit_log, followups, webhooks, dashboards):
         api.register_blueprint(module.blp)
     _document_problems(api.spec)
 

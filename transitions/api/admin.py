@@ -1,4 +1,5 @@
 """Organizations and users: platform admins manage them; every user can read themselves and their organization."""
+
 from flask import url_for
 
 from transitions import policy

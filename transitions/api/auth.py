@@ -1,4 +1,5 @@
 """Bearer-token authentication of API requests, and the decorators that admit only the roles a policy names."""
+
 from functools import wraps
 
 from flask import g, request

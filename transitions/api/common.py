@@ -1,4 +1,5 @@
 """Helpers the views share: the strict Blueprint, JSON responses and list envelopes."""
+
 from flask import current_app, json
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import RAISE
@@ -6,8 +7,7 @@ from webargs.flaskparser import FlaskParser
 
 
 def json_response(payload, status=200, headers=None):
-    return current_app.response_class(json.dumps(payload), status=status, mimetype="application/json",
-                                      headers=headers)
+    return current_app.response_class(json.dumps(payload), status=status, mimetype="application/json", headers=headers)
 
 
 def page_response(schema, rows, next_cursor):

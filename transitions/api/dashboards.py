@@ -1,4 +1,5 @@
 """Case managers' step-down board and follow-up metrics (planners get the same for their own org's referrals)."""
+
 from transitions import policy
 from transitions.api.auth import current_user, permits, require_authentication
 from transitions.api.common import Blueprint, json_response, page_response
@@ -6,15 +7,14 @@ from transitions.core import audit
 from transitions.core.clock import utcnow
 from transitions.core.fields import page_of
 from transitions.followups import dashboards, present
-from transitions.followups.schemas import (
-    MetricsQuerySchema,
-    MetricsSchema,
-    StepdownQuerySchema,
-    StepdownSchema,
-)
+from transitions.followups.schemas import MetricsQuerySchema, MetricsSchema, StepdownQuerySchema, StepdownSchema
 
-blp = Blueprint("dashboards", __name__, url_prefix="/api/v1",
-                description="Members in transition and the follow-up rates a plan is measured on.")
+blp = Blueprint(
+    "dashboards",
+    __name__,
+    url_prefix="/api/v1",
+    description="Members in transition and the follow-up rates a plan is measured on.",
+)
 blp.before_request(require_authentication)
 StepdownPage = page_of(StepdownSchema, "StepdownPage")
 

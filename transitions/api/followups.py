@@ -1,4 +1,5 @@
 """Follow-up checks API: a referral's checks, the due/outcome worklist, and case managers' outreach notes."""
+
 from transitions import policy
 from transitions.api.auth import current_user, permits, require_authentication
 from transitions.api.common import Blueprint, json_response, page_response

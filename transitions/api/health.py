@@ -1,4 +1,5 @@
 """Liveness and readiness probes, open without a token."""
+
 from sqlalchemy import text
 
 from transitions.api.common import Blueprint

@@ -1,15 +1,11 @@
 """Matching API: ranked tracks for one referral, and the optimal allocation of many."""
+
 from transitions import policy
 from transitions.api.auth import current_user, permits, require_authentication
 from transitions.api.common import Blueprint, json_response
 from transitions.core.clock import utcnow
 from transitions.matching import commands, present
-from transitions.matching.schemas import (
-    AllocationInSchema,
-    AllocationSchema,
-    MatchListSchema,
-    MatchQuerySchema,
-)
+from transitions.matching.schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
 
 blp = Blueprint("matching", __name__, url_prefix="/api/v1", description="Matching and allocation.")
 blp.before_request(require_authentication)

@@ -1,4 +1,5 @@
 """Offers and placements API: planners offer, coordinators accept or decline and record attendance, both sides read."""
+
 from flask import url_for
 from sqlalchemy import and_, or_, select
 
@@ -31,8 +32,12 @@ from transitions.offers.schemas import (
 from transitions.referrals import present as referrals_present
 from transitions.referrals.schemas import ReferralSchema
 
-blp = Blueprint("offers", __name__, url_prefix="/api/v1",
-                description="Offers, placements, attendance, IOP discharge and readmissions.")
+blp = Blueprint(
+    "offers",
+    __name__,
+    url_prefix="/api/v1",
+    description="Offers, placements, attendance, IOP discharge and readmissions.",
+)
 blp.before_request(require_authentication)
 OfferPage = page_of(OfferSchema, "OfferPage")
 PlacementPage = page_of(PlacementSchema, "PlacementPage")
@@ -50,8 +55,9 @@ def create_offer(data, referral_id):
     """Offer a track to a referral, holding one seat (the referring org's planners)."""
     user, now = current_user(), utcnow()
     offer = commands.send_offer(user, referral_id, data["track_id"], now)
-    return json_response(present.offer(user, offer, now), 201,
-                         {"Location": url_for("offers.get_offer", offer_id=offer.id)})
+    return json_response(
+        present.offer(user, offer, now), 201, {"Location": url_for("offers.get_offer", offer_id=offer.id)}
+    )
 
 
 @blp.route("/offers", methods=["GET"])
@@ -69,13 +75,19 @@ def list_offers(args):
         query = query.where(or_(Offer.status == "expired", and_(Offer.status == "pending", Offer.expires_at <= now)))
     elif status:
         query = query.where(Offer.status == status)
-    for key, column in (("referral_id", Offer.referral_id), ("program_id", Offer.program_id),
-                        ("track_id", Offer.track_id)):
+    for key, column in (
+        ("referral_id", Offer.referral_id),
+        ("program_id", Offer.program_id),
+        ("track_id", Offer.track_id),
+    ):
         if key in args:
             query = query.where(column == args[key])
     rows, cursor = keyset_page(query, [Offer.created_at, Offer.id], args)
-    placements = dict(db.session.execute(
-        select(Placement.offer_id, Placement.id).where(Placement.offer_id.in_([o.id for o in rows]))).all())
+    placements = dict(
+        db.session.execute(
+            select(Placement.offer_id, Placement.id).where(Placement.offer_id.in_([o.id for o in rows]))
+        ).all()
+    )
     items = []
     for offer in rows:
         audit.record("offer.list", "offer", offer.id)
@@ -147,8 +159,11 @@ def list_placements(args):
     """Placements you may see, oldest first (a coordinator's roster with ?status=active)."""
     user = current_user()
     query = select(Placement).where(policy.placement_visibility(user))
-    for key, column in (("status", Placement.status), ("referral_id", Placement.referral_id),
-                        ("program_id", Placement.program_id)):
+    for key, column in (
+        ("status", Placement.status),
+        ("referral_id", Placement.referral_id),
+        ("program_id", Placement.program_id),
+    ):
         if key in args:
             query = query.where(column == args[key])
     rows, cursor = keyset_page(query, [Placement.created_at, Placement.id], args)
@@ -173,8 +188,11 @@ def get_placement(placement_id):
 def record_attendance(data, placement_id):
     """Record one session (the program's coordinators); the first attended one makes the referral attending."""
     row, lapse = commands.record_attendance(current_user(), placement_id, data["date"], data["status"], utcnow())
-    return json_response(present.attendance_result(row, lapse), 201,
-                         {"Location": url_for("offers.get_placement", placement_id=row.placement_id)})
+    return json_response(
+        present.attendance_result(row, lapse),
+        201,
+        {"Location": url_for("offers.get_placement", placement_id=row.placement_id)},
+    )
 
 
 @blp.route("/placements/<placement_id>/discharge", methods=["POST"])
@@ -195,6 +213,5 @@ def discharge_placement(data, placement_id):
 @idempotent
 def record_readmission(data, referral_id):
     """Report a readmission (planner or case manager): days 0-2 a transfer, 3-30 a 30-day readmission."""
-    row, days = commands.record_readmission(current_user(), referral_id, data["date"], data.get("facility"),
-                                            utcnow())
+    row, days = commands.record_readmission(current_user(), referral_id, data["date"], data.get("facility"), utcnow())
     return json_response(present.readmission(row, days), 201)

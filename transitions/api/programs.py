@@ -1,4 +1,5 @@
 """The IOP directory API: programs and tracks, public to every user, written by the provider's coordinators."""
+
 from flask import url_for
 from sqlalchemy import select
 

@@ -1,4 +1,5 @@
 """Referral intake API: discharge planners submit and manage; plans and offered providers read."""
+
 from flask import url_for
 
 from transitions import policy
@@ -36,8 +37,9 @@ def create_referral(data):
     """Submit a discharge referral (discharge_planner)."""
     user = current_user()
     referral = commands.submit_referral(user, data, utcnow())
-    return json_response(present.referral(user, referral), 201,
-                         {"Location": url_for("referrals.get_referral", referral_id=referral.id)})
+    return json_response(
+        present.referral(user, referral), 201, {"Location": url_for("referrals.get_referral", referral_id=referral.id)}
+    )
 
 
 @blp.route("/referrals", methods=["GET"])
@@ -46,8 +48,9 @@ def create_referral(data):
 def list_referrals(args):
     """Referrals you may see, newest first, with filters."""
     user = current_user()
-    rows, cursor = keyset_page(queries.list_referrals_query(user, args), [Referral.created_at, Referral.id], args,
-                               descending=True)
+    rows, cursor = keyset_page(
+        queries.list_referrals_query(user, args), [Referral.created_at, Referral.id], args, descending=True
+    )
     for referral in rows:
         audit.record("referral.list", "referral", referral.id)
     return shaped_page_response([present.referral(user, r) for r in rows], cursor)

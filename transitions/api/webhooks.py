@@ -1,4 +1,5 @@
 """Webhook subscriptions per organization and the record of every delivery attempt."""
+
 from flask import url_for
 
 from transitions import policy
@@ -20,8 +21,12 @@ from transitions.notify.schemas import (
     WebhookSchema,
 )
 
-blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
-                description="Signed event notifications (Standard Webhooks) to your organization's endpoints.")
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/api/v1",
+    description="Signed event notifications (Standard Webhooks) to your organization's endpoints.",
+)
 blp.before_request(require_authentication)
 WebhookPage = page_of(WebhookSchema, "WebhookPage")
 DeliveryPage = page_of(DeliverySchema, "DeliveryPage")
@@ -80,6 +85,7 @@ def update_webhook(changes, webhook_id):
 def list_deliveries(args, webhook_id):
     """Every delivery to this endpoint, oldest first, each with every attempt made."""
     webhook = queries.get_webhook(current_user(), webhook_id)
-    rows, cursor = keyset_page(queries.deliveries_query(webhook, args.get("status")),
-                               [WebhookDelivery.created_at, WebhookDelivery.id], args)
+    rows, cursor = keyset_page(
+        queries.deliveries_query(webhook, args.get("status")), [WebhookDelivery.created_at, WebhookDelivery.id], args
+    )
     return page_response(_DELIVERY, queries.delivery_log(rows), cursor)

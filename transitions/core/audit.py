@@ -1,4 +1,5 @@
 """Append-only audit trail of every read and write of patient records, written with the request's outcome."""
+
 import re
 import uuid
 

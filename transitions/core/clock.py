@@ -1,4 +1,5 @@
 """The service's notion of "now", injectable so time-based rules are tested without sleeping."""
+
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

@@ -1,4 +1,5 @@
 """Reference code sets (ICD-10-CM, ZIP centroids, ISO 639-1, IANA zones, US states), loaded once per process."""
+
 import functools
 import re
 import zoneinfo

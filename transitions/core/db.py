@@ -1,4 +1,5 @@
 """The database: the Flask-SQLAlchemy and Flask-Migrate extensions and plumbing shared by SQLite and PostgreSQL."""
+
 import logging
 from contextlib import contextmanager
 
@@ -82,7 +83,9 @@ def schema_filter_for(database):
 
     Autogenerate does not read ddl_if; without this, SQLite would always "miss" PostgreSQL's GIN index.
     """
+
     def include_object(obj, name, type_, reflected, compare_to):
         ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
         return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == database
+
     return include_object

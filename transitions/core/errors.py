@@ -1,4 +1,5 @@
 """Domain errors raised by services, and their translation into RFC 9457 problem+json responses."""
+
 import logging
 
 from flask import current_app, json, request
@@ -89,8 +90,13 @@ def http_exception_response(error):
         errors = data["errors"]
     code = error.code or 500
     detail = data.get("message") or error.description
-    type_ = {400: "malformed-request", 413: "payload-too-large", 422: "validation-error",
-             404: "not-found", 405: "method-not-allowed"}.get(code, "http-%d" % code)
+    type_ = {
+        400: "malformed-request",
+        413: "payload-too-large",
+        422: "validation-error",
+        404: "not-found",
+        405: "method-not-allowed",
+    }.get(code, "http-%d" % code)
     title = error.name
     if code == 422:
         title = "Validation failed"
@@ -105,8 +111,9 @@ def http_exception_response(error):
 
 def unexpected_error_response(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return problem_response(500, "Internal Server Error", "An unexpected error occurred; it was logged.",
-                            "internal-error")
+    return problem_response(
+        500, "Internal Server Error", "An unexpected error occurred; it was logged.", "internal-error"
+    )
 
 
 def init_app(app):

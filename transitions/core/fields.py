@@ -1,13 +1,8 @@
 """Shared marshmallow building blocks: strict schemas, field builders, checks, problems and pages."""
+
 import re
 
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from transitions.core import codes, nul
 from transitions.core.clock import rfc3339
@@ -39,9 +34,7 @@ def Text(max_length, **kwargs):
 
 def StringList(inner_validate=None, max_items=MAX_LIST, min_items=0, **kwargs):
     return fields.List(
-        fields.String(validate=inner_validate),
-        validate=validate.Length(min=min_items, max=max_items),
-        **kwargs,
+        fields.String(validate=inner_validate), validate=validate.Length(min=min_items, max=max_items), **kwargs
     )
 
 
@@ -105,17 +98,19 @@ class ProblemSchema(Schema):
 
 
 class PageQuerySchema(StrictSchema):
-    limit = fields.Integer(validate=validate.Range(min=1),
-                           metadata={"description": "1-500, default 50; larger values are capped."})
+    limit = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "1-500, default 50; larger values are capped."}
+    )
     cursor = fields.String(validate=validate.Length(max=500))
 
 
 def page_of(item_schema, name):
     """A {items, next_cursor} envelope schema, named for the OpenAPI document."""
-    return type(name, (Schema,), {
-        "items": fields.List(fields.Nested(item_schema)),
-        "next_cursor": fields.String(allow_none=True),
-    })
+    return type(
+        name,
+        (Schema,),
+        {"items": fields.List(fields.Nested(item_schema)), "next_cursor": fields.String(allow_none=True)},
+    )
 
 
 class AuditSchema(Schema):

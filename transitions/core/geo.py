@@ -1,4 +1,5 @@
 """Great-circle distances between ZIP centroids (one pair, or one point to many with numpy) and search boxes."""
+
 import math
 
 import numpy as np

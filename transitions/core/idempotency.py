@@ -1,4 +1,5 @@
 """Idempotency-Key on POST creates: a replay returns the first response, a changed body is a 409."""
+
 import hashlib
 import json
 from datetime import timedelta
@@ -32,7 +33,8 @@ def _request_fingerprint():
 def _find(organization_id, key):
     return db.session.scalar(
         select(IdempotencyRecord).where(
-            IdempotencyRecord.organization_id == organization_id, IdempotencyRecord.key == key)
+            IdempotencyRecord.organization_id == organization_id, IdempotencyRecord.key == key
+        )
     )
 
 
@@ -40,11 +42,10 @@ def _replay(record, fingerprint):
     if record.request_hash != fingerprint:
         raise Conflict("This Idempotency-Key was already used with a different request.")
     if record.response_status is None:
-        raise Conflict(
-                    "A request with this Idempotency-Key is still being processed; retry shortly."
-                ) from None
-    response = current_app.response_class(record.response_body, status=record.response_status,
-                                          mimetype="application/json")
+        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.") from None
+    response = current_app.response_class(
+        record.response_body, status=record.response_status, mimetype="application/json"
+    )
     if record.response_location:
         response.headers["Location"] = record.response_location
     response.headers["Idempotent-Replayed"] = "true"
@@ -60,8 +61,10 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         if not 1 <= len(key) <= 255 or not key.isprintable():
-            raise ValidationFailed({HEADER: ["An Idempotency-Key is 1-255 printable characters."]},
-                                   "The Idempotency-Key header is invalid.")
+            raise ValidationFailed(
+                {HEADER: ["An Idempotency-Key is 1-255 printable characters."]},
+                "The Idempotency-Key header is invalid.",
+            )
         user = g.user  # the entry point authenticated the request before any view decorator ran
         fingerprint = _request_fingerprint()
         ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
@@ -72,8 +75,9 @@ def idempotent(view):
             existing = None
         if existing is not None:
             return _replay(existing, fingerprint)
-        record = IdempotencyRecord(organization_id=user.organization_id, key=key, request_hash=fingerprint,
-                                   created_at=utcnow())
+        record = IdempotencyRecord(
+            organization_id=user.organization_id, key=key, request_hash=fingerprint, created_at=utcnow()
+        )
         try:
             with db.session.begin_nested():
                 db.session.add(record)
@@ -82,9 +86,7 @@ def idempotent(view):
             db.session.rollback()
             existing = _find(user.organization_id, key)
             if existing is None:
-                raise Conflict(
-                    "A request with this Idempotency-Key is still being processed; retry shortly."
-                ) from None
+                raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.") from None
             return _replay(existing, fingerprint)
         g.idempotency_record = record
         return view(*args, **kwargs)

@@ -3,6 +3,7 @@
 A domain declares its jobs as data; transitions/scheduler.py collects them, runs them under APScheduler
 or in one `flask sweep` pass, and opens the app context and session every run needs.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 

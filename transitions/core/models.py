@@ -1,12 +1,8 @@
 """Tables of the shared core: the append-only audit log and idempotency records."""
+
 from datetime import datetime
 
-from sqlalchemy import (
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-)
+from sqlalchemy import Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow

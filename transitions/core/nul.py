@@ -2,6 +2,7 @@
 
 One rule for every entry: the API's request check, the list cursor decoder, the id lookups and the schemas' fields.
 """
+
 import re
 
 MESSAGE = "NUL characters are not allowed."

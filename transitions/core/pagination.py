@@ -1,4 +1,5 @@
 """Keyset pagination behind the {items, next_cursor} list envelope."""
+
 import base64
 import json
 from datetime import date, datetime

@@ -1,4 +1,5 @@
 """Column types that behave the same on SQLite and PostgreSQL."""
+
 import uuid
 from datetime import UTC
 
@@ -35,6 +36,7 @@ def new_id():
 
 def id_column_type():
     return String(36)
+
 
 ID = String(36)
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.

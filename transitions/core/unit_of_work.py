@@ -1,4 +1,5 @@
 """One transaction per request: commit a successful request, roll back a failed one, always keep its audit rows."""
+
 import logging
 
 from flask import g
@@ -34,14 +35,20 @@ def finish_request(response):
     except IntegrityError:
         log.info("commit refused by a constraint; answering 409")
         db.session.rollback()
-        response = problem_response(409, "Conflict", "A concurrent change conflicted with this request; retry it.",
-                                    "conflict")
+        response = problem_response(
+            409, "Conflict", "A concurrent change conflicted with this request; retry it.", "conflict"
+        )
         _write_audit_after_rollback(409)
     except OperationalError:
         log.exception("database unavailable at commit")
         db.session.rollback()
-        response = problem_response(503, "Service Unavailable", "The database is unavailable; retry later.",
-                                    "unavailable", headers={"Retry-After": "5"})
+        response = problem_response(
+            503,
+            "Service Unavailable",
+            "The database is unavailable; retry later.",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
     g.pop("audit_rows", None)
     response.headers["X-Request-ID"] = audit.request_id()
     return response

@@ -2,6 +2,7 @@
 
 `flask seed-demo` calls seed() and prints describe(); the directory plan needs no database (plan_directory).
 """
+
 from transitions.demo.directory import plan_directory
 from transitions.demo.generator import FALLBACK_SITES
 from transitions.demo.samhsa import SAMHSA_FILE, samhsa_path

@@ -1,4 +1,5 @@
 """The demo directory plan: which programs and tracks to create, validated by the API's own schemas (no database)."""
+
 from marshmallow import ValidationError
 
 from transitions.core import codes

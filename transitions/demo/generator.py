@@ -1,4 +1,5 @@
 """Made-up IOP programs at real ZIP codes, and the weekly tracks every demo program gets."""
+
 from transitions.core import codes
 from transitions.directory.models import ORIGINS, WEEKDAYS
 
@@ -8,32 +9,83 @@ COMMERCIAL_PAYERS = (("acme-health", 0.75), ("blue-horizon", 0.6), ("cascade-mut
 
 # Real ZIP codes (all resolve with codes.zip_location) with their city and area code, for made-up programs.
 FALLBACK_SITES = (
-    ("60614", "Chicago", "773"), ("60640", "Chicago", "773"), ("60608", "Chicago", "312"),
-    ("60201", "Evanston", "847"), ("60302", "Oak Park", "708"), ("60540", "Naperville", "630"),
-    ("77004", "Houston", "713"), ("77030", "Houston", "713"), ("77379", "Spring", "281"),
-    ("77550", "Galveston", "409"), ("78701", "Austin", "512"),
-    ("90012", "Los Angeles", "213"), ("90401", "Santa Monica", "310"), ("91101", "Pasadena", "626"),
-    ("90802", "Long Beach", "562"), ("94110", "San Francisco", "415"),
-    ("19104", "Philadelphia", "215"), ("19147", "Philadelphia", "215"), ("19003", "Ardmore", "610"),
-    ("19380", "West Chester", "610"), ("15213", "Pittsburgh", "412"),
-    ("10027", "New York", "212"), ("11201", "Brooklyn", "718"), ("10451", "Bronx", "718"),
-    ("10601", "White Plains", "914"), ("14604", "Rochester", "585"),
-    ("33136", "Miami", "305"), ("33301", "Fort Lauderdale", "954"), ("32801", "Orlando", "407"),
-    ("33602", "Tampa", "813"), ("32204", "Jacksonville", "904"),
-    ("43215", "Columbus", "614"), ("44113", "Cleveland", "216"), ("44106", "Cleveland", "216"),
-    ("45202", "Cincinnati", "513"), ("43604", "Toledo", "419"),
-    ("98101", "Seattle", "206"), ("98122", "Seattle", "206"), ("98004", "Bellevue", "425"),
-    ("98402", "Tacoma", "253"), ("99201", "Spokane", "509"),
+    ("60614", "Chicago", "773"),
+    ("60640", "Chicago", "773"),
+    ("60608", "Chicago", "312"),
+    ("60201", "Evanston", "847"),
+    ("60302", "Oak Park", "708"),
+    ("60540", "Naperville", "630"),
+    ("77004", "Houston", "713"),
+    ("77030", "Houston", "713"),
+    ("77379", "Spring", "281"),
+    ("77550", "Galveston", "409"),
+    ("78701", "Austin", "512"),
+    ("90012", "Los Angeles", "213"),
+    ("90401", "Santa Monica", "310"),
+    ("91101", "Pasadena", "626"),
+    ("90802", "Long Beach", "562"),
+    ("94110", "San Francisco", "415"),
+    ("19104", "Philadelphia", "215"),
+    ("19147", "Philadelphia", "215"),
+    ("19003", "Ardmore", "610"),
+    ("19380", "West Chester", "610"),
+    ("15213", "Pittsburgh", "412"),
+    ("10027", "New York", "212"),
+    ("11201", "Brooklyn", "718"),
+    ("10451", "Bronx", "718"),
+    ("10601", "White Plains", "914"),
+    ("14604", "Rochester", "585"),
+    ("33136", "Miami", "305"),
+    ("33301", "Fort Lauderdale", "954"),
+    ("32801", "Orlando", "407"),
+    ("33602", "Tampa", "813"),
+    ("32204", "Jacksonville", "904"),
+    ("43215", "Columbus", "614"),
+    ("44113", "Cleveland", "216"),
+    ("44106", "Cleveland", "216"),
+    ("45202", "Cincinnati", "513"),
+    ("43604", "Toledo", "419"),
+    ("98101", "Seattle", "206"),
+    ("98122", "Seattle", "206"),
+    ("98004", "Bellevue", "425"),
+    ("98402", "Tacoma", "253"),
+    ("99201", "Spokane", "509"),
 )
 NAME_PREFIXES = (
-    "Lakeview", "Riverbend", "Oakwood", "Cedar Grove", "Harbor Light", "Summit", "Willow Creek", "Pinecrest",
-    "Brightwater", "New Horizons", "Stillwater", "Maple Ridge", "Northfield", "Clear Path", "Beacon",
-    "Crossroads", "Hope Springs", "Meadowbrook", "Silver Lake", "Evergreen", "Bridgeway", "Lighthouse",
-    "Open Door", "Turning Point",
+    "Lakeview",
+    "Riverbend",
+    "Oakwood",
+    "Cedar Grove",
+    "Harbor Light",
+    "Summit",
+    "Willow Creek",
+    "Pinecrest",
+    "Brightwater",
+    "New Horizons",
+    "Stillwater",
+    "Maple Ridge",
+    "Northfield",
+    "Clear Path",
+    "Beacon",
+    "Crossroads",
+    "Hope Springs",
+    "Meadowbrook",
+    "Silver Lake",
+    "Evergreen",
+    "Bridgeway",
+    "Lighthouse",
+    "Open Door",
+    "Turning Point",
 )
 NAME_SUFFIXES = (
-    "Behavioral Health", "Recovery Center", "Counseling Center", "Wellness Center", "Treatment Services",
-    "Outpatient Clinic", "Health Partners", "Family Services",
+    "Behavioral Health",
+    "Recovery Center",
+    "Counseling Center",
+    "Wellness Center",
+    "Treatment Services",
+    "Outpatient Clinic",
+    "Health Partners",
+    "Family Services",
 )
 OTHER_LANGUAGES = ("zh", "vi", "ru", "pl", "ko", "tl", "ar", "ht")
 # (min_age, max_age) and how common each is among IOPs: most are adult programs, a few adolescent or senior.
@@ -99,8 +151,9 @@ def generated_program(rng, used_names):
         services = ["substance_use", "co_occurring"]
     else:
         services = ["mental_health", "substance_use", "co_occurring"]
-    (min_age, max_age), = rng.choices([ages for ages, _ in FALLBACK_AGE_RANGES],
-                                      weights=[weight for _, weight in FALLBACK_AGE_RANGES])
+    ((min_age, max_age),) = rng.choices(
+        [ages for ages, _ in FALLBACK_AGE_RANGES], weights=[weight for _, weight in FALLBACK_AGE_RANGES]
+    )
     languages = ["en"]
     if rng.random() < 0.4:
         languages.append("es")
@@ -153,8 +206,13 @@ def weekly_tracks(timezone, telehealth, rng):
             name, sessions = "Evening IOP", rng.choice(EVENING_SCHEDULES)
         else:
             name, sessions, modality = "Telehealth evening IOP", rng.choice(EVENING_SCHEDULES), "telehealth"
-        track = {"name": name, "modality": modality, "timezone": timezone, "sessions": [dict(s) for s in sessions],
-                 "capacity": rng.randint(6, 15)}
+        track = {
+            "name": name,
+            "modality": modality,
+            "timezone": timezone,
+            "sessions": [dict(s) for s in sessions],
+            "capacity": rng.randint(6, 15),
+        }
         # Many IOPs admit new patients only on the first group day of the week.
         if rng.random() < 0.35:
             track["intake_days"] = [min((s["day"] for s in sessions), key=WEEKDAYS.index)]

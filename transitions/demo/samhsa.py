@@ -1,4 +1,5 @@
 """The SAMHSA 2022 directory (N-SUMHSS) read for the demo: intensive outpatient facilities as program payloads."""
+
 import csv
 import gzip
 import os
@@ -24,9 +25,25 @@ MAT_CODES = frozenset({"BU", "NU", "MU", "MM", "OTP"})
 AGE_BANDS = (("CHLD", 12, 17), ("YAD", 18, 25), ("ADLT", 26, 64), ("SNR", 65, 120))
 # Staff-language codes with an ISO 639-1 equivalent (Hmong and Yupik have none).
 LANGUAGE_CODES = {
-    "SP": "es", "F4": "ar", "F17": "zh", "F19": "ht", "F25": "fa", "F28": "fr", "F30": "de", "F31": "el",
-    "F35": "he", "F36": "hi", "F42": "it", "F43": "ja", "F47": "ko", "F66": "pl", "F67": "pt", "F70": "ru",
-    "F81": "tl", "F92": "vi", "N24": "oj",
+    "SP": "es",
+    "F4": "ar",
+    "F17": "zh",
+    "F19": "ht",
+    "F25": "fa",
+    "F28": "fr",
+    "F30": "de",
+    "F31": "el",
+    "F35": "he",
+    "F36": "hi",
+    "F42": "it",
+    "F43": "ja",
+    "F47": "ko",
+    "F66": "pl",
+    "F67": "pt",
+    "F70": "ru",
+    "F81": "tl",
+    "F92": "vi",
+    "N24": "oj",
 }
 
 Facility = namedtuple("Facility", "name zip phone service_codes state timezone")
@@ -47,7 +64,8 @@ def read_oit_facilities(path):
         rows = csv.reader(handle)
         column = {name: index for index, name in enumerate(next(rows))}
         name1, name2, zip_column, phone_column, codes_column = (
-            column[name] for name in ("name1", "name2", "zip", "phone", "service_code_info"))
+            column[name] for name in ("name1", "name2", "zip", "phone", "service_code_info")
+        )
         for row in rows:
             # A substring test first: most rows are not intensive outpatient and need no further work.
             if "OIT" not in row[codes_column]:
@@ -63,10 +81,16 @@ def read_oit_facilities(path):
                 continue
             name = " - ".join(part.strip() for part in (row[name1], row[name2]) if part.strip())
             phone = row[phone_column].strip()
-            by_state[location[2]].append(Facility(
-                name=name[:200], zip=zip_code, phone=phone if PHONE.match(phone) else None,
-                service_codes=service_codes, state=location[2], timezone=location[3],
-            ))
+            by_state[location[2]].append(
+                Facility(
+                    name=name[:200],
+                    zip=zip_code,
+                    phone=phone if PHONE.match(phone) else None,
+                    service_codes=service_codes,
+                    state=location[2],
+                    timezone=location[3],
+                )
+            )
     return by_state, skipped
 
 

@@ -1,4 +1,5 @@
 """Seeding the demo (organizations, one user per role, the directory, referrals) and the printout of what it made."""
+
 import random
 import secrets
 from collections import Counter
@@ -53,8 +54,9 @@ def seed(program_count=300, seed=7, data_dir=None):
         # reachable host must not open with a password everyone knows.
         password = secrets.token_urlsafe(12)
         user.password_hash = passwords.hash_password(password)
-        users.append({"role": role, "email": user.email, "token": token, "password": password,
-                      "organization": organization.name})
+        users.append(
+            {"role": role, "email": user.email, "token": token, "password": password, "organization": organization.name}
+        )
         return user
 
     # create-admin's organization: seeding after create-admin reuses it instead of adding a twin.
@@ -83,8 +85,9 @@ def seed(program_count=300, seed=7, data_dir=None):
     busiest = max(providers, key=programs_per_provider.__getitem__)
     add_user(PRIMARY_EMAILS["iop_coordinator"], providers[busiest], "iop_coordinator")
 
-    referral_statuses = Counter(_seed_referral(story, planners[story["planner"]], rng).status
-                                for story in REFERRAL_STORIES)
+    referral_statuses = Counter(
+        _seed_referral(story, planners[story["planner"]], rng).status for story in REFERRAL_STORIES
+    )
     organization_kinds = Counter(org.kind for org in [plan] + list(providers.values()))
     organization_kinds.update(kind for _, _, kind, _ in REFERRING_ORGS)
     return {
@@ -98,8 +101,9 @@ def seed(program_count=300, seed=7, data_dir=None):
         "health_plan": {"name": plan.name, "payer_ids": list(plan.payer_ids)},
         "coordinator_network": {"name": busiest, "programs": programs_per_provider[busiest]},
         "referrals": dict(referral_statuses),
-        "users": sorted(users, key=lambda u: (ROLE_ORDER.index(u["role"]), u["email"] != PRIMARY_EMAILS[u["role"]],
-                                             u["email"])),
+        "users": sorted(
+            users, key=lambda u: (ROLE_ORDER.index(u["role"]), u["email"] != PRIMARY_EMAILS[u["role"]], u["email"])
+        ),
     }
 
 
@@ -145,9 +149,9 @@ def _coverage(payer_id, rng):
     if payer_id is None:
         return {"self_pay": True}
     if payer_id.startswith("medicaid-"):
-        member_id = "%09d" % rng.randrange(10 ** 8, 10 ** 9)  # state Medicaid recipient ids are 9 digits
+        member_id = "%09d" % rng.randrange(10**8, 10**9)  # state Medicaid recipient ids are 9 digits
     else:
-        member_id = "%s%08d" % (payer_id[:3].upper(), rng.randrange(10 ** 7, 10 ** 8))
+        member_id = "%s%08d" % (payer_id[:3].upper(), rng.randrange(10**7, 10**8))
     return {"payer_id": payer_id, "member_id": member_id}
 
 
@@ -165,14 +169,19 @@ def describe(summary, base_url="http://127.0.0.1:5000"):
     kinds = summary["organizations"]
     statuses = ", ".join("%d %s" % (count, status) for status, count in sorted(summary["referrals"].items()))
     lines = [
-        "Demo data loaded: %d IOP programs with %d tracks in %d states, %s." % (
-            summary["programs"], summary["tracks"], len(summary["states"]), source),
-        "Organizations: %d hospitals, %d residential, %d health plan (%s, payer ids %s), %d IOP providers." % (
-            kinds.get("hospital", 0), kinds.get("residential", 0), kinds.get("health_plan", 0),
-            summary["health_plan"]["name"], ", ".join(summary["health_plan"]["payer_ids"]),
-            kinds.get("iop_provider", 0)),
-        "The coordinator works for %s (%d programs)." % (
-            summary["coordinator_network"]["name"], summary["coordinator_network"]["programs"]),
+        "Demo data loaded: %d IOP programs with %d tracks in %d states, %s."
+        % (summary["programs"], summary["tracks"], len(summary["states"]), source),
+        "Organizations: %d hospitals, %d residential, %d health plan (%s, payer ids %s), %d IOP providers."
+        % (
+            kinds.get("hospital", 0),
+            kinds.get("residential", 0),
+            kinds.get("health_plan", 0),
+            summary["health_plan"]["name"],
+            ", ".join(summary["health_plan"]["payer_ids"]),
+            kinds.get("iop_provider", 0),
+        ),
+        "The coordinator works for %s (%d programs)."
+        % (summary["coordinator_network"]["name"], summary["coordinator_network"]["programs"]),
         "Referrals: %d (%s)." % (sum(summary["referrals"].values()), statuses),
         "",
         "Bearer tokens (shown once):",
@@ -188,8 +197,10 @@ def describe(summary, base_url="http://127.0.0.1:5000"):
             lines.append("  %s  %s  %s (%s)" % (user["email"], user["token"], user["role"], user["organization"]))
     # Indented, so these lines never read as the role/token table above.
     lines.append("")
-    lines.append("Web sign-in at %s/sign-in (passwords shown once; " % base_url +
-                 "change one with `flask --app transitions set-password EMAIL`):")
+    lines.append(
+        "Web sign-in at %s/sign-in (passwords shown once; " % base_url
+        + "change one with `flask --app transitions set-password EMAIL`):"
+    )
     for user in primary + others:
         lines.append("  %-18s %-*s  %s" % (user["role"], email_width, user["email"], user.get("password", "")))
     planner = next(u for u in primary if u["role"] == "discharge_planner")

@@ -2,6 +2,7 @@
 
 The API and the coordinator's pages call these with the acting user and plain values (ids, validated fields).
 """
+
 from transitions import policy
 from transitions.core.db import db, races_as_conflicts
 from transitions.core.errors import ValidationFailed
@@ -15,7 +16,8 @@ def program_owner(actor, organization_id):
         owner = db.session.get(Organization, organization_id) if organization_id else None
         if owner is None or owner.kind != "iop_provider":
             raise ValidationFailed(
-                {"organization_id": ["Admins name the iop_provider organization that owns the program."]})
+                {"organization_id": ["Admins name the iop_provider organization that owns the program."]}
+            )
         return owner.id
     if organization_id not in (None, actor.organization_id):
         raise ValidationFailed({"organization_id": ["Coordinators create programs for their own organization."]})

@@ -1,15 +1,8 @@
 """Tables of the directory: IOP programs and their tracks (schedules and seats)."""
+
 from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-)
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from transitions.core.clock import utcnow
@@ -52,8 +45,12 @@ class Program(db.Model):
         Index("ix_programs_lat_lon", "latitude", "longitude"),
         # Telehealth reach is "licensed in the patient's state": JSONB containment, answered by this index.
         # SQLite has no such index type; its directories are small enough to scan.
-        Index("ix_programs_telehealth_states", "telehealth_states", postgresql_using="gin",
-              postgresql_ops={"telehealth_states": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_programs_telehealth_states",
+            "telehealth_states",
+            postgresql_using="gin",
+            postgresql_ops={"telehealth_states": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
         CheckConstraint("min_age <= max_age", name="age_range"),
     )
 

@@ -1,4 +1,5 @@
 """Tracks as every reader sees them, shaped through TrackSchema with live seat counts."""
+
 from transitions.directory import seats
 from transitions.directory.schemas import TrackSchema
 

@@ -1,4 +1,5 @@
 """Directory reads: the program list with its filters, and one track's live seats."""
+
 from sqlalchemy import select
 
 from transitions.core.clock import utcnow

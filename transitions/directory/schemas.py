@@ -1,11 +1,6 @@
 """Schemas of programs, tracks and seat availability: what the API takes and what it shows."""
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates_schema,
-)
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from transitions.core.clock import minutes_of_day as minutes
 from transitions.core.fields import (
@@ -45,8 +40,7 @@ class ProgramInSchema(StrictSchema):
     payers = StringList(check_payer, max_items=200, load_default=list)
     self_pay = fields.Boolean(load_default=False)
     mat = fields.Boolean(load_default=False)
-    accepts_from = StringList(validate.OneOf(ORIGINS), min_items=1, max_items=2,
-                              load_default=lambda: list(ORIGINS))
+    accepts_from = StringList(validate.OneOf(ORIGINS), min_items=1, max_items=2, load_default=lambda: list(ORIGINS))
     telehealth_states = StringList(check_state, max_items=60, load_default=list)
     active = fields.Boolean(load_default=True)
     organization_id = Id(metadata={"description": "Admins only: the provider org that owns it."})
@@ -116,8 +110,7 @@ class WeeklyWindowSchema(StrictSchema):
             if data["start"] == "24:00":
                 raise ValidationError("A window cannot start at 24:00.", "start")
             if minutes(data["end"]) <= minutes(data["start"]):
-                raise ValidationError(
-                    "end must be after start; split a window that crosses midnight at 24:00.", "end")
+                raise ValidationError("end must be after start; split a window that crosses midnight at 24:00.", "end")
 
 
 def check_no_overlap(windows, field_name):
@@ -138,8 +131,7 @@ class TrackInSchema(StrictSchema):
     name = Text(200, required=True)
     modality = fields.String(required=True, validate=validate.OneOf(("in_person", "telehealth")))
     timezone = fields.String(required=True, validate=check_timezone)
-    sessions = fields.List(fields.Nested(WeeklyWindowSchema), required=True,
-                           validate=validate.Length(min=1, max=21))
+    sessions = fields.List(fields.Nested(WeeklyWindowSchema), required=True, validate=validate.Length(min=1, max=21))
     capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
     intake_days = StringList(validate.OneOf(WEEKDAYS), min_items=1, max_items=7)
     active = fields.Boolean()
@@ -154,7 +146,8 @@ class TrackInSchema(StrictSchema):
             if hours < 6 or hours > 30:
                 raise ValidationError(
                     "An IOP track meets 6 to 30 hours a week; these sessions add up to %g." % round(hours, 2),
-                    "sessions")
+                    "sessions",
+                )
         unique(data.get("intake_days"), "intake_days")
         if sessions and data.get("intake_days"):
             session_days = {s["day"] for s in sessions}

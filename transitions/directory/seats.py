@@ -4,6 +4,7 @@ The counters on the track row (occupied, held) are what seat holds are decided o
 hold there until a request on that track or the sweep closes it. Reads subtract those stale holds so that
 availability, matching, allocation and the coordinator's pages all agree with the offers they list.
 """
+
 from sqlalchemy import func, select
 
 from transitions.core.db import db
@@ -17,9 +18,13 @@ def pending_past_expiry(now):
 
 def live_held(now):
     """SQL: Track.held without the holds of offers already past expiry (correlated per track row)."""
-    stale = (select(func.count()).select_from(Offer)
-             .where(Offer.track_id == Track.id, pending_past_expiry(now))
-             .correlate(Track).scalar_subquery())
+    stale = (
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.track_id == Track.id, pending_past_expiry(now))
+        .correlate(Track)
+        .scalar_subquery()
+    )
     return Track.held - stale
 
 
@@ -32,13 +37,20 @@ def seat_counts(tracks, now):
     """{track_id: {capacity, occupied, held, open}} with only live holds counted."""
     if not tracks:
         return {}
-    stale = dict(db.session.execute(
-        select(Offer.track_id, func.count()).where(Offer.track_id.in_([t.id for t in tracks]),
-                                                   pending_past_expiry(now))
-        .group_by(Offer.track_id)).all())
+    stale = dict(
+        db.session.execute(
+            select(Offer.track_id, func.count())
+            .where(Offer.track_id.in_([t.id for t in tracks]), pending_past_expiry(now))
+            .group_by(Offer.track_id)
+        ).all()
+    )
     counts = {}
     for track in tracks:
         held = max(0, track.held - stale.get(track.id, 0))
-        counts[track.id] = {"capacity": track.capacity, "occupied": track.occupied, "held": held,
-                            "open": track.capacity - track.occupied - held}
+        counts[track.id] = {
+            "capacity": track.capacity,
+            "occupied": track.occupied,
+            "held": held,
+            "open": track.capacity - track.occupied - held,
+        }
     return counts

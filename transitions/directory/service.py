@@ -1,4 +1,5 @@
 """The IOP directory: programs and their weekly tracks, written by the provider's coordinators."""
+
 from sqlalchemy import update
 
 from transitions.core import codes
@@ -47,8 +48,15 @@ def create_track(program, data):
     data = dict(data)
     sessions = _sorted_sessions(data.pop("sessions"))
     intake_days = data.pop("intake_days", None) or _session_days(sessions)
-    track = Track(program_id=program.id, sessions=sessions, intake_days=intake_days,
-                  hours_per_week=hours_per_week(sessions), occupied=0, held=0, **data)
+    track = Track(
+        program_id=program.id,
+        sessions=sessions,
+        intake_days=intake_days,
+        hours_per_week=hours_per_week(sessions),
+        occupied=0,
+        held=0,
+        **data,
+    )
     db.session.add(track)
     db.session.flush()
     return track
@@ -92,4 +100,3 @@ def update_track(track, changes):
                 extra={"occupied": track.occupied, "held": track.held},
             )
     return track
-

@@ -9,6 +9,7 @@ Day 0 is the discharge day; like HEDIS FUH, it never counts as follow-up. The wi
 runs from day 1 to its due date; facts dated after the window are ignored, and an offer counts
 only if it was accepted before the window closed.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -66,8 +67,15 @@ def check(name, due_days, label, needs=None, rate=None, rate_label=None):
     def register(evaluator):
         if name in REGISTRY:
             raise ValueError("check %r is registered twice" % name)
-        REGISTRY[name] = Check(name, due_days, label, tuple(needs) if needs is not None else None, evaluator,
-                               rate, (rate_label or label) if rate else None)
+        REGISTRY[name] = Check(
+            name,
+            due_days,
+            label,
+            tuple(needs) if needs is not None else None,
+            evaluator,
+            rate,
+            (rate_label or label) if rate else None,
+        )
         return evaluator
 
     return register
@@ -109,8 +117,11 @@ class Window:
         return {"attendance_id": session.id, "date": session.date.isoformat(), "day": self._day(session.date)}
 
     def readmission(self, readmission):
-        return {"readmission_id": readmission.id, "date": readmission.date.isoformat(),
-                "day": self._day(readmission.date)}
+        return {
+            "readmission_id": readmission.id,
+            "date": readmission.date.isoformat(),
+            "day": self._day(readmission.date),
+        }
 
     def _day(self, value):
         return (value - self.subject.discharge_date).days
@@ -140,8 +151,12 @@ def intake_scheduled(window):
     """An offer accepted with an intake date before the window closed."""
     for offer in window.facts.accepted_offers:
         if offer.intake_date is not None and offer.accepted_at < window.due_at:
-            return "met", {"reason": "intake_scheduled", "offer_id": offer.id, "intake_date": _iso(offer.intake_date),
-                           "accepted_at": offer.accepted_at.astimezone(UTC).isoformat()}
+            return "met", {
+                "reason": "intake_scheduled",
+                "offer_id": offer.id,
+                "intake_date": _iso(offer.intake_date),
+                "accepted_at": offer.accepted_at.astimezone(UTC).isoformat(),
+            }
     return "missed", {"reason": "no_accepted_offer_with_intake_date", "window": window.span}
 
 
@@ -151,8 +166,14 @@ def followup_7(window):
     return _attended(window)
 
 
-@check("initiation_14", due_days=INITIATION_DAYS, label="Initiation (14 days)", needs=SUD_NEEDS, rate="initiation",
-       rate_label="Initiation (SUD, 14 days)")
+@check(
+    "initiation_14",
+    due_days=INITIATION_DAYS,
+    label="Initiation (14 days)",
+    needs=SUD_NEEDS,
+    rate="initiation",
+    rate_label="Initiation (SUD, 14 days)",
+)
 def initiation_14(window):
     """HEDIS IET initiation: a session within 14 days."""
     return _attended(window)
@@ -163,13 +184,22 @@ def followup_30(window):
     """HEDIS FUH 30-day, and no readmission (a return on days 0-2 is a transfer) before the session counts."""
     readmitted = window.readmissions(TRANSFER_DAYS + 1, window.last_day)
     if readmitted:
-        return "missed", {"reason": "readmitted", "window": window.span,
-                          "readmission": window.readmission(readmitted[0])}
+        return "missed", {
+            "reason": "readmitted",
+            "window": window.span,
+            "readmission": window.readmission(readmitted[0]),
+        }
     return _attended(window)
 
 
-@check("engagement_34", due_days=34, label="Engagement (34 days)", needs=SUD_NEEDS, rate="engagement",
-       rate_label="Engagement (SUD, 34 days)")
+@check(
+    "engagement_34",
+    due_days=34,
+    label="Engagement (34 days)",
+    needs=SUD_NEEDS,
+    rate="engagement",
+    rate_label="Engagement (SUD, 34 days)",
+)
 def engagement_34(window):
     """HEDIS IET engagement: initiation within 14 days, then two more sessions by day 34."""
     initiation = window.sessions(1, min(INITIATION_DAYS, window.last_day))
@@ -178,10 +208,16 @@ def engagement_34(window):
     first = initiation[0]
     more = [s for s in window.sessions(1, window.last_day) if s.date > first.date]
     if len(more) >= 2:
-        return "met", {"reason": "engaged", "window": window.span,
-                       "sessions": [window.session(s) for s in (first, *more[:2])]}
-    return "missed", {"reason": "fewer_than_two_more_sessions", "window": window.span,
-                      "sessions": [window.session(s) for s in (first, *more)]}
+        return "met", {
+            "reason": "engaged",
+            "window": window.span,
+            "sessions": [window.session(s) for s in (first, *more[:2])],
+        }
+    return "missed", {
+        "reason": "fewer_than_two_more_sessions",
+        "window": window.span,
+        "sessions": [window.session(s) for s in (first, *more)],
+    }
 
 
 @check("outcome_90", due_days=90, label="90-day outcome")
@@ -205,8 +241,11 @@ def _still_in_care(window):
     """Not readmitted, and some placement completed, transferred or still attended recently."""
     readmitted = window.readmissions(TRANSFER_DAYS + 1, window.last_day)
     if readmitted:
-        return "missed", {"reason": "readmitted", "window": window.span,
-                          "readmission": window.readmission(readmitted[0])}
+        return "missed", {
+            "reason": "readmitted",
+            "window": window.span,
+            "readmission": window.readmission(readmitted[0]),
+        }
     if not window.facts.placements:
         return "missed", {"reason": "never_placed", "window": window.span}
     evidence = None
@@ -236,7 +275,13 @@ def _placement_state(window, placement):
 
 CHECKS = tuple(REGISTRY)
 # The rates over every member first, then the needs-specific ones; each by its window.
-RATE_MEASURES = tuple(sorted(
-    (RateMeasure(entry.rate, entry.name, entry.due_days, entry.needs, entry.rate_label)
-     for entry in REGISTRY.values() if entry.rate),
-    key=lambda measure: (measure.needs is not None, measure.days)))
+RATE_MEASURES = tuple(
+    sorted(
+        (
+            RateMeasure(entry.rate, entry.name, entry.due_days, entry.needs, entry.rate_label)
+            for entry in REGISTRY.values()
+            if entry.rate
+        ),
+        key=lambda measure: (measure.needs is not None, measure.days),
+    )
+)

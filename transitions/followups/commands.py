@@ -1,4 +1,5 @@
 """Follow-up use cases, one function each, called alike by the API, the pages and the coming FHIR/HL7 entry points."""
+
 from transitions import policy
 from transitions.core.db import db
 from transitions.followups import queries
@@ -16,11 +17,21 @@ def record_contact(actor, followup_id, data, now):
 
 def add_contact(user, followup, referral, data, now):
     """Record a case manager's outreach on a check; the note stays out of the event log (it may hold PHI)."""
-    contact = FollowUpContact(followup_id=followup.id, note=data["note"], reached=data["reached"],
-                              recorded_by=user.id, created_at=now)
+    contact = FollowUpContact(
+        followup_id=followup.id, note=data["note"], reached=data["reached"], recorded_by=user.id, created_at=now
+    )
     db.session.add(contact)
     db.session.flush()
-    record_event("followup.contacted", referral=referral, subject=followup, actor=user,
-                 data={"followup_id": followup.id, "check": followup.check, "contact_id": contact.id,
-                       "reached": bool(data["reached"])})
+    record_event(
+        "followup.contacted",
+        referral=referral,
+        subject=followup,
+        actor=user,
+        data={
+            "followup_id": followup.id,
+            "check": followup.check,
+            "contact_id": contact.id,
+            "reached": bool(data["reached"]),
+        },
+    )
     return contact

@@ -1,4 +1,5 @@
 """Case managers' views: the step-down board (members in transition) and the follow-up metrics of a cohort."""
+
 import statistics
 from datetime import timedelta
 
@@ -45,12 +46,17 @@ def stepdowns(user, filters, now):
     cutoff = evaluation_cutoff(now)
     pending = FollowUp.outcome.is_(None)
     # Aggregate only the user's referrals' checks: a plan's members, not the whole table.
-    inner = _scope(select(FollowUp.referral_id.label("referral_id"),
-                          func.min(case((pending, FollowUp.due_at))).label("next_due_at"),
-                          func.count(case((pending, 1))).label("pending"),
-                          func.count(case((FollowUp.outcome == "missed", 1))).label("missed"),
-                          func.count(case((and_(pending, FollowUp.due_at <= cutoff), 1))).label("overdue"))
-                   .join(Referral, Referral.id == FollowUp.referral_id), user, filters)
+    inner = _scope(
+        select(
+            FollowUp.referral_id.label("referral_id"),
+            func.min(case((pending, FollowUp.due_at))).label("next_due_at"),
+            func.count(case((pending, 1))).label("pending"),
+            func.count(case((FollowUp.outcome == "missed", 1))).label("missed"),
+            func.count(case((and_(pending, FollowUp.due_at <= cutoff), 1))).label("overdue"),
+        ).join(Referral, Referral.id == FollowUp.referral_id),
+        user,
+        filters,
+    )
     for key, column in (("status", Referral.status), ("need", Referral.need)):
         if key in filters:
             inner = inner.where(column == filters[key])
@@ -82,26 +88,30 @@ def stepdowns(user, filters, now):
 def _board_details(referrals, now, cutoff):
     """Per referral on the page: its checks, placement, last session and last outreach, in four queries."""
     ids = [r.id for r in referrals]
-    details = {rid: {"checks": [], "placement": None, "last_attended_on": None, "last_contact_at": None}
-               for rid in ids}
+    details = {rid: {"checks": [], "placement": None, "last_attended_on": None, "last_contact_at": None} for rid in ids}
     if not ids:
         return details
-    for row in db.session.scalars(select(FollowUp).where(FollowUp.referral_id.in_(ids))
-                                  .order_by(FollowUp.due_at, FollowUp.id)):
+    for row in db.session.scalars(
+        select(FollowUp).where(FollowUp.referral_id.in_(ids)).order_by(FollowUp.due_at, FollowUp.id)
+    ):
         details[row.referral_id]["checks"].append(row)
-    for row in db.session.scalars(select(Placement).where(Placement.referral_id.in_(ids))
-                                  .order_by(Placement.created_at, Placement.id)):
+    for row in db.session.scalars(
+        select(Placement).where(Placement.referral_id.in_(ids)).order_by(Placement.created_at, Placement.id)
+    ):
         details[row.referral_id]["placement"] = row
     for referral_id, last in db.session.execute(
-            select(Placement.referral_id, func.max(Attendance.session_date))
-            .join(Placement, Placement.id == Attendance.placement_id)
-            .where(Placement.referral_id.in_(ids), Attendance.status == "attended")
-            .group_by(Placement.referral_id)):
+        select(Placement.referral_id, func.max(Attendance.session_date))
+        .join(Placement, Placement.id == Attendance.placement_id)
+        .where(Placement.referral_id.in_(ids), Attendance.status == "attended")
+        .group_by(Placement.referral_id)
+    ):
         details[referral_id]["last_attended_on"] = last
     for referral_id, last in db.session.execute(
-            select(FollowUp.referral_id, func.max(FollowUpContact.created_at))
-            .join(FollowUp, FollowUp.id == FollowUpContact.followup_id)
-            .where(FollowUp.referral_id.in_(ids)).group_by(FollowUp.referral_id)):
+        select(FollowUp.referral_id, func.max(FollowUpContact.created_at))
+        .join(FollowUp, FollowUp.id == FollowUpContact.followup_id)
+        .where(FollowUp.referral_id.in_(ids))
+        .group_by(FollowUp.referral_id)
+    ):
         details[referral_id]["last_contact_at"] = last
     for referral in referrals:
         item = details[referral.id]
@@ -118,8 +128,12 @@ def _board_details(referrals, now, cutoff):
 
 
 def _rate(numerator, denominator, pending=0):
-    return {"numerator": numerator, "denominator": denominator,
-            "rate": round(numerator / denominator, 4) if denominator else None, "pending": pending}
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "rate": round(numerator / denominator, 4) if denominator else None,
+        "pending": pending,
+    }
 
 
 def cohort_bounds(filters, today):
@@ -138,8 +152,9 @@ def metrics(user, filters, now):
     """
     cutoff = evaluation_cutoff(now)
     start, to = cohort_bounds(filters, now.date())
-    query = _scope(select(Referral.id, Referral.status, Referral.need, Referral.discharge_date, Referral.timezone),
-                   user, filters).where(Referral.discharge_date >= start, Referral.discharge_date <= to)
+    query = _scope(
+        select(Referral.id, Referral.status, Referral.need, Referral.discharge_date, Referral.timezone), user, filters
+    ).where(Referral.discharge_date >= start, Referral.discharge_date <= to)
     subjects = [Subject(r.id, r.status, r.need, r.discharge_date, r.timezone) for r in db.session.execute(query)]
     tallies = {measure.name: [0, 0, 0] for measure in RATE_MEASURES}
     readmission = {"numerator": 0, "denominator": 0, "pending": 0, "transfers": 0}
@@ -153,24 +168,31 @@ def metrics(user, filters, now):
         # A pending offer past its expires_at is expired, whether or not a sweep has written it down yet.
         status_now = case((and_(Offer.status == "pending", Offer.expires_at <= now), "expired"), else_=Offer.status)
         for status, reason, count in db.session.execute(
-                select(status_now, Offer.decline_reason, func.count())
-                .where(Offer.referral_id.in_([s.id for s in chunk]))
-                .group_by(status_now, Offer.decline_reason)):
+            select(status_now, Offer.decline_reason, func.count())
+            .where(Offer.referral_id.in_([s.id for s in chunk]))
+            .group_by(status_now, Offer.decline_reason)
+        ):
             if status in offers:
                 offers[status] += count
             if status == "declined" and reason:
                 reasons[reason] = reasons.get(reason, 0) + count
     decided = offers["accepted"] + offers["declined"] + offers["expired"]
     return {
-        "from_": start, "to": to, "as_of": now, "referrals": len(subjects),
+        "from_": start,
+        "to": to,
+        "as_of": now,
+        "referrals": len(subjects),
         **{measure.name: _rate(*tallies[measure.name]) for measure in RATE_MEASURES},
         "median_days_to_first_session": {
             "value": float(statistics.median(first_session_days)) if first_session_days else None,
-            "count": len(first_session_days)},
+            "count": len(first_session_days),
+        },
         "offer_acceptance": _rate(offers["accepted"], decided, offers["pending"]),
         "decline_reasons": reasons,
-        "readmission_30": dict(_rate(readmission["numerator"], readmission["denominator"], readmission["pending"]),
-                               transfers=readmission["transfers"]),
+        "readmission_30": dict(
+            _rate(readmission["numerator"], readmission["denominator"], readmission["pending"]),
+            transfers=readmission["transfers"],
+        ),
     }
 
 

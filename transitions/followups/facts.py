@@ -1,4 +1,5 @@
 """What the check rules judge: the facts recorded about referrals (offers, placements, sessions, readmissions)."""
+
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ def chunks(values, size=CHUNK):
     """The values in lists of at most `size`, for IN () lists and per-chunk loading."""
     values = list(values)
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def among(column, values):
@@ -47,8 +48,11 @@ def load_subjects(referral_ids):
     """referral id -> Subject (the referral fields the rules read), a query a chunk."""
     subjects = {}
     for chunk in chunks(referral_ids):
-        for r in db.session.execute(select(Referral.id, Referral.status, Referral.need, Referral.discharge_date,
-                                           Referral.timezone).where(among(Referral.id, chunk))):
+        for r in db.session.execute(
+            select(Referral.id, Referral.status, Referral.need, Referral.discharge_date, Referral.timezone).where(
+                among(Referral.id, chunk)
+            )
+        ):
             subjects[r.id] = Subject(r.id, r.status, r.need, r.discharge_date, r.timezone)
     return subjects
 
@@ -58,23 +62,37 @@ def load_facts(referral_ids):
     facts = {rid: Facts() for rid in referral_ids}
     for chunk in chunks(facts):
         for row in db.session.execute(
-                select(Offer.referral_id, Offer.id, Offer.intake_date, Offer.decided_at, Offer.created_at)
-                .where(among(Offer.referral_id, chunk), Offer.status == "accepted")):
+            select(Offer.referral_id, Offer.id, Offer.intake_date, Offer.decided_at, Offer.created_at).where(
+                among(Offer.referral_id, chunk), Offer.status == "accepted"
+            )
+        ):
             facts[row.referral_id].accepted_offers.append(
-                AcceptedOffer(row.id, row.intake_date, row.decided_at or row.created_at))
+                AcceptedOffer(row.id, row.intake_date, row.decided_at or row.created_at)
+            )
         for row in db.session.execute(
-                select(Placement.referral_id, Placement.id, Placement.intake_date, Placement.status,
-                       Placement.outcome, Placement.discharged_at).where(among(Placement.referral_id, chunk))):
+            select(
+                Placement.referral_id,
+                Placement.id,
+                Placement.intake_date,
+                Placement.status,
+                Placement.outcome,
+                Placement.discharged_at,
+            ).where(among(Placement.referral_id, chunk))
+        ):
             facts[row.referral_id].placements.append(
-                PlacementFact(row.id, row.intake_date, row.status, row.outcome, row.discharged_at))
+                PlacementFact(row.id, row.intake_date, row.status, row.outcome, row.discharged_at)
+            )
         for row in db.session.execute(
-                select(Placement.referral_id, Attendance.id, Attendance.session_date)
-                .join(Placement, Placement.id == Attendance.placement_id)
-                .where(among(Placement.referral_id, chunk), Attendance.status == "attended")):
+            select(Placement.referral_id, Attendance.id, Attendance.session_date)
+            .join(Placement, Placement.id == Attendance.placement_id)
+            .where(among(Placement.referral_id, chunk), Attendance.status == "attended")
+        ):
             facts[row.referral_id].attended.append(Session(row.id, row.session_date))
         for row in db.session.execute(
-                select(Readmission.referral_id, Readmission.id, Readmission.admitted_on)
-                .where(among(Readmission.referral_id, chunk))):
+            select(Readmission.referral_id, Readmission.id, Readmission.admitted_on).where(
+                among(Readmission.referral_id, chunk)
+            )
+        ):
             facts[row.referral_id].readmissions.append(ReadmissionFact(row.id, row.admitted_on))
     for item in facts.values():
         item.attended.sort(key=lambda s: (s.date, s.id))

@@ -1,4 +1,5 @@
 """The follow-ups domain's periodic job: evaluating every due follow-up check."""
+
 from flask import current_app
 
 from transitions.core.db import db

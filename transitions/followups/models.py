@@ -1,15 +1,8 @@
 """Tables of follow-up checks and the contacts recorded against them."""
+
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Boolean,
-    Date,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    text,
-)
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
@@ -35,8 +28,12 @@ class FollowUp(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index("ix_followups_pending_due", "due_at", postgresql_where=text("outcome IS NULL"),
-              sqlite_where=text("outcome IS NULL")),
+        Index(
+            "ix_followups_pending_due",
+            "due_at",
+            postgresql_where=text("outcome IS NULL"),
+            sqlite_where=text("outcome IS NULL"),
+        ),
         Index("uq_followups_referral_check", "referral_id", "check", unique=True),
     )
 

@@ -5,6 +5,7 @@ FOLLOWUP_PLAN None means every registered check on its own due day, for the need
 concerns; a mapping of check name -> {due_days, needs?} (or a number of days) replaces that
 plan: checks left out are not planned, and `needs` left out means every need.
 """
+
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -32,8 +33,10 @@ class PlannedCheck:
 
 def default_plan():
     """The plan when FOLLOWUP_PLAN is None: every registered check, on its default day, for its needs."""
-    return {entry.name: {"due_days": entry.due_days, **({"needs": list(entry.needs)} if entry.needs else {})}
-            for entry in REGISTRY.values()}
+    return {
+        entry.name: {"due_days": entry.due_days, **({"needs": list(entry.needs)} if entry.needs else {})}
+        for entry in REGISTRY.values()
+    }
 
 
 def plan_config(config=None):
@@ -82,8 +85,11 @@ def _parse_frozen(frozen):
 
 def target_plan(referral):
     """check -> due date for this referral under the configured plan."""
-    return {p.check: referral.discharge_date + timedelta(days=p.due_days)
-            for p in plan_config() if p.applies_to(referral.need)}
+    return {
+        p.check: referral.discharge_date + timedelta(days=p.due_days)
+        for p in plan_config()
+        if p.applies_to(referral.need)
+    }
 
 
 # ---------------------------------------------------------------- writing and moving plans
@@ -92,9 +98,16 @@ def target_plan(referral):
 def plan_referral(referral):
     """Write the plan of a newly submitted referral, in the submitting transaction."""
     now = utcnow()
-    rows = [FollowUp(referral_id=referral.id, check=check, due_date=due_date,
-                     due_at=end_of_day(due_date, referral.timezone), created_at=now)
-            for check, due_date in target_plan(referral).items()]
+    rows = [
+        FollowUp(
+            referral_id=referral.id,
+            check=check,
+            due_date=due_date,
+            due_at=end_of_day(due_date, referral.timezone),
+            created_at=now,
+        )
+        for check, due_date in target_plan(referral).items()
+    ]
     db.session.add_all(rows)
     return rows
 
@@ -108,30 +121,50 @@ def write_plans(referrals):
     timezone. Does not commit.
     """
     plan, now = plan_config(), utcnow()
-    planned = [(referral, p.check, referral.discharge_date + timedelta(days=p.due_days))
-               for referral in referrals for p in plan if p.applies_to(referral.need)]
+    planned = [
+        (referral, p.check, referral.discharge_date + timedelta(days=p.due_days))
+        for referral in referrals
+        for p in plan
+        if p.applies_to(referral.need)
+    ]
     if not planned:
         return 0
     if dialect_name() != "postgresql":
-        db.session.execute(insert(FollowUp), [
-            {"id": new_id(), "referral_id": referral.id, "check": check, "due_date": due_date,
-             "due_at": end_of_day(due_date, referral.timezone), "created_at": now}
-            for referral, check, due_date in planned])
+        db.session.execute(
+            insert(FollowUp),
+            [
+                {
+                    "id": new_id(),
+                    "referral_id": referral.id,
+                    "check": check,
+                    "due_date": due_date,
+                    "due_at": end_of_day(due_date, referral.timezone),
+                    "created_at": now,
+                }
+                for referral, check, due_date in planned
+            ],
+        )
         return len(planned)
-    db.session.execute(text(
-        'INSERT INTO followups (id, referral_id, "check", due_date, due_at, created_at) '
-        'SELECT gen_random_uuid()::text, u.referral_id, u."check", u.due_date, u.due_at, :now FROM unnest('
-        "string_to_array(:referrals, ','), string_to_array(:checks, ','), "
-        "CAST(string_to_array(:dates, ',') AS date[]), CAST(string_to_array(:dues, ',') AS timestamp[])) "
-        'AS u(referral_id, "check", due_date, due_at)'
-    ).bindparams(bindparam("now", type_=UTCDateTime())), {
-        "referrals": ",".join(referral.id for referral, _, _ in planned),
-        "checks": ",".join(check for _, check, _ in planned),
-        "dates": ",".join(due_date.isoformat() for _, _, due_date in planned),
-        # UTCDateTime columns hold naive UTC.
-        "dues": ",".join(end_of_day(due_date, referral.timezone).replace(tzinfo=None).isoformat(" ")
-                         for referral, _, due_date in planned),
-        "now": now})
+    db.session.execute(
+        text(
+            'INSERT INTO followups (id, referral_id, "check", due_date, due_at, created_at) '
+            'SELECT gen_random_uuid()::text, u.referral_id, u."check", u.due_date, u.due_at, :now FROM unnest('
+            "string_to_array(:referrals, ','), string_to_array(:checks, ','), "
+            "CAST(string_to_array(:dates, ',') AS date[]), CAST(string_to_array(:dues, ',') AS timestamp[])) "
+            'AS u(referral_id, "check", due_date, due_at)'
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {
+            "referrals": ",".join(referral.id for referral, _, _ in planned),
+            "checks": ",".join(check for _, check, _ in planned),
+            "dates": ",".join(due_date.isoformat() for _, _, due_date in planned),
+            # UTCDateTime columns hold naive UTC.
+            "dues": ",".join(
+                end_of_day(due_date, referral.timezone).replace(tzinfo=None).isoformat(" ")
+                for referral, _, due_date in planned
+            ),
+            "now": now,
+        },
+    )
     return len(planned)
 
 
@@ -141,8 +174,10 @@ def replan_referral(referral):
         return 0
     target = target_plan(referral)
     # Lock the plan so a sweep evaluating one of these rows right now finishes first.
-    existing = {row.check: row for row in db.session.scalars(
-        select(FollowUp).where(FollowUp.referral_id == referral.id).with_for_update())}
+    existing = {
+        row.check: row
+        for row in db.session.scalars(select(FollowUp).where(FollowUp.referral_id == referral.id).with_for_update())
+    }
     now, changed = utcnow(), 0
     for check, row in existing.items():
         if check not in target and row.outcome is None:
@@ -153,11 +188,15 @@ def replan_referral(referral):
         due_at = end_of_day(due_date, referral.timezone)
         row = existing.get(check)
         if row is None:
-            db.session.add(FollowUp(referral_id=referral.id, check=check, due_date=due_date, due_at=due_at,
-                                    created_at=now))
+            db.session.add(
+                FollowUp(referral_id=referral.id, check=check, due_date=due_date, due_at=due_at, created_at=now)
+            )
             changed += 1
-        elif row.due_date != due_date or row.due_at != due_at or (
-                row.outcome == "not_applicable" and (row.evidence or {}).get("reason") == "not_in_plan"):
+        elif (
+            row.due_date != due_date
+            or row.due_at != due_at
+            or (row.outcome == "not_applicable" and (row.evidence or {}).get("reason") == "not_in_plan")
+        ):
             row.due_date, row.due_at = due_date, due_at
             row.outcome = row.evaluated_at = row.evidence = None
             changed += 1

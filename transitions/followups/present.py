@@ -1,4 +1,5 @@
 """Follow-up checks and step-down board rows as one viewer may see them, shaped for their declared schemas."""
+
 from transitions import policy
 from transitions.followups import queries
 
@@ -13,19 +14,33 @@ def followups(user, rows, referrals):
     for row in rows:
         referral = referrals[row.referral_id]
         with_notes = policy.referral_disclosure(user, referral) != "provider"
-        items.append({
-            "id": row.id, "referral_id": row.referral_id, "check": row.check, "due_date": row.due_date,
-            "due_at": row.due_at, "outcome": row.outcome, "evaluated_at": row.evaluated_at, "evidence": row.evidence,
-            "contacts": [contact(c, with_notes) for c in contacts[row.id]],
-            "part2_notice": policy.part2_notice_for(user, referral),
-        })
+        items.append(
+            {
+                "id": row.id,
+                "referral_id": row.referral_id,
+                "check": row.check,
+                "due_date": row.due_date,
+                "due_at": row.due_at,
+                "outcome": row.outcome,
+                "evaluated_at": row.evaluated_at,
+                "evidence": row.evidence,
+                "contacts": [contact(c, with_notes) for c in contacts[row.id]],
+                "part2_notice": policy.part2_notice_for(user, referral),
+            }
+        )
     return items
 
 
 def contact(row, with_note=True):
     """One outreach note (FollowUpContactSchema); without the note itself for viewers who may not read it."""
-    return {"id": row.id, "followup_id": row.followup_id, "note": row.note if with_note else None,
-            "reached": row.reached, "recorded_by": row.recorded_by, "created_at": row.created_at}
+    return {
+        "id": row.id,
+        "followup_id": row.followup_id,
+        "note": row.note if with_note else None,
+        "reached": row.reached,
+        "recorded_by": row.recorded_by,
+        "created_at": row.created_at,
+    }
 
 
 def stepdown(user, referral, detail):

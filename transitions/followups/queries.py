@@ -2,6 +2,7 @@
 
 The checks and their rules are in checks.py, each referral's plan in plan.py, the sweep in sweep.py.
 """
+
 from sqlalchemy import select
 
 from transitions.core import audit
@@ -53,8 +54,10 @@ def get_followup(user, followup_id, action="followup.read"):
     row = None
     if looks_like_id(followup_id):
         row = db.session.execute(
-            select(FollowUp, Referral).join(Referral, Referral.id == FollowUp.referral_id)
-            .where(FollowUp.id == followup_id, referral_visibility(user))).first()
+            select(FollowUp, Referral)
+            .join(Referral, Referral.id == FollowUp.referral_id)
+            .where(FollowUp.id == followup_id, referral_visibility(user))
+        ).first()
     if row is None:
         audit.record(action, "followup", str(followup_id)[:64], outcome="denied", user=user)
         raise NotFound("No follow-up check with this id.")
@@ -67,7 +70,9 @@ def contacts_for(followup_ids):
     by_followup = {fid: [] for fid in followup_ids}
     for chunk in chunks(followup_ids):
         for contact in db.session.scalars(
-                select(FollowUpContact).where(FollowUpContact.followup_id.in_(chunk))
-                .order_by(FollowUpContact.created_at, FollowUpContact.id)):
+            select(FollowUpContact)
+            .where(FollowUpContact.followup_id.in_(chunk))
+            .order_by(FollowUpContact.created_at, FollowUpContact.id)
+        ):
             by_followup[contact.followup_id].append(contact)
     return by_followup

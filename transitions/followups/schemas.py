@@ -1,20 +1,8 @@
 """Schemas of follow-up checks, contacts, the step-down board and the metrics."""
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates_schema,
-)
 
-from transitions.core.fields import (
-    Id,
-    PageQuerySchema,
-    StrictSchema,
-    Timestamp,
-    check_payer,
-    no_nul,
-)
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, check_payer, no_nul
 from transitions.directory.models import SERVICES
 from transitions.followups.checks import CHECKS as FOLLOWUP_CHECKS
 from transitions.followups.checks import RATE_MEASURES
@@ -36,8 +24,12 @@ class FollowUpSchema(Schema):
     referral_id = fields.String()
     check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
     due_date = fields.Date()
-    due_at = Timestamp(metadata={"description": "When the check's window closes: the end of due_date in the "
-                                                "patient's time zone. It is evaluated at the first sweep after."})
+    due_at = Timestamp(
+        metadata={
+            "description": "When the check's window closes: the end of due_date in the "
+            "patient's time zone. It is evaluated at the first sweep after."
+        }
+    )
     outcome = fields.String(allow_none=True, validate=validate.OneOf(FOLLOWUP_OUTCOMES))
     evaluated_at = Timestamp(allow_none=True)
     evidence = fields.Dict(allow_none=True, metadata={"description": "Ids, dates and reason codes; no PHI."})
@@ -48,8 +40,10 @@ class FollowUpSchema(Schema):
 class FollowUpListQuerySchema(PageQuerySchema):
     due_before = fields.Date(metadata={"description": "Checks due on or before this date."})
     due_after = fields.Date(metadata={"description": "Checks due on or after this date."})
-    outcome = fields.String(validate=validate.OneOf((*FOLLOWUP_OUTCOMES, "pending")),
-                            metadata={"description": "pending = not evaluated yet."})
+    outcome = fields.String(
+        validate=validate.OneOf((*FOLLOWUP_OUTCOMES, "pending")),
+        metadata={"description": "pending = not evaluated yet."},
+    )
     check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
     referral_id = Id()
 
@@ -97,8 +91,9 @@ class StepdownQuerySchema(PageQuerySchema):
 
 
 class MetricsQuerySchema(StrictSchema):
-    from_ = fields.Date(data_key="from", metadata={"description": "First discharge date of the cohort "
-                                                                  "(default: 89 days before `to`)."})
+    from_ = fields.Date(
+        data_key="from", metadata={"description": "First discharge date of the cohort (default: 89 days before `to`)."}
+    )
     to = fields.Date(metadata={"description": "Last discharge date of the cohort (default: today)."})
     payer_id = fields.String(validate=check_payer)
     organization_id = Id(metadata={"description": "The referring organization."})
@@ -129,14 +124,17 @@ class ReadmissionRateSchema(RateSchema):
 
 
 # One rate per measure of the check registry, between the cohort's size and the other measures.
-MetricsSchema = Schema.from_dict({
-    "from_": fields.Date(data_key="from"),
-    "to": fields.Date(),
-    "as_of": Timestamp(),
-    "referrals": fields.Integer(),
-    **{measure.name: fields.Nested(RateSchema) for measure in RATE_MEASURES},
-    "median_days_to_first_session": fields.Nested(MedianSchema),
-    "offer_acceptance": fields.Nested(RateSchema),
-    "decline_reasons": fields.Dict(keys=fields.String(), values=fields.Integer()),
-    "readmission_30": fields.Nested(ReadmissionRateSchema),
-}, name="MetricsSchema")
+MetricsSchema = Schema.from_dict(
+    {
+        "from_": fields.Date(data_key="from"),
+        "to": fields.Date(),
+        "as_of": Timestamp(),
+        "referrals": fields.Integer(),
+        **{measure.name: fields.Nested(RateSchema) for measure in RATE_MEASURES},
+        "median_days_to_first_session": fields.Nested(MedianSchema),
+        "offer_acceptance": fields.Nested(RateSchema),
+        "decline_reasons": fields.Dict(keys=fields.String(), values=fields.Integer()),
+        "readmission_30": fields.Nested(ReadmissionRateSchema),
+    },
+    name="MetricsSchema",
+)

@@ -5,6 +5,7 @@ BEGIN IMMEDIATE serializes writers), judges each from the facts recorded by then
 and evidence, and writes `followup.missed` for a miss, all in the batch's one transaction: a
 crash rolls the batch back whole, and a second scheduler never sees a claimed row.
 """
+
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,15 +40,22 @@ class SweepCounts:
 
     def __str__(self):
         return "evaluated %d checks (met %d, missed %d, not_applicable %d) in %d batches" % (
-            self.evaluated, self.met, self.missed, self.not_applicable, self.batches)
+            self.evaluated,
+            self.met,
+            self.missed,
+            self.not_applicable,
+            self.batches,
+        )
 
 
 def claim_due(now, limit):
     """Lock up to `limit` due, unevaluated checks; rows another sweep holds are skipped, not waited on."""
-    query = (select(FollowUp.id, FollowUp.referral_id, FollowUp.check, FollowUp.due_date, FollowUp.due_at)
-             .where(FollowUp.outcome.is_(None), FollowUp.due_at <= evaluation_cutoff(now))
-             .order_by(FollowUp.due_at, FollowUp.id)
-             .limit(limit))
+    query = (
+        select(FollowUp.id, FollowUp.referral_id, FollowUp.check, FollowUp.due_date, FollowUp.due_at)
+        .where(FollowUp.outcome.is_(None), FollowUp.due_at <= evaluation_cutoff(now))
+        .order_by(FollowUp.due_at, FollowUp.id)
+        .limit(limit)
+    )
     if dialect_name() == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return db.session.execute(query).all()
@@ -68,8 +76,9 @@ def sweep_batch(now, limit, counts):
     active_days = current_app.config["FOLLOWUP_ACTIVE_DAYS"]
     judged, events = [], []
     for row in rows:
-        outcome, evidence = evaluate(row.check, subjects[row.referral_id], row.due_date, row.due_at,
-                                     facts[row.referral_id], active_days)
+        outcome, evidence = evaluate(
+            row.check, subjects[row.referral_id], row.due_date, row.due_at, facts[row.referral_id], active_days
+        )
         judged.append((row.id, outcome, evidence))
         counts.add(outcome)
         if outcome == "missed":
@@ -83,10 +92,19 @@ def sweep_batch(now, limit, counts):
 
 def missed_event(row, now):
     """The `followup.missed` event, as record_event would write it (the sweep inserts them in bulk)."""
-    return {"id": new_id(), "type": "followup.missed", "referral_id": row.referral_id, "subject_type": "followup",
-            "subject_id": row.id, "actor_user_id": None, "actor_org_id": None, "from_status": None,
-            "to_status": None, "created_at": now,
-            "data": {"followup_id": row.id, "referral_id": row.referral_id, "check": row.check}}
+    return {
+        "id": new_id(),
+        "type": "followup.missed",
+        "referral_id": row.referral_id,
+        "subject_type": "followup",
+        "subject_id": row.id,
+        "actor_user_id": None,
+        "actor_org_id": None,
+        "from_status": None,
+        "to_status": None,
+        "created_at": now,
+        "data": {"followup_id": row.id, "referral_id": row.referral_id, "check": row.check},
+    }
 
 
 def _store_outcomes(judged, now):
@@ -97,16 +115,25 @@ def _store_outcomes(judged, now):
             "FROM unnest(CAST(:ids AS varchar[]), CAST(:outcomes AS varchar[]), CAST(:evidence AS jsonb[])) "
             "AS u(id, outcome, evidence) WHERE f.id = u.id AND f.outcome IS NULL"
         ).bindparams(bindparam("now", type_=UTCDateTime()))
-        result = db.session.execute(statement, {
-            "now": now, "ids": [j[0] for j in judged], "outcomes": [j[1] for j in judged],
-            "evidence": [json.dumps(j[2]) for j in judged]})
+        result = db.session.execute(
+            statement,
+            {
+                "now": now,
+                "ids": [j[0] for j in judged],
+                "outcomes": [j[1] for j in judged],
+                "evidence": [json.dumps(j[2]) for j in judged],
+            },
+        )
     else:
         table = FollowUp.__table__
-        statement = (table.update()
-                     .where(table.c.id == bindparam("f_id"), table.c.outcome.is_(None))
-                     .values(outcome=bindparam("f_outcome"), evidence=bindparam("f_evidence"), evaluated_at=now))
-        result = db.session.execute(statement, [{"f_id": j[0], "f_outcome": j[1], "f_evidence": j[2]}
-                                                for j in judged])
+        statement = (
+            table.update()
+            .where(table.c.id == bindparam("f_id"), table.c.outcome.is_(None))
+            .values(outcome=bindparam("f_outcome"), evidence=bindparam("f_evidence"), evaluated_at=now)
+        )
+        result = db.session.execute(statement, [{"f_id": j[0], "f_outcome": j[1], "f_evidence": j[2]} for j in judged])
     if result.rowcount != len(judged):
-        raise RuntimeError("%d of %d claimed checks were judged by someone else; the batch is rolled back" % (
-            len(judged) - result.rowcount, len(judged)))
+        raise RuntimeError(
+            "%d of %d claimed checks were judged by someone else; the batch is rolled back"
+            % (len(judged) - result.rowcount, len(judged))
+        )

@@ -2,6 +2,7 @@
 
 The API, the admin pages and the command line call these; each takes the acting user and plain values.
 """
+
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db

@@ -1,11 +1,8 @@
 """Tables of identity: organizations, their users and the users' web sessions."""
+
 from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    ForeignKey,
-    String,
-)
+from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from transitions.core.clock import utcnow

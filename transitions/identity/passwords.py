@@ -1,4 +1,5 @@
 """Web passwords: policy, hashing (werkzeug's scrypt) and setting one, which signs the user out everywhere."""
+
 from flask import current_app
 from sqlalchemy import update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -58,7 +59,8 @@ def set_password(user, password):
 
 def revoke_sessions(user, reason):
     db.session.execute(
-        update(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+        update(WebSession)
+        .where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )

@@ -1,21 +1,8 @@
 """Schemas of organizations and users: what the API takes and what it shows."""
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates_schema,
-)
 
-from transitions.core.fields import (
-    Id,
-    StrictSchema,
-    StringList,
-    Text,
-    Timestamp,
-    check_payer,
-    unique,
-)
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from transitions.core.fields import Id, StrictSchema, StringList, Text, Timestamp, check_payer, unique
 from transitions.identity.models import ORG_KINDS, ROLES
 
 # ---------------------------------------------------------------- organizations and users

@@ -1,4 +1,5 @@
 """Organizations and users as admins shape them: creation, the role and organization-kind rules, tokens."""
+
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.identity.models import ROLE_ORG_KINDS, Organization, User
@@ -27,8 +28,14 @@ def create_user(email, organization_id, role):
     if organization is None:
         raise ValidationFailed({"organization_id": ["No organization with this id."]})
     if organization.kind not in ROLE_ORG_KINDS[role]:
-        raise ValidationFailed({"role": ["A %s belongs to an organization of kind %s, not %s." % (
-            role, " or ".join(ROLE_ORG_KINDS[role]), organization.kind)]})
+        raise ValidationFailed(
+            {
+                "role": [
+                    "A %s belongs to an organization of kind %s, not %s."
+                    % (role, " or ".join(ROLE_ORG_KINDS[role]), organization.kind)
+                ]
+            }
+        )
     email = email.strip().lower()
     if db.session.scalar(db.select(User.id).where(User.email == email)):
         raise Conflict("A user with this email already exists.")

@@ -1,4 +1,5 @@
 """Bearer tokens: minted at random, stored only as their SHA-256, resolved back to an active user."""
+
 import hashlib
 import hmac
 import secrets

@@ -1,4 +1,5 @@
 """Allocation: assign many pending referrals to open seats at once, placing the most and then the best fits."""
+
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -85,8 +86,9 @@ class Directory:
     @classmethod
     def load(cls, now=None):
         now = now or utcnow()
-        return cls(load_track_facts(Track.active.is_(True), Program.active.is_(True), seats.has_open_seat(now),
-                                    now=now))
+        return cls(
+            load_track_facts(Track.active.is_(True), Program.active.is_(True), seats.has_open_seat(now), now=now)
+        )
 
     @staticmethod
     def _cell(latitude, longitude):
@@ -112,8 +114,7 @@ class Directory:
                         found.append(self.by_cell[row, col])
             if found:
                 in_box = np.concatenate(found)
-                miles = distances_miles(ref.latitude, ref.longitude, self.latitude[in_box],
-                                         self.longitude[in_box])
+                miles = distances_miles(ref.latitude, ref.longitude, self.latitude[in_box], self.longitude[in_box])
                 found = [in_box[miles <= ref.max_travel_miles + self.DISTANCE_SLACK_MILES]]
         if ref.modality in ("telehealth", "either") and ref.state in self.by_state:
             found.append(self.by_state[ref.state])
@@ -145,8 +146,9 @@ def candidate_edges(referrals, directory, as_of):
         for track in directory.prefiltered(ref):
             verdict = evaluate_facts(ref, track, collect_all=False, explain=False)
             if verdict.ok:
-                accepted.append(Candidate(referral.id, track.track_id, track.program_id, verdict.score,
-                                          verdict.first_intake_date))
+                accepted.append(
+                    Candidate(referral.id, track.track_id, track.program_id, verdict.score, verdict.first_intake_date)
+                )
         edges[referral.id] = accepted
     return edges
 
@@ -169,7 +171,8 @@ def solve(edges, seats):
         flow.add_arc_with_capacity_and_unit_cost(source, referral_node[rid], 1, 0)
         for candidate in edges[rid]:
             arc = flow.add_arc_with_capacity_and_unit_cost(
-                referral_node[rid], track_node[candidate.track_id], 1, -int(round(candidate.score * COST_SCALE)))
+                referral_node[rid], track_node[candidate.track_id], 1, -int(round(candidate.score * COST_SCALE))
+            )
             arcs[arc] = candidate
     for tid in track_ids:
         flow.add_arc_with_capacity_and_unit_cost(track_node[tid], sink, max(0, seats[tid]), 0)
@@ -210,10 +213,17 @@ def allocate(referrals, as_of):
     seats = {track.track_id: track.open_seats for track in directory.tracks}
     assignments, unassigned = solve(edges, seats)
     solved = time.perf_counter()
-    return Plan(assignments=assignments, unassigned=unassigned, candidates=edges, timings={
-        "load_directory_s": round(loaded - started, 3), "candidate_graph_s": round(graphed - loaded, 3),
-        "solve_s": round(solved - graphed, 3), "edges": sum(len(c) for c in edges.values()),
-    })
+    return Plan(
+        assignments=assignments,
+        unassigned=unassigned,
+        candidates=edges,
+        timings={
+            "load_directory_s": round(loaded - started, 3),
+            "candidate_graph_s": round(graphed - loaded, 3),
+            "solve_s": round(solved - graphed, 3),
+            "edges": sum(len(c) for c in edges.values()),
+        },
+    )
 
 
 def apply_plan(user, plan, now=None):
@@ -224,8 +234,10 @@ def apply_plan(user, plan, now=None):
     """
     offer_ids, refused = {}, {}
     # One query for every track the plan uses, not one per offer.
-    tracks = {track.id: track for track in db.session.scalars(
-        select(Track).where(Track.id.in_({a.track_id for a in plan.assignments})))}
+    tracks = {
+        track.id: track
+        for track in db.session.scalars(select(Track).where(Track.id.in_({a.track_id for a in plan.assignments})))
+    }
     for assignment in plan.assignments:
         track = tracks[assignment.track_id]
         try:

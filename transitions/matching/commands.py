@@ -1,4 +1,5 @@
 """The matching use cases: ranked matches for one referral, and the allocation of many to open seats."""
+
 from dataclasses import dataclass, field
 
 from sqlalchemy import select

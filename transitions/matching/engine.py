@@ -4,6 +4,7 @@ One rule set (rules.py) decides everything: the single-referral ranking, the exc
 near misses, the offer check, and the allocation graph. The database prefilter (screening.py) only
 narrows which tracks reach the rules; it is a relaxation of them, never stricter.
 """
+
 from dataclasses import dataclass
 
 from transitions.core.clock import utcnow
@@ -13,8 +14,11 @@ from transitions.matching.screening import near_misses, screen
 
 def evaluate(referral, track, as_of, ignore_capacity=False):
     """All hard rules for a referral on a track as of a date; offers call it with ignore_capacity=True."""
-    return evaluate_facts(ReferralFacts.from_referral(referral, as_of), TrackFacts.from_rows(track, track.program),
-                          ignore_capacity=ignore_capacity)
+    return evaluate_facts(
+        ReferralFacts.from_referral(referral, as_of),
+        TrackFacts.from_rows(track, track.program),
+        ignore_capacity=ignore_capacity,
+    )
 
 
 @dataclass
@@ -41,4 +45,3 @@ def ranked_matches(referral, limit, as_of, include_excluded=False, near_miss_lim
     matches.sort(key=rank_key)
     near = near_misses(ref, near_miss_limit, now) if include_excluded else []
     return MatchResult(items=matches[:limit], excluded=dict(sorted(excluded.items())), near_misses=near)
-

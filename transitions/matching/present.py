@@ -1,4 +1,5 @@
 """Matches, near misses and allocation plans shaped for the API and the pages, through their declared schemas."""
+
 from transitions.matching.schemas import AllocationSchema, MatchListSchema
 
 _MATCH_LIST = MatchListSchema()
@@ -9,11 +10,18 @@ def match(verdict):
     """One track that can take the patient, with its score and reasons (a MatchSchema body, before dumping)."""
     track = verdict.track
     return {
-        "track_id": track.track_id, "program_id": track.program_id, "program_name": track.program_name,
-        "track_name": track.track_name, "modality": track.modality, "score": verdict.score,
-        "distance_miles": verdict.distance_miles, "first_intake_date": verdict.first_intake_date,
-        "misses_7_day_target": verdict.misses_7_day_target, "hours_per_week": track.hours_per_week,
-        "open_seats": track.open_seats, "reasons": verdict.reasons,
+        "track_id": track.track_id,
+        "program_id": track.program_id,
+        "program_name": track.program_name,
+        "track_name": track.track_name,
+        "modality": track.modality,
+        "score": verdict.score,
+        "distance_miles": verdict.distance_miles,
+        "first_intake_date": verdict.first_intake_date,
+        "misses_7_day_target": verdict.misses_7_day_target,
+        "hours_per_week": track.hours_per_week,
+        "open_seats": track.open_seats,
+        "reasons": verdict.reasons,
     }
 
 
@@ -21,18 +29,24 @@ def near_miss(verdict):
     """One track that fails a rule, with every rule it fails (a NearMissSchema body, before dumping)."""
     track = verdict.track
     return {
-        "track_id": track.track_id, "program_id": track.program_id, "program_name": track.program_name,
-        "distance_miles": verdict.distance_miles, "failed": verdict.failed, "reasons": verdict.reasons,
+        "track_id": track.track_id,
+        "program_id": track.program_id,
+        "program_name": track.program_name,
+        "distance_miles": verdict.distance_miles,
+        "failed": verdict.failed,
+        "reasons": verdict.reasons,
     }
 
 
 def match_list(result, include_excluded):
     """The ranked matches and exclusion counts; the near misses only when they were asked for."""
-    body = _MATCH_LIST.dump({
-        "items": [match(v) for v in result.items],
-        "excluded": result.excluded,
-        "near_misses": [near_miss(v) for v in result.near_misses],
-    })
+    body = _MATCH_LIST.dump(
+        {
+            "items": [match(v) for v in result.items],
+            "excluded": result.excluded,
+            "near_misses": [near_miss(v) for v in result.near_misses],
+        }
+    )
     if not include_excluded:
         body.pop("near_misses")
     return body
@@ -41,15 +55,24 @@ def match_list(result, include_excluded):
 def allocation(run):
     """An allocation run: the plan, the offers made when it was applied, and why referrals were left out."""
     plan = run.plan
-    return _ALLOCATION.dump({
-        "applied": run.applied,
-        "considered": run.considered,
-        "placed": len(plan.assignments),
-        "total_score": plan.total_score,
-        "assignments": [{
-            "referral_id": a.referral_id, "track_id": a.track_id, "program_id": a.program_id, "score": a.score,
-            "first_intake_date": a.first_intake_date, "offer_id": run.offer_ids.get(a.referral_id),
-        } for a in plan.assignments],
-        "unassigned": plan.unassigned,
-        "errors": run.errors,
-    })
+    return _ALLOCATION.dump(
+        {
+            "applied": run.applied,
+            "considered": run.considered,
+            "placed": len(plan.assignments),
+            "total_score": plan.total_score,
+            "assignments": [
+                {
+                    "referral_id": a.referral_id,
+                    "track_id": a.track_id,
+                    "program_id": a.program_id,
+                    "score": a.score,
+                    "first_intake_date": a.first_intake_date,
+                    "offer_id": run.offer_ids.get(a.referral_id),
+                }
+                for a in plan.assignments
+            ],
+            "unassigned": plan.unassigned,
+            "errors": run.errors,
+        }
+    )

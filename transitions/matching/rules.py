@@ -2,6 +2,7 @@
 declaration each, in evaluation order), the score, the reasons and the ranking order. No database here:
 screening.py decides which tracks reach these rules.
 """
+
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -34,7 +35,7 @@ class TrackFacts:
     track_name: str
     modality: str
     timezone: str
-    sessions: tuple          # ((day, "HH:MM", "HH:MM"), ...)
+    sessions: tuple  # ((day, "HH:MM", "HH:MM"), ...)
     intake_days: frozenset
     hours_per_week: float
     open_seats: int
@@ -56,17 +57,30 @@ class TrackFacts:
     @classmethod
     def from_rows(cls, track, program):
         return cls(
-            track_id=track.id, program_id=program.id, program_name=program.name, track_name=track.name,
-            modality=track.modality, timezone=track.timezone,
+            track_id=track.id,
+            program_id=program.id,
+            program_name=program.name,
+            track_name=track.name,
+            modality=track.modality,
+            timezone=track.timezone,
             sessions=tuple((s["day"], s["start"], s["end"]) for s in track.sessions),
-            intake_days=frozenset(track.intake_days), hours_per_week=track.hours_per_week,
+            intake_days=frozenset(track.intake_days),
+            hours_per_week=track.hours_per_week,
             open_seats=track.capacity - track.occupied - track.held,
-            active=bool(track.active and program.active), services=frozenset(program.services),
-            mat=program.mat, min_age=program.min_age, max_age=program.max_age, gender=program.gender,
-            languages=frozenset(program.languages), interpreter_services=program.interpreter_services,
-            payers=frozenset(program.payers), self_pay=program.self_pay,
-            accepts_from=frozenset(program.accepts_from), telehealth_states=frozenset(program.telehealth_states),
-            latitude=program.latitude, longitude=program.longitude,
+            active=bool(track.active and program.active),
+            services=frozenset(program.services),
+            mat=program.mat,
+            min_age=program.min_age,
+            max_age=program.max_age,
+            gender=program.gender,
+            languages=frozenset(program.languages),
+            interpreter_services=program.interpreter_services,
+            payers=frozenset(program.payers),
+            self_pay=program.self_pay,
+            accepts_from=frozenset(program.accepts_from),
+            telehealth_states=frozenset(program.telehealth_states),
+            latitude=program.latitude,
+            longitude=program.longitude,
         )
 
 
@@ -99,15 +113,26 @@ class ReferralFacts:
     def from_referral(cls, referral, as_of):
         travel = referral.max_travel_miles
         return cls(
-            referral_id=referral.id, need=referral.need, needs_mat=referral.needs_mat,
-            birth_date=referral.birth_date, gender=referral.gender, language=referral.language,
-            payer_id=referral.payer_id, self_pay=referral.self_pay, origin=referral.origin,
-            modality=referral.modality, max_travel_miles=DEFAULT_TRAVEL_MILES if travel is None else travel,
-            latitude=referral.latitude, longitude=referral.longitude, state=referral.patient_state,
+            referral_id=referral.id,
+            need=referral.need,
+            needs_mat=referral.needs_mat,
+            birth_date=referral.birth_date,
+            gender=referral.gender,
+            language=referral.language,
+            payer_id=referral.payer_id,
+            self_pay=referral.self_pay,
+            origin=referral.origin,
+            modality=referral.modality,
+            max_travel_miles=DEFAULT_TRAVEL_MILES if travel is None else travel,
+            latitude=referral.latitude,
+            longitude=referral.longitude,
+            state=referral.patient_state,
             timezone=referral.timezone,
-            availability=None if referral.availability is None else tuple(
-                (w["day"], w["start"], w["end"]) for w in referral.availability),
-            discharge_date=referral.discharge_date, earliest_start=max(referral.discharge_date, as_of),
+            availability=None
+            if referral.availability is None
+            else tuple((w["day"], w["start"], w["end"]) for w in referral.availability),
+            discharge_date=referral.discharge_date,
+            earliest_start=max(referral.discharge_date, as_of),
         )
 
     def windows_for_week(self, week_start):
@@ -217,8 +242,8 @@ def first_intake_date(earliest, intake_days):
 # Exclusions are counted under the first rule a track fails, in this order: the order of the @rule declarations
 # below. Both names are filled in by @rule.
 RULES = ()
-RULE_TEXT = {}      # rule code -> why a track failing it is excluded
-_DECLARED = []      # (code, modality, check) in declaration order
+RULE_TEXT = {}  # rule code -> why a track failing it is excluded
+_DECLARED = []  # (code, modality, check) in declaration order
 # The checks evaluate_facts runs, indexed by "is the track in person": each modality's chain leaves out the
 # rules of the other, and the second pair leaves out the seat rule (ignore_capacity: an offer holds its seat).
 _CHAINS = ((), ())
@@ -251,14 +276,18 @@ def rule(code, text, modality=None):
         _CHAINS = (_chain(False, False), _chain(True, False))
         _CHAINS_IGNORING_CAPACITY = (_chain(False, True), _chain(True, True))
         return check
+
     return register
 
 
 def _chain(in_person, ignore_capacity):
     """The checks for an in-person (or telehealth) track in declaration order, a plain tuple for the hot loop."""
     kind = "in_person" if in_person else "telehealth"
-    return tuple(check for code, modality, check in _DECLARED
-                 if modality in (None, kind) and not (ignore_capacity and code == "capacity"))
+    return tuple(
+        check
+        for code, modality, check in _DECLARED
+        if modality in (None, kind) and not (ignore_capacity and code == "capacity")
+    )
 
 
 class Derived:
@@ -378,8 +407,11 @@ def _score(ref, track, verdict, age):
     """Documented weights (docs/matching.md): wait first, then slack, distance, intensity; age on the first intake."""
     wait = (verdict.first_intake_date - ref.discharge_date).days
     timeliness = WAIT_POINTS_PER_DAY * max(0, WAIT_HORIZON_DAYS - max(0, wait))
-    slack = SLACK_POINTS if verdict.slack_minutes is None else \
-        SLACK_POINTS * min(verdict.slack_minutes, SLACK_FULL_MINUTES) / SLACK_FULL_MINUTES
+    slack = (
+        SLACK_POINTS
+        if verdict.slack_minutes is None
+        else SLACK_POINTS * min(verdict.slack_minutes, SLACK_FULL_MINUTES) / SLACK_FULL_MINUTES
+    )
     if track.modality == "in_person":
         nearness = DISTANCE_POINTS * max(0.0, 1 - verdict.distance_miles / max(ref.max_travel_miles, 1.0))
     else:
@@ -401,12 +433,19 @@ def _inclusion_reasons(ref, track, verdict):
     if wait <= 0:
         reasons.append("can start on the discharge date (%s)" % verdict.first_intake_date.isoformat())
     else:
-        reasons.append("first intake %s, %d day%s after discharge" % (
-            verdict.first_intake_date.isoformat(), wait, "" if wait == 1 else "s"))
+        reasons.append(
+            "first intake %s, %d day%s after discharge"
+            % (verdict.first_intake_date.isoformat(), wait, "" if wait == 1 else "s")
+        )
     if verdict.misses_7_day_target:
         reasons.append("misses the 7-day follow-up target")
-    reasons.append({"mental_health": "treats mental health", "substance_use": "treats substance use",
-                    "co_occurring": "integrated co-occurring care"}[ref.need])
+    reasons.append(
+        {
+            "mental_health": "treats mental health",
+            "substance_use": "treats substance use",
+            "co_occurring": "integrated co-occurring care",
+        }[ref.need]
+    )
     if ref.needs_mat:
         reasons.append("offers MAT")
     if ref.self_pay:

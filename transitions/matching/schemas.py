@@ -1,9 +1,6 @@
 """Schemas of matches, near misses and allocations."""
-from marshmallow import (
-    Schema,
-    fields,
-    validate,
-)
+
+from marshmallow import Schema, fields, validate
 
 from transitions.core.fields import StrictSchema
 
@@ -46,8 +43,9 @@ class MatchListSchema(Schema):
 
 
 class AllocationInSchema(StrictSchema):
-    referral_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)),
-                               validate=validate.Length(min=1, max=10000))
+    referral_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=36)), validate=validate.Length(min=1, max=10000)
+    )
     apply = fields.Boolean(load_default=False)
 
 
@@ -67,6 +65,11 @@ class AllocationSchema(Schema):
     total_score = fields.Float()
     assignments = fields.List(fields.Nested(AssignmentSchema))
     unassigned = fields.List(fields.String(), metadata={"description": "Considered, but no seat fits."})
-    errors = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
-        "description": "Referral id → why it was left out of the plan (not found, not waiting for a seat, no "
-                       "current Part 2 consent) or, with apply, why its offer was refused."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "Referral id → why it was left out of the plan (not found, not waiting for a seat, no "
+            "current Part 2 consent) or, with apply, why its offer was refused."
+        },
+    )

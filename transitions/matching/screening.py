@@ -1,6 +1,7 @@
 """Screening in the database: loading TrackFacts, the SQL prefilter that narrows which tracks reach the rules
 (a relaxation of them, never stricter), the exclusion counts, and the near misses.
 """
+
 import json
 from functools import lru_cache
 
@@ -21,13 +22,29 @@ _JSON_SET_COLUMNS = ("services", "languages", "payers", "accepts_from", "telehea
 def _track_columns(now):
     """The columns TrackFacts are made from; held counts only live holds as of now."""
     return (
-        Track.id.label("track_id"), Track.program_id, Program.name.label("program_name"),
-        Track.name.label("track_name"), Track.modality, Track.timezone,
-        cast(Track.sessions, Text).label("sessions"), cast(Track.intake_days, Text).label("intake_days"),
-        Track.hours_per_week, Track.capacity, Track.occupied, seats.live_held(now).label("held"),
-        Track.active.label("track_active"), Program.active.label("program_active"), Program.mat, Program.min_age,
-        Program.max_age, Program.gender, Program.interpreter_services, Program.self_pay, Program.latitude,
-        Program.longitude, *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
+        Track.id.label("track_id"),
+        Track.program_id,
+        Program.name.label("program_name"),
+        Track.name.label("track_name"),
+        Track.modality,
+        Track.timezone,
+        cast(Track.sessions, Text).label("sessions"),
+        cast(Track.intake_days, Text).label("intake_days"),
+        Track.hours_per_week,
+        Track.capacity,
+        Track.occupied,
+        seats.live_held(now).label("held"),
+        Track.active.label("track_active"),
+        Program.active.label("program_active"),
+        Program.mat,
+        Program.min_age,
+        Program.max_age,
+        Program.gender,
+        Program.interpreter_services,
+        Program.self_pay,
+        Program.latitude,
+        Program.longitude,
+        *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
     )
 
 
@@ -44,15 +61,30 @@ def _json_sessions(text):
 def track_facts_from_row(row):
     """TrackFacts from a Core row of _track_columns(): no ORM objects on the hot path."""
     return TrackFacts(
-        track_id=row.track_id, program_id=row.program_id, program_name=row.program_name,
-        track_name=row.track_name, modality=row.modality, timezone=row.timezone,
-        sessions=_json_sessions(row.sessions), intake_days=_json_set(row.intake_days),
-        hours_per_week=row.hours_per_week, open_seats=row.capacity - row.occupied - row.held,
-        active=bool(row.track_active and row.program_active), services=_json_set(row.services), mat=row.mat,
-        min_age=row.min_age, max_age=row.max_age, gender=row.gender, languages=_json_set(row.languages),
-        interpreter_services=row.interpreter_services, payers=_json_set(row.payers), self_pay=row.self_pay,
-        accepts_from=_json_set(row.accepts_from), telehealth_states=_json_set(row.telehealth_states),
-        latitude=row.latitude, longitude=row.longitude,
+        track_id=row.track_id,
+        program_id=row.program_id,
+        program_name=row.program_name,
+        track_name=row.track_name,
+        modality=row.modality,
+        timezone=row.timezone,
+        sessions=_json_sessions(row.sessions),
+        intake_days=_json_set(row.intake_days),
+        hours_per_week=row.hours_per_week,
+        open_seats=row.capacity - row.occupied - row.held,
+        active=bool(row.track_active and row.program_active),
+        services=_json_set(row.services),
+        mat=row.mat,
+        min_age=row.min_age,
+        max_age=row.max_age,
+        gender=row.gender,
+        languages=_json_set(row.languages),
+        interpreter_services=row.interpreter_services,
+        payers=_json_set(row.payers),
+        self_pay=row.self_pay,
+        accepts_from=_json_set(row.accepts_from),
+        telehealth_states=_json_set(row.telehealth_states),
+        latitude=row.latitude,
+        longitude=row.longitude,
     )
 
 
@@ -119,16 +151,19 @@ def screen(ref, ignore_capacity=False, now=None):
     modality (tracks out of reach are only counted, never fetched).
     """
     now = now or utcnow()
-    conditions = [(code, cond) for code, cond in _prefilter_conditions(ref, now)
-                  if not (ignore_capacity and code == "capacity")]
+    conditions = [
+        (code, cond) for code, cond in _prefilter_conditions(ref, now) if not (ignore_capacity and code == "capacity")
+    ]
     first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
     # Only ids and verdicts for everything within reach; full rows (JSON and all) for the survivors alone.
     # The programs within reach are picked first (by index), then their tracks by program_id: joined the
     # other way round, PostgreSQL scans every track.
     programs_in_reach, tracks_in_reach = _reach_conditions(ref)
     verdicts = db.session.execute(
-        select(Track.id, Track.modality, first_failed).join(Program, Program.id == Track.program_id)
-        .where(Track.program_id.in_(select(Program.id).where(programs_in_reach)), tracks_in_reach)).all()
+        select(Track.id, Track.modality, first_failed)
+        .join(Program, Program.id == Track.program_id)
+        .where(Track.program_id.in_(select(Program.id).where(programs_in_reach)), tracks_in_reach)
+    ).all()
     in_reach, excluded, survivor_ids = {}, {}, []
     for track_id, modality, rule in verdicts:
         in_reach[modality] = in_reach.get(modality, 0) + 1
@@ -170,19 +205,29 @@ def near_misses(ref, limit, now=None):
     rows = db.session.execute(
         select(Track.id, Track.modality, Program.latitude, Program.longitude, lower_bound)
         .join(Program, Program.id == Track.program_id)
-        .where(Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
-               or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)))).all()
+        .where(
+            Track.program_id.in_(select(Program.id).where(or_(near, in_state))),
+            or_(and_(Track.modality == "in_person", near), and_(Track.modality == "telehealth", in_state)),
+        )
+    ).all()
 
     def place(failed_count, distance, track_id):
         # Telehealth tracks count as being at the edge of the radius.
         return failed_count, radius if distance is None else distance, track_id
 
-    candidates = sorted(place(bound, round(distance_miles(ref.latitude, ref.longitude, latitude, longitude), 1)
-                              if modality == "in_person" else None, track_id)
-                        for track_id, modality, latitude, longitude, bound in rows)
+    candidates = sorted(
+        place(
+            bound,
+            round(distance_miles(ref.latitude, ref.longitude, latitude, longitude), 1)
+            if modality == "in_person"
+            else None,
+            track_id,
+        )
+        for track_id, modality, latitude, longitude, bound in rows
+    )
     misses = []
     for start in range(0, len(candidates), NEAR_MISS_BATCH):
-        batch = candidates[start:start + NEAR_MISS_BATCH]
+        batch = candidates[start : start + NEAR_MISS_BATCH]
         if len(misses) >= limit and misses[limit - 1][0] < batch[0]:
             break
         for track in load_track_facts(Track.id.in_([track_id for _, _, track_id in batch]), now=now):
@@ -199,8 +244,10 @@ def _sure_passes(ref, now):
     reach = [
         true() if ref.modality == "either" else Track.modality == ref.modality,
         # Outside the box around the travel radius is surely too far; inside, only the distance itself can tell.
-        or_(Track.modality != "in_person", and_(Program.latitude.between(min_lat, max_lat),
-                                                Program.longitude.between(min_lon, max_lon))),
+        or_(
+            Track.modality != "in_person",
+            and_(Program.latitude.between(min_lat, max_lat), Program.longitude.between(min_lon, max_lon)),
+        ),
         or_(Track.modality != "telehealth", json_array_contains(Program.telehealth_states, ref.state)),
     ]
     return reach + [condition for _, condition in _prefilter_conditions(ref, now)]

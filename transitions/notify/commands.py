@@ -2,6 +2,7 @@
 
 API views (and any later entry point) call these with plain values.
 """
+
 from transitions import policy
 from transitions.core import audit
 from transitions.core.errors import Forbidden

@@ -2,12 +2,22 @@
 
 Plain values and pure functions, importing nothing of the service, so the schemas can validate against them.
 """
+
 import base64
 import binascii
 import secrets
 
-EVENTS = ("referral.submitted", "offer.created", "offer.accepted", "offer.declined", "offer.expired",
-          "referral.placed", "attendance.lapsed", "followup.missed", "referral.readmitted")
+EVENTS = (
+    "referral.submitted",
+    "offer.created",
+    "offer.accepted",
+    "offer.declined",
+    "offer.expired",
+    "referral.placed",
+    "attendance.lapsed",
+    "followup.missed",
+    "referral.readmitted",
+)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 SECRET_PREFIX = "whsec_"
 
@@ -22,7 +32,7 @@ def secret_problem(secret):
     if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
         return "A secret starts with whsec_ followed by base64."
     try:
-        raw = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+        raw = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         return "The part after whsec_ is not base64."
     if not 24 <= len(raw) <= 64:

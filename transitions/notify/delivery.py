@@ -3,6 +3,7 @@
 The sender leases due deliveries, posts them with `requests` outside any transaction, and records every
 attempt. Delivery is at-least-once: a redelivery carries the same `webhook-id`, so receivers can deduplicate.
 """
+
 import json
 import random
 import re
@@ -29,8 +30,7 @@ RETRY_AFTER_CAP_SECONDS = 24 * 3600
 CODE = re.compile(r"^[a-z0-9_.:-]{1,60}$")
 # Event data keys that may leave the service besides *_id keys, and only with code-like values:
 # an allow-list, so a field a later event adds (a free-text reason, say) never leaks by default.
-PAYLOAD_CODE_KEYS = ("check", "reason", "outcome", "classification", "status", "from_status", "to_status",
-                     "reached")
+PAYLOAD_CODE_KEYS = ("check", "reason", "outcome", "classification", "status", "from_status", "to_status", "reached")
 RESULTS = ("delivered", "retrying", "failed", "disabled")
 
 
@@ -146,7 +146,12 @@ class SendCounts:
     def __str__(self):
         r = self.results
         return "sent %d: %d delivered, %d to retry, %d failed, %d endpoints disabled" % (
-            sum(r.values()), r["delivered"], r["retrying"], r["failed"], r["disabled"])
+            sum(r.values()),
+            r["delivered"],
+            r["retrying"],
+            r["failed"],
+            r["disabled"],
+        )
 
 
 # ---------------------------------------------------------------- the database and the network
@@ -159,12 +164,13 @@ def lease_seconds():
 
 def claim_next(now, skip_webhooks=()):
     """Lease one due delivery of an active endpoint; the caller commits before sending."""
-    query = (select(WebhookDelivery)
-             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
-                    Webhook.active.is_(True))
-             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-             .limit(1))
+    query = (
+        select(WebhookDelivery)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now, Webhook.active.is_(True))
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+    )
     if skip_webhooks:
         query = query.where(WebhookDelivery.webhook_id.notin_(list(skip_webhooks)))
     if dialect_name() == "postgresql":
@@ -183,8 +189,9 @@ def message_for(delivery_id):
     webhook = db.session.get(Webhook, delivery.webhook_id)
     event = db.session.scalar(select(Event).where(Event.id == delivery.event_id))
     referral = db.session.get(Referral, event.referral_id) if event.referral_id else None
-    return Message(delivery.id, webhook.id, webhook.url, webhook.secret,
-                   payload_for(event, referral, webhook.organization_id))
+    return Message(
+        delivery.id, webhook.id, webhook.url, webhook.secret, payload_for(event, referral, webhook.organization_id)
+    )
 
 
 def post(message, session, allow_private, timeout, signed_at=None):
@@ -197,8 +204,14 @@ def post(message, session, allow_private, timeout, signed_at=None):
         return Outcome(error="refused: %s" % error)
     headers = signed_headers(message, signed_at or datetime.now(UTC))
     try:
-        response = session.post(message.url, data=message.body.encode(), headers=headers, timeout=(timeout, timeout),
-                                allow_redirects=False, stream=True)
+        response = session.post(
+            message.url,
+            data=message.body.encode(),
+            headers=headers,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+        )
     except requests.RequestException as error:
         return Outcome(error=short_error(error), duration_ms=int((time.monotonic() - started) * 1000))
     # The receiver's body is neither read nor kept: it is not ours to store.
@@ -216,13 +229,26 @@ def record_attempt(delivery_id, outcome, now, rng=random):
     """Store the attempt and apply what comes next: delivered, retry later, give up, or 410 disables."""
     config = current_app.config
     delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=dialect_name() == "postgresql")
-    db.session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=outcome.status_code,
-                                   error=outcome.error, duration_ms=outcome.duration_ms))
+    db.session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+    )
     delivery.attempts += 1
     delivery.last_status_code = outcome.status_code
     delivery.last_error = outcome.error
-    result, wait = next_step(outcome, delivery.attempts, config["WEBHOOK_MAX_ATTEMPTS"],
-                             config["WEBHOOK_RETRY_BASE_SECONDS"], config["WEBHOOK_RETRY_MAX_SECONDS"], rng)
+    result, wait = next_step(
+        outcome,
+        delivery.attempts,
+        config["WEBHOOK_MAX_ATTEMPTS"],
+        config["WEBHOOK_RETRY_BASE_SECONDS"],
+        config["WEBHOOK_RETRY_MAX_SECONDS"],
+        rng,
+    )
     if result == "delivered":
         delivery.status, delivery.delivered_at = "delivered", now
     elif result == "disabled":

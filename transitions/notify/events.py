@@ -1,11 +1,11 @@
 """The event log: every state change and workflow event, written in the same transaction as the change."""
+
 from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.notify.models import Event
 
 
-def record_event(event_type, *, referral=None, subject=None, actor=None, from_status=None,
-                 to_status=None, data=None):
+def record_event(event_type, *, referral=None, subject=None, actor=None, from_status=None, to_status=None, data=None):
     """Append an event; the caller's transaction commits it together with the change it describes."""
     event = Event(
         type=event_type,

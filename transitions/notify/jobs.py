@@ -1,4 +1,5 @@
 """The notify domain's periodic job: queueing webhook deliveries for new events, then sending what is due."""
+
 from flask import current_app
 
 from transitions.core.db import db

@@ -1,14 +1,8 @@
 """Tables of the event outbox and webhook subscriptions, deliveries and attempts."""
+
 from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    text,
-)
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
@@ -40,8 +34,12 @@ class Event(db.Model):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        Index("ix_events_undispatched", "seq", postgresql_where=text("dispatched_at IS NULL"),
-              sqlite_where=text("dispatched_at IS NULL")),
+        Index(
+            "ix_events_undispatched",
+            "seq",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
     )
 
 
@@ -72,8 +70,12 @@ class WebhookDelivery(db.Model):
 
     __table_args__ = (
         Index("uq_deliveries_webhook_event", "webhook_id", "event_id", unique=True),
-        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
 

@@ -1,4 +1,5 @@
 """Webhook reads: the webhooks a user sees, one webhook's lookup, and its delivery log with every attempt."""
+
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -66,8 +67,10 @@ def attempts_for(delivery_ids):
     by_delivery = {did: [] for did in delivery_ids}
     if delivery_ids:
         for attempt in db.session.scalars(
-                select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(list(delivery_ids)))
-                .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)):
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(list(delivery_ids)))
+            .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
+        ):
             by_delivery[attempt.delivery_id].append(attempt)
     return by_delivery
 

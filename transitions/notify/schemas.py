@@ -1,11 +1,6 @@
 """Schemas of webhooks, deliveries and timeline events."""
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates_schema,
-)
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, unique
 from transitions.notify.contract import DELIVERY_STATUSES, secret_problem
@@ -38,15 +33,20 @@ def _check_webhook_url(value):
 
 
 def WebhookEvents(**kwargs):
-    return fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
-                       validate=validate.Length(min=1, max=len(WEBHOOK_EVENTS)), **kwargs)
+    return fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+        validate=validate.Length(min=1, max=len(WEBHOOK_EVENTS)),
+        **kwargs,
+    )
 
 
 class WebhookInSchema(StrictSchema):
     url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _check_webhook_url])
     events = WebhookEvents(required=True)
-    secret = fields.String(validate=[validate.Length(max=200), _check_secret],
-                           metadata={"description": "whsec_ + base64 of 24-64 bytes; generated when omitted."})
+    secret = fields.String(
+        validate=[validate.Length(max=200), _check_secret],
+        metadata={"description": "whsec_ + base64 of 24-64 bytes; generated when omitted."},
+    )
     organization_id = Id(metadata={"description": "Admins only: the organization it belongs to."})
 
     @validates_schema

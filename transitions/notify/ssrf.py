@@ -3,6 +3,7 @@
 A URL is checked at save and again before every send, after DNS resolution; the connection's actual
 peer is checked too, so a name that later points inside the network (DNS rebinding) is still refused.
 """
+
 import ipaddress
 import socket
 from urllib.parse import urlsplit

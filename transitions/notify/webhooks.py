@@ -6,6 +6,7 @@ each one, and queues one `webhook_deliveries` row per subscribed endpoint. Sendi
 notify/delivery.py; the URL and peer checks are notify/ssrf.py; the webhooks a user sees and their
 delivery log are read in notify/queries.py.
 """
+
 from dataclasses import dataclass
 
 from flask import current_app
@@ -84,8 +85,11 @@ def dispatch_batch(now, limit, counts):
     events = db.session.scalars(query).all()
     if not events:
         return 0
-    hooks = [hook for hook in db.session.scalars(select(Webhook).where(Webhook.active.is_(True)))
-             if any(event.type in hook.events for event in events)]
+    hooks = [
+        hook
+        for hook in db.session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+        if any(event.type in hook.events for event in events)
+    ]
     if hooks:
         queue_deliveries(events, hooks, now, counts)
     for event in events:
@@ -96,8 +100,12 @@ def dispatch_batch(now, limit, counts):
 
 def queue_deliveries(events, hooks, now, counts):
     """One pending delivery per event and subscribed endpoint whose organization the policy lets hear it."""
-    organizations = {org.id: org for org in db.session.scalars(
-        select(Organization).where(Organization.id.in_({hook.organization_id for hook in hooks})))}
+    organizations = {
+        org.id: org
+        for org in db.session.scalars(
+            select(Organization).where(Organization.id.in_({hook.organization_id for hook in hooks}))
+        )
+    }
     referral_ids = {event.referral_id for event in events if event.referral_id}
     referrals = {r.id: r for r in db.session.scalars(select(Referral).where(Referral.id.in_(referral_ids)))}
     offer_providers, placed_providers = policy.provider_reach(referral_ids)
@@ -105,12 +113,20 @@ def queue_deliveries(events, hooks, now, counts):
         referral = referrals.get(event.referral_id)
         if referral is None:
             continue
-        heard = policy.organizations_hearing(event, referral, organizations, offer_providers,
-                                             placed_providers.get(referral.id))
+        heard = policy.organizations_hearing(
+            event, referral, organizations, offer_providers, placed_providers.get(referral.id)
+        )
         for hook in hooks:
             # A subscription hears what happens from its creation on, not the backlog before it.
-            if (event.type in hook.events and hook.organization_id in heard
-                    and hook.created_at <= event.created_at):
-                db.session.add(WebhookDelivery(webhook_id=hook.id, event_id=event.id, status="pending",
-                                               attempts=0, next_attempt_at=now, created_at=now))
+            if event.type in hook.events and hook.organization_id in heard and hook.created_at <= event.created_at:
+                db.session.add(
+                    WebhookDelivery(
+                        webhook_id=hook.id,
+                        event_id=event.id,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
                 counts.deliveries += 1

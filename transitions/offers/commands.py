@@ -4,6 +4,7 @@ API views, pages and the coming FHIR and HL7 entry points call these with plain 
 object up first (another organization's object is an audited 404), then asks the policy (an audited 403), then
 lets the service make the change under the referral lock, a lost database race answering 409.
 """
+
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts

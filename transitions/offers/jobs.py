@@ -1,4 +1,5 @@
 """The offers domain's periodic job: making offer expiry durable."""
+
 from transitions.core.db import db
 from transitions.core.jobs import Job
 from transitions.offers.service import expire_due_offers

@@ -1,4 +1,5 @@
 """The seat ledger: the referral lock every offer and placement change takes first, and seat counter updates."""
+
 from sqlalchemy import select, update
 
 from transitions.core.db import db
@@ -20,7 +21,8 @@ def lock_referral(referral_id, skip_locked=False):
     serializes writers there.
     """
     query = (
-        select(Referral).where(Referral.id == referral_id)
+        select(Referral)
+        .where(Referral.id == referral_id)
         .with_for_update(key_share=True, skip_locked=skip_locked)
         .execution_options(populate_existing=True)
     )
@@ -52,8 +54,9 @@ def apply_seat_changes(changes, hold=None):
         elif not held and not occupied:
             continue
         result = db.session.execute(
-            statement.values(held=Track.held + held, occupied=Track.occupied + occupied)
-            .execution_options(synchronize_session=False)
+            statement.values(held=Track.held + held, occupied=Track.occupied + occupied).execution_options(
+                synchronize_session=False
+            )
         )
         if track_id == hold and result.rowcount != 1:
             raise NoSeat("No open seat on this track.", extra={"track_id": track_id})

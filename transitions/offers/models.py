@@ -1,14 +1,8 @@
 """Tables of offers and placements: offers, placements, attendance and readmissions."""
+
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Date,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    text,
-)
+from sqlalchemy import Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
@@ -38,13 +32,29 @@ class Offer(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index("uq_offers_one_accepted", "referral_id", unique=True,
-              sqlite_where=text("status = 'accepted'"), postgresql_where=text("status = 'accepted'")),
-        Index("uq_offers_pending_program", "referral_id", "program_id", unique=True,
-              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_offers_one_accepted",
+            "referral_id",
+            unique=True,
+            sqlite_where=text("status = 'accepted'"),
+            postgresql_where=text("status = 'accepted'"),
+        ),
+        Index(
+            "uq_offers_pending_program",
+            "referral_id",
+            "program_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
         # Seat reads subtract a track's pending offers past expiry; old offers must not be scanned for that.
-        Index("ix_offers_pending_track", "track_id", "expires_at",
-              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_offers_pending_track",
+            "track_id",
+            "expires_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
 

@@ -1,4 +1,5 @@
 """Placements: attendance and lapse warnings, IOP discharge, and readmissions, each freeing the seat in the database."""
+
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -34,14 +35,17 @@ def _locked_placement(placement_id):
 
 def _require_active(placement):
     if placement.status != "active":
-        raise Conflict("This placement has ended (outcome %s)." % placement.outcome,
-                       extra={"placement_status": placement.status, "outcome": placement.outcome})
+        raise Conflict(
+            "This placement has ended (outcome %s)." % placement.outcome,
+            extra={"placement_status": placement.status, "outcome": placement.outcome},
+        )
 
 
 def end_placement(placement, referral, outcome, now, actor, changes):
     """Discharge an active placement (conditional UPDATE, so it ends once); the caller applies the seat change."""
     result = db.session.execute(
-        update(Placement).where(Placement.id == placement.id, Placement.status == "active")
+        update(Placement)
+        .where(Placement.id == placement.id, Placement.status == "active")
         .values(status="discharged", outcome=outcome, discharged_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -49,14 +53,25 @@ def end_placement(placement, referral, outcome, now, actor, changes):
     if result.rowcount != 1:
         raise Conflict("This placement has already ended.", extra={"placement_status": "discharged"})
     add_seat_change(changes, placement.track_id, occupied=-1)
-    record_event("placement.discharged", referral=referral, subject=placement, actor=actor,
-                 data={"placement_id": placement.id, "referral_id": referral.id, "track_id": placement.track_id,
-                       "program_id": placement.program_id, "outcome": outcome})
+    record_event(
+        "placement.discharged",
+        referral=referral,
+        subject=placement,
+        actor=actor,
+        data={
+            "placement_id": placement.id,
+            "referral_id": referral.id,
+            "track_id": placement.track_id,
+            "program_id": placement.program_id,
+            "outcome": outcome,
+        },
+    )
 
 
 def active_placement(referral_id):
-    return db.session.scalar(select(Placement).where(Placement.referral_id == referral_id,
-                                                     Placement.status == "active"))
+    return db.session.scalar(
+        select(Placement).where(Placement.referral_id == referral_id, Placement.status == "active")
+    )
 
 
 # ---------------------------------------------------------------- attendance
@@ -66,14 +81,17 @@ def _check_session_date(placement, track, day, now):
     session_days = [d for d in WEEKDAYS if any(s["day"] == d for s in track.sessions)]
     problems = []
     if WEEKDAYS[day.weekday()] not in session_days:
-        problems.append("%s is a %s; this track meets on %s." % (day.isoformat(), WEEKDAYS[day.weekday()],
-                                                                 ", ".join(session_days)))
+        problems.append(
+            "%s is a %s; this track meets on %s." % (day.isoformat(), WEEKDAYS[day.weekday()], ", ".join(session_days))
+        )
     if day < placement.intake_date:
         problems.append("The date is before the intake date %s." % placement.intake_date.isoformat())
     today = local_today(track.timezone, now)
     if day > today:
-        problems.append("Attendance cannot be recorded ahead of the session (today is %s in %s)." % (
-            today.isoformat(), track.timezone))
+        problems.append(
+            "Attendance cannot be recorded ahead of the session (today is %s in %s)."
+            % (today.isoformat(), track.timezone)
+        )
     if problems:
         raise ValidationFailed({"date": problems}, "The date is not a session of this placement.")
 
@@ -84,17 +102,30 @@ def record_attendance(actor, placement_id, day, status, now=None):
     placement, referral = _locked_placement(placement_id)
     _require_active(placement)
     _check_session_date(placement, placement_track(placement), day, now)
-    existing = db.session.scalar(select(Attendance).where(Attendance.placement_id == placement.id,
-                                                          Attendance.session_date == day))
+    existing = db.session.scalar(
+        select(Attendance).where(Attendance.placement_id == placement.id, Attendance.session_date == day)
+    )
     if existing is not None:
-        raise Conflict("Attendance for %s is already recorded (%s)." % (day.isoformat(), existing.status),
-                       extra={"attendance_id": existing.id, "attendance_status": existing.status})
-    row = Attendance(placement_id=placement.id, session_date=day, status=status,
-                     recorded_by=actor.id if actor is not None else None, created_at=now)
+        raise Conflict(
+            "Attendance for %s is already recorded (%s)." % (day.isoformat(), existing.status),
+            extra={"attendance_id": existing.id, "attendance_status": existing.status},
+        )
+    row = Attendance(
+        placement_id=placement.id,
+        session_date=day,
+        status=status,
+        recorded_by=actor.id if actor is not None else None,
+        created_at=now,
+    )
     db.session.add(row)
     db.session.flush()
-    record_event("attendance.recorded", referral=referral, subject=placement, actor=actor,
-                 data={"placement_id": placement.id, "attendance_id": row.id, "status": status})
+    record_event(
+        "attendance.recorded",
+        referral=referral,
+        subject=placement,
+        actor=actor,
+        data={"placement_id": placement.id, "attendance_id": row.id, "status": status},
+    )
     if status == "attended" and referral.status == "placed":
         transition(referral, "attending", actor, data={"placement_id": placement.id, "attendance_id": row.id})
     lapse = _check_lapse(referral, placement, row, actor)
@@ -123,20 +154,31 @@ def missed_run(rows, index):
 def _check_lapse(referral, placement, row, actor):
     """LAPSE_MISSED_IN_A_ROW missed sessions in a row write one attendance.lapsed event per run."""
     threshold = int(current_app.config.get("LAPSE_MISSED_IN_A_ROW", 2))
-    rows = db.session.scalars(select(Attendance).where(Attendance.placement_id == placement.id)
-                              .order_by(Attendance.session_date)).all()
+    rows = db.session.scalars(
+        select(Attendance).where(Attendance.placement_id == placement.id).order_by(Attendance.session_date)
+    ).all()
     run = missed_run(rows, rows.index(row))
     if len(run) < threshold:
         return None
     run_ids = [r.id for r in run]
-    earlier = db.session.scalars(select(Event).where(Event.type == "attendance.lapsed",
-                                                     Event.subject_id == placement.id)).all()
+    earlier = db.session.scalars(
+        select(Event).where(Event.type == "attendance.lapsed", Event.subject_id == placement.id)
+    ).all()
     if any(set(run_ids) & set((event.data or {}).get("attendance_ids", [])) for event in earlier):
         return None
-    return record_event("attendance.lapsed", referral=referral, subject=placement, actor=actor,
-                        data={"placement_id": placement.id, "referral_id": referral.id,
-                              "program_id": placement.program_id, "missed_in_a_row": len(run),
-                              "attendance_ids": run_ids})
+    return record_event(
+        "attendance.lapsed",
+        referral=referral,
+        subject=placement,
+        actor=actor,
+        data={
+            "placement_id": placement.id,
+            "referral_id": referral.id,
+            "program_id": placement.program_id,
+            "missed_in_a_row": len(run),
+            "attendance_ids": run_ids,
+        },
+    )
 
 
 # ---------------------------------------------------------------- discharge and readmission
@@ -164,14 +206,20 @@ def record_readmission(actor, referral_id, admitted_on, facility=None, now=None)
     referral = lock_referral(referral_id)
     days = (admitted_on - referral.discharge_date).days
     if days < 0:
-        raise ValidationFailed({"date": ["A readmission cannot be before the discharge date %s." % (
-            referral.discharge_date.isoformat())]})
+        raise ValidationFailed(
+            {"date": ["A readmission cannot be before the discharge date %s." % (referral.discharge_date.isoformat())]}
+        )
     if admitted_on > local_today(referral.timezone, now):
         raise ValidationFailed({"date": ["A readmission cannot be in the future."]})
     classification = readmission_class(days)
-    row = Readmission(referral_id=referral.id, admitted_on=admitted_on, facility=facility,
-                      classification=classification, recorded_by=actor.id if actor is not None else None,
-                      created_at=now)
+    row = Readmission(
+        referral_id=referral.id,
+        admitted_on=admitted_on,
+        facility=facility,
+        classification=classification,
+        recorded_by=actor.id if actor is not None else None,
+        created_at=now,
+    )
     db.session.add(row)
     db.session.flush()
     changes = {}
@@ -180,8 +228,12 @@ def record_readmission(actor, referral_id, admitted_on, facility=None, now=None)
     if placement is not None:
         end_placement(placement, referral, "readmitted", now, actor, changes)
     apply_seat_changes(changes)
-    data = {"referral_id": referral.id, "readmission_id": row.id, "classification": classification,
-            "days_after_discharge": days}
+    data = {
+        "referral_id": referral.id,
+        "readmission_id": row.id,
+        "classification": classification,
+        "days_after_discharge": days,
+    }
     if "readmitted" in ALLOWED_TRANSITIONS[referral.status]:
         transition(referral, "readmitted", actor, event_type="referral.readmitted", data=data)
     else:

@@ -1,5 +1,6 @@
 """Offer and placement reads: an offer's effective status, the consent gate and intake window as reads, a
 placement's attendance and missed run, and how a readmission is classed."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -30,8 +31,10 @@ def effective_status(offer, now):
 def consent_blocker(referral, now):
     """Why the Part 2 consent gate keeps this referral from being offered or placed now, or None if it does not."""
     if referral.is_substance_use and not referral.consent_current_on(now.date()):
-        return ("A %s referral needs a current 42 CFR Part 2 consent (signed, unexpired, not revoked) before it "
-                "can be offered or placed." % referral.need)
+        return (
+            "A %s referral needs a current 42 CFR Part 2 consent (signed, unexpired, not revoked) before it "
+            "can be offered or placed." % referral.need
+        )
     return None
 
 
@@ -46,8 +49,9 @@ def intake_window(referral, track, now):
 
 
 def attendance_of(placement):
-    return db.session.scalars(select(Attendance).where(Attendance.placement_id == placement.id)
-                              .order_by(Attendance.session_date)).all()
+    return db.session.scalars(
+        select(Attendance).where(Attendance.placement_id == placement.id).order_by(Attendance.session_date)
+    ).all()
 
 
 def sessions_attended(rows):

@@ -1,17 +1,9 @@
 """Schemas of offers, placements, attendance, IOP discharge and readmissions."""
-from marshmallow import (
-    Schema,
-    fields,
-    validate,
-)
+
+from marshmallow import Schema, fields, validate
 
 from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, no_nul
-from transitions.offers.models import (
-    ATTENDANCE_STATUSES,
-    DECLINE_REASONS,
-    DISCHARGE_OUTCOMES,
-    OFFER_STATUSES,
-)
+from transitions.offers.models import ATTENDANCE_STATUSES, DECLINE_REASONS, DISCHARGE_OUTCOMES, OFFER_STATUSES
 
 
 class OfferInSchema(StrictSchema):
@@ -47,8 +39,10 @@ class OfferSchema(Schema):
     program_id = fields.String()
     program_name = fields.String()
     track_name = fields.String()
-    status = fields.String(validate=validate.OneOf(OFFER_STATUSES),
-                           metadata={"description": "A pending offer past expires_at reads as expired."})
+    status = fields.String(
+        validate=validate.OneOf(OFFER_STATUSES),
+        metadata={"description": "A pending offer past expires_at reads as expired."},
+    )
     expires_at = Timestamp()
     created_at = Timestamp()
     created_by = fields.String(allow_none=True, metadata={"description": "null for an automatic cascade offer."})

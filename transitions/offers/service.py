@@ -1,4 +1,5 @@
 """Offers: seat holds decided by the database, parallel offers, accept/decline/withdraw, lazy expiry, auto-cascade."""
+
 import logging
 from datetime import timedelta
 
@@ -39,8 +40,12 @@ def _ttl():
 
 def _offer_data(offer, **extra):
     """Event payload: ids and codes only, never patient data (webhooks carry it)."""
-    data = {"offer_id": offer.id, "referral_id": offer.referral_id, "track_id": offer.track_id,
-            "program_id": offer.program_id}
+    data = {
+        "offer_id": offer.id,
+        "referral_id": offer.referral_id,
+        "track_id": offer.track_id,
+        "program_id": offer.program_id,
+    }
     data.update(extra)
     return data
 
@@ -54,7 +59,8 @@ def _close(offer, status, now, actor=None, live_only=False, **values):
     if live_only:
         conditions.append(Offer.expires_at > now)
     result = db.session.execute(
-        update(Offer).where(*conditions)
+        update(Offer)
+        .where(*conditions)
         .values(status=status, decided_at=now, decided_by=actor.id if actor is not None else None, **values)
         .execution_options(synchronize_session=False)
     )
@@ -64,15 +70,18 @@ def _close(offer, status, now, actor=None, live_only=False, **values):
 
 def _pending_offers(referral_id):
     query = (
-        select(Offer).where(Offer.referral_id == referral_id, Offer.status == "pending")
-        .order_by(Offer.created_at, Offer.id).execution_options(populate_existing=True)
+        select(Offer)
+        .where(Offer.referral_id == referral_id, Offer.status == "pending")
+        .order_by(Offer.created_at, Offer.id)
+        .execution_options(populate_existing=True)
     )
     return db.session.scalars(query).all()
 
 
 def _has_live_offer(referral_id, now):
-    return db.session.scalar(select(exists().where(
-        Offer.referral_id == referral_id, Offer.status == "pending", Offer.expires_at > now)))
+    return db.session.scalar(
+        select(exists().where(Offer.referral_id == referral_id, Offer.status == "pending", Offer.expires_at > now))
+    )
 
 
 def close_referral_offers(referral, now, actor=None, live_status=None, reason=None, changes=None):
@@ -91,8 +100,13 @@ def close_referral_offers(referral, now, actor=None, live_status=None, reason=No
         elif live_status is not None:
             if _close(offer, live_status, now, actor):
                 add_seat_change(changes, offer.track_id, held=-1)
-                record_event("offer.%s" % live_status, referral=referral, subject=offer, actor=actor,
-                             data=_offer_data(offer, reason=reason))
+                record_event(
+                    "offer.%s" % live_status,
+                    referral=referral,
+                    subject=offer,
+                    actor=actor,
+                    data=_offer_data(offer, reason=reason),
+                )
                 closed.append(offer)
     return changes, closed
 
@@ -103,15 +117,20 @@ def _expire_due_on_track(track_id, now, changes):
     Their referrals are settled (requeued or cascaded) by their own next change or by the sweep.
     """
     due = db.session.scalars(
-        select(Offer).where(Offer.track_id == track_id, Offer.status == "pending", Offer.expires_at <= now)
+        select(Offer)
+        .where(Offer.track_id == track_id, Offer.status == "pending", Offer.expires_at <= now)
         .order_by(Offer.id)
     ).all()
     expired = []
     for offer in due:
         if _close(offer, "expired", now):
             add_seat_change(changes, track_id, held=-1)
-            record_event("offer.expired", referral=db.session.get(Referral, offer.referral_id), subject=offer,
-                         data=_offer_data(offer))
+            record_event(
+                "offer.expired",
+                referral=db.session.get(Referral, offer.referral_id),
+                subject=offer,
+                data=_offer_data(offer),
+            )
             expired.append(offer)
     return expired
 
@@ -133,8 +152,7 @@ def _check_offerable(referral):
 def _require_live(offer, now):
     status = effective_status(offer, now)
     if status != "pending":
-        raise Conflict("This offer is %s; only a pending offer can change." % status,
-                       extra={"offer_status": status})
+        raise Conflict("This offer is %s; only a pending offer can change." % status, extra={"offer_status": status})
 
 
 def check_intake_date(referral, track, intake_date, now):
@@ -142,8 +160,10 @@ def check_intake_date(referral, track, intake_date, now):
     day = WEEKDAYS[intake_date.weekday()]
     problems = []
     if day not in track.intake_days:
-        problems.append("%s is a %s; this track takes new patients on %s." % (
-            intake_date.isoformat(), day, ", ".join(track.intake_days)))
+        problems.append(
+            "%s is a %s; this track takes new patients on %s."
+            % (intake_date.isoformat(), day, ", ".join(track.intake_days))
+        )
     if intake_date < referral.discharge_date:
         problems.append("The intake cannot be before the discharge date %s." % referral.discharge_date.isoformat())
     today = local_today(track.timezone, now)
@@ -165,30 +185,47 @@ def _make_offer(actor, referral, track, now, cascade_from=None):
     _check_consent(referral, now)
     verdict = matching.evaluate(referral, track, now.date(), ignore_capacity=True)
     if not verdict.ok:
-        error = ValidationFailed({"track_id": list(verdict.reasons) or list(verdict.failed)},
-                                 "The track fails the matching rules: %s." % ", ".join(verdict.failed))
+        error = ValidationFailed(
+            {"track_id": list(verdict.reasons) or list(verdict.failed)},
+            "The track fails the matching rules: %s." % ", ".join(verdict.failed),
+        )
         error.extra = {"failed": list(verdict.failed)}
         raise error
     live = [o for o in _pending_offers(referral.id) if o.expires_at > now]
     same_program = next((o for o in live if o.program_id == track.program_id), None)
     if same_program is not None:
-        raise Conflict("This referral already has a pending offer to this program.",
-                       extra={"offer_id": same_program.id})
+        raise Conflict(
+            "This referral already has a pending offer to this program.", extra={"offer_id": same_program.id}
+        )
     if len(live) >= _max_pending():
-        raise Conflict("This referral already has %d pending offers, the most allowed at once." % len(live),
-                       extra={"pending_offers": [o.id for o in live]})
+        raise Conflict(
+            "This referral already has %d pending offers, the most allowed at once." % len(live),
+            extra={"pending_offers": [o.id for o in live]},
+        )
     changes, _ = close_referral_offers(referral, now)
     _expire_due_on_track(track.id, now, changes)
     apply_seat_changes(changes, hold=track.id)
-    offer = Offer(referral_id=referral.id, track_id=track.id, program_id=track.program_id, status="pending",
-                  expires_at=now + _ttl(), created_by=actor.id if actor is not None else None, created_at=now)
+    offer = Offer(
+        referral_id=referral.id,
+        track_id=track.id,
+        program_id=track.program_id,
+        status="pending",
+        expires_at=now + _ttl(),
+        created_by=actor.id if actor is not None else None,
+        created_at=now,
+    )
     db.session.add(offer)
     db.session.flush()
     extra = {"cascade": True, "after_offer_id": cascade_from.id} if cascade_from is not None else {}
     if referral.status != "offered":
         transition(referral, "offered", actor, data=_offer_data(offer))
-    record_event("offer.created", referral=referral, subject=offer, actor=actor,
-                 data=_offer_data(offer, expires_at=rfc3339(offer.expires_at), **extra))
+    record_event(
+        "offer.created",
+        referral=referral,
+        subject=offer,
+        actor=actor,
+        data=_offer_data(offer, expires_at=rfc3339(offer.expires_at), **extra),
+    )
     return offer
 
 
@@ -214,8 +251,13 @@ def _settle(referral, actor, now, cascade, summary=None):
             if summary is not None:
                 summary["cascaded"].append(offer.id)
             return offer
-    transition(referral, "submitted", actor, event_type="referral.requeued",
-               data={"referral_id": referral.id, "auto_cascade": bool(referral.auto_cascade)})
+    transition(
+        referral,
+        "submitted",
+        actor,
+        event_type="referral.requeued",
+        data={"referral_id": referral.id, "auto_cascade": bool(referral.auto_cascade)},
+    )
     if summary is not None:
         summary["requeued"].append(referral.id)
     return None
@@ -239,7 +281,8 @@ def _cascade(referral, now):
         return None
     tried_programs = set(db.session.scalars(select(Offer.program_id).where(Offer.referral_id == referral.id)))
     last = db.session.scalars(
-        select(Offer).where(Offer.referral_id == referral.id, Offer.decided_at.is_not(None))
+        select(Offer)
+        .where(Offer.referral_id == referral.id, Offer.decided_at.is_not(None))
         .order_by(Offer.decided_at.desc(), Offer.id)
     ).first()
     attempts = 0
@@ -288,11 +331,17 @@ def accept_offer(actor, offer_id, intake_date, now=None):
     record_event("offer.accepted", referral=referral, subject=offer, actor=actor, data=_offer_data(offer))
     changes = {}
     add_seat_change(changes, offer.track_id, held=-1, occupied=1)
-    close_referral_offers(referral, now, actor, live_status="withdrawn", reason="accepted_elsewhere",
-                          changes=changes)
+    close_referral_offers(referral, now, actor, live_status="withdrawn", reason="accepted_elsewhere", changes=changes)
     apply_seat_changes(changes)
-    placement = Placement(referral_id=referral.id, offer_id=offer.id, track_id=offer.track_id,
-                          program_id=offer.program_id, intake_date=intake_date, status="active", created_at=now)
+    placement = Placement(
+        referral_id=referral.id,
+        offer_id=offer.id,
+        track_id=offer.track_id,
+        program_id=offer.program_id,
+        intake_date=intake_date,
+        status="active",
+        created_at=now,
+    )
     db.session.add(placement)
     db.session.flush()
     transition(referral, "placed", actor, data=_offer_data(offer, placement_id=placement.id))
@@ -306,8 +355,9 @@ def _end_live_offer(actor, offer_id, now, status, reason, cascade, **values):
     _require_live(offer, now)
     if not _close(offer, status, now, actor, live_only=True, **values):
         raise Conflict("This offer is no longer pending.", extra={"offer_status": effective_status(offer, now)})
-    record_event("offer.%s" % status, referral=referral, subject=offer, actor=actor,
-                 data=_offer_data(offer, reason=reason))
+    record_event(
+        "offer.%s" % status, referral=referral, subject=offer, actor=actor, data=_offer_data(offer, reason=reason)
+    )
     changes = {}
     add_seat_change(changes, offer.track_id, held=-1)
     close_referral_offers(referral, now, changes=changes)
@@ -319,8 +369,9 @@ def _end_live_offer(actor, offer_id, now, status, reason, cascade, **values):
 
 def decline_offer(actor, offer_id, reason, note=None, now=None):
     """Decline with a coded reason; frees the seat; the referral cascades or is requeued if no offer is left."""
-    return _end_live_offer(actor, offer_id, now or utcnow(), "declined", reason, cascade=True,
-                           decline_reason=reason, decline_note=note)
+    return _end_live_offer(
+        actor, offer_id, now or utcnow(), "declined", reason, cascade=True, decline_reason=reason, decline_note=note
+    )
 
 
 def withdraw_offer(actor, offer_id, now=None):
@@ -333,13 +384,15 @@ def revoke_consent(actor, referral_id, now=None):
     now = now or utcnow()
     referral = lock_referral(referral_id)
     if referral.consent_signed_on is None:
-        raise Conflict("This referral has no Part 2 consent on file to revoke.",
-                       extra={"current_status": referral.status})
+        raise Conflict(
+            "This referral has no Part 2 consent on file to revoke.", extra={"current_status": referral.status}
+        )
     if referral.consent_revoked_at is not None:
         return referral
     referral.consent_revoked_at = now
-    record_event("referral.consent_revoked", referral=referral, subject=referral, actor=actor,
-                 data={"referral_id": referral.id})
+    record_event(
+        "referral.consent_revoked", referral=referral, subject=referral, actor=actor, data={"referral_id": referral.id}
+    )
     changes, _ = close_referral_offers(referral, now, actor, live_status="withdrawn", reason="consent_revoked")
     apply_seat_changes(changes)
     _settle(referral, actor, now, cascade=False)
@@ -360,7 +413,10 @@ class ExpirySummary:
 
     def __str__(self):
         return "expired %d offers, cascaded %d, requeued %d referrals" % (
-            len(self.expired), len(self.cascaded), len(self.requeued))
+            len(self.expired),
+            len(self.cascaded),
+            len(self.requeued),
+        )
 
 
 def expire_due_offers(now=None):
@@ -373,8 +429,11 @@ def expire_due_offers(now=None):
     """
     now = now or utcnow()
     live = exists().where(Offer.referral_id == Referral.id, Offer.status == "pending", Offer.expires_at > now)
-    due = set(db.session.scalars(
-        select(Offer.referral_id).where(Offer.status == "pending", Offer.expires_at <= now).distinct()))
+    due = set(
+        db.session.scalars(
+            select(Offer.referral_id).where(Offer.status == "pending", Offer.expires_at <= now).distinct()
+        )
+    )
     stranded = set(db.session.scalars(select(Referral.id).where(Referral.status == "offered", ~live)))
     summary = ExpirySummary()
     for referral_id in sorted(due | stranded):

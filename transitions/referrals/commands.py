@@ -5,6 +5,7 @@ Each command looks its referral up first (another organization's referral is an 
 (an audited 403), then lets the service make the change (409 for a wrong state, 422 for incoherent fields), a lost
 database race answering 409.
 """
+
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import races_as_conflicts

@@ -1,16 +1,8 @@
 """The referral table: a patient's discharge, needs, availability, coverage and consent."""
+
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Boolean,
-    Date,
-    Float,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    text,
-)
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
@@ -18,8 +10,15 @@ from transitions.core.db import db
 from transitions.core.types import ID, JSONType, UTCDateTime, new_id
 
 REFERRAL_STATUSES = (
-    "submitted", "offered", "placed", "attending",
-    "completed", "dropped_out", "readmitted", "cancelled", "no_match",
+    "submitted",
+    "offered",
+    "placed",
+    "attending",
+    "completed",
+    "dropped_out",
+    "readmitted",
+    "cancelled",
+    "no_match",
 )
 # A referral in one of these states blocks a second referral for the same patient.
 OPEN_REFERRAL_STATUSES = ("submitted", "offered", "placed", "attending", "no_match")
@@ -72,8 +71,12 @@ class Referral(db.Model):
     __table_args__ = (
         # The database, not a read-then-insert, guarantees one open referral per patient per org.
         Index(
-            "uq_referrals_open_patient", "organization_id", "patient_key", unique=True,
-            sqlite_where=text(_open_statuses_sql()), postgresql_where=text(_open_statuses_sql()),
+            "uq_referrals_open_patient",
+            "organization_id",
+            "patient_key",
+            unique=True,
+            sqlite_where=text(_open_statuses_sql()),
+            postgresql_where=text(_open_statuses_sql()),
         ),
     )
 
@@ -84,8 +87,13 @@ class Referral(db.Model):
     @property
     def patient(self):
         return {
-            "given_name": self.given_name, "family_name": self.family_name, "birth_date": self.birth_date,
-            "gender": self.gender, "language": self.language, "zip": self.zip, "phone": self.phone,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "birth_date": self.birth_date,
+            "gender": self.gender,
+            "language": self.language,
+            "zip": self.zip,
+            "phone": self.phone,
         }
 
     @property
@@ -97,8 +105,10 @@ class Referral(db.Model):
         if self.consent_signed_on is None:
             return None
         return {
-            "signed_on": self.consent_signed_on, "expires_on": self.consent_expires_on,
-            "revoked_at": self.consent_revoked_at, "current": self.consent_current_on(utcnow().date()),
+            "signed_on": self.consent_signed_on,
+            "expires_on": self.consent_expires_on,
+            "revoked_at": self.consent_revoked_at,
+            "current": self.consent_current_on(utcnow().date()),
         }
 
     def consent_current_on(self, day):

@@ -1,14 +1,6 @@
 """Schemas of referrals: input, the full and the provider's view, lists and the timeline."""
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    pre_load,
-    validate,
-    validates,
-    validates_schema,
-)
+
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates, validates_schema
 
 from transitions.core import codes
 from transitions.core.clock import today
@@ -25,11 +17,7 @@ from transitions.core.fields import (
     unique,
 )
 from transitions.directory.models import ORIGINS, SERVICES
-from transitions.directory.schemas import (
-    WeeklyWindowOutSchema,
-    WeeklyWindowSchema,
-    check_no_overlap,
-)
+from transitions.directory.schemas import WeeklyWindowOutSchema, WeeklyWindowSchema, check_no_overlap
 from transitions.referrals.models import REFERRAL_STATUSES
 
 # ---------------------------------------------------------------- referrals
@@ -109,16 +97,19 @@ class ReferralInSchema(StrictSchema):
     coverage = fields.Nested(CoverageInSchema, required=True)
     origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
     need = fields.String(required=True, validate=validate.OneOf(SERVICES))
-    diagnoses = fields.List(fields.String(validate=validate.Length(max=10)), required=True,
-                            validate=[validate.Length(min=1, max=25), _check_diagnoses])
+    diagnoses = fields.List(
+        fields.String(validate=validate.Length(max=10)),
+        required=True,
+        validate=[validate.Length(min=1, max=25), _check_diagnoses],
+    )
     needs_mat = fields.Boolean(load_default=False)
     discharge_date = fields.Date(required=True)
-    availability = fields.List(fields.Nested(WeeklyWindowSchema), allow_none=True,
-                               validate=validate.Length(max=50))
+    availability = fields.List(fields.Nested(WeeklyWindowSchema), allow_none=True, validate=validate.Length(max=50))
     timezone = fields.String(required=True, validate=check_timezone)
     modality = fields.String(load_default="either", validate=validate.OneOf(("in_person", "telehealth", "either")))
-    max_travel_miles = fields.Float(validate=validate.Range(min=0, max=500, min_inclusive=False),
-                                    allow_none=True, allow_nan=False)
+    max_travel_miles = fields.Float(
+        validate=validate.Range(min=0, max=500, min_inclusive=False), allow_none=True, allow_nan=False
+    )
     part2_consent = fields.Nested(ConsentInSchema, allow_none=True)
     notes = fields.String(validate=validate.Length(max=5000), allow_none=True)
     share_notes = fields.Boolean(metadata={"description": "Show notes to IOP coordinators offered this patient."})

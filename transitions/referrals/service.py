@@ -1,4 +1,5 @@
 """Referral intake: create, update while not placed, and cancel, with the duplicate-patient rule."""
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -15,8 +16,9 @@ from transitions.referrals.states import EDITABLE, ensure_transition, transition
 
 def patient_key(given_name, family_name, birth_date):
     """Same person for the duplicate rule: names compared case- and space-insensitively."""
-    return "|".join((" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(),
-                     birth_date.isoformat()))
+    return "|".join(
+        (" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(), birth_date.isoformat())
+    )
 
 
 def _apply_fields(referral, data):
@@ -38,8 +40,20 @@ def _apply_fields(referral, data):
         referral.consent_signed_on = consent["signed_on"] if consent else None
         referral.consent_expires_on = consent.get("expires_on") if consent else None
         referral.consent_revoked_at = None
-    for key in ("origin", "need", "diagnoses", "needs_mat", "discharge_date", "availability", "timezone",
-                "modality", "max_travel_miles", "notes", "share_notes", "auto_cascade"):
+    for key in (
+        "origin",
+        "need",
+        "diagnoses",
+        "needs_mat",
+        "discharge_date",
+        "availability",
+        "timezone",
+        "modality",
+        "max_travel_miles",
+        "notes",
+        "share_notes",
+        "auto_cascade",
+    ):
         if key in data:
             setattr(referral, key, data[key])
 
@@ -69,8 +83,8 @@ def open_referral_for(organization_id, key, excluding_id=None):
 
 def _duplicate_conflict(existing):
     return Conflict(
-        "This patient already has an open referral (%s, status %s) from your organization." % (
-            existing.id, existing.status),
+        "This patient already has an open referral (%s, status %s) from your organization."
+        % (existing.id, existing.status),
         extra={"existing_referral_id": existing.id, "existing_status": existing.status},
     )
 
@@ -95,14 +109,28 @@ def _flush_guarding_duplicates(referral):
 def create_referral(user, data, now=None):
     """A new referral from the user's organization (the caller has checked the user may submit)."""
     now = now or utcnow()
-    referral = Referral(id=new_id(), organization_id=user.organization_id, created_by=user.id, created_at=now,
-                        updated_at=now, status="submitted", share_notes=False, auto_cascade=False)
+    referral = Referral(
+        id=new_id(),
+        organization_id=user.organization_id,
+        created_by=user.id,
+        created_at=now,
+        updated_at=now,
+        status="submitted",
+        share_notes=False,
+        auto_cascade=False,
+    )
     _apply_fields(referral, data)
     _check_coherent(referral)
     db.session.add(referral)
     _flush_guarding_duplicates(referral)
-    record_event("referral.submitted", referral=referral, subject=referral, actor=user, to_status="submitted",
-                 data={"referral_id": referral.id, "need": referral.need})
+    record_event(
+        "referral.submitted",
+        referral=referral,
+        subject=referral,
+        actor=user,
+        to_status="submitted",
+        data={"referral_id": referral.id, "need": referral.need},
+    )
     followup_plan.plan_referral(referral)
     return referral
 
@@ -110,14 +138,15 @@ def create_referral(user, data, now=None):
 def update_referral(user, referral, changes, now=None):
     """Apply validated changes until the referral is placed (the caller has checked the user may change it)."""
     if referral.status not in EDITABLE:
-        raise Conflict("A referral in status '%s' can no longer be changed." % referral.status,
-                       extra={"current_status": referral.status})
+        raise Conflict(
+            "A referral in status '%s' can no longer be changed." % referral.status,
+            extra={"current_status": referral.status},
+        )
     _apply_fields(referral, changes)
     _check_coherent(referral)
     referral.updated_at = now or utcnow()
     _flush_guarding_duplicates(referral)
-    record_event("referral.updated", referral=referral, subject=referral, actor=user,
-                 data={"fields": sorted(changes)})
+    record_event("referral.updated", referral=referral, subject=referral, actor=user, data={"fields": sorted(changes)})
     followup_plan.replan_referral(referral)
     return referral
 
@@ -130,12 +159,12 @@ def cancel_referral(user, referral, reason=None, now=None):
     # The same lock order as every offer change (referral, then offers, then tracks by id): no deadlocks.
     referral = ledger.lock_referral(referral.id)
     ensure_transition(referral, "cancelled")
-    changes, _ = offers.close_referral_offers(referral, now or utcnow(), user, live_status="withdrawn",
-                                              reason="referral_cancelled")
+    changes, _ = offers.close_referral_offers(
+        referral, now or utcnow(), user, live_status="withdrawn", reason="referral_cancelled"
+    )
     ledger.apply_seat_changes(changes)
     referral.cancel_reason = reason
     transition(referral, "cancelled", user, data={"reason": reason} if reason else None)
     followup_plan.close_pending(referral)
     db.session.flush()
     return referral
-

@@ -1,4 +1,5 @@
 """The referral state machine: one table of allowed transitions, and the function that applies them."""
+
 from transitions.core.errors import Conflict
 from transitions.notify.events import record_event
 
@@ -41,6 +42,11 @@ def transition(referral, to_status, actor, event_type=None, data=None):
     from_status = referral.status
     referral.status = to_status
     return record_event(
-        event_type or "referral.%s" % to_status, referral=referral, subject=referral, actor=actor,
-        from_status=from_status, to_status=to_status, data=data,
+        event_type or "referral.%s" % to_status,
+        referral=referral,
+        subject=referral,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
     )

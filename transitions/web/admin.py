@@ -1,4 +1,5 @@
 """Admin pages: users and their web passwords (the API keeps bearer tokens; passwords are for these pages)."""
+
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
@@ -14,8 +15,11 @@ from transitions.web.blueprint import bp, notice, permits, render
 @permits(policy.ADMINISTER)
 def users():
     rows = db.session.execute(
-        select(User, Organization.name).join(Organization, Organization.id == User.organization_id)
-        .order_by(Organization.name, User.email).limit(1000)).all()
+        select(User, Organization.name)
+        .join(Organization, Organization.id == User.organization_id)
+        .order_by(Organization.name, User.email)
+        .limit(1000)
+    ).all()
     return render("admin_users.html", rows=rows)
 
 
@@ -27,7 +31,12 @@ def set_user_password(user_id):
     except NotFound as error:
         return render("error.html", status=404, title="Not found", detail=error.detail, back=url_for("web.users"))
     except ValidationFailed as error:
-        return render("error.html", status=422, title="The password was not set",
-                      detail=" ".join(error.errors["password"]), back=url_for("web.users"))
+        return render(
+            "error.html",
+            status=422,
+            title="The password was not set",
+            detail=" ".join(error.errors["password"]),
+            back=url_for("web.users"),
+        )
     notice("Password set for %s; their open sessions were signed out." % user.email, "success")
     return redirect(url_for("web.users"))

@@ -1,4 +1,5 @@
 """Sign-in, sign-out and the home redirect."""
+
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
@@ -41,18 +42,29 @@ def sign_in():
     email = (request.form.get("email") or "").strip().lower()[:254]
     password = request.form.get("password") or ""
     if not email or not password:
-        return render("sign_in.html", status=400, next_page=next_page, email=email,
-                      error="Enter your email and password.")
+        return render(
+            "sign_in.html", status=400, next_page=next_page, email=email, error="Enter your email and password."
+        )
     if throttle.blocked(email):
         throttle.record_throttled(email)
-        return render("sign_in.html", status=429, next_page=next_page, email=email,
-                      error="Too many failed sign-ins. Wait a few minutes and try again.")
+        return render(
+            "sign_in.html",
+            status=429,
+            next_page=next_page,
+            email=email,
+            error="Too many failed sign-ins. Wait a few minutes and try again.",
+        )
     user = db.session.scalar(select(User).where(User.email == email))
     if not passwords.verify_password(user, password) or not user.active:
         throttle.record(email, user, succeeded=False)
         # One message for a wrong email and a wrong password: it must not reveal who has an account.
-        return render("sign_in.html", status=401, next_page=next_page, email=email,
-                      error="That email and password do not match an active account.")
+        return render(
+            "sign_in.html",
+            status=401,
+            next_page=next_page,
+            email=email,
+            error="That email and password do not match an active account.",
+        )
     throttle.record(email, user, succeeded=True)
     sessions.start(user)
     g.user = user

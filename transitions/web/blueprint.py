@@ -1,18 +1,10 @@
 """The web blueprint: who is signed in, CSRF on every POST, role checks, HTML errors and safe response headers."""
+
 import logging
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import (
-    Blueprint,
-    g,
-    has_request_context,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, g, has_request_context, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from transitions import policy
@@ -41,14 +33,27 @@ ROLE_HOME = {
 }
 # Each role's menu, in its order: a page map like ROLE_HOME (every page still checks its own policy).
 ROLE_NAV = {
-    "discharge_planner": (("web.referrals", "My referrals"), ("web.new_referral", "New referral"),
-                          ("web.board", "Step-down board"), ("web.metrics", "Metrics")),
-    "iop_coordinator": (("web.offer_inbox", "Offer inbox"), ("web.programs", "Programs and seats"),
-                        ("web.roster", "Today's roster")),
+    "discharge_planner": (
+        ("web.referrals", "My referrals"),
+        ("web.new_referral", "New referral"),
+        ("web.board", "Step-down board"),
+        ("web.metrics", "Metrics"),
+    ),
+    "iop_coordinator": (
+        ("web.offer_inbox", "Offer inbox"),
+        ("web.programs", "Programs and seats"),
+        ("web.roster", "Today's roster"),
+    ),
     "case_manager": (("web.board", "Step-down board"), ("web.metrics", "Metrics"), ("web.referrals", "Members")),
-    "admin": (("web.board", "Board"), ("web.metrics", "Metrics"), ("web.referrals", "Referrals"),
-              ("web.offer_inbox", "Offers"), ("web.programs", "Programs"), ("web.roster", "Roster"),
-              ("web.users", "Users")),
+    "admin": (
+        ("web.board", "Board"),
+        ("web.metrics", "Metrics"),
+        ("web.referrals", "Referrals"),
+        ("web.offer_inbox", "Offers"),
+        ("web.programs", "Programs"),
+        ("web.roster", "Roster"),
+        ("web.users", "Users"),
+    ),
 }
 ROLE_LABELS = {
     "discharge_planner": "Discharge planner",
@@ -88,8 +93,7 @@ def load_session_and_check_csrf():
         except csrf.CsrfFailure as failure:
             # Refused before any view runs; the 403 rolls back the request's transaction.
             audit.record("web.csrf", "request", None, outcome="denied", user=g.user)
-            return error_page(403, "This form could not be accepted",
-                              "%s Reload the page and try again." % failure)
+            return error_page(403, "This form could not be accepted", "%s Reload the page and try again." % failure)
     # No browser sends NUL in a form; PostgreSQL text cannot hold it, so refuse it before any query does.
     if any(nul.has_nul(value) for values in request.values.listvalues() for value in values):
         return error_page(400, "This request could not be read", "A field holds a character that is not allowed.")
@@ -108,7 +112,8 @@ def page_security_headers(response):
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -122,8 +127,11 @@ def permits(policy):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not policy.allows(g.user):
-                return error_page(403, "Not available for your role", "This page is for %s." % " and ".join(
-                    ROLE_LABELS[role].lower() + "s" for role in policy.roles))
+                return error_page(
+                    403,
+                    "Not available for your role",
+                    "This page is for %s." % " and ".join(ROLE_LABELS[role].lower() + "s" for role in policy.roles),
+                )
             return view(*args, **kwargs)
 
         return wrapper
@@ -168,8 +176,11 @@ def unknown_page(error):
     for_machines = any(request.path == path or request.path.startswith(path + "/") for path in MACHINE_PATHS)
     if for_machines or not wants_page:
         return http_exception_response(error)
-    body, status = error_page(error.code, "Not found" if error.code == 404 else error.name,
-                              "There is no page at this address." if error.code == 404 else error.description)
+    body, status = error_page(
+        error.code,
+        "Not found" if error.code == 404 else error.name,
+        "There is no page at this address." if error.code == 404 else error.description,
+    )
     response = make_response(body, status)
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -191,8 +202,12 @@ def csrf_token():
 @bp.app_context_processor
 def layout_context():
     user = g.get("user") if has_request_context() and request.blueprint == "web" else None
-    return {"current_user": user, "role_labels": ROLE_LABELS, "may": lambda name, obj=None: _may(user, name, obj),
-            "nav_items": ROLE_NAV.get(user.role, ()) if user is not None else ()}
+    return {
+        "current_user": user,
+        "role_labels": ROLE_LABELS,
+        "may": lambda name, obj=None: _may(user, name, obj),
+        "nav_items": ROLE_NAV.get(user.role, ()) if user is not None else (),
+    }
 
 
 def _may(user, policy_name, obj=None):

@@ -1,5 +1,6 @@
 """IOP coordinator pages: the offer inbox (accept with an intake day, decline with a reason), programs and tracks
 with live seats and editing, and today's roster with one-click attendance."""
+
 from datetime import date, timedelta
 
 from flask import g, jsonify, redirect, request, url_for
@@ -13,24 +14,11 @@ from transitions.core.errors import DomainError, Forbidden, NotFound
 from transitions.directory import commands as program_commands
 from transitions.directory import seats as seat_service
 from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS, Program, Track
-from transitions.directory.schemas import (
-    PROGRAM_CHANGES,
-    TRACK_CHANGES,
-    TrackInSchema,
-)
+from transitions.directory.schemas import PROGRAM_CHANGES, TRACK_CHANGES, TrackInSchema
 from transitions.offers import commands as offer_commands
 from transitions.offers import queries as offer_queries
-from transitions.offers.models import (
-    ATTENDANCE_STATUSES,
-    DECLINE_REASONS,
-    Offer,
-    Placement,
-)
-from transitions.offers.schemas import (
-    AcceptInSchema,
-    AttendanceInSchema,
-    DeclineInSchema,
-)
+from transitions.offers.models import ATTENDANCE_STATUSES, DECLINE_REASONS, Offer, Placement
+from transitions.offers.schemas import AcceptInSchema, AttendanceInSchema, DeclineInSchema
 from transitions.referrals import present as referrals_present
 from transitions.referrals.models import Referral
 from transitions.web import forms
@@ -68,27 +56,46 @@ def offer_inbox():
     user, now = g.user, utcnow()
     visible = policy.offer_visibility(user)
     pending = db.session.scalars(
-        select(Offer).where(visible, Offer.status == "pending", Offer.expires_at > now)
-        .order_by(Offer.expires_at, Offer.id).limit(200)).all()
+        select(Offer)
+        .where(visible, Offer.status == "pending", Offer.expires_at > now)
+        .order_by(Offer.expires_at, Offer.id)
+        .limit(200)
+    ).all()
     decided = db.session.scalars(
-        select(Offer).where(visible, Offer.status != "pending").order_by(Offer.decided_at.desc(), Offer.id)
-        .limit(RECENT_DECIDED)).all()
+        select(Offer)
+        .where(visible, Offer.status != "pending")
+        .order_by(Offer.decided_at.desc(), Offer.id)
+        .limit(RECENT_DECIDED)
+    ).all()
     cards = []
     for offer in pending:
         referral = db.session.get(Referral, offer.referral_id)
         track = db.session.get(Track, offer.track_id)
         audit.record("offer.list", "offer", offer.id, user=user)
         audit.record("referral.read", "referral", referral.id, user=user)
-        cards.append({"offer": offer, "referral": referrals_present.referral(user, referral), "track": track,
-                      "program": track.program, "intake_days": intake_choices(referral, track, now)})
+        cards.append(
+            {
+                "offer": offer,
+                "referral": referrals_present.referral(user, referral),
+                "track": track,
+                "program": track.program,
+                "intake_days": intake_choices(referral, track, now),
+            }
+        )
     recent = []
     for offer in decided:
         audit.record("offer.list", "offer", offer.id, user=user)
         track = db.session.get(Track, offer.track_id)
         referral = db.session.get(Referral, offer.referral_id)
         audit.record("referral.read", "referral", referral.id, user=user)
-        recent.append({"offer": offer, "track": track, "program": track.program,
-                       "patient": "%s %s" % (referral.given_name, referral.family_name)})
+        recent.append(
+            {
+                "offer": offer,
+                "track": track,
+                "program": track.program,
+                "patient": "%s %s" % (referral.given_name, referral.family_name),
+            }
+        )
     return render("offers.html", cards=cards, recent=recent, decline_reasons=DECLINE_REASONS, now=now)
 
 
@@ -107,8 +114,11 @@ def accept_offer(offer_id):
     except DomainError as error:
         return refused(error, "The offer was not accepted", url_for("web.offer_inbox"))
     referral = db.session.get(Referral, offer.referral_id)
-    notice("Accepted: %s %s starts on %s." % (referral.given_name, referral.family_name,
-                                               placement.intake_date.strftime("%a %b %d")), "success")
+    notice(
+        "Accepted: %s %s starts on %s."
+        % (referral.given_name, referral.family_name, placement.intake_date.strftime("%a %b %d")),
+        "success",
+    )
     return redirect(url_for("web.offer_inbox"))
 
 
@@ -117,8 +127,9 @@ def accept_offer(offer_id):
 def decline_offer(offer_id):
     user = g.user
     try:
-        data = forms.load(DeclineInSchema(), {"reason": forms.text(request.form, "reason"),
-                                              "note": forms.text(request.form, "note")})
+        data = forms.load(
+            DeclineInSchema(), {"reason": forms.text(request.form, "reason"), "note": forms.text(request.form, "note")}
+        )
         offer_commands.decline_offer(user, offer_id, data["reason"], data.get("note"), utcnow())
     except forms.FormErrors as failure:
         offer_commands.offer_to_decide(user, offer_id, "offer.decline")  # an unknown offer is a 404 before a bad form
@@ -161,8 +172,14 @@ def program_seats():
 
 
 def _program_form_context(program, form=None, errors=None, message=None):
-    return dict(program=program, form=form if form is not None else forms.program_values(program),
-                errors=errors or {}, message=message, services=SERVICES, origins=ORIGINS)
+    return dict(
+        program=program,
+        form=form if form is not None else forms.program_values(program),
+        errors=errors or {},
+        message=message,
+        services=SERVICES,
+        origins=ORIGINS,
+    )
 
 
 @bp.route("/programs/<program_id>/edit", methods=["GET", "POST"])
@@ -178,14 +195,20 @@ def edit_program(program_id):
     except forms.FormErrors as failure:
         db.session.rollback()
         program = policy.get_program(program_id)
-        return render("program_edit.html", status=422,
-                      **_program_form_context(program, request.form, failure.errors, failure.message))
+        return render(
+            "program_edit.html",
+            status=422,
+            **_program_form_context(program, request.form, failure.errors, failure.message),
+        )
     except DomainError as error:
         db.session.rollback()
         program = policy.get_program(program_id)
         failure = forms.domain_form_errors(error)
-        return render("program_edit.html", status=error.status,
-                      **_program_form_context(program, request.form, failure.errors, failure.message))
+        return render(
+            "program_edit.html",
+            status=error.status,
+            **_program_form_context(program, request.form, failure.errors, failure.message),
+        )
     notice("Saved %s." % program.name, "success")
     return redirect(url_for("web.programs") + "#program-" + program.id)
 
@@ -194,10 +217,17 @@ def _track_form_context(program, track, form=None, errors=None, message=None):
     sessions = (track.sessions if track is not None else []) if form is None else forms.sessions_from_form(form)
     rows = list(sessions) + [{}] * max(2, 7 - len(sessions))
     values = form if form is not None else forms.track_values(track)
-    return dict(program=program, track=track, form=values, errors=errors or {}, message=message,
-                session_rows=rows[:forms.MAX_SESSION_ROWS], weekdays=WEEKDAYS,
-                timezones=_zones(values.get("timezone")),
-                seats=seat_service.seat_counts([track], utcnow())[track.id] if track is not None else None)
+    return dict(
+        program=program,
+        track=track,
+        form=values,
+        errors=errors or {},
+        message=message,
+        session_rows=rows[: forms.MAX_SESSION_ROWS],
+        weekdays=WEEKDAYS,
+        timezones=_zones(values.get("timezone")),
+        seats=seat_service.seat_counts([track], utcnow())[track.id] if track is not None else None,
+    )
 
 
 def _zones(current):
@@ -223,8 +253,11 @@ def edit_track(track_id):
         db.session.rollback()
         track = policy.get_track(track_id)
         failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        return render("track_edit.html", status=getattr(error, "status", 422),
-                      **_track_form_context(track.program, track, request.form, failure.errors, failure.message))
+        return render(
+            "track_edit.html",
+            status=getattr(error, "status", 422),
+            **_track_form_context(track.program, track, request.form, failure.errors, failure.message),
+        )
     notice("Saved %s — %s." % (program.name, track.name), "success")
     return redirect(url_for("web.programs") + "#program-" + program.id)
 
@@ -241,8 +274,11 @@ def new_track(program_id):
         track = program_commands.create_track(g.user, program_id, data)
     except (forms.FormErrors, DomainError) as error:
         failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        return render("track_edit.html", status=getattr(error, "status", 422),
-                      **_track_form_context(program, None, request.form, failure.errors, failure.message))
+        return render(
+            "track_edit.html",
+            status=getattr(error, "status", 422),
+            **_track_form_context(program, None, request.form, failure.errors, failure.message),
+        )
     notice("Added %s to %s." % (track.name, program.name), "success")
     return redirect(url_for("web.programs") + "#program-" + program.id)
 
@@ -263,10 +299,16 @@ def roster():
     user, now = g.user, utcnow()
     chosen = _parse_day(request.args.get("date"))
     placements = db.session.scalars(
-        select(Placement).where(policy.placement_visibility(user), Placement.status == "active")
-        .order_by(Placement.intake_date, Placement.id).limit(500)).all()
-    tracks = {t.id: t for t in db.session.scalars(select(Track).where(
-        Track.id.in_({p.track_id for p in placements})))} if placements else {}
+        select(Placement)
+        .where(policy.placement_visibility(user), Placement.status == "active")
+        .order_by(Placement.intake_date, Placement.id)
+        .limit(500)
+    ).all()
+    tracks = (
+        {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_({p.track_id for p in placements})))}
+        if placements
+        else {}
+    )
     groups = {}
     for placement in placements:
         track = tracks[placement.track_id]
@@ -279,16 +321,23 @@ def roster():
         audit.record("referral.read", "referral", referral.id, user=user)  # the roster shows the name
         rows = offer_queries.attendance_of(placement)
         recorded = next((r for r in rows if r.session_date == day), None)
-        group = groups.setdefault(track.id, {"track": track, "program": track.program, "day": day,
-                                             "sessions": sessions, "patients": []})
-        group["patients"].append({
-            "placement": placement, "name": "%s %s" % (referral.given_name, referral.family_name),
-            "referral_status": referral.status, "today": recorded, "first_day": placement.intake_date == day,
-            "attended": offer_queries.sessions_attended(rows),
-            "missed_in_a_row": offer_queries.current_missed_run(rows),
-        })
-    ordered = sorted(groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name,
-                                                       grp["track"].name))
+        group = groups.setdefault(
+            track.id, {"track": track, "program": track.program, "day": day, "sessions": sessions, "patients": []}
+        )
+        group["patients"].append(
+            {
+                "placement": placement,
+                "name": "%s %s" % (referral.given_name, referral.family_name),
+                "referral_status": referral.status,
+                "today": recorded,
+                "first_day": placement.intake_date == day,
+                "attended": offer_queries.sessions_attended(rows),
+                "missed_in_a_row": offer_queries.current_missed_run(rows),
+            }
+        )
+    ordered = sorted(
+        groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name, grp["track"].name)
+    )
     return render("roster.html", groups=ordered, chosen=chosen, now=now, statuses=ATTENDANCE_STATUSES)
 
 
@@ -299,8 +348,10 @@ def record_attendance():
     placement_id = (request.form.get("placement_id") or "")[:36]
     back = url_for("web.roster", date=request.form.get("back_date") or None)
     try:
-        data = forms.load(AttendanceInSchema(), {"date": forms.text(request.form, "date"),
-                                                 "status": forms.text(request.form, "status")})
+        data = forms.load(
+            AttendanceInSchema(),
+            {"date": forms.text(request.form, "date"), "status": forms.text(request.form, "status")},
+        )
         row, lapse = offer_commands.record_attendance(user, placement_id, data["date"], data["status"], utcnow())
     except forms.FormErrors as failure:
         offer_commands.placement_to_manage(user, placement_id)  # an unknown placement is a 404 before a bad form
@@ -311,8 +362,12 @@ def record_attendance():
         return refused(error, "Attendance was not recorded", back)
     placement = db.session.get(Placement, row.placement_id)
     referral = db.session.get(Referral, placement.referral_id)
-    text = "%s %s: %s on %s." % (referral.given_name, referral.family_name, row.status,
-                                 row.session_date.strftime("%a %b %d"))
+    text = "%s %s: %s on %s." % (
+        referral.given_name,
+        referral.family_name,
+        row.status,
+        row.session_date.strftime("%a %b %d"),
+    )
     if lapse is not None:
         text += " Missed sessions in a row: the planner and the health plan are alerted."
     notice(text, "warning" if lapse is not None else "success")

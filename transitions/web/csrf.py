@@ -1,4 +1,5 @@
 """CSRF tokens for every web form: the session's secret once signed in, a signed double-submit cookie before."""
+
 import hashlib
 import hmac
 import secrets

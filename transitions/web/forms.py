@@ -1,4 +1,5 @@
 """Form fields to API payloads: pages build the same dict the JSON API takes and validate it with its schemas."""
+
 import re
 
 from marshmallow import ValidationError
@@ -7,8 +8,15 @@ from transitions.core.clock import minutes_of_day
 from transitions.core.errors import ValidationFailed
 from transitions.directory.models import WEEKDAYS
 
-DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
-             "sat": "Saturday", "sun": "Sunday"}
+DAY_NAMES = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
 # The availability grid: one checkbox per day and hour, 06:00 to midnight.
 GRID_HOURS = tuple(range(6, 24))
 QUICK_FILLS = {
@@ -261,17 +269,33 @@ class Values(dict):
 
 def program_values(program):
     return Values(
-        name=program.name, zip=program.zip, state=program.state, phone=program.phone or "",
-        services=program.services, accepts_from=program.accepts_from, languages=", ".join(program.languages),
-        payers=", ".join(program.payers), telehealth_states=", ".join(program.telehealth_states),
-        min_age=str(program.min_age), max_age=str(program.max_age), gender=program.gender,
-        interpreter_services="on" if program.interpreter_services else "", self_pay="on" if program.self_pay else "",
-        mat="on" if program.mat else "", active="on" if program.active else "",
+        name=program.name,
+        zip=program.zip,
+        state=program.state,
+        phone=program.phone or "",
+        services=program.services,
+        accepts_from=program.accepts_from,
+        languages=", ".join(program.languages),
+        payers=", ".join(program.payers),
+        telehealth_states=", ".join(program.telehealth_states),
+        min_age=str(program.min_age),
+        max_age=str(program.max_age),
+        gender=program.gender,
+        interpreter_services="on" if program.interpreter_services else "",
+        self_pay="on" if program.self_pay else "",
+        mat="on" if program.mat else "",
+        active="on" if program.active else "",
     )
 
 
 def track_values(track):
     if track is None:
         return Values(active="on", modality="in_person", capacity="10")
-    return Values(name=track.name, modality=track.modality, timezone=track.timezone, capacity=str(track.capacity),
-                  intake_days=track.intake_days, active="on" if track.active else "")
+    return Values(
+        name=track.name,
+        modality=track.modality,
+        timezone=track.timezone,
+        capacity=str(track.capacity),
+        intake_days=track.intake_days,
+        active="on" if track.active else "",
+    )

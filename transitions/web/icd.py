@@ -1,4 +1,5 @@
 """ICD-10-CM search for the referral form: billable codes by code prefix or by words of their description."""
+
 import functools
 
 from transitions.core import codes
@@ -26,8 +27,9 @@ def search(query, limit=20):
     rows = _billable()
     compact = query.upper().replace(".", "")
     found = []
-    if codes.normalize_icd10(query) is not None or (len(compact) <= 7 and compact[:1].isalpha()
-                                                     and compact[1:2].isdigit()):
+    if codes.normalize_icd10(query) is not None or (
+        len(compact) <= 7 and compact[:1].isalpha() and compact[1:2].isdigit()
+    ):
         found = [row for row in rows if row[0].replace(".", "").startswith(compact)]
     if not found:
         words = query.casefold().split()

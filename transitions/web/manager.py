@@ -1,4 +1,5 @@
 """Case manager pages: the step-down board, a member's journey with outreach, and the follow-up metrics with charts."""
+
 from datetime import timedelta
 
 from flask import g, redirect, request, url_for
@@ -12,11 +13,7 @@ from transitions.core.db import db
 from transitions.directory.models import SERVICES, Program, Track
 from transitions.followups import commands, dashboards, queries
 from transitions.followups.checks import RATE_MEASURES
-from transitions.followups.schemas import (
-    FollowUpContactInSchema,
-    MetricsQuerySchema,
-    StepdownQuerySchema,
-)
+from transitions.followups.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
 from transitions.identity.models import Organization
 from transitions.referrals.models import Referral
 from transitions.referrals.queries import followups_of, offers_of, placement_of, timeline_of
@@ -52,34 +49,55 @@ def _filters_from(args, schema, keys):
 @permits(policy.VIEW_DASHBOARDS)
 def board():
     user, now = g.user, utcnow()
-    filters, errors = _filters_from(request.args, StepdownQuerySchema(), (
-        "need", "overdue", "missed", "discharge_from", "discharge_to", "payer_id", "organization_id"))
+    filters, errors = _filters_from(
+        request.args,
+        StepdownQuerySchema(),
+        ("need", "overdue", "missed", "discharge_from", "discharge_to", "payer_id", "organization_id"),
+    )
     referrals, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
     placements = [d["placement"] for d in details.values() if d["placement"] is not None]
     track_names = {}
     if placements:
         for track_id, track_name, program_name in db.session.execute(
-                select(Track.id, Track.name, Program.name)
-                .join(Program, Program.id == Track.program_id).where(Track.id.in_({p.track_id for p in placements}))):
+            select(Track.id, Track.name, Program.name)
+            .join(Program, Program.id == Track.program_id)
+            .where(Track.id.in_({p.track_id for p in placements}))
+        ):
             track_names[track_id] = "%s, %s" % (program_name, track_name)
     columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
     stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
     for referral in referrals:
         detail = details[referral.id]
         placement = detail["placement"]
-        columns[stage.get(referral.status, "waiting")]["cards"].append({
-            "referral": referral, "detail": detail,
-            "program": track_names.get(placement.track_id) if placement else None,
-            "overdue": bool(detail["overdue_checks"]), "missed": bool(detail["missed_checks"]),
-        })
-    org_ids = {r.organization_id for r in referrals} | ({filters["organization_id"]}
-                                                        if filters.get("organization_id") else set())
-    organizations = db.session.execute(select(Organization.id, Organization.name)
-                                       .where(Organization.id.in_(org_ids)).order_by(Organization.name)).all()
+        columns[stage.get(referral.status, "waiting")]["cards"].append(
+            {
+                "referral": referral,
+                "detail": detail,
+                "program": track_names.get(placement.track_id) if placement else None,
+                "overdue": bool(detail["overdue_checks"]),
+                "missed": bool(detail["missed_checks"]),
+            }
+        )
+    org_ids = {r.organization_id for r in referrals} | (
+        {filters["organization_id"]} if filters.get("organization_id") else set()
+    )
+    organizations = db.session.execute(
+        select(Organization.id, Organization.name).where(Organization.id.in_(org_ids)).order_by(Organization.name)
+    ).all()
     payers = sorted({r.payer_id for r in referrals if r.payer_id} | set(user.organization.payer_ids or []))
-    return render("board.html", columns=[columns[key] for key, _, _ in COLUMNS], filters=filters, errors=errors,
-                  args=request.args, organizations=organizations, payers=payers, services=SERVICES,
-                  truncated=cursor is not None, count=len(referrals), now=now)
+    return render(
+        "board.html",
+        columns=[columns[key] for key, _, _ in COLUMNS],
+        filters=filters,
+        errors=errors,
+        args=request.args,
+        organizations=organizations,
+        payers=payers,
+        services=SERVICES,
+        truncated=cursor is not None,
+        count=len(referrals),
+        now=now,
+    )
 
 
 @bp.get("/members/<referral_id>")
@@ -93,18 +111,35 @@ def journey(referral_id):
     others = []
     if referral.payer_id and referral.member_id:
         others = db.session.scalars(
-            select(Referral).where(policy.referral_visibility(user), Referral.id != referral.id,
-                                   Referral.payer_id == referral.payer_id, Referral.member_id == referral.member_id)
-            .order_by(Referral.discharge_date.desc()).limit(20)).all()
+            select(Referral)
+            .where(
+                policy.referral_visibility(user),
+                Referral.id != referral.id,
+                Referral.payer_id == referral.payer_id,
+                Referral.member_id == referral.member_id,
+            )
+            .order_by(Referral.discharge_date.desc())
+            .limit(20)
+        ).all()
         for other in others:
             audit.record("referral.list", "referral", other.id, user=user)
-    return render("journey.html", referral=referral, events=events, names=names, followups=followups,
-                  contacts=contacts, offers=offers_of(referral, now), placement=placement_of(referral),
-                  others=others, stages=journey_stages(referral, events, followups),
-                  days_since_discharge=(local_today(referral.timezone, now) - referral.discharge_date).days,
-                  part2_notice=policy.part2_notice_for(user, referral), now=now,
-                  organization=db.session.get(Organization, referral.organization_id),
-                  can_contact=policy.CONTACT_FOLLOWUP.allows(user))
+    return render(
+        "journey.html",
+        referral=referral,
+        events=events,
+        names=names,
+        followups=followups,
+        contacts=contacts,
+        offers=offers_of(referral, now),
+        placement=placement_of(referral),
+        others=others,
+        stages=journey_stages(referral, events, followups),
+        days_since_discharge=(local_today(referral.timezone, now) - referral.discharge_date).days,
+        part2_notice=policy.part2_notice_for(user, referral),
+        now=now,
+        organization=db.session.get(Organization, referral.organization_id),
+        can_contact=policy.CONTACT_FOLLOWUP.allows(user),
+    )
 
 
 def journey_stages(referral, events, followups):
@@ -122,8 +157,16 @@ def journey_stages(referral, events, followups):
     for measure in MEMBER_RATES:
         row = checks.get(measure.check)
         if row is not None:
-            stages.append({"label": row.check, "check": True, "done": row.outcome == "met",
-                           "missed": row.outcome == "missed", "when": row.due_date, "outcome": row.outcome})
+            stages.append(
+                {
+                    "label": row.check,
+                    "check": True,
+                    "done": row.outcome == "met",
+                    "missed": row.outcome == "missed",
+                    "when": row.due_date,
+                    "outcome": row.outcome,
+                }
+            )
     return stages
 
 
@@ -132,14 +175,21 @@ def journey_stages(referral, events, followups):
 def record_contact(followup_id):
     user, followup_id = g.user, followup_id[:36]
     try:
-        data = forms.load(FollowUpContactInSchema(), {"note": forms.text(request.form, "note"),
-                                                      "reached": forms.checkbox(request.form, "reached")})
+        data = forms.load(
+            FollowUpContactInSchema(),
+            {"note": forms.text(request.form, "note"), "reached": forms.checkbox(request.form, "reached")},
+        )
     except forms.FormErrors as failure:
         # The check is looked up (and the lookup audited) to link back to its member, or to answer 404.
         _, referral = queries.get_followup(user, followup_id, "followup.contact")
         detail = "; ".join(m for msgs in failure.errors.values() for m in msgs)
-        return render("error.html", status=422, title="The outreach was not recorded", detail=detail,
-                      back=url_for("web.journey", referral_id=referral.id))
+        return render(
+            "error.html",
+            status=422,
+            title="The outreach was not recorded",
+            detail=detail,
+            back=url_for("web.journey", referral_id=referral.id),
+        )
     followup, _ = commands.record_contact(user, followup_id, data, utcnow())
     notice("Outreach recorded.", "success")
     return redirect(url_for("web.journey", referral_id=followup.referral_id) + "#followups")
@@ -182,17 +232,39 @@ def metrics():
     rate_chart = charts.line_chart(
         [s["label"] for s in series],
         [(measure.label, [s["metrics"][measure.name]["rate"] for s in series]) for measure in MEMBER_RATES],
-        title="Follow-up rates by discharge cohort", percent=True)
+        title="Follow-up rates by discharge cohort",
+        percent=True,
+    )
     median_chart = charts.bar_chart(
-        [s["label"] for s in series], [s["metrics"]["median_days_to_first_session"]["value"] for s in series],
-        title="Median days from discharge to first session", unit="days", target=7,
-        target_label="7-day target")
+        [s["label"] for s in series],
+        [s["metrics"]["median_days_to_first_session"]["value"] for s in series],
+        title="Median days from discharge to first session",
+        unit="days",
+        target=7,
+        target_label="7-day target",
+    )
     reasons = sorted(overall["decline_reasons"].items(), key=lambda kv: -kv[1])
     organizations = db.session.execute(
-        select(Organization.id, Organization.name).where(Organization.kind.in_(("hospital", "residential")),
-                                                         Organization.id.in_(select(Referral.organization_id).where(
-                                                             policy.referral_visibility(user))))
-        .order_by(Organization.name)).all()
-    return render("metrics.html", overall=overall, series=series, rate_chart=rate_chart, median_chart=median_chart,
-                  measures=RATE_MEASURES, charted=MEMBER_RATES, reasons=reasons, args=request.args, errors=errors,
-                  start=start, end=end, organizations=organizations, payers=sorted(user.organization.payer_ids or []))
+        select(Organization.id, Organization.name)
+        .where(
+            Organization.kind.in_(("hospital", "residential")),
+            Organization.id.in_(select(Referral.organization_id).where(policy.referral_visibility(user))),
+        )
+        .order_by(Organization.name)
+    ).all()
+    return render(
+        "metrics.html",
+        overall=overall,
+        series=series,
+        rate_chart=rate_chart,
+        median_chart=median_chart,
+        measures=RATE_MEASURES,
+        charted=MEMBER_RATES,
+        reasons=reasons,
+        args=request.args,
+        errors=errors,
+        start=start,
+        end=end,
+        organizations=organizations,
+        payers=sorted(user.organization.payer_ids or []),
+    )

@@ -1,4 +1,5 @@
 """Discharge planner pages: new referral, my referrals by status, the referral with its matches, offers and history."""
+
 from flask import current_app, g, jsonify, redirect, request, url_for
 
 from transitions import policy
@@ -44,24 +45,45 @@ def referrals():
         status = None
     counts = queries.counts_by_status(user)
     query = queries.list_referrals_query(user, {"status": status} if status else {})
-    rows, cursor = keyset_page(query, [Referral.created_at, Referral.id],
-                               {"limit": LIST_LIMIT, "cursor": request.args.get("cursor")}, descending=True)
+    rows, cursor = keyset_page(
+        query,
+        [Referral.created_at, Referral.id],
+        {"limit": LIST_LIMIT, "cursor": request.args.get("cursor")},
+        descending=True,
+    )
     for referral in rows:
         audit.record("referral.list", "referral", referral.id, user=user)
     title, heading = LIST_NAMES.get(user.role, ("Referrals", "Referrals"))
-    return render("referrals.html", rows=rows, counts=counts, status=status, cursor=cursor, title=title,
-                  heading=heading, statuses=REFERRAL_STATUSES, total=sum(counts.values()))
+    return render(
+        "referrals.html",
+        rows=rows,
+        counts=counts,
+        status=status,
+        cursor=cursor,
+        title=title,
+        heading=heading,
+        statuses=REFERRAL_STATUSES,
+        total=sum(counts.values()),
+    )
 
 
 # ---------------------------------------------------------------- new referral
 
 
 def _form_context(form, errors=None, message=None):
-    return dict(form=form, errors=errors or {}, message=message, languages=language_choices(),
-                timezones=US_TIMEZONES, grid_hours=forms.GRID_HOURS, weekdays=WEEKDAYS,
-                quick_fills=forms.QUICK_FILLS, services=SERVICES,
-                checked_cells=set(form.getlist("availability")) if hasattr(form, "getlist") else set(),
-                today=today())
+    return dict(
+        form=form,
+        errors=errors or {},
+        message=message,
+        languages=language_choices(),
+        timezones=US_TIMEZONES,
+        grid_hours=forms.GRID_HOURS,
+        weekdays=WEEKDAYS,
+        quick_fills=forms.QUICK_FILLS,
+        services=SERVICES,
+        checked_cells=set(form.getlist("availability")) if hasattr(form, "getlist") else set(),
+        today=today(),
+    )
 
 
 @bp.route("/referrals/new", methods=["GET", "POST"])
@@ -84,8 +106,9 @@ def new_referral():
         return render("referral_new.html", status=422, **_form_context(form, failure.errors, failure.message))
     except Conflict as conflict:
         existing = conflict.extra.get("existing_referral_id")
-        return render("referral_new.html", status=409, existing_referral_id=existing,
-                      **_form_context(form, {}, conflict.detail))
+        return render(
+            "referral_new.html", status=409, existing_referral_id=existing, **_form_context(form, {}, conflict.detail)
+        )
     except ValidationFailed as failure:
         error = forms.domain_form_errors(failure)
         return render("referral_new.html", status=422, **_form_context(form, error.errors, error.message))
@@ -124,14 +147,26 @@ def referral_context(user, referral):
         excluded = result.excluded
     max_pending = int(current_app.config.get("MAX_PENDING_OFFERS", 3))
     return dict(
-        referral=referral, events=events, names=names, followups=followups, contacts=contacts, offers=offers,
-        live_programs={o["offer"].program_id for o in live}, slots=max(0, max_pending - len(live)),
-        max_pending=max_pending, matches=matches, excluded=excluded,
+        referral=referral,
+        events=events,
+        names=names,
+        followups=followups,
+        contacts=contacts,
+        offers=offers,
+        live_programs={o["offer"].program_id for o in live},
+        slots=max(0, max_pending - len(live)),
+        max_pending=max_pending,
+        matches=matches,
+        excluded=excluded,
         can_offer=policy.SEND_OFFER.allows(user, referral) and referral.status in OFFERABLE and consent_ok,
-        consent_ok=consent_ok, placement=queries.placement_of(referral),
-        part2_notice=policy.part2_notice_for(user, referral), terminal=referral.status in TERMINAL,
-        organization=db.session.get(Organization, referral.organization_id), editable=referral.status in EDITABLE,
-        today=today(), now=now,
+        consent_ok=consent_ok,
+        placement=queries.placement_of(referral),
+        part2_notice=policy.part2_notice_for(user, referral),
+        terminal=referral.status in TERMINAL,
+        organization=db.session.get(Organization, referral.organization_id),
+        editable=referral.status in EDITABLE,
+        today=today(),
+        now=now,
     )
 
 

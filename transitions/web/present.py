@@ -1,4 +1,5 @@
 """How things read on a page: labels for codes, dates and times, event descriptions; Jinja filters."""
+
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -7,8 +8,14 @@ from transitions.followups import checks
 from transitions.web.forms import DAY_NAMES
 
 STATUS_LABELS = {
-    "submitted": "Waiting for a seat", "offered": "Offered", "placed": "Placed", "attending": "Attending",
-    "completed": "Completed", "dropped_out": "Dropped out", "readmitted": "Readmitted", "cancelled": "Cancelled",
+    "submitted": "Waiting for a seat",
+    "offered": "Offered",
+    "placed": "Placed",
+    "attending": "Attending",
+    "completed": "Completed",
+    "dropped_out": "Dropped out",
+    "readmitted": "Readmitted",
+    "cancelled": "Cancelled",
     "no_match": "No match",
 }
 NEED_LABELS = {"mental_health": "Mental health", "substance_use": "Substance use", "co_occurring": "Co-occurring"}
@@ -16,36 +23,91 @@ ORIGIN_LABELS = {"inpatient_psych": "Inpatient psychiatry", "residential": "Resi
 MODALITY_LABELS = {"in_person": "In person", "telehealth": "Telehealth", "either": "In person or telehealth"}
 GENDER_LABELS = {"female": "Female", "male": "Male", "nonbinary": "Nonbinary", "unknown": "Unknown", "any": "Any"}
 DECLINE_LABELS = {
-    "at_capacity": "At capacity", "clinical_fit": "Clinical fit", "payer": "Payer not accepted",
-    "schedule": "Schedule does not fit", "patient_declined": "Patient declined", "other": "Other",
+    "at_capacity": "At capacity",
+    "clinical_fit": "Clinical fit",
+    "payer": "Payer not accepted",
+    "schedule": "Schedule does not fit",
+    "patient_declined": "Patient declined",
+    "other": "Other",
 }
 OUTCOME_LABELS = {None: "Pending", "met": "Met", "missed": "Missed", "not_applicable": "Not applicable"}
-OFFER_STATUS_LABELS = {"pending": "Pending", "accepted": "Accepted", "declined": "Declined", "withdrawn": "Withdrawn",
-                       "expired": "Expired"}
+OFFER_STATUS_LABELS = {
+    "pending": "Pending",
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "withdrawn": "Withdrawn",
+    "expired": "Expired",
+}
 ATTENDANCE_LABELS = {"attended": "Attended", "missed": "Missed", "excused": "Excused"}
 EVENT_LABELS = {
-    "referral.submitted": "Referral submitted", "referral.updated": "Referral updated",
-    "referral.offered": "Status: offered", "referral.placed": "Status: placed",
+    "referral.submitted": "Referral submitted",
+    "referral.updated": "Referral updated",
+    "referral.offered": "Status: offered",
+    "referral.placed": "Status: placed",
     "referral.attending": "Status: attending",
-    "referral.completed": "Status: completed", "referral.dropped_out": "Status: dropped out",
-    "referral.readmitted": "Readmitted", "referral.cancelled": "Referral cancelled",
-    "referral.no_match": "Status: no match", "referral.requeued": "Back to waiting for a seat",
+    "referral.completed": "Status: completed",
+    "referral.dropped_out": "Status: dropped out",
+    "referral.readmitted": "Readmitted",
+    "referral.cancelled": "Referral cancelled",
+    "referral.no_match": "Status: no match",
+    "referral.requeued": "Back to waiting for a seat",
     "referral.submitted_again": "Back to waiting for a seat",
     "referral.consent_revoked": "Part 2 consent revoked",
-    "offer.created": "Offer sent", "offer.accepted": "Offer accepted", "offer.declined": "Offer declined",
-    "offer.withdrawn": "Offer withdrawn", "offer.expired": "Offer expired",
-    "attendance.recorded": "Attendance recorded", "attendance.lapsed": "Attendance lapsed (missed sessions in a row)",
-    "placement.discharged": "Discharged from the IOP", "followup.missed": "Follow-up missed",
-    "followup.contacted": "Outreach recorded", "followup.evaluated": "Follow-up evaluated",
+    "offer.created": "Offer sent",
+    "offer.accepted": "Offer accepted",
+    "offer.declined": "Offer declined",
+    "offer.withdrawn": "Offer withdrawn",
+    "offer.expired": "Offer expired",
+    "attendance.recorded": "Attendance recorded",
+    "attendance.lapsed": "Attendance lapsed (missed sessions in a row)",
+    "placement.discharged": "Discharged from the IOP",
+    "followup.missed": "Follow-up missed",
+    "followup.contacted": "Outreach recorded",
+    "followup.evaluated": "Follow-up evaluated",
 }
 # The US zones a referral form offers; the API takes any IANA zone.
 US_TIMEZONES = (
-    ("America/New_York", "Eastern"), ("America/Chicago", "Central"), ("America/Denver", "Mountain"),
-    ("America/Phoenix", "Arizona"), ("America/Los_Angeles", "Pacific"), ("America/Anchorage", "Alaska"),
-    ("Pacific/Honolulu", "Hawaii"), ("America/Puerto_Rico", "Puerto Rico"),
+    ("America/New_York", "Eastern"),
+    ("America/Chicago", "Central"),
+    ("America/Denver", "Mountain"),
+    ("America/Phoenix", "Arizona"),
+    ("America/Los_Angeles", "Pacific"),
+    ("America/Anchorage", "Alaska"),
+    ("Pacific/Honolulu", "Hawaii"),
+    ("America/Puerto_Rico", "Puerto Rico"),
 )
-COMMON_LANGUAGES = ("en", "es", "zh", "vi", "tl", "ar", "fr", "ht", "ko", "ru", "pt", "pl", "de", "it", "ja", "fa",
-                    "hi", "ur", "bn", "pa", "so", "am", "uk", "el", "he", "hy", "km", "lo", "th", "yi")
+COMMON_LANGUAGES = (
+    "en",
+    "es",
+    "zh",
+    "vi",
+    "tl",
+    "ar",
+    "fr",
+    "ht",
+    "ko",
+    "ru",
+    "pt",
+    "pl",
+    "de",
+    "it",
+    "ja",
+    "fa",
+    "hi",
+    "ur",
+    "bn",
+    "pa",
+    "so",
+    "am",
+    "uk",
+    "el",
+    "he",
+    "hy",
+    "km",
+    "lo",
+    "th",
+    "yi",
+)
 
 
 def language_name(code):
@@ -82,8 +144,7 @@ def fmt_datetime(value, zone="UTC"):
     if value is None:
         return "—"
     local = value.astimezone(ZoneInfo(zone))
-    return "%s %d, %d %s %s" % (local.strftime("%b"), local.day, local.year, local.strftime("%H:%M"),
-                                local.tzname())
+    return "%s %d, %d %s %s" % (local.strftime("%b"), local.day, local.year, local.strftime("%H:%M"), local.tzname())
 
 
 def diagnosis_label(code):
@@ -124,19 +185,30 @@ def describe_event(event, names):
 
 def register(app):
     filters = {
-        "date": fmt_date, "datetime": fmt_datetime, "status_label": lambda s: STATUS_LABELS.get(s, s),
-        "need_label": lambda s: NEED_LABELS.get(s, s), "origin_label": lambda s: ORIGIN_LABELS.get(s, s),
-        "modality_label": lambda s: MODALITY_LABELS.get(s, s), "gender_label": lambda s: GENDER_LABELS.get(s, s),
-        "check_label": checks.label, "outcome_label": lambda s: OUTCOME_LABELS.get(s, s),
+        "date": fmt_date,
+        "datetime": fmt_datetime,
+        "status_label": lambda s: STATUS_LABELS.get(s, s),
+        "need_label": lambda s: NEED_LABELS.get(s, s),
+        "origin_label": lambda s: ORIGIN_LABELS.get(s, s),
+        "modality_label": lambda s: MODALITY_LABELS.get(s, s),
+        "gender_label": lambda s: GENDER_LABELS.get(s, s),
+        "check_label": checks.label,
+        "outcome_label": lambda s: OUTCOME_LABELS.get(s, s),
         "offer_status_label": lambda s: OFFER_STATUS_LABELS.get(s, s),
-        "decline_label": lambda s: DECLINE_LABELS.get(s, s), "language_name": language_name,
-        "diagnosis": diagnosis_label, "windows": windows_text, "day_name": day_name,
+        "decline_label": lambda s: DECLINE_LABELS.get(s, s),
+        "language_name": language_name,
+        "diagnosis": diagnosis_label,
+        "windows": windows_text,
+        "day_name": day_name,
         "percent": lambda r: "—" if r is None else "%d%%" % round(r * 100),
         "describe_event": describe_event,
     }
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals.update(
-        STATUS_LABELS=STATUS_LABELS, NEED_LABELS=NEED_LABELS, ORIGIN_LABELS=ORIGIN_LABELS,
-        MODALITY_LABELS=MODALITY_LABELS, DECLINE_LABELS=DECLINE_LABELS,
+        STATUS_LABELS=STATUS_LABELS,
+        NEED_LABELS=NEED_LABELS,
+        ORIGIN_LABELS=ORIGIN_LABELS,
+        MODALITY_LABELS=MODALITY_LABELS,
+        DECLINE_LABELS=DECLINE_LABELS,
         DAY_NAMES=DAY_NAMES,
     )

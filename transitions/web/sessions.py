@@ -1,4 +1,5 @@
 """Server-side sign-in sessions: a random cookie token whose hash keys a row, idle and absolute timeouts, revocation."""
+
 import hashlib
 import hmac
 import secrets
@@ -45,14 +46,21 @@ def start(user):
     # The user's ended sessions go now, so the table holds at most the live ones plus one per user;
     # sign-ins and sign-outs themselves stay in the audit log.
     db.session.execute(
-        delete(WebSession).where(WebSession.user_id == user.id,
-                                 or_(WebSession.revoked_at.is_not(None), WebSession.expires_at <= now))
-        .execution_options(synchronize_session=False))
+        delete(WebSession)
+        .where(WebSession.user_id == user.id, or_(WebSession.revoked_at.is_not(None), WebSession.expires_at <= now))
+        .execution_options(synchronize_session=False)
+    )
     token = secrets.token_urlsafe(32)
     row = WebSession(
-        id=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32), created_at=now,
-        last_seen_at=now, expires_at=now + absolute_timeout(), client_address=audit.client_address(),
-        user_agent=(request.user_agent.string or "")[:300] or None, notices=[],
+        id=_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + absolute_timeout(),
+        client_address=audit.client_address(),
+        user_agent=(request.user_agent.string or "")[:300] or None,
+        notices=[],
     )
     db.session.add(row)
     db.session.flush()
@@ -119,6 +127,13 @@ def apply_cookies(response):
         response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax", secure=cookie_secure())
     login_secret = g.pop("set_login_csrf_cookie", None)
     if login_secret:
-        response.set_cookie(LOGIN_CSRF_COOKIE, login_secret, httponly=True, samesite="Lax", secure=cookie_secure(),
-                            path="/", max_age=3600)
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            login_secret,
+            httponly=True,
+            samesite="Lax",
+            secure=cookie_secure(),
+            path="/",
+            max_age=3600,
+        )
     return response

@@ -4,6 +4,7 @@ The audit log is the store on purpose: every sign-in attempt must be audited any
 monitoring), its rows are written even when the request's transaction rolls back, and being in the
 database the count holds across gunicorn workers and restarts, which an in-memory limiter does not.
 """
+
 import hashlib
 from datetime import timedelta
 
@@ -29,11 +30,19 @@ def _window_start():
 
 
 def _failures(*conditions):
-    return db.session.scalar(
-        select(func.count()).select_from(AuditRecord).where(
-            AuditRecord.action == ACTION, AuditRecord.object_type == OBJECT_TYPE, AuditRecord.outcome == "denied",
-            *conditions)
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(
+                AuditRecord.action == ACTION,
+                AuditRecord.object_type == OBJECT_TYPE,
+                AuditRecord.outcome == "denied",
+                *conditions,
+            )
+        )
+        or 0
+    )
 
 
 def blocked(email):
@@ -42,8 +51,13 @@ def blocked(email):
     key = email_key(email)
     # A successful sign-in clears the email's count; the address's count only ages out.
     last_success = db.session.scalar(
-        select(func.max(AuditRecord.at)).where(AuditRecord.action == ACTION, AuditRecord.object_type == OBJECT_TYPE,
-                                               AuditRecord.object_id == key, AuditRecord.outcome == "allowed"))
+        select(func.max(AuditRecord.at)).where(
+            AuditRecord.action == ACTION,
+            AuditRecord.object_type == OBJECT_TYPE,
+            AuditRecord.object_id == key,
+            AuditRecord.outcome == "allowed",
+        )
+    )
     email_since = max(since, last_success) if last_success is not None else since
     per_email = int(current_app.config.get("WEB_LOGIN_MAX_FAILURES_PER_EMAIL", 5))
     per_address = int(current_app.config.get("WEB_LOGIN_MAX_FAILURES_PER_ADDRESS", 20))
