@@ -1,5 +1,5 @@
 """The pages on the services: referral form, matches and offers, inbox, seats, roster, board, journey, metrics,
-each scoped by access.py and audited like the API."""
+each scoped by policy.py and audited like the API."""
 
 import re
 from datetime import date

@@ -1,4 +1,4 @@
-"""Domain errors raised by services, and their translation into RFC 9457 problem+json responses."""
+"""Domain errors raised by commands and rules, and their translation into RFC 9457 problem+json responses."""
 
 import logging
 

@@ -1,4 +1,4 @@
-"""Follow-up use cases, one function each, called alike by the API, the pages and the coming FHIR/HL7 entry points."""
+"""Follow-up use cases, one function each, called alike by the API and the pages."""
 
 from transitions import policy
 from transitions.core.db import db

@@ -1,6 +1,6 @@
 """The offer and placement use cases, one command each: lookup with visibility, permission, the change, and audit.
 
-API views, pages and the coming FHIR and HL7 entry points call these with plain values. Each command looks its
+Every entry point (API views, pages, any later one) calls these with plain values. Each command looks its
 object up first (another organization's object is an audited 404), then asks the policy (an audited 403), then
 lets the service make the change under the referral lock, a lost database race answering 409.
 """

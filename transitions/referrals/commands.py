@@ -1,6 +1,6 @@
 """The referral use cases, one command each: lookup with visibility, permission, the change, races and audit.
 
-API views, pages and the coming FHIR and HL7 entry points call these with plain values they have already parsed.
+Every entry point (API views, pages, any later one) calls these with plain values it has already parsed.
 Each command looks its referral up first (another organization's referral is an audited 404), then asks the policy
 (an audited 403), then lets the service make the change (409 for a wrong state, 422 for incoherent fields), a lost
 database race answering 409.

@@ -1,5 +1,5 @@
 """A referral as one viewer may see it: in full for its own organization, its health plan and admins; the minimum
-necessary for a provider. Every entry point (API, pages, and the coming FHIR interface) shapes it here."""
+necessary for a provider. Every entry point (API, pages) shapes it here."""
 
 from transitions import policy
 from transitions.referrals.schemas import ReferralForProviderSchema, ReferralSchema
