@@ -16,6 +16,7 @@ from transitions.core.db import db
 from transitions.core.errors import Forbidden, NotFound
 from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
+from transitions.identity.models import Organization
 from transitions.notify.models import Webhook
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.consent import PART2_NOTICE
@@ -47,16 +48,22 @@ def visible_referrals(user):
     return select(Referral).where(referral_visibility(user))
 
 
+def audited_lookup(user, model, object_type, object_id, visibility, action):
+    """Load one row of model the user may see (visibility(user) is its clause); anything else is 404 and an audited
+    denial."""
+    row = None
+    if looks_like_id(object_id):
+        row = db.session.scalar(select(model).where(model.id == object_id, visibility(user)))
+    if row is None:
+        audit.record(action, object_type, str(object_id)[:64], outcome="denied", user=user)
+        raise NotFound(f"No {object_type} with this id.")
+    audit.record(action, object_type, row.id, user=user)
+    return row
+
+
 def get_referral(user, referral_id, action="referral.read"):
     """Load a referral the user may see; anything else is 404 and an audited denial."""
-    referral = None
-    if looks_like_id(referral_id):
-        referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, referral_visibility(user)))
-    if referral is None:
-        audit.record(action, "referral", str(referral_id)[:64], outcome="denied", user=user)
-        raise NotFound("No referral with this id.")
-    audit.record(action, "referral", referral.id, user=user)
-    return referral
+    return audited_lookup(user, Referral, "referral", referral_id, referral_visibility, action)
 
 
 def referral_disclosure(user, referral):
@@ -73,18 +80,20 @@ def part2_notice_for(user, referral):
     return None
 
 
+def public_lookup(model, object_type, object_id):
+    """Load one row of a directory model, public to every user; an unknown id is a 404."""
+    row = db.session.get(model, str(object_id)) if looks_like_id(object_id) else None
+    if row is None:
+        raise NotFound(f"No {object_type} with this id.")
+    return row
+
+
 def get_program(program_id):
-    program = db.session.get(Program, str(program_id)) if looks_like_id(program_id) else None
-    if program is None:
-        raise NotFound("No program with this id.")
-    return program
+    return public_lookup(Program, "program", program_id)
 
 
 def get_track(track_id):
-    track = db.session.get(Track, str(track_id)) if looks_like_id(track_id) else None
-    if track is None:
-        raise NotFound("No track with this id.")
-    return track
+    return public_lookup(Track, "track", track_id)
 
 
 def placement_visibility(user):
@@ -109,26 +118,12 @@ def offer_visibility(user):
 
 def get_offer(user, offer_id, action="offer.read"):
     """Load an offer the user may see; anything else is 404 and an audited denial."""
-    offer = None
-    if looks_like_id(offer_id):
-        offer = db.session.scalar(select(Offer).where(Offer.id == offer_id, offer_visibility(user)))
-    if offer is None:
-        audit.record(action, "offer", str(offer_id)[:64], outcome="denied", user=user)
-        raise NotFound("No offer with this id.")
-    audit.record(action, "offer", offer.id, user=user)
-    return offer
+    return audited_lookup(user, Offer, "offer", offer_id, offer_visibility, action)
 
 
 def get_placement(user, placement_id, action="placement.read"):
     """Load a placement the user may see; anything else is 404 and an audited denial."""
-    placement = None
-    if looks_like_id(placement_id):
-        placement = db.session.scalar(select(Placement).where(Placement.id == placement_id, placement_visibility(user)))
-    if placement is None:
-        audit.record(action, "placement", str(placement_id)[:64], outcome="denied", user=user)
-        raise NotFound("No placement with this id.")
-    audit.record(action, "placement", placement.id, user=user)
-    return placement
+    return audited_lookup(user, Placement, "placement", placement_id, placement_visibility, action)
 
 
 # ---------------------------------------------------------------- permissions: one Policy per action
@@ -149,8 +144,6 @@ def of_program_organization(user, obj):
     """The provider organization that runs the object's program (a program, track, offer or placement)."""
     if isinstance(obj, Program):
         owner = obj.organization_id
-    elif isinstance(obj, Track):
-        owner = db.session.scalar(select(Program.organization_id).where(Program.id == obj.program_id))
     else:
         owner = db.session.scalar(select(Program.organization_id).where(Program.id == obj.program_id))
     return owner == user.organization_id
@@ -158,7 +151,7 @@ def of_program_organization(user, obj):
 
 def of_own_organization(user, obj):
     """Objects that belong to the user's own organization (an organization itself, a webhook, a user)."""
-    organization_id = obj.id if obj.__class__.__name__ == "Organization" else obj.organization_id
+    organization_id = obj.id if isinstance(obj, Organization) else obj.organization_id
     return organization_id == user.organization_id
 
 
@@ -193,6 +186,15 @@ class Policy:
 
 PLANNERS = "Only the referring organization's discharge planners may do this."
 COORDINATORS = "Only coordinators of the program's provider organization may do this."
+# Rules shared by several actions: the referring organization's planners (and admins) act on a referral and its
+# offers; every role acts on its own organization's objects (admins on anyone's).
+REFERRING_PLANNERS = {"discharge_planner": of_referring_organization, "admin": anyone}
+OWN_ORGANIZATION_MEMBERS = {
+    "discharge_planner": of_own_organization,
+    "case_manager": of_own_organization,
+    "iop_coordinator": of_own_organization,
+    "admin": anyone,
+}
 
 SUBMIT_REFERRAL = Policy(
     "referral.create", "referral", "Only discharge planners submit referrals.", {"discharge_planner": anyone}
@@ -203,22 +205,12 @@ BROWSE_REFERRALS = Policy(
     "Not available for your role.",
     {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
 )
-CHANGE_REFERRAL = Policy(
-    "referral.update", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
-)
-CANCEL_REFERRAL = Policy(
-    "referral.cancel", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
-)
-REVOKE_CONSENT = Policy(
-    "referral.consent_revoke", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
-)
-SEND_OFFER = Policy(
-    "offer.create", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
-)
+CHANGE_REFERRAL = Policy("referral.update", "referral", PLANNERS, REFERRING_PLANNERS)
+CANCEL_REFERRAL = Policy("referral.cancel", "referral", PLANNERS, REFERRING_PLANNERS)
+REVOKE_CONSENT = Policy("referral.consent_revoke", "referral", PLANNERS, REFERRING_PLANNERS)
+SEND_OFFER = Policy("offer.create", "referral", PLANNERS, REFERRING_PLANNERS)
 # Judged on the offer's referral (require(user, referral)), so a denial is audited against the referral.
-WITHDRAW_OFFER = Policy(
-    "offer.withdraw", "referral", PLANNERS, {"discharge_planner": of_referring_organization, "admin": anyone}
-)
+WITHDRAW_OFFER = Policy("offer.withdraw", "referral", PLANNERS, REFERRING_PLANNERS)
 READ_OFFERS = Policy(
     "offer.read",
     "offer",
@@ -245,7 +237,7 @@ RECORD_READMISSION = Policy(
     {"discharge_planner": of_referring_organization, "case_manager": anyone, "admin": anyone},
 )
 FIND_MATCHES = Policy(
-    "referral.matches",
+    "referral.match",
     "referral",
     "Not available for your role.",
     {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
@@ -282,26 +274,10 @@ VIEW_DASHBOARDS = Policy(
 ADMINISTER = Policy("admin", "organization", "Only administrators may do this.", {"admin": anyone})
 # Admins read every organization; everyone else their own (another one is a 404, as if it did not exist).
 READ_ORGANIZATION = Policy(
-    "organization.read",
-    "organization",
-    "No organization with this id.",
-    {
-        "discharge_planner": of_own_organization,
-        "case_manager": of_own_organization,
-        "iop_coordinator": of_own_organization,
-        "admin": anyone,
-    },
+    "organization.read", "organization", "No organization with this id.", OWN_ORGANIZATION_MEMBERS
 )
 MANAGE_WEBHOOKS = Policy(
-    "webhook.update",
-    "webhook",
-    "Webhooks belong to your own organization.",
-    {
-        "discharge_planner": of_own_organization,
-        "case_manager": of_own_organization,
-        "iop_coordinator": of_own_organization,
-        "admin": anyone,
-    },
+    "webhook.update", "webhook", "Webhooks belong to your own organization.", OWN_ORGANIZATION_MEMBERS
 )
 
 

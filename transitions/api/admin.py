@@ -3,12 +3,11 @@
 from flask import url_for
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, keyset_page_response
 from transitions.core.db import db
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent, store_instead
-from transitions.core.pagination import keyset_page
 from transitions.identity import commands
 from transitions.identity.models import Organization, User
 from transitions.identity.schemas import (
@@ -20,8 +19,7 @@ from transitions.identity.schemas import (
     UserWithTokenSchema,
 )
 
-blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Organizations and users.")
-blp.before_request(require_authentication)
+blp = api_blueprint("admin", __name__, "Organizations and users.")
 OrganizationPage = page_of(OrganizationSchema, "OrganizationPage")
 UserPage = page_of(UserSchema, "UserPage")
 
@@ -37,14 +35,12 @@ def create_organization(data):
     return organization, 201, {"Location": url_for("admin.get_organization", organization_id=organization.id)}
 
 
-@blp.route("/organizations", methods=["GET"])
-@permits(policy.ADMINISTER)
-@blp.arguments(PageQuerySchema, location="query")
-@blp.response(200, OrganizationPage)
+@blp.query_route("/organizations", PageQuerySchema, OrganizationPage, policy=policy.ADMINISTER)
 def list_organizations(args):
     """List organizations (admin)."""
-    rows, cursor = keyset_page(db.select(Organization), [Organization.created_at, Organization.id], args)
-    return page_response(OrganizationSchema(), rows, cursor)
+    return keyset_page_response(
+        OrganizationSchema(), db.select(Organization), [Organization.created_at, Organization.id], args
+    )
 
 
 @blp.route("/organizations/<organization_id>", methods=["GET"])
@@ -77,14 +73,10 @@ def create_user(data):
     return json_response(body | {"token": token}, 201, {"Location": url_for("admin.get_user", user_id=user.id)})
 
 
-@blp.route("/users", methods=["GET"])
-@permits(policy.ADMINISTER)
-@blp.arguments(PageQuerySchema, location="query")
-@blp.response(200, UserPage)
+@blp.query_route("/users", PageQuerySchema, UserPage, policy=policy.ADMINISTER)
 def list_users(args):
     """List users (admin)."""
-    rows, cursor = keyset_page(db.select(User), [User.created_at, User.id], args)
-    return page_response(UserSchema(), rows, cursor)
+    return keyset_page_response(UserSchema(), db.select(User), [User.created_at, User.id], args)
 
 
 @blp.route("/users/me", methods=["GET"])

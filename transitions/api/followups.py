@@ -1,8 +1,8 @@
 """Follow-up checks API: a referral's checks, the due/outcome worklist, and case managers' outreach notes."""
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, page_response
 from transitions.core import audit
 from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
@@ -17,8 +17,7 @@ from transitions.followups.schemas import (
     FollowUpSchema,
 )
 
-blp = Blueprint("followups", __name__, url_prefix="/api/v1", description="Follow-up checks after discharge.")
-blp.before_request(require_authentication)
+blp = api_blueprint("followups", __name__, "Follow-up checks after discharge.")
 FollowUpPage = page_of(FollowUpSchema, "FollowUpPage")
 ORDER = [FollowUp.due_at, FollowUp.id]
 
@@ -26,9 +25,7 @@ _ITEM = FollowUpSchema()
 _CONTACT = FollowUpContactSchema()
 
 
-@blp.route("/referrals/<referral_id>/followups", methods=["GET"])
-@blp.arguments(PageQuerySchema, location="query")
-@blp.response(200, FollowUpPage)
+@blp.query_route("/referrals/<referral_id>/followups", PageQuerySchema, FollowUpPage)
 def referral_followups(args, referral_id):
     """The follow-up plan of one referral and each check's outcome, in due order."""
     user = current_user()
@@ -37,9 +34,7 @@ def referral_followups(args, referral_id):
     return page_response(_ITEM, present.followups(user, rows, {referral.id: referral}), cursor)
 
 
-@blp.route("/followups", methods=["GET"])
-@blp.arguments(FollowUpListQuerySchema, location="query")
-@blp.response(200, FollowUpPage)
+@blp.query_route("/followups", FollowUpListQuerySchema, FollowUpPage)
 def list_followups(args):
     """Checks of every referral you may see, by due time; filter on due date, outcome (or pending), check."""
     user = current_user()

@@ -1,20 +1,16 @@
 """Matching API: ranked tracks for one referral, and the optimal allocation of many."""
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response
 from transitions.core.clock import utcnow
 from transitions.matching import commands, present
 from transitions.matching.schemas import AllocationInSchema, AllocationSchema, MatchListSchema, MatchQuerySchema
 
-blp = Blueprint("matching", __name__, url_prefix="/api/v1", description="Matching and allocation.")
-blp.before_request(require_authentication)
+blp = api_blueprint("matching", __name__, "Matching and allocation.")
 
 
-@blp.route("/referrals/<referral_id>/matches", methods=["GET"])
-@permits(policy.FIND_MATCHES)
-@blp.arguments(MatchQuerySchema, location="query")
-@blp.response(200, MatchListSchema)
+@blp.query_route("/referrals/<referral_id>/matches", MatchQuerySchema, MatchListSchema, policy=policy.FIND_MATCHES)
 def referral_matches(args, referral_id):
     """Tracks that can take this patient, best first, each with its reasons; exclusions counted by rule."""
     result = commands.find_matches(current_user(), referral_id, args["limit"], args["include_excluded"], utcnow())

@@ -4,8 +4,8 @@ from flask import url_for
 from sqlalchemy import and_, or_, select
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, shaped_page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, shaped_page_response
 from transitions.core import audit
 from transitions.core.clock import utcnow
 from transitions.core.db import db
@@ -32,13 +32,7 @@ from transitions.offers.schemas import (
 from transitions.referrals import present as referrals_present
 from transitions.referrals.schemas import ReferralSchema
 
-blp = Blueprint(
-    "offers",
-    __name__,
-    url_prefix="/api/v1",
-    description="Offers, placements, attendance, IOP discharge and readmissions.",
-)
-blp.before_request(require_authentication)
+blp = api_blueprint("offers", __name__, "Offers, placements, attendance, IOP discharge and readmissions.")
 OfferPage = page_of(OfferSchema, "OfferPage")
 PlacementPage = page_of(PlacementSchema, "PlacementPage")
 
@@ -60,10 +54,7 @@ def create_offer(data, referral_id):
     )
 
 
-@blp.route("/offers", methods=["GET"])
-@permits(policy.READ_OFFERS)
-@blp.arguments(OfferListQuerySchema, location="query")
-@blp.response(200, OfferPage)
+@blp.query_route("/offers", OfferListQuerySchema, OfferPage, policy=policy.READ_OFFERS)
 def list_offers(args):
     """Offers you are a side of, oldest first: a coordinator's inbox with ?status=pending."""
     user, now = current_user(), utcnow()
@@ -152,9 +143,7 @@ def revoke_consent(data, referral_id):
 # ---------------------------------------------------------------- placements
 
 
-@blp.route("/placements", methods=["GET"])
-@blp.arguments(PlacementListQuerySchema, location="query")
-@blp.response(200, PlacementPage)
+@blp.query_route("/placements", PlacementListQuerySchema, PlacementPage)
 def list_placements(args):
     """Placements you may see, oldest first (a coordinator's roster with ?status=active)."""
     user = current_user()

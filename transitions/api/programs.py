@@ -4,8 +4,8 @@ from flask import url_for
 from sqlalchemy import select
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, page_response, shaped_page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, keyset_page_response, shaped_page_response
 from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
 from transitions.core.idempotency import idempotent
@@ -24,8 +24,7 @@ from transitions.directory.schemas import (
 )
 from transitions.policy import get_program, get_track
 
-blp = Blueprint("programs", __name__, url_prefix="/api/v1", description="IOP programs and their tracks.")
-blp.before_request(require_authentication)
+blp = api_blueprint("programs", __name__, "IOP programs and their tracks.")
 ProgramPage = page_of(ProgramSchema, "ProgramPage")
 TrackPage = page_of(TrackSchema, "TrackPage")
 
@@ -41,14 +40,11 @@ def create_program(data):
     return program, 201, {"Location": url_for("programs.get_program_view", program_id=program.id)}
 
 
-@blp.route("/programs", methods=["GET"])
-@blp.arguments(ProgramListQuerySchema, location="query")
-@blp.response(200, ProgramPage)
+@blp.query_route("/programs", ProgramListQuerySchema, ProgramPage)
 def list_programs(args):
     """The directory, filterable by state, service, active and owner."""
     query = queries.list_programs_query(args)
-    rows, cursor = keyset_page(query, [Program.created_at, Program.id], args)
-    return page_response(ProgramSchema(), rows, cursor)
+    return keyset_page_response(ProgramSchema(), query, [Program.created_at, Program.id], args)
 
 
 @blp.route("/programs/<program_id>", methods=["GET"])
@@ -78,9 +74,7 @@ def create_track(data, program_id):
     return track, 201, {"Location": url_for("programs.get_track_view", track_id=track.id)}
 
 
-@blp.route("/programs/<program_id>/tracks", methods=["GET"])
-@blp.arguments(PageQuerySchema, location="query")
-@blp.response(200, TrackPage)
+@blp.query_route("/programs/<program_id>/tracks", PageQuerySchema, TrackPage)
 def list_tracks(args, program_id):
     """A program's tracks."""
     program = get_program(program_id)

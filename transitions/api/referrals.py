@@ -3,8 +3,8 @@
 from flask import url_for
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, page_response, shaped_page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, keyset_page_response, shaped_page_response
 from transitions.core import audit
 from transitions.core.clock import utcnow
 from transitions.core.fields import PageQuerySchema, page_of
@@ -22,8 +22,7 @@ from transitions.referrals.schemas import (
     ReferralSchema,
 )
 
-blp = Blueprint("referrals", __name__, url_prefix="/api/v1", description="Discharge referrals.")
-blp.before_request(require_authentication)
+blp = api_blueprint("referrals", __name__, "Discharge referrals.")
 ReferralPage = page_of(ReferralSchema, "ReferralPage")
 EventPage = page_of(EventSchema, "EventPage")
 
@@ -42,9 +41,7 @@ def create_referral(data):
     )
 
 
-@blp.route("/referrals", methods=["GET"])
-@blp.arguments(ReferralListQuerySchema, location="query")
-@blp.response(200, ReferralPage)
+@blp.query_route("/referrals", ReferralListQuerySchema, ReferralPage)
 def list_referrals(args):
     """Referrals you may see, newest first, with filters."""
     user = current_user()
@@ -83,12 +80,9 @@ def cancel_referral(data, referral_id):
     return json_response(present.referral(user, referral))
 
 
-@blp.route("/referrals/<referral_id>/timeline", methods=["GET"])
-@blp.arguments(PageQuerySchema, location="query")
-@blp.response(200, EventPage)
+@blp.query_route("/referrals/<referral_id>/timeline", PageQuerySchema, EventPage)
 def referral_timeline(args, referral_id):
     """Every state change and event of a referral, oldest first, with time and actor."""
     user = current_user()
     referral = policy.get_referral(user, referral_id, "referral.timeline")
-    rows, cursor = keyset_page(queries.timeline_query(referral), [Event.seq], args)
-    return page_response(EventSchema(), rows, cursor)
+    return keyset_page_response(EventSchema(), queries.timeline_query(referral), [Event.seq], args)

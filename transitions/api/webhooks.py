@@ -3,8 +3,8 @@
 from flask import url_for
 
 from transitions import policy
-from transitions.api.auth import current_user, permits, require_authentication
-from transitions.api.common import Blueprint, json_response, page_response
+from transitions.api.auth import current_user, permits
+from transitions.api.common import api_blueprint, json_response, keyset_page_response, page_response
 from transitions.core.clock import utcnow
 from transitions.core.fields import page_of
 from transitions.core.idempotency import idempotent, store_instead
@@ -21,13 +21,9 @@ from transitions.notify.schemas import (
     WebhookSchema,
 )
 
-blp = Blueprint(
-    "webhooks",
-    __name__,
-    url_prefix="/api/v1",
-    description="Signed event notifications (Standard Webhooks) to your organization's endpoints.",
+blp = api_blueprint(
+    "webhooks", __name__, "Signed event notifications (Standard Webhooks) to your organization's endpoints."
 )
-blp.before_request(require_authentication)
 WebhookPage = page_of(WebhookSchema, "WebhookPage")
 DeliveryPage = page_of(DeliverySchema, "DeliveryPage")
 
@@ -50,15 +46,11 @@ def create_webhook(data):
     return json_response(body, 201, {"Location": url_for("webhooks.get_webhook", webhook_id=webhook.id)})
 
 
-@blp.route("/webhooks", methods=["GET"])
-@permits(policy.MANAGE_WEBHOOKS)
-@blp.arguments(WebhookListQuerySchema, location="query")
-@blp.response(200, WebhookPage)
+@blp.query_route("/webhooks", WebhookListQuerySchema, WebhookPage, policy=policy.MANAGE_WEBHOOKS)
 def list_webhooks(args):
     """Your organization's webhooks (admins: every organization's, or one's with organization_id)."""
     query = queries.visible_webhooks(current_user(), args.get("organization_id"))
-    rows, cursor = keyset_page(query, [Webhook.created_at, Webhook.id], args)
-    return page_response(_WEBHOOK, rows, cursor)
+    return keyset_page_response(_WEBHOOK, query, [Webhook.created_at, Webhook.id], args)
 
 
 @blp.route("/webhooks/<webhook_id>", methods=["GET"])
@@ -78,10 +70,9 @@ def update_webhook(changes, webhook_id):
     return json_response(_WEBHOOK.dump(commands.update_webhook(current_user(), webhook_id, **changes)))
 
 
-@blp.route("/webhooks/<webhook_id>/deliveries", methods=["GET"])
-@permits(policy.MANAGE_WEBHOOKS)
-@blp.arguments(DeliveryListQuerySchema, location="query")
-@blp.response(200, DeliveryPage)
+@blp.query_route(
+    "/webhooks/<webhook_id>/deliveries", DeliveryListQuerySchema, DeliveryPage, policy=policy.MANAGE_WEBHOOKS
+)
 def list_deliveries(args, webhook_id):
     """Every delivery to this endpoint, oldest first, each with every attempt made."""
     webhook = queries.get_webhook(current_user(), webhook_id)

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event, exists, func, literal, select, type_coerce
+from sqlalchemy import Index, MetaData, event, exists, func, literal, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -24,6 +24,11 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+
+
+def partial_index(name, *columns, where, unique=False):
+    """An index over only the rows matching where (SQL text), the same on PostgreSQL and SQLite."""
+    return Index(name, *columns, unique=unique, postgresql_where=text(where), sqlite_where=text(where))
 
 
 def dialect_name():

@@ -182,14 +182,7 @@ def initiation_14(window):
 @check("followup_30", due_days=30, label="30-day follow-up", rate="followup_30")
 def followup_30(window):
     """HEDIS FUH 30-day, and no readmission (a return on days 0-2 is a transfer) before the session counts."""
-    readmitted = window.readmissions(TRANSFER_DAYS + 1, window.last_day)
-    if readmitted:
-        return "missed", {
-            "reason": "readmitted",
-            "window": window.span,
-            "readmission": window.readmission(readmitted[0]),
-        }
-    return _attended(window)
+    return _readmitted(window) or _attended(window)
 
 
 @check(
@@ -237,8 +230,8 @@ def _attended(window):
     return "missed", {"reason": "no_attended_session", "window": window.span}
 
 
-def _still_in_care(window):
-    """Not readmitted, and some placement completed, transferred or still attended recently."""
+def _readmitted(window):
+    """The verdict of a readmission in the window (a return on days 0-2 is a transfer, not one), or None."""
     readmitted = window.readmissions(TRANSFER_DAYS + 1, window.last_day)
     if readmitted:
         return "missed", {
@@ -246,6 +239,14 @@ def _still_in_care(window):
             "window": window.span,
             "readmission": window.readmission(readmitted[0]),
         }
+    return None
+
+
+def _still_in_care(window):
+    """Not readmitted, and some placement completed, transferred or still attended recently."""
+    verdict = _readmitted(window)
+    if verdict:
+        return verdict
     if not window.facts.placements:
         return "missed", {"reason": "never_placed", "window": window.span}
     evidence = None

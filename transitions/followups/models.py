@@ -2,11 +2,11 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
-from transitions.core.db import db
+from transitions.core.db import db, partial_index
 from transitions.core.types import ID, JSONType, UTCDateTime, new_id
 
 FOLLOWUP_OUTCOMES = ("met", "missed", "not_applicable")
@@ -28,12 +28,7 @@ class FollowUp(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index(
-            "ix_followups_pending_due",
-            "due_at",
-            postgresql_where=text("outcome IS NULL"),
-            sqlite_where=text("outcome IS NULL"),
-        ),
+        partial_index("ix_followups_pending_due", "due_at", where="outcome IS NULL"),
         Index("uq_followups_referral_check", "referral_id", "check", unique=True),
     )
 

@@ -55,33 +55,62 @@ class TrackFacts:
     longitude: float
 
     @classmethod
-    def from_rows(cls, track, program):
+    def from_stored(cls, values, read_json_set, read_sessions):
+        """TrackFacts from the stored values, a mapping by stored_name(): an ORM pair's (stored_values) or a Core
+        row's (screening selects them by the same names). The JSON lists come as read_json_set and read_sessions
+        take them: already parsed, or as JSON text."""
+        facts = {name: values[name] for name in PLAIN_FACTS}
+        facts.update((name, read_json_set(values[name])) for name in JSON_SET_VALUES)
         return cls(
-            track_id=track.id,
-            program_id=program.id,
-            program_name=program.name,
-            track_name=track.name,
-            modality=track.modality,
-            timezone=track.timezone,
-            sessions=tuple((s["day"], s["start"], s["end"]) for s in track.sessions),
-            intake_days=frozenset(track.intake_days),
-            hours_per_week=track.hours_per_week,
-            open_seats=track.capacity - track.occupied - track.held,
-            active=bool(track.active and program.active),
-            services=frozenset(program.services),
-            mat=program.mat,
-            min_age=program.min_age,
-            max_age=program.max_age,
-            gender=program.gender,
-            languages=frozenset(program.languages),
-            interpreter_services=program.interpreter_services,
-            payers=frozenset(program.payers),
-            self_pay=program.self_pay,
-            accepts_from=frozenset(program.accepts_from),
-            telehealth_states=frozenset(program.telehealth_states),
-            latitude=program.latitude,
-            longitude=program.longitude,
+            **facts,
+            sessions=read_sessions(values["sessions"]),
+            open_seats=values["capacity"] - values["occupied"] - values["held"],
+            active=bool(values["track_active"] and values["program_active"]),
         )
+
+    @classmethod
+    def from_rows(cls, track, program):
+        """TrackFacts from the ORM pair: its counters as stored (held includes holds past expiry)."""
+        return cls.from_stored(stored_values(track, program), frozenset, sessions_tuple)
+
+
+# The stored values TrackFacts are made from, by model. Both models have an id, a name and an active flag: those
+# values are named after their model ("track_id", "program_name" ...), the others after their attribute.
+STORED_ATTRIBUTES = {
+    "track": ("id", "name", "active", "modality", "timezone", "sessions", "intake_days", "hours_per_week")
+    + ("capacity", "occupied", "held"),
+    "program": ("id", "name", "active", "mat", "min_age", "max_age", "gender", "interpreter_services", "self_pay")
+    + ("latitude", "longitude", "services", "languages", "payers", "accepts_from", "telehealth_states"),
+}
+MODEL_PREFIXED = ("id", "name", "active")
+# Stored as JSON lists, facts as frozensets.
+JSON_SET_VALUES = ("intake_days", "services", "languages", "payers", "accepts_from", "telehealth_states")
+# The facts that are a stored value as it is.
+PLAIN_FACTS = tuple(
+    name
+    for name in TrackFacts.__dataclass_fields__
+    if name not in JSON_SET_VALUES and name not in ("sessions", "open_seats", "active")
+)
+
+
+def stored_name(model, attribute):
+    """The name of a model's stored value in TrackFacts.from_stored's mapping."""
+    return f"{model}_{attribute}" if attribute in MODEL_PREFIXED else attribute
+
+
+def stored_values(track, program):
+    """The stored values of an ORM (track, program) pair, by stored_name()."""
+    rows = {"track": track, "program": program}
+    return {
+        stored_name(model, attribute): getattr(rows[model], attribute)
+        for model, attributes in STORED_ATTRIBUTES.items()
+        for attribute in attributes
+    }
+
+
+def sessions_tuple(sessions):
+    """A track's weekly sessions as the rules take them: ((day, "HH:MM", "HH:MM"), ...)."""
+    return tuple((s["day"], s["start"], s["end"]) for s in sessions)
 
 
 @dataclass
@@ -258,7 +287,7 @@ def rule(code, text, modality=None):
     the first rule a track fails. A check may keep what it works out for later rules, the verdict or the score on
     `derived` (see Derived). Adding a rule on an existing field is this one declaration. A rule may also get a
     relaxation (a condition every track passing it meets, so never stricter), which only narrows the tracks
-    that reach the rules: in SQL in screening._prefilter_conditions (fewer rows read; the database counts the
+    that reach the rules: in SQL in screening.prefilter_conditions (fewer rows read; the database counts the
     tracks it drops under the first relaxed rule they fail) and in numpy in allocation.Directory.prefiltered.
     Both are optional: without them the rule still decides every pair, on more pairs.
     """

@@ -12,42 +12,37 @@ from transitions.core.db import db, json_array_contains
 from transitions.core.geo import bounding_box, distance_miles
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
-from transitions.matching.rules import TrackFacts, age_bounds, evaluate_facts
+from transitions.matching.rules import (
+    JSON_SET_VALUES,
+    STORED_ATTRIBUTES,
+    TrackFacts,
+    age_bounds,
+    evaluate_facts,
+    sessions_tuple,
+    stored_name,
+)
 
-# JSON columns come back as text and are parsed once per distinct value: directories repeat the same lists
-# (payers, languages, schedules) thousands of times, and the drivers' per-value JSON decoding dominated loading.
-_JSON_SET_COLUMNS = ("services", "languages", "payers", "accepts_from", "telehealth_states")
+# The models STORED_ATTRIBUTES names by key.
+MODELS = {"track": Track, "program": Program}
 
 
 def _track_columns(now):
-    """The columns TrackFacts are made from; held counts only live holds as of now."""
-    return (
-        Track.id.label("track_id"),
-        Track.program_id,
-        Program.name.label("program_name"),
-        Track.name.label("track_name"),
-        Track.modality,
-        Track.timezone,
-        cast(Track.sessions, Text).label("sessions"),
-        cast(Track.intake_days, Text).label("intake_days"),
-        Track.hours_per_week,
-        Track.capacity,
-        Track.occupied,
-        seats.live_held(now).label("held"),
-        Track.active.label("track_active"),
-        Program.active.label("program_active"),
-        Program.mat,
-        Program.min_age,
-        Program.max_age,
-        Program.gender,
-        Program.interpreter_services,
-        Program.self_pay,
-        Program.latitude,
-        Program.longitude,
-        *(cast(getattr(Program, name), Text).label(name) for name in _JSON_SET_COLUMNS),
-    )
+    """The columns TrackFacts are made from (TrackFacts.from_stored), JSON as text; held counts only live holds as
+    of now."""
+    columns = []
+    for model, attributes in STORED_ATTRIBUTES.items():
+        for attribute in attributes:
+            column = getattr(MODELS[model], attribute)
+            if attribute == "held":
+                column = seats.live_held(now)
+            elif attribute in JSON_SET_VALUES or attribute == "sessions":
+                column = cast(column, Text)
+            columns.append(column.label(stored_name(model, attribute)))
+    return columns
 
 
+# JSON columns come back as text and are parsed once per distinct value: directories repeat the same lists
+# (payers, languages, schedules) thousands of times, and the drivers' per-value JSON decoding dominated loading.
 @lru_cache(maxsize=16384)
 def _json_set(text):
     return frozenset(json.loads(text))
@@ -55,37 +50,12 @@ def _json_set(text):
 
 @lru_cache(maxsize=16384)
 def _json_sessions(text):
-    return tuple((s["day"], s["start"], s["end"]) for s in json.loads(text))
+    return sessions_tuple(json.loads(text))
 
 
 def track_facts_from_row(row):
     """TrackFacts from a Core row of _track_columns(): no ORM objects on the hot path."""
-    return TrackFacts(
-        track_id=row.track_id,
-        program_id=row.program_id,
-        program_name=row.program_name,
-        track_name=row.track_name,
-        modality=row.modality,
-        timezone=row.timezone,
-        sessions=_json_sessions(row.sessions),
-        intake_days=_json_set(row.intake_days),
-        hours_per_week=row.hours_per_week,
-        open_seats=row.capacity - row.occupied - row.held,
-        active=bool(row.track_active and row.program_active),
-        services=_json_set(row.services),
-        mat=row.mat,
-        min_age=row.min_age,
-        max_age=row.max_age,
-        gender=row.gender,
-        languages=_json_set(row.languages),
-        interpreter_services=row.interpreter_services,
-        payers=_json_set(row.payers),
-        self_pay=row.self_pay,
-        accepts_from=_json_set(row.accepts_from),
-        telehealth_states=_json_set(row.telehealth_states),
-        latitude=row.latitude,
-        longitude=row.longitude,
-    )
+    return TrackFacts.from_stored(row._mapping, _json_set, _json_sessions)
 
 
 def load_track_facts(*conditions, now=None):
@@ -109,7 +79,7 @@ def _reach_conditions(ref):
     return or_(near, licensed), or_(in_person, telehealth)
 
 
-def _prefilter_conditions(ref, now):
+def prefilter_conditions(ref, now):
     """Per rule after reach, a SQL condition every track passing that rule satisfies (a relaxation)."""
     youngest, oldest = age_bounds(ref)
     gender_ok = Program.gender == "any"
@@ -152,7 +122,7 @@ def screen(ref, ignore_capacity=False, now=None):
     """
     now = now or utcnow()
     conditions = [
-        (code, cond) for code, cond in _prefilter_conditions(ref, now) if not (ignore_capacity and code == "capacity")
+        (code, cond) for code, cond in prefilter_conditions(ref, now) if not (ignore_capacity and code == "capacity")
     ]
     first_failed = case(*[(~cond, code) for code, cond in conditions], else_=None).label("first_failed")
     # Only ids and verdicts for everything within reach; full rows (JSON and all) for the survivors alone.
@@ -250,4 +220,4 @@ def _sure_passes(ref, now):
         ),
         or_(Track.modality != "telehealth", json_array_contains(Program.telehealth_states, ref.state)),
     ]
-    return reach + [condition for _, condition in _prefilter_conditions(ref, now)]
+    return reach + [condition for _, condition in prefilter_conditions(ref, now)]

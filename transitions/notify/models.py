@@ -2,11 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
-from transitions.core.db import db
+from transitions.core.db import db, partial_index
 from transitions.core.types import ID, BigInt, JSONType, UTCDateTime, new_id
 
 
@@ -33,14 +33,7 @@ class Event(db.Model):
     # A flag rather than a "last seq" cursor, because sequence values commit out of order.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (
-        Index(
-            "ix_events_undispatched",
-            "seq",
-            postgresql_where=text("dispatched_at IS NULL"),
-            sqlite_where=text("dispatched_at IS NULL"),
-        ),
-    )
+    __table_args__ = (partial_index("ix_events_undispatched", "seq", where="dispatched_at IS NULL"),)
 
 
 class Webhook(db.Model):
@@ -70,12 +63,7 @@ class WebhookDelivery(db.Model):
 
     __table_args__ = (
         Index("uq_deliveries_webhook_event", "webhook_id", "event_id", unique=True),
-        Index(
-            "ix_deliveries_due",
-            "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_deliveries_due", "next_attempt_at", where="status = 'pending'"),
     )
 
 

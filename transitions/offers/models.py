@@ -2,11 +2,11 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
-from transitions.core.db import db
+from transitions.core.db import db, partial_index
 from transitions.core.types import ID, UTCDateTime, new_id
 
 OFFER_STATUSES = ("pending", "accepted", "declined", "withdrawn", "expired")
@@ -32,29 +32,12 @@ class Offer(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index(
-            "uq_offers_one_accepted",
-            "referral_id",
-            unique=True,
-            sqlite_where=text("status = 'accepted'"),
-            postgresql_where=text("status = 'accepted'"),
-        ),
-        Index(
-            "uq_offers_pending_program",
-            "referral_id",
-            "program_id",
-            unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+        partial_index("uq_offers_one_accepted", "referral_id", where="status = 'accepted'", unique=True),
+        partial_index(
+            "uq_offers_pending_program", "referral_id", "program_id", where="status = 'pending'", unique=True
         ),
         # Seat reads subtract a track's pending offers past expiry; old offers must not be scanned for that.
-        Index(
-            "ix_offers_pending_track",
-            "track_id",
-            "expires_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_offers_pending_track", "track_id", "expires_at", where="status = 'pending'"),
     )
 
 

@@ -33,6 +33,13 @@ def _locked_placement(placement_id):
     return placement, referral
 
 
+def record_placement_event(event_type, placement, referral, actor, **data):
+    """An event about a placement (its subject), its data led by the placement's id."""
+    return record_event(
+        event_type, referral=referral, subject=placement, actor=actor, data={"placement_id": placement.id, **data}
+    )
+
+
 def _require_active(placement):
     if placement.status != "active":
         raise Conflict(
@@ -53,18 +60,15 @@ def end_placement(placement, referral, outcome, now, actor, changes):
     if result.rowcount != 1:
         raise Conflict("This placement has already ended.", extra={"placement_status": "discharged"})
     add_seat_change(changes, placement.track_id, occupied=-1)
-    record_event(
+    record_placement_event(
         "placement.discharged",
-        referral=referral,
-        subject=placement,
-        actor=actor,
-        data={
-            "placement_id": placement.id,
-            "referral_id": referral.id,
-            "track_id": placement.track_id,
-            "program_id": placement.program_id,
-            "outcome": outcome,
-        },
+        placement,
+        referral,
+        actor,
+        referral_id=referral.id,
+        track_id=placement.track_id,
+        program_id=placement.program_id,
+        outcome=outcome,
     )
 
 
@@ -119,13 +123,7 @@ def record_attendance(actor, placement_id, day, status, now=None):
     )
     db.session.add(row)
     db.session.flush()
-    record_event(
-        "attendance.recorded",
-        referral=referral,
-        subject=placement,
-        actor=actor,
-        data={"placement_id": placement.id, "attendance_id": row.id, "status": status},
-    )
+    record_placement_event("attendance.recorded", placement, referral, actor, attendance_id=row.id, status=status)
     if status == "attended" and referral.status == "placed":
         transition(referral, "attending", actor, data={"placement_id": placement.id, "attendance_id": row.id})
     lapse = _check_lapse(referral, placement, row, actor)
@@ -166,18 +164,15 @@ def _check_lapse(referral, placement, row, actor):
     ).all()
     if any(set(run_ids) & set((event.data or {}).get("attendance_ids", [])) for event in earlier):
         return None
-    return record_event(
+    return record_placement_event(
         "attendance.lapsed",
-        referral=referral,
-        subject=placement,
-        actor=actor,
-        data={
-            "placement_id": placement.id,
-            "referral_id": referral.id,
-            "program_id": placement.program_id,
-            "missed_in_a_row": len(run),
-            "attendance_ids": run_ids,
-        },
+        placement,
+        referral,
+        actor,
+        referral_id=referral.id,
+        program_id=placement.program_id,
+        missed_in_a_row=len(run),
+        attendance_ids=run_ids,
     )
 
 

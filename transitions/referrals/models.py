@@ -2,11 +2,11 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
-from transitions.core.db import db
+from transitions.core.db import db, partial_index
 from transitions.core.types import ID, JSONType, UTCDateTime, new_id
 
 REFERRAL_STATUSES = (
@@ -70,13 +70,8 @@ class Referral(db.Model):
 
     __table_args__ = (
         # The database, not a read-then-insert, guarantees one open referral per patient per org.
-        Index(
-            "uq_referrals_open_patient",
-            "organization_id",
-            "patient_key",
-            unique=True,
-            sqlite_where=text(_open_statuses_sql()),
-            postgresql_where=text(_open_statuses_sql()),
+        partial_index(
+            "uq_referrals_open_patient", "organization_id", "patient_key", where=_open_statuses_sql(), unique=True
         ),
     )
 

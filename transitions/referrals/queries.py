@@ -112,6 +112,6 @@ def placement_of(referral):
         "placement": placement,
         "attendance": rows,
         "track_name": names_for([placement.track_id])["tracks"].get(placement.track_id),
-        "attended": sum(1 for r in rows if r.status == "attended"),
+        "attended": offer_queries.sessions_attended(rows),
         "missed_in_a_row": offer_queries.current_missed_run(rows),
     }

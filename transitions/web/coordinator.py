@@ -2,6 +2,7 @@
 with live seats and editing, and today's roster with one-click attendance."""
 
 from datetime import date, timedelta
+from functools import partial
 
 from flask import g, jsonify, redirect, request, url_for
 from sqlalchemy import select
@@ -40,11 +41,16 @@ def intake_choices(referral, track, now, count=INTAKE_CHOICES):
     return days
 
 
-def refused(error, title, back):
-    """A bad form or a rule's refusal as an error page linking back (lookup 404s and 403s keep the plain page)."""
-    failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
+def refused(error, title, back, find):
+    """A bad form or a rule's refusal as an error page linking back. A bad form is judged after find() looked the
+    object up (an unknown one is a 404 first); lookup 404s and 403s keep the plain page."""
+    if isinstance(error, (NotFound, Forbidden)):
+        raise error
+    if isinstance(error, forms.FormErrors):
+        find()
+    failure, status = forms.failed_form(error)
     detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
-    return render("error.html", status=getattr(error, "status", 422), title=title, detail=detail, back=back)
+    return render("error.html", status=status, title=title, detail=detail, back=back)
 
 
 # ---------------------------------------------------------------- offer inbox
@@ -106,13 +112,9 @@ def accept_offer(offer_id):
     try:
         data = forms.load(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")})
         offer, placement = offer_commands.accept_offer(user, offer_id, data["intake_date"], utcnow())
-    except forms.FormErrors as failure:
-        offer_commands.offer_to_decide(user, offer_id, "offer.accept")  # an unknown offer is a 404 before a bad form
-        return refused(failure, "The offer was not accepted", url_for("web.offer_inbox"))
-    except (NotFound, Forbidden):
-        raise
-    except DomainError as error:
-        return refused(error, "The offer was not accepted", url_for("web.offer_inbox"))
+    except (forms.FormErrors, DomainError) as error:
+        find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.accept")
+        return refused(error, "The offer was not accepted", url_for("web.offer_inbox"), find)
     referral = db.session.get(Referral, offer.referral_id)
     notice(
         "Accepted: %s %s starts on %s."
@@ -131,13 +133,9 @@ def decline_offer(offer_id):
             DeclineInSchema(), {"reason": forms.text(request.form, "reason"), "note": forms.text(request.form, "note")}
         )
         offer_commands.decline_offer(user, offer_id, data["reason"], data.get("note"), utcnow())
-    except forms.FormErrors as failure:
-        offer_commands.offer_to_decide(user, offer_id, "offer.decline")  # an unknown offer is a 404 before a bad form
-        return refused(failure, "The offer was not declined", url_for("web.offer_inbox"))
-    except (NotFound, Forbidden):
-        raise
-    except DomainError as error:
-        return refused(error, "The offer was not declined", url_for("web.offer_inbox"))
+    except (forms.FormErrors, DomainError) as error:
+        find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.decline")
+        return refused(error, "The offer was not declined", url_for("web.offer_inbox"), find)
     notice("Offer declined; the seat is free again and the planner will see the reason.", "success")
     return redirect(url_for("web.offer_inbox"))
 
@@ -230,6 +228,13 @@ def _track_form_context(program, track, form=None, errors=None, message=None):
     )
 
 
+def _track_form_refused(program, track, error):
+    """The track form again, as posted, with a bad form's or a rule's errors (a new track: track None)."""
+    failure, status = forms.failed_form(error)
+    context = _track_form_context(program, track, request.form, failure.errors, failure.message)
+    return render("track_edit.html", status=status, **context)
+
+
 def _zones(current):
     """The US zones, plus the track's own when it is another one (the API takes any IANA zone)."""
     zones = list(US_TIMEZONES)
@@ -252,12 +257,7 @@ def edit_track(track_id):
     except (forms.FormErrors, DomainError) as error:
         db.session.rollback()
         track = policy.get_track(track_id)
-        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        return render(
-            "track_edit.html",
-            status=getattr(error, "status", 422),
-            **_track_form_context(track.program, track, request.form, failure.errors, failure.message),
-        )
+        return _track_form_refused(track.program, track, error)
     notice("Saved %s — %s." % (program.name, track.name), "success")
     return redirect(url_for("web.programs") + "#program-" + program.id)
 
@@ -273,12 +273,7 @@ def new_track(program_id):
         data = forms.load(TrackInSchema(), forms.track_payload(request.form))
         track = program_commands.create_track(g.user, program_id, data)
     except (forms.FormErrors, DomainError) as error:
-        failure = error if isinstance(error, forms.FormErrors) else forms.domain_form_errors(error)
-        return render(
-            "track_edit.html",
-            status=getattr(error, "status", 422),
-            **_track_form_context(program, None, request.form, failure.errors, failure.message),
-        )
+        return _track_form_refused(program, None, error)
     notice("Added %s to %s." % (track.name, program.name), "success")
     return redirect(url_for("web.programs") + "#program-" + program.id)
 
@@ -353,13 +348,10 @@ def record_attendance():
             {"date": forms.text(request.form, "date"), "status": forms.text(request.form, "status")},
         )
         row, lapse = offer_commands.record_attendance(user, placement_id, data["date"], data["status"], utcnow())
-    except forms.FormErrors as failure:
-        offer_commands.placement_to_manage(user, placement_id)  # an unknown placement is a 404 before a bad form
-        return refused(failure, "Attendance was not recorded", back)
-    except (NotFound, Forbidden):
-        raise
-    except DomainError as error:
-        return refused(error, "Attendance was not recorded", back)
+    except (forms.FormErrors, DomainError) as error:
+        return refused(
+            error, "Attendance was not recorded", back, partial(offer_commands.placement_to_manage, user, placement_id)
+        )
     placement = db.session.get(Placement, row.placement_id)
     referral = db.session.get(Referral, placement.referral_id)
     text = "%s %s: %s on %s." % (

@@ -76,6 +76,13 @@ def domain_form_errors(error):
     return FormErrors({}, error.detail)
 
 
+def failed_form(error):
+    """(FormErrors, page status) for a bad form (422) or a service's DomainError (its own status)."""
+    if isinstance(error, FormErrors):
+        return error, 422
+    return domain_form_errors(error), error.status
+
+
 def text(form, name):
     """A trimmed field, or None when blank (blank means 'not given', as an absent JSON field)."""
     value = form.get(name, "")

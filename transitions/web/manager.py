@@ -10,13 +10,13 @@ from transitions import policy
 from transitions.core import audit
 from transitions.core.clock import local_today, today, utcnow
 from transitions.core.db import db
-from transitions.directory.models import SERVICES, Program, Track
+from transitions.directory.models import SERVICES
 from transitions.followups import commands, dashboards, queries
 from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
 from transitions.identity.models import Organization
 from transitions.referrals.models import Referral
-from transitions.referrals.queries import followups_of, offers_of, placement_of, timeline_of
+from transitions.referrals.queries import followups_of, names_for, offers_of, placement_of, timeline_of
 from transitions.web import charts, forms
 from transitions.web.blueprint import bp, notice, permits, render
 
@@ -56,14 +56,7 @@ def board():
     )
     referrals, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
     placements = [d["placement"] for d in details.values() if d["placement"] is not None]
-    track_names = {}
-    if placements:
-        for track_id, track_name, program_name in db.session.execute(
-            select(Track.id, Track.name, Program.name)
-            .join(Program, Program.id == Track.program_id)
-            .where(Track.id.in_({p.track_id for p in placements}))
-        ):
-            track_names[track_id] = "%s, %s" % (program_name, track_name)
+    track_names = names_for({p.track_id for p in placements})["tracks"]
     columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
     stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
     for referral in referrals:

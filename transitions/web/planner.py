@@ -13,6 +13,7 @@ from transitions.identity.models import Organization
 from transitions.matching import commands as matching_commands
 from transitions.matching import present as matching_present
 from transitions.offers import commands as offer_commands
+from transitions.offers import queries as offer_queries
 from transitions.referrals import commands, queries
 from transitions.referrals.models import REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES, CancelInSchema, ReferralInSchema
@@ -138,7 +139,7 @@ def referral_context(user, referral):
     followups, contacts = queries.followups_of(referral)
     offers = queries.offers_of(referral, now)
     live = [o for o in offers if o["status"] == "pending"]
-    consent_ok = not referral.is_substance_use or referral.consent_current_on(now.date())
+    consent_ok = offer_queries.consent_blocker(referral, now) is None
     matches = None
     excluded = {}
     if referral.status in OFFERABLE and policy.FIND_MATCHES.allows(user, referral):
