@@ -13,7 +13,7 @@ from transitions.core.clock import today
 from transitions.core.db import db
 from transitions.directory.models import Program, Track
 from transitions.identity.models import Organization, User
-from transitions.matching import allocation, rules, screening
+from transitions.matching import allocation, facts, rules, screening
 from transitions.matching import engine as matching
 from transitions.referrals.models import Referral
 
@@ -86,7 +86,7 @@ def test_near_misses_read_on_past_a_track_the_database_cannot_see_failing(app, a
     next_door_track = post_track(api, world, next_door)
     referral = api.post("/api/v1/referrals", payloads.referral(), token=world.tokens["planner"]).json
     with app.app_context():
-        ref = rules.ReferralFacts.from_referral(db.session.get(Referral, referral["id"]), today())
+        ref = facts.ReferralFacts.from_referral(db.session.get(Referral, referral["id"]), today())
         closest = screening.near_misses(ref, 1)
         both = screening.near_misses(ref, 2)
     assert [(v.track.track_id, v.failed) for v in closest] == [(next_door_track["id"], ["need"])]
@@ -414,8 +414,8 @@ def test_prefilter_never_drops_a_track_the_rules_accept(app, monkeypatch, progra
     referral_id, today = _build(app, programs + [welcoming], referral_spec)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
-        ref = rules.ReferralFacts.from_referral(referral, today)
-        everything = [rules.TrackFacts.from_rows(t, t.program) for t in db.session.scalars(db.select(Track))]
+        ref = facts.ReferralFacts.from_referral(referral, today)
+        everything = [facts.TrackFacts.from_rows(t, t.program) for t in db.session.scalars(db.select(Track))]
         accepted = {t.track_id for t in everything if rules.evaluate_facts(ref, t).ok}
         survivors = {t.track_id for t in screening.prefilter_survivors(ref)}
         assert accepted <= survivors

@@ -10,7 +10,7 @@ from tests.support.offers import Scene, invariant_problems
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.matching import engine as matching
-from transitions.matching import rules
+from transitions.matching import facts
 from transitions.notify.models import Event
 from transitions.offers import service as offers_service
 
@@ -499,7 +499,7 @@ def test_cascade_uses_the_ranking_and_skips_full_tracks(api, world, scene, app, 
     first = scene.offered(referral, near)
 
     def ranked(track_id):
-        return rules.Evaluation(ok=True, track=SimpleNamespace(track_id=track_id))
+        return facts.Evaluation(ok=True, track=SimpleNamespace(track_id=track_id))
 
     monkeypatch.setattr(
         matching,

@@ -7,7 +7,9 @@ import pytest
 
 from transitions.core.clock import age_on
 from transitions.core.geo import distance_miles
-from transitions.matching.rules import RULE_TEXT, RULES, ReferralFacts, TrackFacts, evaluate_facts, first_intake_date
+from transitions.matching.facts import ReferralFacts, TrackFacts
+from transitions.matching.rules import RULE_TEXT, RULES, evaluate_facts
+from transitions.matching.schedule import first_intake_date
 
 CHICAGO = (41.8858, -87.6181)  # 60601
 EVANSTON = (42.0464, -87.6947)  # 60201, about 11.6 miles north

@@ -14,7 +14,8 @@ from transitions.core.errors import DomainError
 from transitions.core.geo import bounding_box, distances_miles
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
-from transitions.matching.rules import ReferralFacts, age_bounds, evaluate_facts
+from transitions.matching.facts import ReferralFacts
+from transitions.matching.rules import age_bounds, evaluate_facts
 from transitions.matching.screening import load_track_facts
 from transitions.offers import queries as offer_queries
 from transitions.offers import service as offers

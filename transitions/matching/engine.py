@@ -8,7 +8,8 @@ narrows which tracks reach the rules; it is a relaxation of them, never stricter
 from dataclasses import dataclass
 
 from transitions.core.clock import utcnow
-from transitions.matching.rules import ReferralFacts, TrackFacts, evaluate_facts, rank_key
+from transitions.matching.facts import ReferralFacts, TrackFacts
+from transitions.matching.rules import evaluate_facts, rank_key
 from transitions.matching.screening import near_misses, screen
 
 

@@ -12,15 +12,8 @@ from transitions.core.db import db, json_array_contains
 from transitions.core.geo import bounding_box, distance_miles
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
-from transitions.matching.rules import (
-    JSON_SET_VALUES,
-    STORED_ATTRIBUTES,
-    TrackFacts,
-    age_bounds,
-    evaluate_facts,
-    sessions_tuple,
-    stored_name,
-)
+from transitions.matching.facts import JSON_SET_VALUES, STORED_ATTRIBUTES, TrackFacts, sessions_tuple, stored_name
+from transitions.matching.rules import age_bounds, evaluate_facts
 
 # The models STORED_ATTRIBUTES names by key.
 MODELS = {"track": Track, "program": Program}
