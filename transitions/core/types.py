@@ -34,10 +34,6 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def id_column_type():
-    return String(36)
-
-
 ID = String(36)
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigInt = Integer().with_variant(BigInteger(), "postgresql")

@@ -4,7 +4,6 @@ import re
 
 from marshmallow import ValidationError
 
-from transitions.core.clock import minutes_of_day
 from transitions.core.errors import ValidationFailed
 from transitions.directory.models import WEEKDAYS
 
@@ -121,18 +120,6 @@ def windows_from_grid(cells):
                 windows.append({"day": day, "start": "%02d:00" % start, "end": "%02d:00" % (previous + 1)})
             start = previous = hour
     return windows
-
-
-def grid_from_windows(windows):
-    """The cells to show checked for saved windows (any hour the window touches)."""
-    cells = set()
-    for window in windows or []:
-        start = minutes_of_day(window["start"]) // 60
-        end = -(-minutes_of_day(window["end"]) // 60)  # an hour the window ends in is touched
-        for hour in range(start, end):
-            if hour in GRID_HOURS:
-                cells.add("%s-%d" % (window["day"], hour))
-    return cells
 
 
 # ---------------------------------------------------------------- referrals
