@@ -91,10 +91,11 @@ def test_board_filters_and_pages(api, world, board):
         if not cursor:
             break
     assert seen == ids("")
-    forged = encode_cursor(["2026-12-10T06:00:00+00:00", 5])  # a number where the board keeps a referral id
+    with world.app.app_context():  # signed with the app's key, so only the number where an id belongs is wrong
+        forged = encode_cursor(["2026-12-10T06:00:00+00:00", 5])
     for bad in ("?overdue=perhaps", "?status=gone", "?cursor=abc", "?cursor=" + forged, "?sort=x", "?limit=0"):
         response = api.get("/api/v1/stepdowns" + bad, token=world.tokens["manager"])
-        assert response.status_code == 422, bad
+        assert response.status_code == (400 if bad.startswith("?cursor=") else 422), bad
 
 
 def test_who_may_see_the_board(api, world, board):

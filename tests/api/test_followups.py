@@ -322,7 +322,7 @@ def test_followups_list_pages_and_validates(api, world, judged):
     assert [i["due_at"] for i in seen] == sorted(i["due_at"] for i in seen)
     for query in ("outcome=late", "check=followup_8", "due_before=tomorrow", "stauts=x", "limit=0", "cursor=zzz"):
         response = api.get("/api/v1/followups?" + query, token=token)
-        assert response.status_code == 422, query
+        assert response.status_code == (400 if query.startswith("cursor=") else 422), query
         assert response.mimetype == "application/problem+json"
     assert api.get("/api/v1/followups").status_code == 401
 

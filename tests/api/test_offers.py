@@ -588,7 +588,7 @@ def test_offer_lists_page_with_cursors(api, world, scene):
     assert len(first["items"]) == 2 and first["next_cursor"]
     rest = api.get("/api/v1/offers?limit=2&cursor=%s" % first["next_cursor"], token=world.tokens["coordinator"]).json
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
-    assert api.get("/api/v1/offers?cursor=garbage", token=world.tokens["coordinator"]).status_code == 422
+    assert api.get("/api/v1/offers?cursor=garbage", token=world.tokens["coordinator"]).status_code == 400
 
 
 def test_offer_reads_and_writes_are_audited(api, world, scene, app):

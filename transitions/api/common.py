@@ -1,5 +1,5 @@
-"""Helpers the views share: the strict Blueprint (and its GET-with-query routes), the authenticated /api/v1
-blueprint, JSON responses and list envelopes.
+"""Helpers the views share: the strict Blueprint (and its route shapes: reads, lists, creates, actions, changes), the
+authenticated /api/v1 blueprint, JSON responses and list envelopes.
 """
 
 from flask import current_app, json
@@ -8,6 +8,7 @@ from marshmallow import RAISE
 from webargs.flaskparser import FlaskParser
 
 from transitions.api.auth import permits, require_authentication
+from transitions.core.idempotency import idempotent
 from transitions.core.pagination import keyset_page
 
 
@@ -37,19 +38,55 @@ class StrictParser(FlaskParser):
 
 
 class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint with the shapes of this API's routes, each one decorator.
+
+    In every shape a policy, when given, lets only the roles it names reach the view: a 403 before the parameters or
+    the body are read. The view receives what the schema loaded (query parameters or body) before its path values.
+    """
+
     ARGUMENTS_PARSER = StrictParser()
 
-    def query_route(self, rule, query_schema, response_schema, policy=None):
-        """A GET endpoint reading its query parameters with query_schema and answering 200 with response_schema;
-        with a policy, only the roles it names reach the view (a 403 before the parameters are read)."""
+    def api_route(self, rule, method, status, response_schema, input_schema=None, location="json", policy=None):
+        """Any route: input_schema (if any) read from location, the answer documented as status with
+        response_schema."""
 
         def decorator(view):
-            view = self.arguments(query_schema, location="query")(self.response(200, response_schema)(view))
+            view = self.response(status, response_schema)(view)
+            if input_schema is not None:
+                view = self.arguments(input_schema, location=location)(view)
             if policy is not None:
                 view = permits(policy)(view)
-            return self.route(rule, methods=["GET"])(view)
+            return self.route(rule, methods=[method])(view)
 
         return decorator
+
+    def read_route(self, rule, response_schema, policy=None):
+        """A GET of one object, answered 200 with response_schema."""
+        return self.api_route(rule, "GET", 200, response_schema, policy=policy)
+
+    def query_route(self, rule, query_schema, response_schema, policy=None):
+        """A GET reading its query parameters with query_schema (a list, a search), answered 200 with
+        response_schema."""
+        return self.api_route(rule, "GET", 200, response_schema, query_schema, "query", policy)
+
+    def create_route(self, rule, body_schema, response_schema, policy):
+        """A POST that creates: the body read with body_schema, 201 with response_schema, and an Idempotency-Key
+        replays the first answer."""
+        return self._replayable(self.api_route(rule, "POST", 201, response_schema, body_schema, policy=policy))
+
+    def action_route(self, rule, body_schema, response_schema, policy=None, replayable=False):
+        """A POST acting on an object (accept, cancel, discharge...): the body read with body_schema (None: no
+        body), 200 with response_schema; replayable ones honour an Idempotency-Key as creates do."""
+        route = self.api_route(rule, "POST", 200, response_schema, body_schema, policy=policy)
+        return self._replayable(route) if replayable else route
+
+    def change_route(self, rule, changes_schema, response_schema, policy=None):
+        """A PATCH: the changes read with changes_schema, 200 with the changed object's response_schema."""
+        return self.api_route(rule, "PATCH", 200, response_schema, changes_schema, policy=policy)
+
+    @staticmethod
+    def _replayable(route):
+        return lambda view: route(idempotent(view))
 
 
 def api_blueprint(name, import_name, description):

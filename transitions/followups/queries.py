@@ -1,22 +1,29 @@
-"""Follow-up reads: the checks a user may see, one check's audited lookup, and the outreach notes of checks.
+"""Follow-up reads: the audited lists of checks (a user's, a referral's), one check's audited lookup, the outreach
+notes of checks, and the audited metrics read.
 
-The checks and their rules are in checks.py, each referral's plan in plan.py, the sweep in sweep.py.
+The checks and their rules are in checks.py, each referral's plan in plan.py, the sweep in sweep.py, the board and
+the metrics' arithmetic in dashboards.py.
 """
 
 from sqlalchemy import select
 
+from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db
 from transitions.core.errors import NotFound
 from transitions.core.nul import looks_like_id
+from transitions.core.pagination import keyset_page
+from transitions.followups import dashboards
 from transitions.followups.facts import chunks
 from transitions.followups.models import FollowUp, FollowUpContact
-from transitions.policy import referral_visibility
 from transitions.referrals.models import Referral
+
+# Every list of checks comes in due order.
+DUE_ORDER = [FollowUp.due_at, FollowUp.id]
 
 
 def visible_followups(user):
-    return select(FollowUp).join(Referral, Referral.id == FollowUp.referral_id).where(referral_visibility(user))
+    return select(FollowUp).join(Referral, Referral.id == FollowUp.referral_id).where(policy.referral_visibility(user))
 
 
 def list_query(user, filters):
@@ -41,6 +48,24 @@ def referral_query(referral):
     return select(FollowUp).where(FollowUp.referral_id == referral.id)
 
 
+def list_followups(user, filters):
+    """One keyset page of the checks of every referral this user may see, in due order: (checks, their referrals by
+    id, next cursor). Each referral whose checks are listed is audited once (followup.list)."""
+    rows, cursor = keyset_page(list_query(user, filters), DUE_ORDER, filters)
+    referrals = referrals_of(rows)
+    for referral_id in referrals:
+        audit.record("followup.list", "referral", referral_id, user=user)
+    return rows, referrals, cursor
+
+
+def referral_followups(user, referral_id, filters):
+    """One keyset page of one referral's checks, in due order: (checks, {its id: the referral}, next cursor). Reading
+    them is audited (followup.list); a referral the user may not see is an audited 404."""
+    referral = policy.get_referral(user, referral_id, "followup.list")
+    rows, cursor = keyset_page(referral_query(referral), DUE_ORDER, filters)
+    return rows, {referral.id: referral}, cursor
+
+
 def referrals_of(rows):
     """referral id -> Referral of these checks, in one query."""
     ids = {row.referral_id for row in rows}
@@ -56,7 +81,7 @@ def get_followup(user, followup_id, action="followup.read"):
         row = db.session.execute(
             select(FollowUp, Referral)
             .join(Referral, Referral.id == FollowUp.referral_id)
-            .where(FollowUp.id == followup_id, referral_visibility(user))
+            .where(FollowUp.id == followup_id, policy.referral_visibility(user))
         ).first()
     if row is None:
         audit.record(action, "followup", str(followup_id)[:64], outcome="denied", user=user)
@@ -76,3 +101,20 @@ def contacts_for(followup_ids):
         ):
             by_followup[contact.followup_id].append(contact)
     return by_followup
+
+
+def metrics(user, filters, now, cohorts=()):
+    """The follow-up metrics of the referrals this user may see discharged from..to (GET /metrics' filters), and
+    of each (first, last, label) cohort: (metrics, [{label, from, to, metrics}]). Audited as one metrics read."""
+    overall = dashboards.metrics(user, filters, now)
+    series = [
+        {
+            "label": label,
+            "from": first,
+            "to": last,
+            "metrics": dashboards.metrics(user, dict(filters, from_=first, to=last), now),
+        }
+        for first, last, label in cohorts
+    ]
+    audit.record("metrics.read", "metrics", None, user=user)
+    return overall, series

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, check_payer, no_nul
+from transitions.core.fields import Day, Id, PageQuerySchema, StrictSchema, Timestamp, check_payer, no_nul
 from transitions.directory.models import SERVICES
 from transitions.followups.checks import CHECKS as FOLLOWUP_CHECKS
 from transitions.followups.checks import RATE_MEASURES
@@ -38,8 +38,8 @@ class FollowUpSchema(Schema):
 
 
 class FollowUpListQuerySchema(PageQuerySchema):
-    due_before = fields.Date(metadata={"description": "Checks due on or before this date."})
-    due_after = fields.Date(metadata={"description": "Checks due on or after this date."})
+    due_before = Day(metadata={"description": "Checks due on or before this date."})
+    due_after = Day(metadata={"description": "Checks due on or after this date."})
     outcome = fields.String(
         validate=validate.OneOf((*FOLLOWUP_OUTCOMES, "pending")),
         metadata={"description": "pending = not evaluated yet."},
@@ -84,17 +84,17 @@ class StepdownQuerySchema(PageQuerySchema):
     need = fields.String(validate=validate.OneOf(SERVICES))
     overdue = fields.Boolean()
     missed = fields.Boolean()
-    discharge_from = fields.Date()
-    discharge_to = fields.Date()
+    discharge_from = Day()
+    discharge_to = Day()
     payer_id = fields.String(validate=check_payer)
     organization_id = Id(metadata={"description": "The referring organization."})
 
 
 class MetricsQuerySchema(StrictSchema):
-    from_ = fields.Date(
+    from_ = Day(
         data_key="from", metadata={"description": "First discharge date of the cohort (default: 89 days before `to`)."}
     )
-    to = fields.Date(metadata={"description": "Last discharge date of the cohort (default: today)."})
+    to = Day(metadata={"description": "Last discharge date of the cohort (default: today)."})
     payer_id = fields.String(validate=check_payer)
     organization_id = Id(metadata={"description": "The referring organization."})
 

@@ -15,12 +15,18 @@ DISCHARGE_OUTCOMES = ("completed", "dropped_out", "readmitted", "transferred")
 ATTENDANCE_STATUSES = ("attended", "missed", "excused")
 
 
-class Offer(db.Model):
-    __tablename__ = "offers"
-    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+class ReferralInTrack:
+    """The keys of a row that ties a referral to one track of one program: an offer, and the placement an accepted
+    offer becomes (it copies them)."""
+
     referral_id: Mapped[str] = mapped_column(ID, ForeignKey("referrals.id"), index=True)
     track_id: Mapped[str] = mapped_column(ID, ForeignKey("tracks.id"), index=True)
     program_id: Mapped[str] = mapped_column(ID, ForeignKey("programs.id"), index=True)
+
+
+class Offer(ReferralInTrack, db.Model):
+    __tablename__ = "offers"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_by: Mapped[str | None] = mapped_column(ID, ForeignKey("users.id"))
@@ -41,13 +47,10 @@ class Offer(db.Model):
     )
 
 
-class Placement(db.Model):
+class Placement(ReferralInTrack, db.Model):
     __tablename__ = "placements"
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
-    referral_id: Mapped[str] = mapped_column(ID, ForeignKey("referrals.id"), index=True)
     offer_id: Mapped[str] = mapped_column(ID, ForeignKey("offers.id"), unique=True)
-    track_id: Mapped[str] = mapped_column(ID, ForeignKey("tracks.id"), index=True)
-    program_id: Mapped[str] = mapped_column(ID, ForeignKey("programs.id"), index=True)
     intake_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default="active")
     outcome: Mapped[str | None] = mapped_column(String(20))

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, no_nul
+from transitions.core.fields import Day, Id, PageQuerySchema, StrictSchema, Timestamp, no_nul
 from transitions.offers.models import ATTENDANCE_STATUSES, DECLINE_REASONS, DISCHARGE_OUTCOMES, OFFER_STATUSES
 
 
@@ -11,7 +11,7 @@ class OfferInSchema(StrictSchema):
 
 
 class AcceptInSchema(StrictSchema):
-    intake_date = fields.Date(required=True, metadata={"description": "One of the track's intake days."})
+    intake_date = Day(required=True, metadata={"description": "One of the track's intake days."})
 
 
 class DeclineInSchema(StrictSchema):
@@ -57,7 +57,7 @@ class OfferSchema(Schema):
 
 
 class AttendanceInSchema(StrictSchema):
-    date = fields.Date(required=True, metadata={"description": "A session day of the track, local to its time zone."})
+    date = Day(required=True, metadata={"description": "A session day of the track, local to its time zone."})
     status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
 
 
@@ -105,7 +105,7 @@ class DischargeInSchema(StrictSchema):
 
 
 class ReadmissionInSchema(StrictSchema):
-    date = fields.Date(required=True, metadata={"description": "Day of the readmission (not before discharge)."})
+    date = Day(required=True, metadata={"description": "Day of the readmission (not before discharge)."})
     facility = fields.String(validate=[validate.Length(min=1, max=200), no_nul], allow_none=True, load_default=None)
 
 

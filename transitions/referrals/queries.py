@@ -1,10 +1,12 @@
-"""Referral reads: the list a user may see, a referral's timeline, counts by status, and one referral's
-follow-ups, offers and placement with display names."""
+"""Referral reads: the audited list a user may see, a referral's timeline, a member's other referrals, counts by
+status, the organizations referring, and one referral's follow-ups, offers and placement with display names."""
 
 from sqlalchemy import func, select
 
 from transitions import policy
+from transitions.core import audit
 from transitions.core.db import db
+from transitions.core.pagination import keyset_page
 from transitions.directory.models import Program, Track
 from transitions.followups import queries as followup_queries
 from transitions.followups.models import FollowUp
@@ -13,6 +15,9 @@ from transitions.notify.models import Event
 from transitions.offers import queries as offer_queries
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
+
+# A member's journey shows at most this many of their other referrals.
+OTHER_REFERRALS_LIMIT = 20
 
 
 def list_referrals_query(user, filters):
@@ -31,9 +36,50 @@ def list_referrals_query(user, filters):
     return query
 
 
+def list_referrals(user, filters):
+    """One keyset page of the referrals this user may see, newest first (GET /referrals and the referrals page):
+    (referrals, next cursor); each listed referral is audited (referral.list)."""
+    rows, cursor = keyset_page(
+        list_referrals_query(user, filters), [Referral.created_at, Referral.id], filters, descending=True
+    )
+    for referral in rows:
+        audit.record("referral.list", "referral", referral.id, user=user)
+    return rows, cursor
+
+
 def timeline_query(referral):
     """The referral's events, as a query (the caller orders and pages it)."""
     return select(Event).where(Event.referral_id == referral.id)
+
+
+def timeline(user, referral_id, filters):
+    """One keyset page of the referral's events this user may see, oldest first: (referral, events, next cursor).
+    Reading it is audited (referral.timeline); a referral the user may not see is an audited 404."""
+    referral = policy.get_referral(user, referral_id, "referral.timeline")
+    query = timeline_query(referral).where(policy.timeline_visibility(user, referral))
+    events, cursor = keyset_page(query, [Event.seq], filters)
+    return referral, events, cursor
+
+
+def other_referrals_of_member(user, referral):
+    """The same member's other referrals this user may see, latest discharge first (a readmission often brings a
+    second one); each is audited (referral.list). None without a payer and member id to match on."""
+    if not (referral.payer_id and referral.member_id):
+        return []
+    others = db.session.scalars(
+        select(Referral)
+        .where(
+            policy.referral_visibility(user),
+            Referral.id != referral.id,
+            Referral.payer_id == referral.payer_id,
+            Referral.member_id == referral.member_id,
+        )
+        .order_by(Referral.discharge_date.desc())
+        .limit(OTHER_REFERRALS_LIMIT)
+    ).all()
+    for other in others:
+        audit.record("referral.list", "referral", other.id, user=user)
+    return others
 
 
 def counts_by_status(user):
@@ -43,6 +89,23 @@ def counts_by_status(user):
             select(Referral.status, func.count()).where(policy.referral_visibility(user)).group_by(Referral.status)
         ).all()
     )
+
+
+def referring_organizations(user):
+    """(id, name) of the hospitals and residential programs whose referrals this user may see, by name."""
+    return db.session.execute(
+        select(Organization.id, Organization.name)
+        .where(
+            Organization.kind.in_(("hospital", "residential")),
+            Organization.id.in_(select(Referral.organization_id).where(policy.referral_visibility(user))),
+        )
+        .order_by(Organization.name)
+    ).all()
+
+
+def referring_organization(referral):
+    """The organization that made the referral."""
+    return db.session.get(Organization, referral.organization_id)
 
 
 def names_for(track_ids=(), user_ids=(), org_ids=()):

@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_load, va
 from transitions.core import codes
 from transitions.core.clock import today
 from transitions.core.fields import (
+    Day,
     PageQuerySchema,
     StrictSchema,
     Text,
@@ -26,7 +27,7 @@ from transitions.referrals.models import REFERRAL_STATUSES
 class PatientInSchema(StrictSchema):
     given_name = Text(100, required=True)
     family_name = Text(100, required=True)
-    birth_date = fields.Date(required=True)
+    birth_date = Day(required=True)
     gender = fields.String(required=True, validate=validate.OneOf(("female", "male", "nonbinary", "unknown")))
     language = fields.String(required=True, validate=check_language)
     zip = fields.String(required=True, validate=check_zip)
@@ -66,15 +67,24 @@ class CoverageInSchema(StrictSchema):
             raise ValidationError("member_id is required with a payer_id.", "member_id")
 
 
+# A consent signed longer ago than this is not taken as current: the patient signs again (a Part 2 consent names
+# an expiry, and forms are renewed well within this; 0001-01-01 is a typing slip, not a consent).
+CONSENT_MAX_AGE_DAYS = 2 * 366
+
+
 class ConsentInSchema(StrictSchema):
-    signed_on = fields.Date(required=True)
-    expires_on = fields.Date(allow_none=True)
+    signed_on = Day(required=True)
+    expires_on = Day(allow_none=True)
 
     @validates_schema
     def dates_in_order(self, data, **kwargs):
         signed = data.get("signed_on")
         if signed and signed > today():
             raise ValidationError("A consent cannot be signed in the future.", "signed_on")
+        if signed and (today() - signed).days > CONSENT_MAX_AGE_DAYS:
+            raise ValidationError(
+                "A consent signed more than two years ago is not current; ask the patient to sign again.", "signed_on"
+            )
         expires = data.get("expires_on")
         if signed and expires and expires < signed:
             raise ValidationError("expires_on is before signed_on.", "expires_on")
@@ -103,7 +113,7 @@ class ReferralInSchema(StrictSchema):
         validate=[validate.Length(min=1, max=25), _check_diagnoses],
     )
     needs_mat = fields.Boolean(load_default=False)
-    discharge_date = fields.Date(required=True)
+    discharge_date = Day(required=True)
     availability = fields.List(fields.Nested(WeeklyWindowSchema), allow_none=True, validate=validate.Length(max=50))
     timezone = fields.String(required=True, validate=check_timezone)
     modality = fields.String(load_default="either", validate=validate.OneOf(("in_person", "telehealth", "either")))
@@ -167,6 +177,10 @@ class ConsentSchema(Schema):
     current = fields.Boolean()
 
 
+# The referral's clinical request: what the patient needs, and when and how they can attend.
+REQUEST_FIELDS = ("origin", "need", "diagnoses", "needs_mat", "discharge_date", "availability", "timezone", "modality")
+
+
 class ReferralSchema(Schema):
     """The referral as its own org, its health plan and admins see it."""
 
@@ -203,28 +217,24 @@ class ProviderCoverageSchema(Schema):
     self_pay = fields.Boolean()
 
 
-class ReferralForProviderSchema(Schema):
-    """The minimum an IOP coordinator needs to decide on an offer: no member id, no unshared notes."""
+class ReferralForProviderSchema(ReferralSchema):
+    """The minimum an IOP coordinator needs to decide on an offer: no member id, no unshared notes.
 
-    id = fields.String()
-    status = fields.String()
+    The referral's own fields, but only those Meta.fields names (in that order): a field added to ReferralSchema
+    reaches providers only once it is named here too.
+    """
+
     patient = fields.Nested(ProviderPatientSchema)
     coverage = fields.Nested(ProviderCoverageSchema)
-    origin = fields.String()
-    need = fields.String()
-    diagnoses = fields.List(fields.String())
-    needs_mat = fields.Boolean()
-    discharge_date = fields.Date()
-    availability = fields.List(fields.Nested(WeeklyWindowOutSchema), allow_none=True)
-    timezone = fields.String()
-    modality = fields.String()
     notes = fields.String(allow_none=True, attribute="shared_notes")
-    part2_notice = fields.String(allow_none=True)
+
+    class Meta:
+        fields = ("id", "status", "patient", "coverage", *REQUEST_FIELDS, "notes", "part2_notice")
 
 
 class ReferralListQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
     need = fields.String(validate=validate.OneOf(SERVICES))
-    discharge_from = fields.Date()
-    discharge_to = fields.Date()
+    discharge_from = Day()
+    discharge_to = Day()
     payer_id = fields.String(validate=check_payer)

@@ -1,26 +1,17 @@
 """Admin pages: users and their web passwords (the API keeps bearer tokens; passwords are for these pages)."""
 
 from flask import g, redirect, request, url_for
-from sqlalchemy import select
 
 from transitions import policy
-from transitions.core.db import db
 from transitions.core.errors import NotFound, ValidationFailed
-from transitions.identity import commands
-from transitions.identity.models import Organization, User
+from transitions.identity import commands, queries
 from transitions.web.blueprint import bp, notice, permits, render
 
 
 @bp.get("/admin/users")
 @permits(policy.ADMINISTER)
 def users():
-    rows = db.session.execute(
-        select(User, Organization.name)
-        .join(Organization, Organization.id == User.organization_id)
-        .order_by(Organization.name, User.email)
-        .limit(1000)
-    ).all()
-    return render("admin_users.html", rows=rows)
+    return render("admin_users.html", rows=queries.users_with_organizations())
 
 
 @bp.post("/admin/users/<user_id>/password")

@@ -68,6 +68,16 @@ def load(schema, payload):
         raise FormErrors(flatten(error.messages)) from None
 
 
+def load_for(schema, payload, find):
+    """load() the form of an action on one object, for pages that answer an unknown object's 404 before its form's
+    422: a bad form first calls find() (which raises that 404 or 403, audited), and only then is a ValidationFailed."""
+    try:
+        return load(schema, payload)
+    except FormErrors as failure:
+        find()
+        raise ValidationFailed(failure.errors, failure.message) from None
+
+
 def domain_form_errors(error):
     """A service's DomainError as FormErrors: field errors when it has them, else a message for the form."""
     if isinstance(error, ValidationFailed) and error.errors:

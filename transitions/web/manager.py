@@ -4,19 +4,15 @@ from datetime import timedelta
 
 from flask import g, redirect, request, url_for
 from marshmallow import ValidationError
-from sqlalchemy import select
 
 from transitions import policy
-from transitions.core import audit
 from transitions.core.clock import local_today, today, utcnow
-from transitions.core.db import db
 from transitions.directory.models import SERVICES
 from transitions.followups import commands, dashboards, queries
 from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
-from transitions.identity.models import Organization
-from transitions.referrals.models import Referral
-from transitions.referrals.queries import followups_of, names_for, offers_of, placement_of, timeline_of
+from transitions.identity import queries as identity_queries
+from transitions.referrals import queries as referral_queries
 from transitions.web import charts, forms
 from transitions.web.blueprint import bp, notice, permits, render
 
@@ -45,6 +41,12 @@ def _filters_from(args, schema, keys):
         return schema.load(valid), forms.flatten(messages)
 
 
+def _filter_form(errors, organizations, payers):
+    """What a dashboard's filter form shows: the query as typed, the filters ignored and why, and the choices of
+    referring organization and payer."""
+    return {"args": request.args, "errors": errors, "organizations": organizations, "payers": payers}
+
+
 @bp.get("/board")
 @permits(policy.VIEW_DASHBOARDS)
 def board():
@@ -56,7 +58,7 @@ def board():
     )
     referrals, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
     placements = [d["placement"] for d in details.values() if d["placement"] is not None]
-    track_names = names_for({p.track_id for p in placements})["tracks"]
+    track_names = referral_queries.names_for({p.track_id for p in placements})["tracks"]
     columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
     stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
     for referral in referrals:
@@ -74,22 +76,16 @@ def board():
     org_ids = {r.organization_id for r in referrals} | (
         {filters["organization_id"]} if filters.get("organization_id") else set()
     )
-    organizations = db.session.execute(
-        select(Organization.id, Organization.name).where(Organization.id.in_(org_ids)).order_by(Organization.name)
-    ).all()
     payers = sorted({r.payer_id for r in referrals if r.payer_id} | set(user.organization.payer_ids or []))
     return render(
         "board.html",
         columns=[columns[key] for key, _, _ in COLUMNS],
         filters=filters,
-        errors=errors,
-        args=request.args,
-        organizations=organizations,
-        payers=payers,
         services=SERVICES,
         truncated=cursor is not None,
         count=len(referrals),
         now=now,
+        **_filter_form(errors, identity_queries.organization_choices(org_ids), payers),
     )
 
 
@@ -98,24 +94,8 @@ def board():
 def journey(referral_id):
     user, now = g.user, utcnow()
     referral = policy.get_referral(user, referral_id, "referral.journey")
-    events, names = timeline_of(referral)
-    followups, contacts = followups_of(referral)
-    # The same member's other referrals this user may see: a readmission often brings a second one.
-    others = []
-    if referral.payer_id and referral.member_id:
-        others = db.session.scalars(
-            select(Referral)
-            .where(
-                policy.referral_visibility(user),
-                Referral.id != referral.id,
-                Referral.payer_id == referral.payer_id,
-                Referral.member_id == referral.member_id,
-            )
-            .order_by(Referral.discharge_date.desc())
-            .limit(20)
-        ).all()
-        for other in others:
-            audit.record("referral.list", "referral", other.id, user=user)
+    events, names = referral_queries.timeline_of(referral)
+    followups, contacts = referral_queries.followups_of(referral)
     return render(
         "journey.html",
         referral=referral,
@@ -123,14 +103,14 @@ def journey(referral_id):
         names=names,
         followups=followups,
         contacts=contacts,
-        offers=offers_of(referral, now),
-        placement=placement_of(referral),
-        others=others,
+        offers=referral_queries.offers_of(referral, now),
+        placement=referral_queries.placement_of(referral),
+        others=referral_queries.other_referrals_of_member(user, referral),
         stages=journey_stages(referral, events, followups),
         days_since_discharge=(local_today(referral.timezone, now) - referral.discharge_date).days,
         part2_notice=policy.part2_notice_for(user, referral),
         now=now,
-        organization=db.session.get(Organization, referral.organization_id),
+        organization=referral_queries.referring_organization(referral),
         can_contact=policy.CONTACT_FOLLOWUP.allows(user),
     )
 
@@ -216,12 +196,7 @@ def metrics():
     filters, errors = _filters_from(request.args, MetricsQuerySchema(), ("from", "to", "payer_id", "organization_id"))
     scope = {k: v for k, v in filters.items() if k in ("payer_id", "organization_id")}
     start, end = dashboards.cohort_bounds(filters, today())
-    overall = dashboards.metrics(user, dict(scope, from_=start, to=end), now)
-    series = []
-    for first, last, label in buckets(start, end):
-        result = dashboards.metrics(user, dict(scope, from_=first, to=last), now)
-        series.append({"label": label, "from": first, "to": last, "metrics": result})
-    audit.record("metrics.read", "metrics", None, user=user)
+    overall, series = queries.metrics(user, dict(scope, from_=start, to=end), now, buckets(start, end))
     rate_chart = charts.line_chart(
         [s["label"] for s in series],
         [(measure.label, [s["metrics"][measure.name]["rate"] for s in series]) for measure in MEMBER_RATES],
@@ -237,14 +212,6 @@ def metrics():
         target_label="7-day target",
     )
     reasons = sorted(overall["decline_reasons"].items(), key=lambda kv: -kv[1])
-    organizations = db.session.execute(
-        select(Organization.id, Organization.name)
-        .where(
-            Organization.kind.in_(("hospital", "residential")),
-            Organization.id.in_(select(Referral.organization_id).where(policy.referral_visibility(user))),
-        )
-        .order_by(Organization.name)
-    ).all()
     return render(
         "metrics.html",
         overall=overall,
@@ -254,10 +221,9 @@ def metrics():
         measures=RATE_MEASURES,
         charted=MEMBER_RATES,
         reasons=reasons,
-        args=request.args,
-        errors=errors,
         start=start,
         end=end,
-        organizations=organizations,
-        payers=sorted(user.organization.payer_ids or []),
+        **_filter_form(
+            errors, referral_queries.referring_organizations(user), sorted(user.organization.payer_ids or [])
+        ),
     )

@@ -1,21 +1,21 @@
 """Discharge planner pages: new referral, my referrals by status, the referral with its matches, offers and history."""
 
+from functools import partial
+
 from flask import current_app, g, jsonify, redirect, request, url_for
 
 from transitions import policy
-from transitions.core import audit, codes
+from transitions.core import codes
 from transitions.core.clock import today, utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from transitions.core.pagination import keyset_page
 from transitions.directory.models import SERVICES, WEEKDAYS, Track
-from transitions.identity.models import Organization
 from transitions.matching import commands as matching_commands
 from transitions.matching import present as matching_present
 from transitions.offers import commands as offer_commands
 from transitions.offers import queries as offer_queries
 from transitions.referrals import commands, queries
-from transitions.referrals.models import REFERRAL_STATUSES, Referral
+from transitions.referrals.models import REFERRAL_STATUSES
 from transitions.referrals.schemas import REFERRAL_CHANGES, CancelInSchema, ReferralInSchema
 from transitions.referrals.states import EDITABLE, OFFERABLE, TERMINAL
 from transitions.web import forms, icd
@@ -45,21 +45,15 @@ def referrals():
     if status not in REFERRAL_STATUSES:
         status = None
     counts = queries.counts_by_status(user)
-    query = queries.list_referrals_query(user, {"status": status} if status else {})
-    rows, cursor = keyset_page(
-        query,
-        [Referral.created_at, Referral.id],
-        {"limit": LIST_LIMIT, "cursor": request.args.get("cursor")},
-        descending=True,
-    )
-    for referral in rows:
-        audit.record("referral.list", "referral", referral.id, user=user)
+    filters = {"status": status} if status else {}
+    rows, cursor = queries.list_referrals(user, dict(filters, limit=LIST_LIMIT, cursor=request.args.get("cursor")))
     title, heading = LIST_NAMES.get(user.role, ("Referrals", "Referrals"))
+    # Not `status=`: render() takes that as the HTTP status (?status=offered answered "0 offered").
     return render(
         "referrals.html",
         rows=rows,
         counts=counts,
-        status=status,
+        current_status=status,
         cursor=cursor,
         title=title,
         heading=heading,
@@ -164,7 +158,7 @@ def referral_context(user, referral):
         placement=queries.placement_of(referral),
         part2_notice=policy.part2_notice_for(user, referral),
         terminal=referral.status in TERMINAL,
-        organization=db.session.get(Organization, referral.organization_id),
+        organization=queries.referring_organization(referral),
         editable=referral.status in EDITABLE,
         today=today(),
         now=now,
@@ -216,16 +210,17 @@ def withdraw_offer(referral_id, offer_id):
     return redirect(url_for("web.referral", referral_id=offer.referral_id))
 
 
+def _referral_lookup(referral_id, action):
+    """The lookup of the referral a form acts on, for forms.load_for: an unknown one is an audited 404 first."""
+    return partial(policy.get_referral, g.user, referral_id, action)
+
+
 @bp.post("/referrals/<referral_id>/cancel")
 @permits(policy.CANCEL_REFERRAL)
 def cancel_referral(referral_id):
-    user = g.user
-    try:
-        data = forms.load(CancelInSchema(), {"reason": forms.text(request.form, "reason")})
-    except forms.FormErrors as failure:
-        policy.get_referral(user, referral_id, "referral.cancel")  # an unknown referral is a 404 before a bad form
-        raise ValidationFailed(failure.errors, failure.message) from None
-    item = commands.cancel_referral(user, referral_id, data.get("reason"), utcnow())
+    form = {"reason": forms.text(request.form, "reason")}
+    data = forms.load_for(CancelInSchema(), form, _referral_lookup(referral_id, "referral.cancel"))
+    item = commands.cancel_referral(g.user, referral_id, data.get("reason"), utcnow())
     notice("Referral cancelled; pending offers were withdrawn.", "success")
     return redirect(url_for("web.referral", referral_id=item.id))
 
@@ -233,16 +228,16 @@ def cancel_referral(referral_id):
 @bp.post("/referrals/<referral_id>/consent")
 @permits(policy.CHANGE_REFERRAL)
 def record_consent(referral_id):
-    user = g.user
+    find = _referral_lookup(referral_id, "referral.update")
     try:
-        changes = forms.load(REFERRAL_CHANGES, forms.consent_payload(request.form))
-    except forms.FormErrors as failure:
-        item = policy.get_referral(user, referral_id, "referral.update")  # an unknown referral is a 404 first
-        # Back to the referral page with the reason (post/redirect/get), rather than a 422 page of PHI.
-        messages = [m for msgs in failure.errors.values() for m in msgs] or [failure.message]
+        changes = forms.load_for(REFERRAL_CHANGES, forms.consent_payload(request.form), find)
+    except ValidationFailed as failure:
+        # Back to the referral page (found, so referral_id is its id) with the reason (post/redirect/get), rather
+        # than a 422 page of PHI.
+        messages = [m for msgs in failure.errors.values() for m in msgs] or [failure.detail]
         notice("The consent was not recorded: %s" % " ".join(messages), "error")
-        return redirect(url_for("web.referral", referral_id=item.id))
-    item = commands.update_referral(user, referral_id, changes, utcnow())
+        return redirect(url_for("web.referral", referral_id=referral_id))
+    item = commands.update_referral(g.user, referral_id, changes, utcnow())
     notice("Part 2 consent recorded.", "success")
     return redirect(url_for("web.referral", referral_id=item.id))
 
