@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
+"""WSGI entry point for gunicorn: `gunicorn -c gunicorn.conf.py wsgi:app` (the settings scripts/run serves with)."""
 
 from transitions import create_app
 from transitions.core import codes

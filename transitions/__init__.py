@@ -1,20 +1,97 @@
 """Step-down transition coordination service: the application factory."""
 
+import base64
 import copy
+import hashlib
 import os
+import re
 import secrets
 
-from flask import Flask
+from flask import Flask, request
 
-from transitions.config import DEFAULTS, normalize_database_url
+from transitions.config import (
+    DEFAULTS,
+    HEADER_FIELDS_MAX,
+    HEADER_LINE_MAX_BYTES,
+    REQUEST_LINE_MAX_BYTES,
+    normalize_database_url,
+)
+from transitions.core.db import database_unavailable, is_unavailable
+from transitions.core.errors import RETRY_AFTER_SECONDS
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 ENV_PREFIX = "TRANSITIONS"
 
+# Content-Security-Policy by kind of response. Every one forbids framing (frame-ancestors; X-Frame-Options for old
+# browsers). Pages carry patient data: scripts, styles and images only from this app.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# The API docs page: swagger-ui from /api/docs/assets, its one inline script allowed by hash (added per response),
+# the document and "Try it out" calls to this origin only.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' %s; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# JSON, redirects and everything else: nothing to load, nothing to run.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+DOCS_ENDPOINT = "api-docs.openapi_swagger_ui"
+INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+class Application(Flask):
+    """Flask with two rules ahead of everything else: a database that cannot be reached is a 503, wherever the
+    request meets it, and every response leaves with the security headers (see response_headers)."""
+
+    def handle_user_exception(self, e):
+        # Raised by a before_request function or a view: turned into the 503 before any handler (the web pages'
+        # catch-all "something went wrong" included) can call it a 500.
+        if is_unavailable(e):
+            e = database_unavailable(e)
+        return super().handle_user_exception(e)
+
+    def handle_exception(self, e):
+        # Raised after the view, by an after_request function (the commit, the rollback) or an error handler.
+        if is_unavailable(e):
+            return self.finalize_request(self.handle_http_exception(database_unavailable(e)), from_error_handler=True)
+        return super().handle_exception(e)
+
+    def process_response(self, response):
+        # After every after_request function, so the headers hold for whatever response they made.
+        return response_headers(super().process_response(response))
+
+
+def response_headers(response):
+    """The one place for security and caching headers; a view or blueprint that set one of them keeps its value.
+
+    Nothing is stored by a cache unless its view said otherwise (the static assets do): API JSON and signed-in
+    pages carry patient data. Nothing is sniffed or framed. A 503 always says when to retry.
+    """
+    headers = response.headers
+    headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", content_security_policy(response))
+    if response.status_code == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return response
+
+
+def content_security_policy(response):
+    if response.mimetype != "text/html":
+        return DATA_CSP
+    if request.endpoint == DOCS_ENDPOINT and not response.is_streamed:
+        scripts = INLINE_SCRIPT.findall(response.get_data())
+        hashes = " ".join("'sha256-%s'" % base64.b64encode(hashlib.sha256(s).digest()).decode() for s in scripts)
+        return DOCS_CSP % hashes
+    return PAGE_CSP
+
 
 def create_app(test_config=None):
     """The app: configuration, then extensions, error handlers, blueprints and operator commands."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Application(__name__, instance_relative_config=True)
     configure(app, test_config)
     register_extensions(app)
     register_errorhandlers(app)
@@ -37,7 +114,32 @@ def configure(app, test_config=None):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app)
+    app.config.setdefault("API_SPEC_OPTIONS", limits_document(app.config["MAX_CONTENT_LENGTH"]))
     app.json.sort_keys = False
+
+
+def limits_document(max_body_bytes):
+    """The request limits and the outage answer, stated in the OpenAPI document as reusable responses
+    (components.responses): the web server refuses what is over its limits before the app sees it."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    responses = {
+        "RequestTooLarge": "413: the request body is longer than %d bytes." % max_body_bytes,
+        "RequestLineTooLong": (
+            "414: the request line (method, path with query string, HTTP version) is longer than %d bytes."
+            % REQUEST_LINE_MAX_BYTES
+        ),
+        "HeaderFieldsTooLarge": (
+            "431: a header line is longer than %d bytes, or the request has more than %d header fields."
+            % (HEADER_LINE_MAX_BYTES, HEADER_FIELDS_MAX)
+        ),
+        "MalformedHttp": "400: the request is not valid HTTP/1.1 (a control character in a header, for one).",
+        "DatabaseUnavailable": "503: the database cannot be reached; retry after Retry-After seconds.",
+    }
+    document = {name: {"description": text, "content": problem} for name, text in responses.items()}
+    document["DatabaseUnavailable"]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+    }
+    return {"components": {"responses": document}}
 
 
 def database_uri(app):
@@ -93,6 +195,9 @@ def register_blueprints(app):
 
     api.init_app(app)
     web.init_app(app)
+    from transitions import fhir
+
+    fhir.init_app(app)
 
 
 def register_commands(app):

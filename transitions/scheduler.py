@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from transitions.core import jobs as core_jobs
 from transitions.core.clock import utcnow
-from transitions.core.db import db
+from transitions.core.db import db, describe_unavailable, is_unavailable
 from transitions.core.jobs import JobRun
 from transitions.followups import jobs as followups_jobs
 from transitions.notify import jobs as notify_jobs
@@ -32,7 +32,7 @@ JOBS = {job.id: job for job in (*offers_jobs.JOBS, *followups_jobs.JOBS, *notify
 PASS_ORDER = tuple(JOBS)
 # What APScheduler calls, with the job id as its one argument: a textual reference keeps the jobs
 # serializable, should anyone ever put them in a persistent store.
-RUN_JOB = "transitions.scheduler:run_job"
+RUN_JOB = "transitions.scheduler:run_scheduled_job"
 
 log = logging.getLogger(__name__)
 _app = None
@@ -91,6 +91,18 @@ def run_job(job_id, now=None):
     """One run of a job, as of `now` (default: the live clock): what it did, in one line."""
     with job_session(now) as run:
         return JOBS[job_id].function(run)
+
+
+def run_scheduled_job(job_id):
+    """run_job as the scheduler calls it: a database that cannot be reached is one log line, not a traceback per
+    run during an outage; the next run tries again (every job is safe to repeat)."""
+    try:
+        return run_job(job_id)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        log.warning("job %s skipped: database unavailable (%s)", job_id, describe_unavailable(error))
+        return None
 
 
 def run_pass(app, now=None):

@@ -480,3 +480,24 @@ def test_applied_allocation_turns_assignments_into_offers(api, world):
     # Offered referrals no longer wait for a seat: a second run considers only the third.
     again = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"]).json
     assert again["considered"] == 1 and again["placed"] == 0
+
+
+def test_an_applied_allocation_replayed_with_its_key_offers_nothing_more(api, world):
+    program = post_program(api, world)
+    track = post_track(api, world, program, capacity=1)
+    for i in range(2):
+        api.post(
+            "/api/v1/referrals", payloads.referral(patient={"given_name": "K%d" % i}), token=world.tokens["planner"]
+        )
+    key = {"Idempotency-Key": "allocate-once"}
+    first = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"], headers=key)
+    assert first.status_code == 200 and first.json["placed"] == 1
+    # A seat opens; the same request with the same key must answer as before and create no second offer.
+    changed = api.patch("/api/v1/tracks/%s" % track["id"], {"capacity": 2}, token=world.tokens["coordinator"])
+    assert changed.status_code == 200, changed.json
+    replay = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"], headers=key)
+    assert replay.status_code == 200 and replay.json == first.json
+    seats = api.get("/api/v1/tracks/%s/availability" % track["id"], token=world.tokens["planner"]).json
+    assert seats["held"] == 1 and seats["open"] == 1
+    other_body = api.post("/api/v1/allocations", {"apply": False}, token=world.tokens["manager"], headers=key)
+    assert other_body.status_code == 409

@@ -486,8 +486,9 @@ def test_private_loopback_link_local_and_metadata_addresses_are_refused_at_save(
     assert ok.status_code == 201
 
 
-def test_private_addresses_are_refused_at_send_too(strict, httpserver, monkeypatch):
-    """Saved while allowed (or before DNS changed): the sender checks again and never connects."""
+def test_private_addresses_are_refused_at_send_too(strict, httpserver):
+    """Saved while allowed (or before DNS changed): the sender checks again, never connects, fails the delivery at
+    once and switches the webhook off (tests/api/test_webhooks_lifecycle.py has the rest of that story)."""
     app, api, world = strict
     httpserver.expect_request("/hook").respond_with_data("ok")
     app.config["WEBHOOK_ALLOW_PRIVATE"] = True
@@ -496,15 +497,10 @@ def test_private_addresses_are_refused_at_send_too(strict, httpserver, monkeypat
     world.org("hospital", "hospital")
     world.user("planner", "discharge_planner", "hospital")
     submit(api, world)
-    assert "1 to retry" in deliver(app)
+    assert "1 endpoints disabled" in deliver(app)
     [delivery] = deliveries(api, world, hook["id"])
-    assert delivery["last_error"].startswith("refused:") and "loopback" in delivery["last_error"]
-    assert httpserver.log == []
-    # DNS rebinding: even when the name check is fooled, the connected peer is checked before a byte is sent.
-    monkeypatch.setattr(ssrf, "check_url", lambda url, allow_private, resolve_names=True: None)
-    assert "1 to retry" in deliver(app, "2026-12-02T15:00:00Z")
-    [delivery] = deliveries(api, world, hook["id"])
-    assert "refused: connected to 127.0.0.1, a loopback address" in delivery["last_error"]
+    assert delivery["status"] == "failed" and delivery["attempts"] == 1
+    assert delivery["last_error"] == "refused: The address 127.0.0.1 is a loopback address."
     assert httpserver.log == []
 
 

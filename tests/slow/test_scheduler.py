@@ -17,7 +17,7 @@ from transitions.followups.models import FollowUp
 from transitions.notify.models import Event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JOB_IDS = {"expire-offers", "sweep-followups", "deliver-webhooks", "purge-idempotency"}
+JOB_IDS = {"expire-offers", "sweep-followups", "deliver-webhooks", "send-mail", "purge-idempotency"}
 
 
 def flask_env(database_url, **settings):
@@ -55,7 +55,7 @@ def test_jobs_have_fixed_ids_coalesce_one_instance_and_a_grace_time(app):
     for job_id, job in jobs.items():
         period_key = scheduler.JOBS[job_id].period_key
         # A textual reference and plain arguments: serializable, should the jobs ever be persisted.
-        assert job.func_ref == "transitions.scheduler:run_job" and job.args == (job_id,) and job.kwargs == {}
+        assert job.func_ref == "transitions.scheduler:run_scheduled_job" and job.args == (job_id,) and job.kwargs == {}
         assert job.coalesce is True and job.max_instances == 1
         assert job.misfire_grace_time == app.config[period_key]
         assert job.trigger.interval.total_seconds() == app.config[period_key]

@@ -1,6 +1,6 @@
 """Webhook subscriptions per organization and the record of every delivery attempt."""
 
-from flask import url_for
+from flask import current_app, url_for
 
 from transitions import policy
 from transitions.api.auth import current_user, permits
@@ -12,12 +12,12 @@ from transitions.core.pagination import keyset_page
 from transitions.notify import commands, queries
 from transitions.notify.models import Webhook, WebhookDelivery
 from transitions.notify.schemas import (
+    WEBHOOK_CHANGES,
     DeliveryListQuerySchema,
     DeliverySchema,
     WebhookCreatedSchema,
     WebhookInSchema,
     WebhookListQuerySchema,
-    WebhookPatchSchema,
     WebhookSchema,
 )
 
@@ -57,25 +57,36 @@ def list_webhooks(args):
 @permits(policy.MANAGE_WEBHOOKS)
 @blp.response(200, WebhookSchema)
 def get_webhook(webhook_id):
-    """One webhook (never its secret)."""
-    return json_response(_WEBHOOK.dump(queries.get_webhook(current_user(), webhook_id)))
+    """One webhook (never its secret); admins also read deleted ones (disabled_cause "deleted")."""
+    return json_response(_WEBHOOK.dump(queries.get_webhook(current_user(), webhook_id, include_deleted=True)))
 
 
 @blp.route("/webhooks/<webhook_id>", methods=["PATCH"])
 @permits(policy.MANAGE_WEBHOOKS)
-@blp.arguments(WebhookPatchSchema)
+@blp.arguments(WEBHOOK_CHANGES)
 @blp.response(200, WebhookSchema)
 def update_webhook(changes, webhook_id):
-    """Change the URL or events, or switch it off and on again (a 410 from the receiver switches it off)."""
+    """Change the URL or events, or switch it off and on again. A 410 from the receiver switches it off, and so does
+    a URL refused when sending (disabled_cause url_refused), until a PATCH gives an acceptable url."""
     return json_response(_WEBHOOK.dump(commands.update_webhook(current_user(), webhook_id, **changes)))
+
+
+@blp.route("/webhooks/<webhook_id>", methods=["DELETE"])
+@permits(policy.MANAGE_WEBHOOKS)
+@blp.response(204)
+def delete_webhook(webhook_id):
+    """Delete a webhook: nothing more is sent to it, not even its pending deliveries. Its organization no longer
+    sees it; admins can still read it and its delivery log."""
+    commands.delete_webhook(current_user(), webhook_id, utcnow())
+    return current_app.response_class(status=204)
 
 
 @blp.query_route(
     "/webhooks/<webhook_id>/deliveries", DeliveryListQuerySchema, DeliveryPage, policy=policy.MANAGE_WEBHOOKS
 )
 def list_deliveries(args, webhook_id):
-    """Every delivery to this endpoint, oldest first, each with every attempt made."""
-    webhook = queries.get_webhook(current_user(), webhook_id)
+    """Every delivery to this endpoint, oldest first, each with every attempt made (a deleted one's: admins)."""
+    webhook = queries.get_webhook(current_user(), webhook_id, include_deleted=True)
     rows, cursor = keyset_page(
         queries.deliveries_query(webhook, args.get("status")), [WebhookDelivery.created_at, WebhookDelivery.id], args
     )

@@ -3,13 +3,15 @@
 import logging
 from contextlib import contextmanager
 
+from flask import g, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Index, MetaData, event, exists, func, literal, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from transitions.core.errors import Conflict
+from transitions.core.errors import Conflict, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,48 @@ def races_as_conflicts():
             raise
         log.info("lost a race (%s); answering 409", getattr(error.orig, "sqlstate", None) or "constraint")
         raise Conflict("A concurrent change conflicted with this request; retry it.") from None
+
+
+def is_unavailable(error):
+    """The database cannot be reached or used right now (refused, dropped, restarting, out of pooled connections):
+    a request that meets this should be retried later, so it is a 503, never a 500.
+
+    Every OperationalError counts: a lost race that no use case turned into a 409 is as transient as a restart.
+    """
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def describe_unavailable(error):
+    """An unavailable database in a few words: the driver's error class and the first line of its message."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return "%s: %s" % (type(cause).__name__, lines[0] if lines else "no message")
+
+
+def database_unavailable(error, where="on"):
+    """The 503 for a request that could not use the database (raise it, or hand it to the app's error handlers),
+    logged in one line: a traceback would say nothing more, and an outage under load would write thousands.
+
+    The error page must not touch the database again: the session is rolled back (a failed flush leaves it unusable)
+    and the signed-in user forgotten, whose expired attributes would be loaded from the database to draw the page.
+    """
+    log.warning(
+        "database unavailable %s %s %s (%s); answering 503",
+        where,
+        request.method,
+        request.path,
+        describe_unavailable(error),
+    )
+    try:
+        db.session.rollback()
+    except Exception as rollback_error:  # the connection is gone; the session starts afresh all the same
+        if not is_unavailable(rollback_error):
+            raise
+    g.user = None
+    g.web_session = None
+    return DatabaseUnavailable()
 
 
 def configure_sqlite(engine, busy_timeout_ms=30000):

@@ -3,12 +3,14 @@
 import logging
 
 from flask import current_app, json, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MIME = "application/problem+json"
 PROBLEM_BASE = "https://transitions.example/problems/"
+# What a 503 asks a client to wait before retrying (the Retry-After header), in seconds.
+RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -46,6 +48,15 @@ class ValidationFailed(DomainError):
 
     def __init__(self, errors, detail="The request body has invalid fields."):
         super().__init__(detail, errors=errors)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached: every request that needs it answers 503 with Retry-After, never 500."""
+
+    description = "The database is unavailable; retry later."
+
+    def __init__(self):
+        super().__init__(retry_after=RETRY_AFTER_SECONDS)
 
 
 def problem_response(status, title, detail=None, type_=None, errors=None, extra=None, headers=None):
@@ -96,6 +107,9 @@ def http_exception_response(error):
         422: "validation-error",
         404: "not-found",
         405: "method-not-allowed",
+        414: "uri-too-long",
+        431: "header-fields-too-large",
+        503: "unavailable",
     }.get(code, "http-%d" % code)
     title = error.name
     if code == 422:
@@ -106,6 +120,10 @@ def http_exception_response(error):
     headers = dict(data.get("headers") or {})
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)
+    # 503 and 429 may say when to come back (werkzeug renders seconds or an HTTP date).
+    retry_after = dict(error.get_headers()).get("Retry-After")
+    if retry_after:
+        headers["Retry-After"] = retry_after
     return problem_response(code, title, detail, type_, errors, headers=headers)
 
 

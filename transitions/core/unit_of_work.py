@@ -2,11 +2,11 @@
 
 import logging
 
-from flask import g
-from sqlalchemy.exc import IntegrityError, OperationalError
+from flask import current_app, g
+from sqlalchemy.exc import IntegrityError
 
 from transitions.core import audit
-from transitions.core.db import db
+from transitions.core.db import database_unavailable, db, is_unavailable
 from transitions.core.errors import problem_response
 from transitions.core.idempotency import remember_response
 
@@ -39,16 +39,11 @@ def finish_request(response):
             409, "Conflict", "A concurrent change conflicted with this request; retry it.", "conflict"
         )
         _write_audit_after_rollback(409)
-    except OperationalError:
-        log.exception("database unavailable at commit")
-        db.session.rollback()
-        response = problem_response(
-            503,
-            "Service Unavailable",
-            "The database is unavailable; retry later.",
-            "unavailable",
-            headers={"Retry-After": "5"},
-        )
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        unavailable = database_unavailable(error, where="at commit on")
+        response = current_app.make_response(current_app.handle_http_exception(unavailable))
     g.pop("audit_rows", None)
     response.headers["X-Request-ID"] = audit.request_id()
     return response

@@ -17,8 +17,8 @@ from transitions.demo.stories import REFERRAL_STORIES
 from transitions.directory import service as programs
 from transitions.identity import passwords
 from transitions.identity import service as organizations
-from transitions.identity.commands import PLATFORM_ORGANIZATION, PLATFORM_ORGANIZATION_KIND
-from transitions.identity.models import Organization, User
+from transitions.identity.commands import PLATFORM_ORGANIZATION
+from transitions.identity.models import PLATFORM_KIND, Organization, User
 from transitions.referrals import service as referrals
 from transitions.referrals.schemas import ReferralInSchema
 
@@ -61,7 +61,7 @@ def seed(program_count=300, seed=7, data_dir=None):
 
     # create-admin's organization: seeding after create-admin reuses it instead of adding a twin.
     platform = db.session.scalar(select(Organization).where(Organization.name == PLATFORM_ORGANIZATION))
-    platform = platform or organizations.create_organization(PLATFORM_ORGANIZATION, PLATFORM_ORGANIZATION_KIND)
+    platform = platform or organizations.create_organization(PLATFORM_ORGANIZATION, PLATFORM_KIND)
     add_user(ADMIN_EMAIL, platform, "admin")
 
     planners = {}

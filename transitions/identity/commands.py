@@ -3,18 +3,19 @@
 The API, the admin pages and the command line call these; each takes the acting user and plain values.
 """
 
+from marshmallow import ValidationError
+
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db
-from transitions.core.errors import NotFound
+from transitions.core.errors import Conflict, NotFound, ValidationFailed
 from transitions.core.nul import looks_like_id
 from transitions.identity import passwords, service
-from transitions.identity.models import Organization, User
+from transitions.identity.models import PLATFORM_KIND, Organization, User
+from transitions.identity.schemas import UserInSchema
 
 # The organization create-admin files admins under when none is named (created on first use).
 PLATFORM_ORGANIZATION = "Platform administration"
-# Organizations have no "platform" kind; admins may sit in any kind, and this one is a hospital.
-PLATFORM_ORGANIZATION_KIND = "hospital"
 
 
 def get_organization(actor, organization_id):
@@ -34,13 +35,13 @@ def get_user(actor, user_id):
     return user
 
 
-def create_organization(actor, name, kind, payer_ids=()):
+def create_organization(actor, name, kind, payer_ids=(), hl7_facility_ids=()):
     policy.ADMINISTER.require(actor)
-    return service.create_organization(name, kind, payer_ids)
+    return service.create_organization(name, kind, payer_ids, hl7_facility_ids)
 
 
 def update_organization(actor, organization_id, changes):
-    """Rename an organization or change the payer ids a plan follows."""
+    """Rename an organization, change the payer ids a plan follows or a hospital's HL7 facility ids."""
     policy.ADMINISTER.require(actor)
     return service.update_organization(get_organization(actor, organization_id), changes)
 
@@ -51,15 +52,23 @@ def create_user(actor, email, organization_id, role):
     return service.create_user(email, organization_id, role)
 
 
+def not_yourself(actor, user, what):
+    # An admin who loses their own access through the API has no way back but the operator's command line.
+    if user.id == actor.id:
+        raise Conflict("You cannot %s yourself; another admin can." % what)
+
+
 def rotate_token(actor, user_id):
     """Replace a user's token, (user, token): the old one stops working at once."""
     user = get_user(actor, user_id)
+    not_yourself(actor, user, "replace the token of")
     return user, service.rotate_token(user)
 
 
 def deactivate_user(actor, user_id):
     """Switch a user off: their token stops working, and their web sessions end at their next request."""
     user = get_user(actor, user_id)
+    not_yourself(actor, user, "deactivate")
     user.active = False
     db.session.flush()
     return user
@@ -74,11 +83,23 @@ def set_password(actor, user_id, password):
 
 
 def create_admin(email, organization_name=PLATFORM_ORGANIZATION):
-    """The operator's first admin, (user, token), in the named organization (created if missing).
+    """An operator's admin, (user, token), in the named platform organization (created if missing).
 
-    No actor: this is how an installation gets its first admin, from the command line.
+    No actor: this is how an installation gets its first admin, from the command line. The email is checked as the
+    API checks it, and an existing customer organization is refused: a platform admin never silently joins a
+    hospital or a plan.
     """
+    try:
+        email = UserInSchema(only=("email",)).load({"email": email})["email"]
+    except ValidationError as error:
+        raise ValidationFailed(error.messages, "Not a valid email address: %r." % email) from None
     organization = db.session.scalar(db.select(Organization).where(Organization.name == organization_name))
     if organization is None:
-        organization = service.create_organization(organization_name, PLATFORM_ORGANIZATION_KIND)
+        organization = service.create_organization(organization_name, PLATFORM_KIND)
+    elif organization.kind != PLATFORM_KIND:
+        refusal = (
+            "%s is a customer organization (%s); platform admins belong to a platform organization. "
+            "Name a new one or leave --organization out." % (organization.name, organization.kind)
+        )
+        raise ValidationFailed({"organization": [refusal]}, refusal)
     return service.create_user(email, organization.id, "admin")

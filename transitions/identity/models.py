@@ -9,14 +9,19 @@ from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.types import ID, JSONType, UTCDateTime, new_id
 
+# The kinds an admin may create (SPEC); the platform's own organization, which holds the operators' admins and no
+# customer's users, is the one organization of kind "platform", made by create-admin only.
 ORG_KINDS = ("hospital", "residential", "health_plan", "iop_provider")
+PLATFORM_KIND = "platform"
+# The kinds whose ADT feeds (HL7 v2 discharges and admissions) the service accepts.
+HL7_FACILITY_KINDS = ("hospital", "residential")
 ROLES = ("discharge_planner", "case_manager", "iop_coordinator", "admin")
 # Which organization kinds a role may belong to; admins may sit in any org.
 ROLE_ORG_KINDS = {
     "discharge_planner": ("hospital", "residential"),
     "case_manager": ("health_plan",),
     "iop_coordinator": ("iop_provider",),
-    "admin": ORG_KINDS,
+    "admin": (*ORG_KINDS, PLATFORM_KIND),
 }
 
 
@@ -26,6 +31,9 @@ class Organization(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     payer_ids: Mapped[list] = mapped_column(JSONType, default=list)
+    # The HL7 v2 sending facilities (MSH-4) whose ADT messages speak for this hospital or residential organization;
+    # one facility id belongs to one organization (the service checks it on every change).
+    hl7_facility_ids: Mapped[list] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

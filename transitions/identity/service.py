@@ -1,13 +1,18 @@
 """Organizations and users as admins shape them: creation, the role and organization-kind rules, tokens."""
 
-from transitions.core.db import db
+from sqlalchemy import select
+
+from transitions.core.db import db, json_array_contains
 from transitions.core.errors import Conflict, ValidationFailed
-from transitions.identity.models import ROLE_ORG_KINDS, Organization, User
+from transitions.identity.models import HL7_FACILITY_KINDS, ROLE_ORG_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 
 
-def create_organization(name, kind, payer_ids=()):
-    organization = Organization(name=name, kind=kind, payer_ids=list(payer_ids))
+def create_organization(name, kind, payer_ids=(), hl7_facility_ids=()):
+    _check_facilities(kind, list(hl7_facility_ids))
+    organization = Organization(
+        name=name, kind=kind, payer_ids=list(payer_ids), hl7_facility_ids=list(hl7_facility_ids)
+    )
     db.session.add(organization)
     db.session.flush()
     return organization
@@ -16,10 +21,33 @@ def create_organization(name, kind, payer_ids=()):
 def update_organization(organization, changes):
     if "payer_ids" in changes and changes["payer_ids"] and organization.kind != "health_plan":
         raise ValidationFailed({"payer_ids": ["Only health plans follow payer ids."]})
+    if "hl7_facility_ids" in changes:
+        _check_facilities(organization.kind, changes["hl7_facility_ids"], organization.id)
     for key, value in changes.items():
         setattr(organization, key, value)
     db.session.flush()
     return organization
+
+
+def _check_facilities(kind, facility_ids, organization_id=None):
+    """HL7 facility ids only on hospital and residential organizations, and each on one organization only (an ADT
+    message must speak for exactly one). Two admins registering the same id at the same instant could both pass:
+    the ADT inbox refuses a facility that two organizations claim rather than guess."""
+    if not facility_ids:
+        return
+    if kind not in HL7_FACILITY_KINDS:
+        raise ValidationFailed({"hl7_facility_ids": ["Only hospital and residential organizations send HL7 feeds."]})
+    for facility_id in facility_ids:
+        query = select(Organization.name).where(json_array_contains(Organization.hl7_facility_ids, facility_id))
+        if organization_id is not None:
+            query = query.where(Organization.id != organization_id)
+        with db.session.no_autoflush:
+            holder = db.session.scalar(query.limit(1))
+        if holder is not None:
+            raise Conflict(
+                "The HL7 facility id %s is already registered to %s." % (facility_id, holder),
+                extra={"hl7_facility_id": facility_id},
+            )
 
 
 def create_user(email, organization_id, role):

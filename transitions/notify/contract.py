@@ -19,6 +19,9 @@ EVENTS = (
     "referral.readmitted",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+# Why a webhook is switched off: its organization did it, the receiver answered 410 Gone, the SSRF guard refused
+# its URL at send time (a PATCH with an acceptable URL switches it on again), or it was deleted.
+DISABLED_CAUSES = ("user", "gone", "url_refused", "deleted")
 SECRET_PREFIX = "whsec_"
 
 

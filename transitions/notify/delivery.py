@@ -5,6 +5,7 @@ attempt. Delivery is at-least-once: a redelivery carries the same `webhook-id`, 
 """
 
 import json
+import logging
 import random
 import re
 import time
@@ -19,7 +20,7 @@ from standardwebhooks import Webhook as Signer
 
 from transitions.core.clock import rfc3339
 from transitions.core.db import db, dialect_name
-from transitions.notify import ssrf
+from transitions.notify import deadline, ssrf, webhooks
 from transitions.notify.models import DeliveryAttempt, Event, Webhook, WebhookDelivery
 from transitions.referrals.consent import PART2_NOTICE
 from transitions.referrals.models import Referral
@@ -32,6 +33,8 @@ CODE = re.compile(r"^[a-z0-9_.:-]{1,60}$")
 # an allow-list, so a field a later event adds (a free-text reason, say) never leaks by default.
 PAYLOAD_CODE_KEYS = ("check", "reason", "outcome", "classification", "status", "from_status", "to_status", "reached")
 RESULTS = ("delivered", "retrying", "failed", "disabled")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- pure parts
@@ -99,6 +102,8 @@ class Outcome:
     error: str | None = None
     retry_after: str | None = None
     duration_ms: int = 0
+    # The SSRF guard refused the URL or the connected peer: no retry can succeed until the URL changes.
+    refused: bool = False
 
     @property
     def ok(self):
@@ -117,20 +122,18 @@ def signed_headers(message, signed_at):
 
 
 def short_error(error):
-    """A transport error as stored: the SSRF refusal if that is what it was, at most 500 characters."""
-    text = "%s: %s" % (type(error).__name__, error)
-    refused = re.search(r"refused: [^'\")]*", text)
-    return (refused.group(0) if refused else text)[:500]
+    """A transport error as stored: its type and message, at most 500 characters."""
+    return ("%s: %s" % (type(error).__name__, error))[:500]
 
 
 def next_step(outcome, attempts, max_attempts, base, cap, rng=random):
     """What an attempt (the `attempts`-th) means: (delivered, disabled, failed or retrying; seconds to wait or None).
 
-    A 410 Gone switches the endpoint off; a retry waits the backoff, or longer if the receiver asked.
+    A 410 Gone or a refused URL switches the endpoint off; a retry waits the backoff, or longer if the receiver asked.
     """
     if outcome.ok:
         return "delivered", None
-    if outcome.status_code == 410:
+    if outcome.status_code == 410 or outcome.refused:
         return "disabled", None
     if attempts >= max_attempts:
         return "failed", None
@@ -154,16 +157,48 @@ class SendCounts:
         )
 
 
+# ---------------------------------------------------------------- settings
+
+# A lease outlasts the deadline of the attempt it covers by this much: room for the claim's commit, the recording
+# transaction and clock steps between scheduler hosts, never for the attempt itself.
+LEASE_MARGIN_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How attempts are bounded: per socket operation, per attempt (a hard deadline), and in flight at once."""
+
+    timeout: float
+    deadline: float
+    max_in_flight: int
+    allow_private: bool
+
+    @property
+    def lease(self):
+        """Seconds a claimed delivery stays ours: longer than any attempt can be in flight."""
+        return self.deadline + LEASE_MARGIN_SECONDS
+
+
+def send_settings(config=None):
+    """The sending settings, validated (a bad one stops the scheduler at start, not at its first delivery)."""
+    config = config if config is not None else current_app.config
+    values = {}
+    for key, name in (("WEBHOOK_TIMEOUT_SECONDS", "timeout"), ("WEBHOOK_DEADLINE_SECONDS", "deadline")):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+            raise ValueError("%s must be a number of seconds above 0 and at most 600, not %r." % (key, value))
+        values[name] = float(value)
+    in_flight = config["WEBHOOK_MAX_IN_FLIGHT"]
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or not 1 <= in_flight <= 64:
+        raise ValueError("WEBHOOK_MAX_IN_FLIGHT must be a whole number from 1 to 64, not %r." % (in_flight,))
+    return SendSettings(max_in_flight=in_flight, allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]), **values)
+
+
 # ---------------------------------------------------------------- the database and the network
 
 
-def lease_seconds():
-    """How long a claimed delivery is ours: two timeouts (connect, read) and a margin."""
-    return 2 * current_app.config["WEBHOOK_TIMEOUT_SECONDS"] + 30
-
-
-def claim_next(now, skip_webhooks=()):
-    """Lease one due delivery of an active endpoint; the caller commits before sending."""
+def claim_next(now, lease, skip_webhooks=()):
+    """Lease one due delivery of an active endpoint for `lease` seconds; the caller commits before sending."""
     query = (
         select(WebhookDelivery)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
@@ -179,7 +214,7 @@ def claim_next(now, skip_webhooks=()):
     if delivery is None:
         return None
     # The lease: a sender that dies mid-request leaves the delivery to be retried after it.
-    delivery.next_attempt_at = now + timedelta(seconds=lease_seconds())
+    delivery.next_attempt_at = now + timedelta(seconds=lease)
     return delivery.id
 
 
@@ -194,29 +229,56 @@ def message_for(delivery_id):
     )
 
 
-def post(message, session, allow_private, timeout, signed_at=None):
-    """One attempt. Signed with the wall clock, not the injected "now": receivers check the timestamp
-    against their own clock (Standard Webhooks allows five minutes)."""
+def post(message, settings, expires_at, signed_at=None):
+    """One attempt, over by `expires_at` (a time.monotonic() value) whatever the receiver does.
+
+    The URL check (with its DNS lookup), the connection, the request and the status line and headers all run
+    under the deadline (notify/deadline.py); at the deadline the connection is cut and the attempt is a timeout.
+    """
     started = time.monotonic()
     try:
-        ssrf.check_url(message.url, allow_private)
-    except ssrf.UnsafeURL as error:
-        return Outcome(error="refused: %s" % error)
-    headers = signed_headers(message, signed_at or datetime.now(UTC))
+        outcome = deadline.call(expires_at, attempt, message, settings, signed_at)
+    except deadline.DeadlineExceeded:
+        outcome = Outcome(error="timed out: no complete answer within the %g s deadline" % settings.deadline)
+    except Exception as error:  # a bug must cost one attempt, not the run (and the other endpoints' deliveries)
+        log.exception("webhook delivery %s: unexpected error", message.delivery_id)
+        outcome = Outcome(error=short_error(error))
+    outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome
+
+
+def attempt(message, settings, signed_at=None):
+    """The attempt itself, in the deadline's worker thread. Signed with the wall clock, not the injected "now":
+    receivers check the timestamp against their own clock (Standard Webhooks allows five minutes)."""
     try:
-        response = session.post(
-            message.url,
-            data=message.body.encode(),
-            headers=headers,
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-            stream=True,
-        )
-    except requests.RequestException as error:
-        return Outcome(error=short_error(error), duration_ms=int((time.monotonic() - started) * 1000))
-    # The receiver's body is neither read nor kept: it is not ours to store.
-    response.close()
-    outcome = Outcome(status_code=response.status_code, duration_ms=int((time.monotonic() - started) * 1000))
+        ssrf.check_url(message.url, settings.allow_private)
+    except ssrf.UnresolvedHost as error:
+        # DNS failing now says nothing about the URL: retried like a receiver that is down.
+        return Outcome(error="DNS: %s" % error)
+    except ssrf.UnsafeURL as error:
+        return Outcome(error="refused: %s" % error, refused=True)
+    headers = signed_headers(message, signed_at or datetime.now(UTC))
+    # Each connect and read is bounded too, by no more than what is left of the deadline.
+    running = deadline.current()
+    timeout = max(0.001, min(settings.timeout, running.remaining() if running else settings.timeout))
+    with ssrf.http_session(settings.allow_private) as session:
+        try:
+            response = session.post(
+                message.url,
+                data=message.body.encode(),
+                headers=headers,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as error:
+            refusal = ssrf.refusal_in(error)
+            if refusal is not None:
+                return Outcome(error="refused: %s" % refusal.refusal, refused=True)
+            return Outcome(error=short_error(error))
+        # The receiver's body is neither read nor kept: it is not ours to store.
+        response.close()
+    outcome = Outcome(status_code=response.status_code)
     if 300 <= response.status_code < 400:
         outcome.error = "redirect not followed (Location: %s)" % response.headers.get("Location", "")[:200]
     elif not outcome.ok:
@@ -226,7 +288,8 @@ def post(message, session, allow_private, timeout, signed_at=None):
 
 
 def record_attempt(delivery_id, outcome, now, rng=random):
-    """Store the attempt and apply what comes next: delivered, retry later, give up, or 410 disables."""
+    """Store the attempt and apply what comes next: delivered, retry later, give up, or switch the endpoint off
+    (a 410, or a URL the SSRF guard refused: failed at once, the webhook flagged with the reason)."""
     config = current_app.config
     delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=dialect_name() == "postgresql")
     db.session.add(
@@ -240,6 +303,12 @@ def record_attempt(delivery_id, outcome, now, rng=random):
     )
     delivery.attempts += 1
     delivery.last_status_code = outcome.status_code
+    if delivery.status != "pending":
+        # Settled while this attempt was in flight (its webhook was deleted, or a sender whose lease had run out
+        # recorded first): the attempt is on record, and only a success changes the delivery's state.
+        if outcome.ok and delivery.status != "delivered":
+            delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
+        return "delivered" if outcome.ok else "failed"
     delivery.last_error = outcome.error
     result, wait = next_step(
         outcome,
@@ -253,8 +322,11 @@ def record_attempt(delivery_id, outcome, now, rng=random):
         delivery.status, delivery.delivered_at = "delivered", now
     elif result == "disabled":
         webhook = db.session.get(Webhook, delivery.webhook_id)
-        webhook.active = False
-        webhook.disabled_reason = "The receiver answered 410 Gone at %s." % rfc3339(now)
+        if outcome.refused:
+            refusal = outcome.error.removeprefix("refused: ")
+            webhooks.switch_off(webhook, "url_refused", "The URL was refused at %s: %s" % (rfc3339(now), refusal))
+        else:
+            webhooks.switch_off(webhook, "gone", "The receiver answered 410 Gone at %s." % rfc3339(now))
         delivery.status = "failed"
     elif result == "failed":
         delivery.status = "failed"

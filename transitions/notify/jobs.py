@@ -1,10 +1,15 @@
-"""The notify domain's periodic job: queueing webhook deliveries for new events, then sending what is due."""
+"""The notify domain's periodic jobs: webhook deliveries for new events, and mail to people (offer.expiring
+included), each queued from the outbox and then sent when due."""
+
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from transitions.core.db import db
 from transitions.core.jobs import Job
-from transitions.notify import delivery, ssrf, webhooks
+from transitions.notify import delivery, mail, webhooks
 
 DISPATCH_BATCH = 500
 
@@ -28,31 +33,135 @@ def dispatch_events(run):
 
 
 def send_due(run):
-    """Send every due delivery, each leased and committed before its request and recorded after it."""
-    allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
-    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    """Send every due delivery: up to WEBHOOK_MAX_IN_FLIGHT at once, to as many different endpoints, each leased
+    and committed before its request and recorded after it.
+
+    Only the network calls run in the worker threads; this thread does every database step (one session, as the
+    job's). An attempt ends by its deadline, counted from its claim, and its lease outlasts that deadline, so no
+    other sender can post the same delivery while it may still be in flight; a slow receiver holds one slot for at
+    most one deadline and is then left alone for the rest of the run.
+    """
+    settings = delivery.send_settings()
     counts = delivery.SendCounts()
     failing = set()
-    session = ssrf.http_session(allow_private)
-    try:
-        while not run.stopping():
-            delivery_id = delivery.claim_next(run.now(), failing)
-            db.session.commit()
-            if delivery_id is None:
+    in_flight = {}  # future -> (delivery id, webhook id)
+    with ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="webhook-sender") as pool:
+        while True:
+            while len(in_flight) < settings.max_in_flight and not run.stopping():
+                sending_to = {webhook_id for _, webhook_id in in_flight.values()}
+                started = time.monotonic()
+                delivery_id = delivery.claim_next(run.now(), settings.lease, failing | sending_to)
+                db.session.commit()
+                if delivery_id is None:
+                    break
+                message = delivery.message_for(delivery_id)
+                # No transaction stays open across the network call.
+                db.session.rollback()
+                future = pool.submit(delivery.post, message, settings, started + settings.deadline)
+                in_flight[future] = (delivery_id, message.webhook_id)
+            if not in_flight:
                 break
-            message = delivery.message_for(delivery_id)
-            # No transaction stays open across the network call.
-            db.session.rollback()
-            outcome = delivery.post(message, session, allow_private, timeout)
-            result = delivery.record_attempt(delivery_id, outcome, run.now())
-            db.session.commit()
-            counts.results[result] += 1
-            if result != "delivered":
-                # One probe per failing endpoint per run: a dead receiver must not stall the others.
-                failing.add(message.webhook_id)
-    finally:
-        session.close()
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivery_id, webhook_id = in_flight.pop(future)
+                result = delivery.record_attempt(delivery_id, future.result(), run.now())
+                db.session.commit()
+                counts.results[result] += 1
+                if result != "delivered":
+                    # One probe per failing endpoint per run: a dead or slow receiver must not stall the others.
+                    failing.add(webhook_id)
     return counts
 
 
-JOBS = (Job("deliver-webhooks", "SCHEDULER_WEBHOOK_SECONDS", deliver_webhooks),)
+JOBS = (Job("deliver-webhooks", "SCHEDULER_WEBHOOK_SECONDS", deliver_webhooks, check=delivery.send_settings),)
+
+
+MAIL_DISPATCH_BATCH = 500
+
+
+def send_mail(run):
+    """Write offer.expiring for offers running out, queue mail for new events, then send what is due."""
+    settings = mail.mail_settings()
+    expiring = emit_expiring(run)
+    dispatched = mail.DispatchCounts()
+    while not run.stopping():
+        claimed = mail.dispatch_batch(run.now(), MAIL_DISPATCH_BATCH, settings, dispatched)
+        db.session.commit()
+        if claimed < MAIL_DISPATCH_BATCH:
+            break
+    if settings.server is None:
+        return "%d offers expiring; %s; mail is off (no SMTP_URL)" % (expiring, dispatched)
+    return "%d offers expiring; %s; %s" % (expiring, dispatched, send_due_mail(run, settings))
+
+
+def emit_expiring(run):
+    """offer.expiring, once per offer, batch by batch; a batch another scheduler wrote first is left to it."""
+    hours = float(current_app.config["OFFER_EXPIRING_HOURS"])
+    total = 0
+    while not run.stopping():
+        try:
+            written = mail.emit_expiring(run.now(), hours)
+            db.session.commit()
+        except IntegrityError:
+            # Another scheduler wrote the same offers' events first (their ids follow from the offers'): theirs.
+            db.session.rollback()
+            continue
+        total += written
+        if written < mail.EXPIRING_BATCH:
+            break
+    return total
+
+
+# Mails leased per claim: one commit for the lot; each is still recorded (and committed) right after its send.
+MAIL_CLAIM_BATCH = 100
+
+
+def send_due_mail(run, settings, mailer=None):
+    """Send every due mail, one at a time over one SMTP connection: leased a batch at a time and committed before
+    the sends, each recorded and committed right after its own send.
+
+    A batch is sent within one deadline from its claim (its lease outlasts that deadline): a send that would start
+    with less than half a deadline left, and every mail after a send the server could not take (down, timed out,
+    busy), are given back due at once, with no attempt counted; the run ends there. Only the mail that found the
+    server down counts an attempt and waits its backoff.
+    """
+    counts = mail.SendCounts()
+    mailer = mailer or mail.Mailer(settings)
+    try:
+        while not run.stopping():
+            claimed_at = time.monotonic()
+            units = mail.claim_batch(run.now(), settings.lease, MAIL_CLAIM_BATCH)
+            db.session.commit()
+            if not units:
+                break
+            expires_at = claimed_at + settings.deadline
+            prepared = mail.messages_for(units, settings)
+            skipped = sum(len(unit) - len(sending) for unit, (_, sending) in zip(units, prepared, strict=True))
+            counts.results["skipped"] += skipped
+            # Skipped rows settled; no transaction stays open across the sends.
+            db.session.commit()
+            for index, (message, sending) in enumerate(prepared):
+                if message is None:
+                    continue
+                if run.stopping() or expires_at - time.monotonic() < settings.deadline / 2:
+                    # Out of time for this batch: the rest goes back, and the next claim starts a new deadline.
+                    release(prepared[index:], run)
+                    break
+                outcome = mailer.send(message, expires_at)
+                counts.results[mail.record_send(sending, outcome, run.now(), settings)] += len(sending)
+                db.session.commit()
+                if outcome.server_down:
+                    release(prepared[index + 1 :], run)
+                    return counts
+    finally:
+        mailer.close()
+    return counts
+
+
+def release(prepared, run):
+    """Give the prepared mails back, due at once."""
+    mail.release([delivery_id for _, sending in prepared for delivery_id in sending], run.now())
+    db.session.commit()
+
+
+JOBS += (Job("send-mail", "SCHEDULER_MAIL_SECONDS", send_mail, check=mail.mail_settings),)

@@ -1,4 +1,4 @@
-"""Tables of the event outbox and webhook subscriptions, deliveries and attempts."""
+"""Tables of the event outbox, webhook subscriptions, deliveries and attempts, and mail deliveries and preferences."""
 
 from datetime import datetime
 
@@ -32,8 +32,13 @@ class Event(db.Model):
     # Outbox bookkeeping, the one column ever updated: set once the event's webhook deliveries are queued.
     # A flag rather than a "last seq" cursor, because sequence values commit out of order.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The same for mail: set once the event's mail deliveries are queued (or passed over while mail is off).
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (partial_index("ix_events_undispatched", "seq", where="dispatched_at IS NULL"),)
+    __table_args__ = (
+        partial_index("ix_events_undispatched", "seq", where="dispatched_at IS NULL"),
+        partial_index("ix_events_unmailed", "seq", where="mailed_at IS NULL"),
+    )
 
 
 class Webhook(db.Model):
@@ -44,6 +49,9 @@ class Webhook(db.Model):
     events: Mapped[list] = mapped_column(JSONType)
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why it is off, as a code (contract.DISABLED_CAUSES; None while active) and in words for the organization.
+    # A deleted webhook stays, switched off with cause "deleted", so admins can still read what was sent to it.
+    disabled_cause: Mapped[str | None] = mapped_column(String(20))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -75,3 +83,38 @@ class DeliveryAttempt(db.Model):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class MailDelivery(db.Model):
+    """One mail to one person about one event; (event, user) is unique, so nobody is ever queued twice for it."""
+
+    __tablename__ = "mail_deliveries"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("events.id"))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id"), index=True)
+    # pending (due at next_attempt_at, or leased until then), sent, failed (gave up), skipped (nobody to send to).
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # Held for the recipient's daily digest rather than sent on its own.
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("uq_mail_deliveries_event_user", "event_id", "user_id", unique=True),
+        partial_index("ix_mail_deliveries_due", "next_attempt_at", where="status = 'pending'"),
+    )
+
+
+class NotificationPreference(db.Model):
+    """A user's choice of mail; no row means the default: email on, every event that concerns them, no digest."""
+
+    __tablename__ = "notification_preferences"
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id"), primary_key=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The event names wanted; None = every event that concerns the user's role.
+    events: Mapped[list | None] = mapped_column(JSONType)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,10 +1,11 @@
-"""Schemas of webhooks, deliveries and timeline events."""
+"""Schemas of webhooks, deliveries, timeline events and mail preferences."""
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from transitions.core.fields import Id, PageQuerySchema, StrictSchema, Timestamp, unique
-from transitions.notify.contract import DELIVERY_STATUSES, secret_problem
+from transitions.notify.contract import DELIVERY_STATUSES, DISABLED_CAUSES, secret_problem
 from transitions.notify.contract import EVENTS as WEBHOOK_EVENTS
+from transitions.policy import MAIL_EVENTS
 
 
 class EventSchema(Schema):
@@ -41,6 +42,8 @@ def WebhookEvents(**kwargs):
 
 
 class WebhookInSchema(StrictSchema):
+    """A new webhook; WEBHOOK_CHANGES is its PATCH form (every field optional, no defaults, no secret, no owner)."""
+
     url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _check_webhook_url])
     events = WebhookEvents(required=True)
     secret = fields.String(
@@ -48,20 +51,17 @@ class WebhookInSchema(StrictSchema):
         metadata={"description": "whsec_ + base64 of 24-64 bytes; generated when omitted."},
     )
     organization_id = Id(metadata={"description": "Admins only: the organization it belongs to."})
+    active = fields.Boolean(
+        load_default=True,
+        metadata={"description": "false switches it off; true switches it on again and clears why it was off."},
+    )
 
     @validates_schema
     def distinct_events(self, data, **kwargs):
         unique(data.get("events"), "events")
 
 
-class WebhookPatchSchema(StrictSchema):
-    url = fields.String(validate=[validate.Length(min=1, max=2000), _check_webhook_url])
-    events = WebhookEvents()
-    active = fields.Boolean()
-
-    @validates_schema
-    def distinct_events(self, data, **kwargs):
-        unique(data.get("events"), "events")
+WEBHOOK_CHANGES = WebhookInSchema(partial=True, exclude=("secret", "organization_id"))
 
 
 class WebhookSchema(Schema):
@@ -70,6 +70,14 @@ class WebhookSchema(Schema):
     url = fields.String()
     events = fields.List(fields.String())
     active = fields.Boolean()
+    disabled_cause = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(DISABLED_CAUSES),
+        metadata={
+            "description": "Why it is off (null while active): user, gone (the receiver answered 410), url_refused "
+            "(the URL was refused when sending; a PATCH with an acceptable url switches it on again), deleted."
+        },
+    )
     disabled_reason = fields.String(allow_none=True)
     created_at = Timestamp()
 
@@ -106,3 +114,29 @@ class DeliverySchema(Schema):
 
 class DeliveryListQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+
+
+class NotificationPreferencesSchema(Schema):
+    email = fields.Boolean(metadata={"description": "false: no mail at all."})
+    events = fields.List(
+        fields.String(),
+        metadata={"description": "The events you get mail about: a subset of available_events (default: all)."},
+    )
+    digest = fields.Boolean(metadata={"description": "true: one mail a day with everything, instead of one per event."})
+    available_events = fields.List(
+        fields.String(), metadata={"description": "The events that concern your role, which you may choose from."}
+    )
+
+
+class NotificationPreferencesInSchema(StrictSchema):
+    """A change of your mail preferences; a field left out keeps its value."""
+
+    email = fields.Boolean()
+    events = fields.List(
+        fields.String(validate=validate.OneOf(MAIL_EVENTS)), validate=validate.Length(max=len(MAIL_EVENTS))
+    )
+    digest = fields.Boolean()
+
+    @validates_schema
+    def distinct_events(self, data, **kwargs):
+        unique(data.get("events"), "events")

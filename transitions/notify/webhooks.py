@@ -10,9 +10,10 @@ delivery log are read in notify/queries.py.
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from transitions import policy
+from transitions.core.clock import rfc3339
 from transitions.core.db import db, dialect_name
 from transitions.core.errors import ValidationFailed
 from transitions.identity.models import Organization
@@ -43,24 +44,55 @@ def subscribe(webhook, url, events, secret, now):
     webhook.url = validated_url(url)
     webhook.events = list(dict.fromkeys(events))
     webhook.secret = secret
-    webhook.active = True
     webhook.created_at = now
+    switch_on(webhook)
     db.session.add(webhook)
     db.session.flush()
     return webhook
 
 
 def change_subscription(webhook, url=None, events=None, active=None):
-    """Change the URL or events, or switch the endpoint off or on (clearing why it was off)."""
+    """Change the URL or events, or switch the endpoint off or on (clearing why it was off).
+
+    An endpoint switched off because the sender refused its URL comes back on with an acceptable new URL; switched
+    on as it is, its URL must pass the check again (a 422 if it still does not).
+    """
     if url is not None:
         webhook.url = validated_url(url)
     if events is not None:
         webhook.events = list(dict.fromkeys(events))
-    if active is not None:
-        webhook.active = active
-        webhook.disabled_reason = None if active else "disabled by a user"
+    if active is False:
+        switch_off(webhook, "user", "disabled by a user")
+    elif active or (url is not None and webhook.disabled_cause == "url_refused"):
+        if webhook.disabled_cause == "url_refused" and url is None:
+            validated_url(webhook.url)
+        switch_on(webhook)
     db.session.flush()
     return webhook
+
+
+def switch_on(webhook):
+    """Send to the endpoint again, forgetting why it was off."""
+    webhook.active, webhook.disabled_cause, webhook.disabled_reason = True, None, None
+
+
+def switch_off(webhook, cause, reason):
+    """Stop sending to the endpoint, saying why (a code of contract.DISABLED_CAUSES and words, at most 200)."""
+    webhook.active, webhook.disabled_cause, webhook.disabled_reason = False, cause, reason[:200]
+
+
+def delete_subscription(webhook, now):
+    """Switch the endpoint off for good: its pending deliveries fail unsent and its secret is forgotten; the webhook
+    and its delivery log stay, readable by admins only (a record of what left the service, and to whom)."""
+    # Deliveries first, then the webhook: the order a sender recording an attempt locks them in (no deadlock).
+    db.session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook.id, WebhookDelivery.status == "pending")
+        .values(status="failed", last_error="Not sent: the webhook was deleted.")
+    )
+    switch_off(webhook, "deleted", "Deleted at %s." % rfc3339(now))
+    webhook.secret = ""
+    db.session.flush()
 
 
 # ---------------------------------------------------------------- dispatch: events -> deliveries

@@ -2,10 +2,12 @@
 necessary for a provider. Every entry point (API, pages) shapes it here."""
 
 from transitions import policy
+from transitions.notify.schemas import EventSchema
 from transitions.referrals.schemas import ReferralForProviderSchema, ReferralSchema
 
 _FULL = ReferralSchema()
 _PROVIDER = ReferralForProviderSchema()
+_EVENT = EventSchema()
 
 
 def referral(user, referral):
@@ -14,3 +16,14 @@ def referral(user, referral):
     body = schema.dump(referral)
     body["part2_notice"] = policy.part2_notice_for(user, referral)
     return body
+
+
+def timeline(user, referral, events):
+    """The referral's events as this viewer may see them (the data of a status change stays with the full view)."""
+    bodies = []
+    for event in events:
+        body = _EVENT.dump(event)
+        if not policy.discloses_event_data(user, referral, event):
+            body["data"] = {}
+        bodies.append(body)
+    return bodies

@@ -1,8 +1,9 @@
 """The web blueprint: who is signed in, CSRF on every POST, role checks, HTML errors and safe response headers."""
 
 import logging
+import re
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, g, has_request_context, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -67,11 +68,26 @@ def current_user():
     return g.get("user")
 
 
+# What a browser drops from a URL before reading it (WHATWG URL parsing): tab, LF and CR anywhere, and C0
+# controls and spaces at either end. "/\t/evil.example" is "//evil.example" to the browser.
+_URL_WHITESPACE = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+
+
 def safe_next(target):
-    """Only same-site paths are followed after sign-in (no open redirect to //evil.example)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """The same-site path to go to after sign-in, or None: the target is read as a browser would read it (no open
+    redirect to //evil.example however it is disguised, and no control character reaches a Location header)."""
+    if not target:
+        return None
+    path = _URL_WHITESPACE.sub("", target).strip(_C0_AND_SPACE)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path) or "\\" in path:
+        return None
+    if not path.startswith("/") or path.startswith("//"):
+        return None
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return None
+    return path
 
 
 @bp.before_request
@@ -102,21 +118,8 @@ def load_session_and_check_csrf():
 
 @bp.after_request
 def headers(response):
+    # Caching, framing and the pages' CSP are set for every response in one place (transitions.response_headers).
     sessions.apply_cookies(response)
-    return page_security_headers(response)
-
-
-def page_security_headers(response):
-    # Pages carry patient data: never cached, never framed, scripts and styles only from this app.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
@@ -184,8 +187,7 @@ def unknown_page(error):
     response = make_response(body, status)
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    # No web route matched, so the blueprint's after_request does not run: add its headers here.
-    return page_security_headers(response)
+    return response
 
 
 @bp.errorhandler(Exception)
