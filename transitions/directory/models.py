@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from transitions.core.clock import utcnow
@@ -10,6 +11,8 @@ from transitions.core.db import db
 from transitions.core.types import ID, JSONType, UTCDateTime, new_id
 
 SERVICES = ("mental_health", "substance_use", "co_occurring")
+# Where a program came from: the national directory import, or a provider's own coordinators.
+SOURCES = ("samhsa", "provider")
 ORIGINS = ("inpatient_psych", "residential")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -36,6 +39,18 @@ class Program(db.Model):
     accepts_from: Mapped[list] = mapped_column(JSONType)
     telehealth_states: Mapped[list] = mapped_column(JSONType)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(20), default="provider", server_default="provider")
+    # Imported and not yet taken over by a provider that publishes a track: listed, never offered.
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    street: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The directory import's bookkeeping (docs/directory.md): the facility's key (its normalized name lines, street
+    # and ZIP), the fields each file's row gave, and the value the import last wrote per field, so a re-import
+    # changes only a field nobody edited since.
+    import_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    import_rows: Mapped[dict | None] = mapped_column(JSONType)
+    import_applied: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -72,6 +87,8 @@ class Track(db.Model):
     occupied: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When a coordinator last said the seats are right: any capacity edit, attendance or accept, or the button.
+    seats_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

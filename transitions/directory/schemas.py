@@ -19,7 +19,7 @@ from transitions.core.fields import (
     check_zip,
     unique,
 )
-from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS
+from transitions.directory.models import ORIGINS, SERVICES, SOURCES, WEEKDAYS
 
 # ---------------------------------------------------------------- programs and tracks
 
@@ -87,15 +87,30 @@ class ProgramSchema(Schema):
     accepts_from = fields.List(fields.String())
     telehealth_states = fields.List(fields.String())
     active = fields.Boolean()
+    source = fields.String(metadata={"description": "samhsa (imported from the national directory) or provider"})
+    unconfirmed = fields.Boolean(
+        metadata={"description": "Imported and not yet claimed with a published track: listed, never offered."}
+    )
+    street = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    claimed_at = Timestamp(allow_none=True)
     tracks = fields.List(fields.Nested(TrackSummarySchema))
     created_at = Timestamp()
     updated_at = Timestamp()
+
+
+class ClaimInSchema(StrictSchema):
+    """POST /programs/{id}/claim: the iop_provider organization that runs an imported program."""
+
+    organization_id = Id(required=True)
 
 
 class ProgramListQuerySchema(PageQuerySchema):
     state = fields.String(validate=check_state)
     service = fields.String(validate=validate.OneOf(SERVICES))
     active = fields.Boolean()
+    unconfirmed = fields.Boolean()
+    source = fields.String(validate=validate.OneOf(SOURCES))
     organization_id = fields.String(validate=validate.Length(max=36))
 
 

@@ -5,7 +5,7 @@ hold there until a request on that track or the sweep closes it. Reads subtract 
 availability, matching, allocation and the coordinator's pages all agree with the offers they list.
 """
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from transitions.core.db import db
 from transitions.directory.models import Track
@@ -54,3 +54,15 @@ def seat_counts(tracks, now):
             "open": track.capacity - track.occupied - held,
         }
     return counts
+
+
+def mark_confirmed(track_id, now):
+    """The track's seat count is known right as of now: an accept or an attendance is the coordinator at work on it.
+
+    For the offers domain to call in the same transaction (one UPDATE, no lock beyond the row it already holds)."""
+    db.session.execute(
+        update(Track)
+        .where(Track.id == track_id)
+        .values(seats_confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )

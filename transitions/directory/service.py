@@ -4,6 +4,7 @@ from sqlalchemy import update
 
 from transitions.core import codes
 from transitions.core.clock import minutes_of_day as minutes
+from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import Program, Track
@@ -44,7 +45,39 @@ def _session_days(sessions):
     return [day for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") if any(s["day"] == day for s in sessions)]
 
 
+def confirm_seats(track, now):
+    track.seats_confirmed_at = now
+    db.session.flush()
+    return track
+
+
+def claim_program(program, owner_id, now):
+    """Give an imported program to its provider; once it has tracks (confirmed) it no longer changes hands."""
+    if program.source != "samhsa":
+        raise Conflict("Only programs imported from the national directory are claimed; this one has its provider.")
+    if program.organization_id == owner_id and program.claimed_at is not None:
+        return program
+    if not program.unconfirmed:
+        raise Conflict(
+            "This program is already run by its provider, who published its tracks.",
+            extra={"organization_id": program.organization_id},
+        )
+    program.organization_id = owner_id
+    program.claimed_at = now
+    db.session.flush()
+    return program
+
+
 def create_track(program, data):
+    if program.unconfirmed:
+        if program.claimed_at is None:
+            raise Conflict(
+                "This program is unconfirmed (imported from the national directory): an admin hands it to its "
+                "provider organization (POST /programs/{id}/claim) before it gets tracks.",
+                extra={"program_id": program.id},
+            )
+        # The provider's coordinator publishing its first track confirms the program: an ordinary program now.
+        program.unconfirmed = False
     data = dict(data)
     sessions = _sorted_sessions(data.pop("sessions"))
     intake_days = data.pop("intake_days", None) or _session_days(sessions)
@@ -83,6 +116,9 @@ def update_track(track, changes):
             raise ValidationFailed({"intake_days": ["Intake days must be session days: %s." % ", ".join(stray)]})
         track.intake_days = days or session_days
     capacity = changes.pop("capacity", None)
+    if capacity is not None:
+        # Any capacity edit is the coordinator saying how many seats there are.
+        track.seats_confirmed_at = utcnow()
     for key, value in changes.items():
         setattr(track, key, value)
     db.session.flush()

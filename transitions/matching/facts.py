@@ -2,7 +2,7 @@
 model rows or from Core rows through one column map, and the Evaluation the rules return."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from transitions.matching.schedule import availability_intervals
 
@@ -37,6 +37,8 @@ class TrackFacts:
     telehealth_states: frozenset
     latitude: float
     longitude: float
+    # When a coordinator last confirmed the seat count (None: never); stale counts rank below confirmed ones.
+    seats_confirmed_at: datetime | None = None
 
     @classmethod
     def from_stored(cls, values, read_json_set, read_sessions):
@@ -62,7 +64,7 @@ class TrackFacts:
 # values are named after their model ("track_id", "program_name" ...), the others after their attribute.
 STORED_ATTRIBUTES = {
     "track": ("id", "name", "active", "modality", "timezone", "sessions", "intake_days", "hours_per_week")
-    + ("capacity", "occupied", "held"),
+    + ("capacity", "occupied", "held", "seats_confirmed_at"),
     "program": ("id", "name", "active", "mat", "min_age", "max_age", "gender", "interpreter_services", "self_pay")
     + ("latitude", "longitude", "services", "languages", "payers", "accepts_from", "telehealth_states"),
 }
@@ -168,3 +170,5 @@ class Evaluation:
     score: float = 0.0
     misses_7_day_target: bool = False
     track: TrackFacts | None = None
+    # The track's seat count is older than the freshness limit: ranked after every confirmed match.
+    seats_stale: bool = False

@@ -6,36 +6,35 @@ _MATCH_LIST = MatchListSchema()
 _ALLOCATION = AllocationSchema()
 
 
-def match(verdict):
-    """One track that can take the patient, with its score and reasons (a MatchSchema body, before dumping)."""
+def _about_track(verdict):
+    """What a match and a near miss both say: which track of which program, how far, and why."""
     track = verdict.track
     return {
         "track_id": track.track_id,
         "program_id": track.program_id,
         "program_name": track.program_name,
+        "distance_miles": verdict.distance_miles,
+        "reasons": verdict.reasons,
+    }
+
+
+def match(verdict):
+    """One track that can take the patient, with its score and reasons (a MatchSchema body, before dumping)."""
+    track = verdict.track
+    return _about_track(verdict) | {
         "track_name": track.track_name,
         "modality": track.modality,
         "score": verdict.score,
-        "distance_miles": verdict.distance_miles,
         "first_intake_date": verdict.first_intake_date,
         "misses_7_day_target": verdict.misses_7_day_target,
         "hours_per_week": track.hours_per_week,
         "open_seats": track.open_seats,
-        "reasons": verdict.reasons,
     }
 
 
 def near_miss(verdict):
     """One track that fails a rule, with every rule it fails (a NearMissSchema body, before dumping)."""
-    track = verdict.track
-    return {
-        "track_id": track.track_id,
-        "program_id": track.program_id,
-        "program_name": track.program_name,
-        "distance_miles": verdict.distance_miles,
-        "failed": verdict.failed,
-        "reasons": verdict.reasons,
-    }
+    return _about_track(verdict) | {"failed": verdict.failed}
 
 
 def match_list(result, include_excluded):
@@ -45,6 +44,7 @@ def match_list(result, include_excluded):
             "items": [match(v) for v in result.items],
             "excluded": result.excluded,
             "near_misses": [near_miss(v) for v in result.near_misses],
+            "leads": [vars(lead) for lead in result.leads],
         }
     )
     if not include_excluded:

@@ -188,6 +188,23 @@ def evaluate_facts(ref, track, ignore_capacity=False, collect_all=True, explain=
     return verdict
 
 
+# A lead is a program nobody has confirmed (no tracks): only the rules about the program itself can be checked.
+LEAD_UNKNOWABLE = frozenset({"schedule", "capacity"})
+
+
+def lead_fits(ref, program_facts):
+    """(True, distance) when a program without tracks passes every rule that does not need a track's schedule or
+    seats: reach, need, MAT, age, gender, language, coverage and origin. program_facts: TrackFacts of a pseudo
+    track that meets any day (its modality decides the reach rule)."""
+    derived = Derived()
+    for check in _CHAINS[program_facts.modality == "in_person"]:
+        if check.rule_code in LEAD_UNKNOWABLE:
+            continue
+        if not check(ref, program_facts, derived):
+            return False, None
+    return True, derived.distance
+
+
 def _score(ref, track, verdict, age):
     """Documented weights (docs/matching.md): wait first, then slack, distance, intensity; age on the first intake."""
     wait = (verdict.first_intake_date - ref.discharge_date).days

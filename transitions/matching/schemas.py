@@ -36,10 +36,30 @@ class NearMissSchema(Schema):
     reasons = fields.List(fields.String())
 
 
+class LeadSchema(Schema):
+    program_id = fields.String()
+    program_name = fields.String()
+    phone = fields.String(allow_none=True)
+    street = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    zip = fields.String()
+    state = fields.String()
+    modality = fields.String()
+    distance_miles = fields.Float(allow_none=True)
+    reasons = fields.List(fields.String())
+
+
 class MatchListSchema(Schema):
     items = fields.List(fields.Nested(MatchSchema))
     excluded = fields.Dict(keys=fields.String(), values=fields.Integer())
     near_misses = fields.List(fields.Nested(NearMissSchema))
+    leads = fields.List(
+        fields.Nested(LeadSchema),
+        metadata={
+            "description": "When a referral has few matches: unconfirmed programs (imported, no schedule or seats "
+            "known) within reach that fit every known fact, with their phone numbers. Never offered; call them."
+        },
+    )
 
 
 class AllocationInSchema(StrictSchema):

@@ -15,6 +15,8 @@ from transitions.directory.models import Program, Track
 from transitions.matching.facts import JSON_SET_VALUES, STORED_ATTRIBUTES, TrackFacts, sessions_tuple, stored_name
 from transitions.matching.rules import age_bounds, evaluate_facts
 
+# At most this many unconfirmed programs are read as possible leads (the nearest survive the rules).
+LEAD_CANDIDATES = 2000
 # The models STORED_ATTRIBUTES names by key.
 MODELS = {"track": Track, "program": Program}
 
@@ -214,3 +216,16 @@ def _sure_passes(ref, now):
         or_(Track.modality != "telehealth", json_array_contains(Program.telehealth_states, ref.state)),
     ]
     return reach + [condition for _, condition in prefilter_conditions(ref, now)]
+
+
+def candidate_leads(ref):
+    """Unconfirmed active programs that may be within the referral's reach: a box around the patient for in-person
+    care (the rules measure the real distance), or licensed for telehealth in the patient's state."""
+    reach = []
+    if ref.modality in ("in_person", "either"):
+        south, north, west, east = bounding_box(ref.latitude, ref.longitude, ref.max_travel_miles)
+        reach.append(Program.latitude.between(south, north) & Program.longitude.between(west, east))
+    if ref.modality in ("telehealth", "either"):
+        reach.append(json_array_contains(Program.telehealth_states, ref.state))
+    query = select(Program).where(Program.unconfirmed.is_(True), Program.active.is_(True), or_(*reach))
+    return db.session.scalars(query.order_by(Program.id).limit(LEAD_CANDIDATES)).all()

@@ -1,24 +1,23 @@
 """IOP coordinator pages: the offer inbox (accept with an intake day, decline with a reason), programs and tracks
 with live seats and editing, and today's roster with one-click attendance."""
 
-from datetime import date, timedelta
+from datetime import date
 from functools import partial
 
-from flask import g, jsonify, redirect, request, url_for
-from sqlalchemy import select
+from flask import current_app, g, jsonify, redirect, request, url_for
 
 from transitions import policy
-from transitions.core import audit
-from transitions.core.clock import local_today, utcnow
+from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import DomainError, Forbidden, NotFound
 from transitions.directory import commands as program_commands
+from transitions.directory import queries as program_queries
 from transitions.directory import seats as seat_service
-from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS, Program, Track
+from transitions.directory.models import ORIGINS, SERVICES, WEEKDAYS
 from transitions.directory.schemas import PROGRAM_CHANGES, TRACK_CHANGES, TrackInSchema
 from transitions.offers import commands as offer_commands
 from transitions.offers import queries as offer_queries
-from transitions.offers.models import ATTENDANCE_STATUSES, DECLINE_REASONS, Offer, Placement
+from transitions.offers.models import ATTENDANCE_STATUSES, DECLINE_REASONS, Placement
 from transitions.offers.schemas import AcceptInSchema, AttendanceInSchema, DeclineInSchema
 from transitions.referrals import present as referrals_present
 from transitions.referrals.models import Referral
@@ -27,27 +26,13 @@ from transitions.web.blueprint import bp, notice, permits, render
 from transitions.web.present import US_TIMEZONES
 
 INTAKE_CHOICES = 10
-RECENT_DECIDED = 15
 
 
-def intake_choices(referral, track, now, count=INTAKE_CHOICES):
-    """The next dates a new patient can start on this track: intake days, not before discharge or today (track time)."""
-    first, last = offer_queries.intake_window(referral, track, now)
-    days, day = [], first
-    while day <= last and len(days) < count:
-        if WEEKDAYS[day.weekday()] in track.intake_days:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
-
-
-def refused(error, title, back, find):
-    """A bad form or a rule's refusal as an error page linking back. A bad form is judged after find() looked the
-    object up (an unknown one is a 404 first); lookup 404s and 403s keep the plain page."""
+def refused(error, title, back):
+    """A bad form (forms.load_for) or a rule's refusal as an error page linking back; lookup 404s and 403s keep the
+    plain page."""
     if isinstance(error, (NotFound, Forbidden)):
         raise error
-    if isinstance(error, forms.FormErrors):
-        find()
     failure, status = forms.failed_form(error)
     detail = "; ".join(m for msgs in failure.errors.values() for m in msgs) or failure.message
     return render("error.html", status=status, title=title, detail=detail, back=back)
@@ -60,48 +45,18 @@ def refused(error, title, back, find):
 @permits(policy.DECIDE_OFFER)
 def offer_inbox():
     user, now = g.user, utcnow()
-    visible = policy.offer_visibility(user)
-    pending = db.session.scalars(
-        select(Offer)
-        .where(visible, Offer.status == "pending", Offer.expires_at > now)
-        .order_by(Offer.expires_at, Offer.id)
-        .limit(200)
-    ).all()
-    decided = db.session.scalars(
-        select(Offer)
-        .where(visible, Offer.status != "pending")
-        .order_by(Offer.decided_at.desc(), Offer.id)
-        .limit(RECENT_DECIDED)
-    ).all()
-    cards = []
-    for offer in pending:
-        referral = db.session.get(Referral, offer.referral_id)
-        track = db.session.get(Track, offer.track_id)
-        audit.record("offer.list", "offer", offer.id, user=user)
-        audit.record("referral.read", "referral", referral.id, user=user)
-        cards.append(
-            {
-                "offer": offer,
-                "referral": referrals_present.referral(user, referral),
-                "track": track,
-                "program": track.program,
-                "intake_days": intake_choices(referral, track, now),
-            }
+    pending, decided = offer_queries.inbox(user, now)
+    cards = [
+        dict(
+            item,
+            referral=referrals_present.referral(user, item["referral"]),
+            intake_days=offer_queries.intake_days(item["referral"], item["track"], now, INTAKE_CHOICES),
         )
-    recent = []
-    for offer in decided:
-        audit.record("offer.list", "offer", offer.id, user=user)
-        track = db.session.get(Track, offer.track_id)
-        referral = db.session.get(Referral, offer.referral_id)
-        audit.record("referral.read", "referral", referral.id, user=user)
-        recent.append(
-            {
-                "offer": offer,
-                "track": track,
-                "program": track.program,
-                "patient": "%s %s" % (referral.given_name, referral.family_name),
-            }
-        )
+        for item in pending
+    ]
+    recent = [
+        dict(item, patient="%s %s" % (item["referral"].given_name, item["referral"].family_name)) for item in decided
+    ]
     return render("offers.html", cards=cards, recent=recent, decline_reasons=DECLINE_REASONS, now=now)
 
 
@@ -109,12 +64,12 @@ def offer_inbox():
 @permits(policy.DECIDE_OFFER)
 def accept_offer(offer_id):
     user = g.user
+    find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.accept")
     try:
-        data = forms.load(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")})
+        data = forms.load_for(AcceptInSchema(), {"intake_date": forms.text(request.form, "intake_date")}, find)
         offer, placement = offer_commands.accept_offer(user, offer_id, data["intake_date"], utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.accept")
-        return refused(error, "The offer was not accepted", url_for("web.offer_inbox"), find)
+    except DomainError as error:
+        return refused(error, "The offer was not accepted", url_for("web.offer_inbox"))
     referral = db.session.get(Referral, offer.referral_id)
     notice(
         "Accepted: %s %s starts on %s."
@@ -128,14 +83,13 @@ def accept_offer(offer_id):
 @permits(policy.DECIDE_OFFER)
 def decline_offer(offer_id):
     user = g.user
+    find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.decline")
+    form = {"reason": forms.text(request.form, "reason"), "note": forms.text(request.form, "note")}
     try:
-        data = forms.load(
-            DeclineInSchema(), {"reason": forms.text(request.form, "reason"), "note": forms.text(request.form, "note")}
-        )
+        data = forms.load_for(DeclineInSchema(), form, find)
         offer_commands.decline_offer(user, offer_id, data["reason"], data.get("note"), utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        find = partial(offer_commands.offer_to_decide, user, offer_id, "offer.decline")
-        return refused(error, "The offer was not declined", url_for("web.offer_inbox"), find)
+    except DomainError as error:
+        return refused(error, "The offer was not declined", url_for("web.offer_inbox"))
     notice("Offer declined; the seat is free again and the planner will see the reason.", "success")
     return redirect(url_for("web.offer_inbox"))
 
@@ -143,30 +97,65 @@ def decline_offer(offer_id):
 # ---------------------------------------------------------------- programs and tracks
 
 
-def my_programs(user):
-    query = select(Program).order_by(Program.name, Program.id)
-    if not policy.ACT_FOR_ANY_PROVIDER.allows(user):
-        query = query.where(Program.organization_id == user.organization_id)
-    elif request.args.get("organization_id"):
-        query = query.where(Program.organization_id == request.args["organization_id"][:36])
-    return db.session.scalars(query.limit(200)).all()
+def _programs_shown(user):
+    """The programs page's programs and seats; an admin may name one provider (?organization_id=)."""
+    return program_queries.editable_programs(
+        user,
+        (request.args.get("organization_id") or "")[:36],
+        utcnow(),
+        name_contains=(request.args.get("name") or "").strip()[:200] or None,
+    )
 
 
 @bp.get("/programs")
 @permits(policy.EDIT_PROGRAM)
 def programs():
-    rows = my_programs(g.user)
-    tracks = [t for p in rows for t in p.tracks]
-    counts = seat_service.seat_counts(tracks, utcnow())
+    rows, counts = _programs_shown(g.user)
+    now = utcnow()
     totals = {key: sum(c[key] for c in counts.values()) for key in ("capacity", "occupied", "held", "open")}
-    return render("programs.html", programs=rows, seats=counts, totals=totals, track_count=len(tracks))
+    max_age = current_app.config["SEATS_CONFIRMATION_MAX_AGE_DAYS"]
+    stale = {t.id for p in rows for t in p.tracks if program_queries.seats_stale(t, now, max_age)}
+    claimants = program_queries.claimant_organizations() if policy.CLAIM_PROGRAM.allows(g.user) else []
+    return render(
+        "programs.html",
+        programs=rows,
+        seats=counts,
+        totals=totals,
+        track_count=len(counts),
+        stale=stale,
+        max_age=max_age,
+        claimants=claimants,
+        now=now,
+    )
+
+
+@bp.post("/programs/<program_id>/claim")
+@permits(policy.CLAIM_PROGRAM)
+def claim_program(program_id):
+    organization_id = (request.form.get("organization_id") or "")[:36]
+    try:
+        program = program_commands.claim_program(g.user, program_id, organization_id, utcnow())
+    except DomainError as error:
+        return refused(error, "The program was not handed over", url_for("web.programs"))
+    notice("Handed %s to its provider; their coordinators can now publish its tracks." % program.name, "success")
+    return redirect(url_for("web.programs") + "#program-" + program.id)
+
+
+@bp.post("/tracks/<track_id>/seats-confirmed")
+@permits(policy.EDIT_PROGRAM)
+def confirm_seats(track_id):
+    try:
+        track = program_commands.confirm_seats(g.user, track_id, utcnow())
+    except DomainError as error:
+        return refused(error, "The seats were not confirmed", url_for("web.programs"))
+    notice("Seats of %s confirmed: planners see them as current." % track.name, "success")
+    return redirect(url_for("web.programs") + "#program-" + track.program_id)
 
 
 @bp.get("/programs/seats.json")
 @permits(policy.EDIT_PROGRAM)
 def program_seats():
-    tracks = [t for p in my_programs(g.user) for t in p.tracks]
-    return jsonify(seat_service.seat_counts(tracks, utcnow()))
+    return jsonify(_programs_shown(g.user)[1])
 
 
 def _program_form_context(program, form=None, errors=None, message=None):
@@ -291,49 +280,10 @@ def _parse_day(raw):
 @bp.get("/roster")
 @permits(policy.MANAGE_PLACEMENT)
 def roster():
-    user, now = g.user, utcnow()
+    now = utcnow()
     chosen = _parse_day(request.args.get("date"))
-    placements = db.session.scalars(
-        select(Placement)
-        .where(policy.placement_visibility(user), Placement.status == "active")
-        .order_by(Placement.intake_date, Placement.id)
-        .limit(500)
-    ).all()
-    tracks = (
-        {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_({p.track_id for p in placements})))}
-        if placements
-        else {}
-    )
-    groups = {}
-    for placement in placements:
-        track = tracks[placement.track_id]
-        day = chosen or local_today(track.timezone, now)
-        sessions = [s for s in track.sessions if s["day"] == WEEKDAYS[day.weekday()]]
-        if not sessions or placement.intake_date > day:
-            continue
-        audit.record("placement.list", "placement", placement.id, user=user)
-        referral = db.session.get(Referral, placement.referral_id)
-        audit.record("referral.read", "referral", referral.id, user=user)  # the roster shows the name
-        rows = offer_queries.attendance_of(placement)
-        recorded = next((r for r in rows if r.session_date == day), None)
-        group = groups.setdefault(
-            track.id, {"track": track, "program": track.program, "day": day, "sessions": sessions, "patients": []}
-        )
-        group["patients"].append(
-            {
-                "placement": placement,
-                "name": "%s %s" % (referral.given_name, referral.family_name),
-                "referral_status": referral.status,
-                "today": recorded,
-                "first_day": placement.intake_date == day,
-                "attended": offer_queries.sessions_attended(rows),
-                "missed_in_a_row": offer_queries.current_missed_run(rows),
-            }
-        )
-    ordered = sorted(
-        groups.values(), key=lambda grp: (grp["sessions"][0]["start"], grp["program"].name, grp["track"].name)
-    )
-    return render("roster.html", groups=ordered, chosen=chosen, now=now, statuses=ATTENDANCE_STATUSES)
+    groups = offer_queries.roster(g.user, chosen, now)
+    return render("roster.html", groups=groups, chosen=chosen, now=now, statuses=ATTENDANCE_STATUSES)
 
 
 @bp.post("/roster/attendance")
@@ -342,16 +292,13 @@ def record_attendance():
     user = g.user
     placement_id = (request.form.get("placement_id") or "")[:36]
     back = url_for("web.roster", date=request.form.get("back_date") or None)
+    find = partial(offer_commands.placement_to_manage, user, placement_id)
+    form = {"date": forms.text(request.form, "date"), "status": forms.text(request.form, "status")}
     try:
-        data = forms.load(
-            AttendanceInSchema(),
-            {"date": forms.text(request.form, "date"), "status": forms.text(request.form, "status")},
-        )
+        data = forms.load_for(AttendanceInSchema(), form, find)
         row, lapse = offer_commands.record_attendance(user, placement_id, data["date"], data["status"], utcnow())
-    except (forms.FormErrors, DomainError) as error:
-        return refused(
-            error, "Attendance was not recorded", back, partial(offer_commands.placement_to_manage, user, placement_id)
-        )
+    except DomainError as error:
+        return refused(error, "Attendance was not recorded", back)
     placement = db.session.get(Placement, row.placement_id)
     referral = db.session.get(Referral, placement.referral_id)
     text = "%s %s: %s on %s." % (
