@@ -1,0 +1,332 @@
+"""ADT feeds over HTTP: facility registration on organizations, POST /adt (stored before answered, ACKs and their
+statuses, repeats changing nothing), A03 moving a referral's discharge date as the facility's ADT feed, A01 within
+30 days a readmission, and the admins' inbox list."""
+
+from datetime import UTC, datetime
+
+import hl7
+import pytest
+from sqlalchemy import func, select
+
+from tests.support.followups import submit
+from tests.support.hl7msgs import adt
+from transitions.adt.models import AdtMessage, message_key
+from transitions.core.db import db
+from transitions.identity.models import User
+from transitions.notify.models import Event
+
+HL7 = "application/hl7-v2"
+
+
+def register(api, world, org_key="hospital", facilities=("GENHOSP",)):
+    response = api.patch(
+        "/api/v1/organizations/%s" % world.orgs[org_key],
+        {"hl7_facility_ids": list(facilities)},
+        token=world.tokens["admin"],
+    )
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def send(api, world, raw, token="planner", content_type=HL7):
+    return api.client.post(
+        "/api/v1/adt",
+        data=raw,
+        headers={"Authorization": "Bearer %s" % world.tokens[token], "Content-Type": content_type},
+    )
+
+
+def ack_of(response):
+    assert response.mimetype == HL7, response.data
+    return hl7.parse(response.get_data(as_text=True))
+
+
+def msa(response):
+    ack = ack_of(response)
+    return str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])
+
+
+def stored(app, **where):
+    with app.app_context():
+        query = select(AdtMessage)
+        for key, value in where.items():
+            query = query.where(getattr(AdtMessage, key) == value)
+        return db.session.scalars(query.order_by(AdtMessage.received_at)).all()
+
+
+# ---------------------------------------------------------------- facility registration
+
+
+def test_an_admin_registers_facilities_at_creation_and_by_patch(api, world):
+    admin = world.tokens["admin"]
+    created = api.post(
+        "/api/v1/organizations",
+        {"name": "St Elsewhere", "kind": "residential", "hl7_facility_ids": ["STE", "2.16.840.1"]},
+        token=admin,
+    )
+    assert created.status_code == 201, created.json
+    assert created.json["hl7_facility_ids"] == ["STE", "2.16.840.1"]
+    assert register(api, world)["hl7_facility_ids"] == ["GENHOSP"]
+    # A rename keeps them (PATCH is partial).
+    renamed = api.patch("/api/v1/organizations/%s" % world.orgs["hospital"], {"name": "General"}, token=admin)
+    assert renamed.json["hl7_facility_ids"] == ["GENHOSP"]
+    assert api.get("/api/v1/organizations/%s" % world.orgs["plan"], token=admin).json["hl7_facility_ids"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"name": "Plan", "kind": "health_plan", "hl7_facility_ids": ["X1"]}, 422),
+        ({"name": "IOP", "kind": "iop_provider", "hl7_facility_ids": ["X1"]}, 422),
+        ({"name": "H", "kind": "hospital", "hl7_facility_ids": ["X1", "X1"]}, 422),
+        ({"name": "H", "kind": "hospital", "hl7_facility_ids": ["has space"]}, 422),
+        ({"name": "H", "kind": "hospital", "hl7_facility_ids": "X1"}, 422),
+    ],
+)
+def test_facilities_only_on_hospitals_and_residential_orgs_and_well_formed(api, world, body, status):
+    response = api.post("/api/v1/organizations", body, token=world.tokens["admin"])
+    assert response.status_code == status, response.json
+    assert "hl7_facility_ids" in response.json["errors"]
+
+
+def test_a_facility_belongs_to_one_organization(api, world):
+    register(api, world)
+    admin = world.tokens["admin"]
+    taken = api.patch(
+        "/api/v1/organizations/%s" % world.orgs["hospital2"], {"hl7_facility_ids": ["GENHOSP"]}, token=admin
+    )
+    assert taken.status_code == 409, taken.json
+    created = api.post(
+        "/api/v1/organizations", {"name": "H", "kind": "hospital", "hl7_facility_ids": ["GENHOSP"]}, token=admin
+    )
+    assert created.status_code == 409
+    # The owner may set its own list again.
+    assert register(api, world, facilities=("GENHOSP", "GENHOSP-ED"))["hl7_facility_ids"] == ["GENHOSP", "GENHOSP-ED"]
+
+
+def test_a_plan_or_provider_cannot_be_given_facilities_by_patch(api, world):
+    for key in ("plan", "provider"):
+        response = api.patch(
+            "/api/v1/organizations/%s" % world.orgs[key], {"hl7_facility_ids": ["X1"]}, token=world.tokens["admin"]
+        )
+        assert response.status_code == 422 and "hl7_facility_ids" in response.json["errors"]
+
+
+# ---------------------------------------------------------------- the HTTP feed
+
+
+def test_a03_moves_the_open_referrals_discharge_date_as_the_adt_feed(app, api, world):
+    register(api, world)
+    referral_id = submit(api, world)  # Maria Lopez, 1990-04-12, planned discharge 2026-12-03
+    planner = world.tokens["planner"]
+    before = api.get("/api/v1/referrals/%s/followups" % referral_id, token=planner).json["items"]
+
+    response = send(api, world, adt(discharged="202612021415"))
+
+    assert response.status_code == 200
+    assert msa(response) == ("AA", "MSG0001")
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=planner).json
+    assert referral["discharge_date"] == "2026-12-02"
+    after = api.get("/api/v1/referrals/%s/followups" % referral_id, token=planner).json["items"]
+    assert before and [f["due_date"] for f in after] != [f["due_date"] for f in before]
+    timeline = api.get("/api/v1/referrals/%s/timeline" % referral_id, token=planner).json["items"]
+    assert timeline[-1]["type"] == "referral.updated"
+    with app.app_context():
+        actor = db.session.get(User, timeline[-1]["actor_user_id"])
+        assert actor.email.startswith("adt-feed+") and actor.organization_id == world.orgs["hospital"]
+        assert not actor.active and actor.password_hash is None
+    [row] = stored(app)
+    assert (row.state, row.ack_code, row.referral_id, row.channel) == ("processed", "AA", referral_id, "http")
+    assert row.raw == adt(discharged="202612021415")
+
+
+def test_a_repeated_control_id_is_acknowledged_again_and_changes_nothing(app, api, world, clock):
+    register(api, world)
+    referral_id = submit(api, world)
+    first = send(api, world, adt(discharged="20261202"))
+    # The same control id again, even with another date: the first message stands.
+    again = send(api, world, adt(discharged="20261201"))
+    assert first.status_code == again.status_code == 200
+    assert msa(again) == ("AA", "MSG0001")
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-02"
+    )
+    assert len(stored(app)) == 1
+    with app.app_context():
+        updates = db.session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.referral_id == referral_id, Event.type == "referral.updated")
+        )
+    assert updates == 1
+
+
+def test_an_unknown_facility_is_ar_and_stored(app, api, world):
+    response = send(api, world, adt(facility="NOBODY"), token="admin")
+    assert response.status_code == 422
+    ack = ack_of(response)
+    assert (str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])) == ("AR", "MSG0001")
+    assert str(ack.segment("ERR")[2]) == "MSH^1^4"
+    [row] = stored(app)
+    assert (row.state, row.facility_id, row.error_field) == ("rejected", "NOBODY", "MSH-4")
+
+
+def test_a_planner_speaks_for_their_own_facilities_only(app, api, world):
+    register(api, world)
+    referral_id = submit(api, world)
+    response = send(api, world, adt(discharged="20261201"), token="planner2")
+    assert response.status_code == 422 and msa(response)[0] == "AR"
+    assert stored(app)[0].state == "rejected"
+    # Nor can another organization's planner block the facility's own message by using its control id first.
+    assert send(api, world, adt(discharged="20261202")).status_code == 200
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-02"
+    )
+    assert sorted(row.state for row in stored(app)) == ["processed", "rejected"]
+
+
+@pytest.mark.parametrize("trigger", ["A08", "A02", "A11", "A31"])
+def test_other_triggers_are_aa_and_stored_as_ignored(app, api, world, trigger):
+    register(api, world)
+    response = send(api, world, adt(trigger=trigger))
+    assert response.status_code == 200 and msa(response) == ("AA", "MSG0001")
+    assert stored(app)[0].state == "ignored"
+
+
+def test_an_outpatient_hospital_discharge_is_ignored(app, api, world):
+    register(api, world)
+    referral_id = submit(api, world)
+    response = send(api, world, adt(patient_class="O"))
+    assert response.status_code == 200
+    assert stored(app)[0].state == "ignored"
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-03"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (adt(discharged="2026-12-02"), "PV1^1^45"),
+        (adt(discharged=""), "PV1^1^45"),
+        (adt(birth="19901399"), "PID^1^7"),
+        (adt(pv1=False), "PV1"),
+        (adt(pid=False), "PID"),
+    ],
+)
+def test_bad_fields_are_ae_naming_the_field_and_change_nothing(app, api, world, raw, field):
+    register(api, world)
+    referral_id = submit(api, world)
+    response = send(api, world, raw)
+    assert response.status_code == 422
+    ack = ack_of(response)
+    assert str(ack.segment("MSA")[1]) == "AE" and str(ack.segment("ERR")[2]).startswith(field)
+    [row] = stored(app)
+    assert row.state == "error" and row.reason
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-03"
+    )
+
+
+def test_a_body_that_is_not_hl7_is_a_400_and_still_kept(app, api, world):
+    response = send(api, world, b"hello, this is not HL7")
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    [row] = stored(app)
+    assert row.state == "rejected" and row.raw == b"hello, this is not HL7"
+
+
+def test_the_feed_refuses_other_media_types_roles_and_strangers(app, api, world):
+    assert send(api, world, adt(), content_type="application/json").status_code == 415
+    assert send(api, world, adt(), token="coordinator").status_code == 403
+    assert send(api, world, adt(), token="manager").status_code == 403
+    assert api.client.post("/api/v1/adt", data=adt(), headers={"Content-Type": HL7}).status_code == 401
+    assert stored(app) == []
+
+
+def test_unicode_names_match_the_referral(app, api, world):
+    register(api, world)
+    referral_id = submit(api, world, patient={"given_name": "Jos\u00e9", "family_name": "N\u00fa\u00f1ez"})
+    response = send(api, world, adt(given="JOS\u00c9", family="n\u00fa\u00f1ez", discharged="20261202"))
+    assert response.status_code == 200
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-02"
+    )
+
+
+def test_a01_within_30_days_of_the_discharge_is_a_readmission(app, api, world, clock):
+    register(api, world)
+    referral_id = submit(api, world)
+    assert send(api, world, adt(discharged="20261202")).status_code == 200
+    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    response = send(api, world, adt(trigger="A01", control_id="MSG0002", admitted="202612080900", discharged=""))
+    assert response.status_code == 200, response.data
+    timeline = api.get("/api/v1/referrals/%s/timeline" % referral_id, token=world.tokens["planner"]).json["items"]
+    readmitted = [event for event in timeline if event["type"] == "referral.readmitted"]
+    assert readmitted and readmitted[0]["data"]["days_after_discharge"] == 6
+    assert stored(app, control_id="MSG0002")[0].state == "processed"
+
+
+def test_an_admission_long_after_the_discharge_is_ignored(app, api, world, clock):
+    register(api, world)
+    submit(api, world)
+    clock.now = datetime(2027, 2, 1, 15, 0, tzinfo=UTC)
+    response = send(api, world, adt(trigger="A04", admitted="20270120"))
+    assert response.status_code == 200
+    assert stored(app)[0].state == "ignored"
+
+
+# ---------------------------------------------------------------- the admins' inbox
+
+
+def test_admins_list_the_inbox_newest_first_in_pages(app, api, world, clock):
+    register(api, world)
+    for n in range(3):
+        clock.now = datetime(2026, 12, 1, 15, n, tzinfo=UTC)
+        send(api, world, adt(trigger="A08", control_id="C%d" % n))
+    clock.now = datetime(2026, 12, 1, 15, 9, tzinfo=UTC)
+    send(api, world, adt(facility="NOBODY", control_id="C9"), token="admin")
+    admin = world.tokens["admin"]
+    first = api.get("/api/v1/adt/messages?limit=2", token=admin).json
+    assert [item["control_id"] for item in first["items"]] == ["C9", "C2"]
+    assert "raw" not in first["items"][0]
+    second = api.get("/api/v1/adt/messages?limit=2&cursor=%s" % first["next_cursor"], token=admin).json
+    assert [item["control_id"] for item in second["items"]] == ["C1", "C0"]
+    rejected = api.get("/api/v1/adt/messages?state=rejected", token=admin).json["items"]
+    assert [(item["control_id"], item["ack_code"], item["error_field"]) for item in rejected] == [("C9", "AR", "MSH-4")]
+    assert api.get("/api/v1/adt/messages?state=bogus", token=admin).status_code == 422
+    for role in ("planner", "manager", "coordinator"):
+        assert api.get("/api/v1/adt/messages", token=world.tokens[role]).status_code == 403
+
+
+def test_a_message_stored_but_never_applied_is_applied_by_the_senders_retry(app, api, world):
+    # What a crash between storing and acknowledging leaves: the row, still `received`. The retry applies it once.
+    register(api, world)
+    referral_id = submit(api, world)
+    raw = adt(discharged="20261202")
+    with app.app_context():
+        db.session.add(
+            AdtMessage(
+                raw=raw,
+                size=len(raw),
+                channel="mllp",
+                facility_id="GENHOSP",
+                control_id="MSG0001",
+                message_key=message_key("GENHOSP", "MSG0001"),
+                message_type="ADT",
+                trigger="A03",
+                version="2.5.1",
+                state="received",
+                attempts=1,
+                received_at=datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+    response = send(api, world, raw)
+    assert response.status_code == 200 and msa(response) == ("AA", "MSG0001")
+    assert send(api, world, raw).status_code == 200
+    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
+        "2026-12-02"
+    )
+    [row] = stored(app)
+    assert (row.state, row.attempts) == ("processed", 2)

@@ -1,0 +1,32 @@
+"""HL7 v2 ADT messages for the ADT inbox tests, built as senders build them (segments joined by \\r)."""
+
+
+def adt(
+    trigger="A03",
+    control_id="MSG0001",
+    facility="GENHOSP",
+    version="2.5.1",
+    family="Lopez",
+    given="Maria",
+    birth="19900412",
+    patient_class="I",
+    admitted="202611250930",
+    discharged="202612021415",
+    separator="\r",
+    pid=True,
+    pv1=True,
+    extra_segments=(),
+):
+    segments = [
+        "MSH|^~\\&|EPIC|%s|TRANSITIONS|PLAN|20261202141600||ADT^%s^ADT_%s|%s|P|%s"
+        % (facility, trigger, trigger, control_id, version),
+        "EVN|%s|20261202141600" % trigger,
+    ]
+    if pid:
+        segments.append("PID|1||MRN123^^^GENHOSP^MR~ACM123456^^^ACME^MB||%s^%s^^^^^L||%s|F" % (family, given, birth))
+    if pv1:
+        # PV1-2 the class, PV1-44 admitted, PV1-45 discharged.
+        fields = ["PV1", "1", patient_class] + [""] * 41 + [admitted, discharged]
+        segments.append("|".join(fields))
+    segments.extend(extra_segments)
+    return (separator.join(segments) + separator).encode("utf-8")

@@ -1,0 +1,39 @@
+"""The ADT inbox's use cases: take one HL7 v2 message (over HTTP for a planner or an admin, or from the MLLP
+listener), and re-run stored messages after a fix."""
+
+from sqlalchemy import select
+
+from transitions import policy
+from transitions.adt import service
+from transitions.adt.models import AdtMessage
+from transitions.core import audit
+from transitions.core.db import db
+
+
+def receive_message(actor, raw, now):
+    """One message over HTTP: stored, applied once, answered (service.Answer). A planner speaks for their own
+    organization's facilities only; an admin for any registered facility."""
+    policy.SEND_ADT.require(actor)
+    sender = None if actor.role == "admin" else actor.organization_id
+    answer = service.receive(raw, "http", now, sender)
+    if answer.message is not None:
+        audit.record("adt.receive", "adt_message", answer.message.id, user=actor)
+    return answer
+
+
+def receive_from_listener(raw, now):
+    """One message from the MLLP listener: the network sender is trusted as far as its facility id is registered."""
+    return service.receive(raw, "mllp", now)
+
+
+def reprocess(since, now):
+    """Re-run every stored message received at or after since (all when None) that is not yet processed, in
+    arrival order; returns {state: count} of what they became."""
+    query = select(AdtMessage.id).where(AdtMessage.state.in_(service.REPROCESSABLE))
+    if since is not None:
+        query = query.where(AdtMessage.received_at >= since)
+    counts = {}
+    for message_id in db.session.scalars(query.order_by(AdtMessage.received_at, AdtMessage.id)).all():
+        state = service.reprocess(message_id, now)
+        counts[state] = counts.get(state, 0) + 1
+    return counts

@@ -1,0 +1,318 @@
+"""The ADT inbox's steps: store the raw message, claim it once, apply its event through the domains' own commands
+as the facility's ADT feed, and remember the ACK that answers it (a repeat is answered the same, changing nothing)."""
+
+import logging
+from dataclasses import dataclass
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from transitions.adt import hl7v2
+from transitions.adt.models import AdtMessage, message_key
+from transitions.core.db import db, json_array_contains
+from transitions.core.errors import DomainError
+from transitions.identity.models import HL7_FACILITY_KINDS, Organization, User
+from transitions.identity.tokens import generate_token, hash_token
+from transitions.offers import commands as offers
+from transitions.referrals import commands as referrals
+from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
+from transitions.referrals.schemas import REFERRAL_CHANGES
+
+log = logging.getLogger(__name__)
+
+# States a reprocess runs again: what was never applied, or failed, or was refused (a facility registered since).
+REPROCESSABLE = ("received", "error", "rejected", "ignored")
+DISCHARGE = "A03"
+ADMISSIONS = ("A01", "A04")
+READMISSION_WINDOW_DAYS = 30
+# Referrals an admission may be a readmission of: not cancelled, not already readmitted.
+READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
+# The acting user of every change an ADT feed makes: one per facility organization, a discharge planner of it (so
+# the same policy that lets its planners change a referral lets the feed), never able to sign in (inactive, a token
+# nobody holds, no password). Its address is what the timeline shows as the actor.
+FEED_EMAIL = "adt-feed+%s@hl7.invalid"
+
+
+@dataclass
+class Outcome:
+    """What became of a message: its state, the ACK code, why, the field at fault, and the referral it touched."""
+
+    state: str
+    ack_code: str
+    reason: str | None = None
+    field: str | None = None
+    error: tuple | None = None
+    referral_id: str | None = None
+
+
+@dataclass
+class Answer:
+    """The ACK to send and what it answers: the stored message (None for nothing storable) and its code."""
+
+    ack: str
+    ack_code: str
+    message: AdtMessage | None
+    not_hl7: bool = False
+
+
+def receive(raw, channel, now, sender_organization_id=None):
+    """Store raw, apply it once, and answer its ACK. Commits twice: the stored message before anything is applied
+    (so a crash after it loses nothing and a retry finds it), then the change together with the message's state."""
+    try:
+        _, message, header = hl7v2.parse(raw)
+    except hl7v2.NotHl7 as error:
+        row = _store(raw, channel, now, None, sender_organization_id)
+        refusal = hl7v2.Refusal("AR", None, hl7v2.APPLICATION_ERROR, str(error))
+        _finish(row, Outcome("rejected", "AR", str(error), None, refusal.error), now)
+        db.session.commit()
+        return Answer(hl7v2.ack(None, "AR", None, now, refusal), "AR", row, not_hl7=True)
+    except hl7v2.Refusal as refusal:  # bytes we cannot even decode: answered without echoing a thing
+        row = _store(raw, channel, now, None, sender_organization_id)
+        _finish(row, _refused(refusal), now)
+        db.session.commit()
+        return Answer(hl7v2.ack(None, refusal.ack_code, None, now, refusal), refusal.ack_code, row)
+    row = _store(raw, channel, now, header, sender_organization_id)
+    db.session.commit()
+    return _apply_stored(row.id, message, header, now, sender_organization_id)
+
+
+def reprocess(message_id, now):
+    """Run a stored message again (after a fix, or once its facility is registered); returns its state after. Only
+    messages in REPROCESSABLE states run, under the row's lock, so a processed message is never applied twice."""
+    row = db.session.get(AdtMessage, message_id)
+    try:
+        _, message, header = hl7v2.parse(row.raw)
+    except (hl7v2.NotHl7, hl7v2.Refusal):
+        return row.state
+    return _apply_stored(row.id, message, header, now, row.sender_organization_id, REPROCESSABLE).message.state
+
+
+def _store(raw, channel, now, header, sender_organization_id=None):
+    """The message as it arrived, committed by the caller; a repeat of (facility, control id) is the stored row."""
+    row = AdtMessage(raw=bytes(raw), size=len(raw), channel=channel, received_at=now, state="received", attempts=0)
+    row.sender_organization_id = sender_organization_id
+    if header is not None:
+        row.facility_id = header.facility_id
+        row.control_id = header.control_id
+        row.message_type = header.message_type
+        row.trigger = header.trigger
+        row.version = header.version
+    if row.facility_id is None or row.control_id is None or not _may_speak_for(sender_organization_id, header):
+        db.session.add(row)
+        db.session.flush()
+        return row
+    row.message_key = message_key(header.facility_id, header.control_id)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        # Another listener (or this sender's retry) stored it first: that row is the message.
+        return db.session.scalar(select(AdtMessage).where(AdtMessage.message_key == row.message_key))
+    return row
+
+
+def _may_speak_for(sender_organization_id, header):
+    """A planner's message claims its facility's key only when the facility is their organization's."""
+    if sender_organization_id is None:
+        return True
+    organization = _facility_organization(header.facility_id, strict=False)
+    return organization is not None and organization.id == sender_organization_id
+
+
+def _claim(message_id):
+    """The stored message, locked until this transaction ends (PostgreSQL: a second listener waits here, then sees it
+    finished; SQLite's writer lock serializes the same way)."""
+    return db.session.scalar(
+        select(AdtMessage)
+        .where(AdtMessage.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _apply_stored(message_id, message, header, now, sender_organization_id=None, runnable=("received",)):
+    """Apply the stored message if its state is runnable (a first arrival: received), else answer as before."""
+    row = _claim(message_id)
+    if row.state in runnable:
+        row.attempts = (row.attempts or 0) + 1
+        try:
+            with db.session.begin_nested():
+                outcome = _apply(message, header, now, sender_organization_id)
+        except hl7v2.Refusal as refusal:
+            outcome = _refused(refusal)
+        except DomainError as error:
+            outcome = Outcome(
+                "error", "AE", "Not applied: %s" % error.detail, _field_of(error), hl7v2.APPLICATION_ERROR
+            )
+        _finish(row, outcome, now)
+    db.session.commit()
+    return Answer(stored_ack(row, message, header, now), row.ack_code, row)
+
+
+def stored_ack(row, message, header, now):
+    """The ACK a finished message is answered with, the first time and every repeat alike."""
+    refusal = None
+    if row.ack_code != "AA":
+        error = hl7v2.ERRORS.get(row.error_code, hl7v2.APPLICATION_ERROR)
+        refusal = hl7v2.Refusal(row.ack_code, row.error_field, error, row.reason or "")
+    return hl7v2.ack(message, row.ack_code, header.control_id, now, refusal)
+
+
+def _field_of(error):
+    if error.errors and "discharge_date" in error.errors:
+        return "PV1-45"
+    if error.errors and "date" in error.errors:
+        return "PV1-44"
+    return None
+
+
+def _refused(refusal):
+    state = "rejected" if refusal.ack_code == "AR" else "error"
+    return Outcome(state, refusal.ack_code, refusal.reason, refusal.field, refusal.error)
+
+
+def _finish(row, outcome, now):
+    row.state = outcome.state
+    row.ack_code = outcome.ack_code
+    row.reason = outcome.reason[:2000] if outcome.reason else None
+    row.error_field = outcome.field
+    row.error_code = outcome.error[0] if outcome.error else None
+    row.referral_id = outcome.referral_id or row.referral_id
+    row.processed_at = now
+    if row.facility_id and row.organization_id is None:
+        organization = _facility_organization(row.facility_id, strict=False)
+        row.organization_id = organization.id if organization is not None else None
+    db.session.flush()
+
+
+# ---------------------------------------------------------------- the events
+
+
+def _apply(message, header, now, sender_organization_id=None):
+    hl7v2.check_header(header)
+    organization = _facility_organization(header.facility_id)
+    if sender_organization_id is not None and organization.id != sender_organization_id:
+        raise hl7v2.Refusal(
+            "AR", "MSH-4", hl7v2.UNKNOWN_KEY, "The sending facility %s is not your organization's." % header.facility_id
+        )
+    if header.message_type != "ADT":
+        return Outcome("ignored", "AA", "%s messages are not acted on." % header.message_type)
+    if header.trigger == DISCHARGE:
+        return _discharge(message, organization, now)
+    if header.trigger in ADMISSIONS:
+        return _admission(message, organization, now)
+    return Outcome("ignored", "AA", "ADT^%s is acknowledged and not acted on." % header.trigger)
+
+
+def _facility_organization(facility_id, strict=True):
+    """The hospital or residential organization that registered this sending facility; AR for none or several."""
+    organizations = db.session.scalars(
+        select(Organization)
+        .where(
+            json_array_contains(Organization.hl7_facility_ids, facility_id), Organization.kind.in_(HL7_FACILITY_KINDS)
+        )
+        .limit(2)
+    ).all()
+    if len(organizations) == 1:
+        return organizations[0]
+    if not strict:
+        return None
+    why = "is registered to no organization" if not organizations else "is registered to more than one organization"
+    raise hl7v2.Refusal("AR", "MSH-4", hl7v2.UNKNOWN_KEY, "The sending facility %s %s." % (facility_id, why))
+
+
+def _discharge(message, organization, now):
+    patient = hl7v2.patient(message)
+    discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45")
+    if organization.kind == "hospital" and patient.patient_class != "I":
+        return Outcome(
+            "ignored",
+            "AA",
+            "Patient class %r: only inpatient (I) hospital discharges are followed." % (patient.patient_class or ""),
+        )
+    referral = _open_referral(organization, patient)
+    if referral is None:
+        return Outcome(
+            "ignored",
+            "AA",
+            "No open referral for this patient from this facility (discharges without referral are not recorded yet).",
+        )
+    if referral.discharge_date == discharged_on:
+        return Outcome(
+            "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
+        )
+    try:
+        changes = REFERRAL_CHANGES.load({"discharge_date": discharged_on.isoformat()})
+    except ValidationError as error:
+        messages = error.messages.get("discharge_date", error.messages)
+        raise hl7v2.Refusal(
+            "AE", "PV1-45", hl7v2.DATA_TYPE_ERROR, "PV1-45: %s" % " ".join(map(str, messages))
+        ) from None
+    referrals.update_referral(feed_actor(organization), referral.id, changes, now)
+    return Outcome(
+        "processed", "AA", "The referral's discharge date became %s." % discharged_on, None, None, referral.id
+    )
+
+
+def _admission(message, organization, now):
+    patient = hl7v2.patient(message)
+    admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44")
+    candidates = [
+        referral
+        for referral in _referrals_of(organization, patient, READMITTABLE)
+        if 0 <= (admitted_on - referral.discharge_date).days <= READMISSION_WINDOW_DAYS
+    ]
+    if not candidates:
+        return Outcome("ignored", "AA", "No discharge of this patient from this facility in the 30 days before.")
+    referral = max(candidates, key=lambda row: (row.discharge_date, row.created_at))
+    _, days = offers.record_readmission(feed_actor(organization), referral.id, admitted_on, organization.name, now)
+    return Outcome(
+        "processed", "AA", "A readmission %d days after the discharge was recorded." % days, None, None, referral.id
+    )
+
+
+def _open_referral(organization, patient):
+    matches = _referrals_of(organization, patient, OPEN_REFERRAL_STATUSES)
+    return matches[0] if matches else None
+
+
+def _referrals_of(organization, patient, statuses):
+    """The organization's referrals for this patient: the same birth date and names compared as the duplicate-
+    referral rule compares them (case and spacing aside)."""
+    rows = db.session.scalars(
+        select(Referral)
+        .where(
+            Referral.organization_id == organization.id,
+            Referral.birth_date == patient.birth_date,
+            Referral.status.in_(statuses),
+        )
+        .order_by(Referral.created_at.desc(), Referral.id)
+    ).all()
+    given, family = _same_name(patient.given_name), _same_name(patient.family_name)
+    return [row for row in rows if _same_name(row.given_name) == given and _same_name(row.family_name) == family]
+
+
+def _same_name(name):
+    return " ".join(name.split()).casefold()
+
+
+def feed_actor(organization):
+    """The organization's ADT feed user (made on first use; a concurrent first use finds the other's)."""
+    email = FEED_EMAIL % organization.id
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is not None:
+        return user
+    try:
+        with db.session.begin_nested():
+            user = User(
+                email=email,
+                organization_id=organization.id,
+                role="discharge_planner",
+                token_hash=hash_token(generate_token()),
+                active=False,
+            )
+            db.session.add(user)
+    except IntegrityError:
+        user = db.session.scalar(select(User).where(User.email == email))
+    return user
