@@ -15,6 +15,7 @@ from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import orm
 
+from tests.fhir.conftest import pytest_terminal_summary  # noqa: F401  (the FHIR validation count, also under xdist)
 from tests.support.factories import OrganizationFactory, UserFactory
 from transitions import MIGRATIONS_DIR, create_app
 from transitions.core.db import db
@@ -300,7 +301,7 @@ class World:
 
 
 WORLD_ORGS = [
-    ("admin", "hospital", ()),
+    ("admin", "platform", ()),
     ("hospital", "hospital", ()),
     ("hospital2", "residential", ()),
     ("plan", "health_plan", ["acme-health"]),

@@ -1,4 +1,5 @@
-"""Operator commands: create-admin, seed-demo, scheduler (the APScheduler process) and sweep (one pass of its jobs)."""
+"""Operator commands: create-admin, seed-demo, scheduler (the APScheduler process), sweep (one pass of its jobs),
+set-password, mail test and directory import."""
 
 import os
 
@@ -132,9 +133,146 @@ def set_password_command(email):
     click.echo("Password set for %s (%s); their open web sessions were signed out." % (user.email, user.role))
 
 
+@click.group("directory")
+def directory_group():
+    """The IOP directory: import the national facility directory (docs/directory.md)."""
+
+
+def _check_states(ctx, param, values):
+    from transitions.core import codes
+
+    states = tuple(value.strip().upper() for value in values)
+    unknown = [state for state in states if state not in codes.us_states()]
+    if unknown:
+        raise click.BadParameter("not a US state: %s" % ", ".join(unknown))
+    return states
+
+
+# Bad lines reported one by one up to this many; the summary counts them all.
+PROBLEM_LINES_SHOWN = 200
+
+
+@directory_group.command("import")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format", "file_format", type=click.Choice(["samhsa-nsumhss"]), default="samhsa-nsumhss", show_default=True
+)
+@click.option("--state", "states", multiple=True, callback=_check_states, help="Only this state (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Read and count everything, write nothing.")
+@click.option("--strict", is_flag=True, help="Import nothing if any line is bad.")
+@click.pass_context
+def directory_import_command(ctx, file, file_format, states, dry_run, strict):
+    """Import a SAMHSA N-SUMHSS facility file (plain or gzipped) as unconfirmed programs.
+
+    Exit status: 0 all imported, 3 bad lines reported and the rest imported, 4 nothing imported."""
+    import sys
+
+    from transitions.directory import commands as directory
+
+    shown = []
+
+    def on_problem(line, message):
+        if len(shown) < PROBLEM_LINES_SHOWN:
+            click.echo("line %d: %s" % (line, message) if line else message, err=True)
+        elif len(shown) == PROBLEM_LINES_SHOWN:
+            click.echo("(more bad lines: counted in the summary)", err=True)
+        shown.append(line)
+
+    size = max(os.path.getsize(file), 1)
+    run = dict(states=states, strict=strict, dry_run=dry_run, on_problem=on_problem)
+    if sys.stdout.isatty():
+        with click.progressbar(length=size, label="Importing %s" % os.path.basename(file)) as bar:
+            summary = directory.import_directory(file, on_progress=lambda done: bar.update(done - bar.pos), **run)
+    else:
+        tenths = []
+
+        def plain_progress(done):
+            tenth = done * 10 // size
+            if tenth > len(tenths) and tenth < 10:
+                tenths.extend(range(len(tenths), tenth))
+                click.echo("read %d%% of %s" % (tenth * 10, os.path.basename(file)))
+
+        summary = directory.import_directory(file, on_progress=plain_progress, **run)
+    if summary.write:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    if summary.refused:
+        click.echo("Refused: %s. Nothing imported." % summary.refused, err=True)
+        ctx.exit(summary.exit_status)
+    counts = summary.as_dict()
+    for name in ("created", "updated", "unchanged", "deactivated"):
+        click.echo("%s: %d" % (name, counts[name]))
+    click.echo("skipped: %d" % sum(counts["skipped"].values()))
+    for reason, count in counts["skipped"].items():
+        click.echo("  %s: %d" % (reason, count))
+    if summary.truncated:
+        click.echo("The file ended early; nothing was marked inactive.", err=True)
+    if dry_run:
+        click.echo("Dry run: nothing written.")
+    elif not summary.write:
+        click.echo("--strict: nothing written, %d bad line(s)." % sum(summary.problems.values()), err=True)
+    ctx.exit(summary.exit_status)
+
+
+@click.group("mail")
+def mail_group():
+    """Mail to people: check the SMTP settings."""
+
+
+@mail_group.command("test")
+@with_appcontext
+@click.argument("email")
+def mail_test_command(email):
+    """Send a test message to EMAIL through SMTP_URL now, to check the mail settings."""
+    from transitions.notify import commands as notify
+
+    try:
+        click.echo(notify.send_test_mail(email))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group("adt")
+def adt_group():
+    """ADT feeds (HL7 v2): the MLLP listener and re-running stored messages."""
+
+
+@adt_group.command("listen")
+@with_appcontext
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=2575, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds.")
+def adt_listen_command(host, port, idle_timeout):
+    """Run the MLLP listener (blocking): each message stored, applied and acknowledged."""
+    import logging
+
+    from transitions.adt import listener
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()
+    listener.run(app, host, port, idle_timeout, echo=lambda line: click.echo(line, nl=True))
+
+
+@adt_group.command("reprocess")
+@with_appcontext
+@click.option("--since", callback=_parse_now, default=None, metavar="TIME", help="Only messages received since.")
+def adt_reprocess_command(since):
+    """Re-run stored messages not yet processed (after a fix or a facility registered), in arrival order."""
+    from transitions.adt import commands as adt
+    from transitions.core.clock import utcnow
+
+    counts = adt.reprocess(since, utcnow())
+    click.echo(", ".join("%s: %d" % item for item in sorted(counts.items())) or "nothing to reprocess")
+
+
 def init_app(app):
     app.cli.add_command(set_password_command)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(mail_group)
+    app.cli.add_command(directory_group)
+    app.cli.add_command(adt_group)

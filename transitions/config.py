@@ -1,15 +1,28 @@
 """Configuration defaults (instance/config.py and TRANSITIONS_* variables are layered on top in create_app)."""
 
+# What the HTTP server accepts before the app sees a request: gunicorn.conf.py applies these limits and the OpenAPI
+# document states them. A longer request line is a 414, a longer header line or more header fields a 431.
+REQUEST_LINE_MAX_BYTES = 8190
+HEADER_LINE_MAX_BYTES = 8190
+HEADER_FIELDS_MAX = 100
+
 DEFAULTS = {
     # None means "a SQLite file in the instance folder", resolved in create_app.
     "DATABASE_URL": None,
     "SECRET_KEY": None,
     "MAX_CONTENT_LENGTH": 256 * 1024,
+    # The API docs page runs offline: no badge from the public swagger.io validator.
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 500,
     "IDEMPOTENCY_TTL_HOURS": 48,
     "OFFER_TTL_HOURS": 48,
     "MAX_PENDING_OFFERS": 3,
+    # A track whose coordinators have not confirmed its seats for this many days (an edit, an accept, an attendance
+    # or "seats still right") is flagged to planners and ranks after the confirmed ones.
+    "SEATS_CONFIRMATION_MAX_AGE_DAYS": 14,
+    # With fewer matches than this, a referral's matches also list leads: unconfirmed programs that fit.
+    "MATCH_LEADS_BELOW": 3,
     "LAPSE_MISSED_IN_A_ROW": 2,
     "WEBHOOK_ALLOW_PRIVATE": False,
     # Honour X-Forwarded-For from this many proxies when recording client addresses.
@@ -29,10 +42,36 @@ DEFAULTS = {
     "SCHEDULER_OFFER_EXPIRY_SECONDS": 60,
     "SCHEDULER_WEBHOOK_SECONDS": 10,
     "SCHEDULER_PURGE_SECONDS": 3600,
+    # Each connect and each read of a webhook request; never more than what is left of the deadline below.
     "WEBHOOK_TIMEOUT_SECONDS": 10,
+    # The hard wall-clock limit of one webhook attempt, from its claim to the receiver's status line and headers
+    # (name lookup, connect, TLS, sending and a trickling answer included; the body is never read). A claimed
+    # delivery is leased for this plus 30 s, so no other scheduler posts it while it may still be in flight.
+    "WEBHOOK_DEADLINE_SECONDS": 15,
+    # Deliveries in flight at once per scheduler process, each to a different endpoint: a slow receiver holds one.
+    "WEBHOOK_MAX_IN_FLIGHT": 8,
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_RETRY_BASE_SECONDS": 30,
     "WEBHOOK_RETRY_MAX_SECONDS": 6 * 3600,
+    # Mail to people (transitions/notify/mail.py). SMTP_URL: smtp://host:port, smtp+starttls://host:port or
+    # smtps://host:port, with optional user:password@ (percent-encoded). None: no mail is sent, and events pass by
+    # unqueued (switching mail on later starts from then, never with a backlog of old news).
+    "SMTP_URL": None,
+    "MAIL_FROM": "transitions@localhost",
+    # Where the links in mail point: the web app's address as people reach it.
+    "BASE_URL": "http://localhost:5000",
+    # Each SMTP socket operation, and the hard wall-clock limit of one send (connecting included); a claimed mail is
+    # leased for the deadline plus 30 s.
+    "MAIL_TIMEOUT_SECONDS": 10,
+    "MAIL_DEADLINE_SECONDS": 30,
+    "MAIL_MAX_ATTEMPTS": 20,
+    "MAIL_RETRY_BASE_SECONDS": 60,
+    "MAIL_RETRY_MAX_SECONDS": 3600,
+    # The hour (UTC, 0-23) at which a digest reader gets the day's mail in one message.
+    "MAIL_DIGEST_HOUR": 7,
+    # A pending offer with this many hours left gets one offer.expiring event (mail to the program's coordinators).
+    "OFFER_EXPIRING_HOURS": 12,
+    "SCHEDULER_MAIL_SECONDS": 30,
     # Web pages (transitions/web): server-side sign-in sessions, their cookie, and sign-in throttling.
     "WEB_IDLE_TIMEOUT_SECONDS": 15 * 60,
     "WEB_ABSOLUTE_TIMEOUT_SECONDS": 12 * 3600,

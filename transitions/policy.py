@@ -9,15 +9,15 @@ Adding a role to an action is one line in that action's rules.
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, false, select, true
+from sqlalchemy import and_, exists, false, or_, select, true
 
 from transitions.core import audit
-from transitions.core.db import db
+from transitions.core.db import db, json_array_contains
 from transitions.core.errors import Forbidden, NotFound
 from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
-from transitions.identity.models import Organization
-from transitions.notify.models import Webhook
+from transitions.identity.models import Organization, User
+from transitions.notify.models import Event, Webhook
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.consent import PART2_NOTICE
 from transitions.referrals.models import Referral
@@ -71,6 +71,29 @@ def referral_disclosure(user, referral):
     if user.role == "iop_coordinator":
         return "provider"
     return "full"
+
+
+def timeline_visibility(user, referral):
+    """A WHERE clause on the referral's events: every one for a full disclosure; for a provider, the referral's own
+    status changes and the events of the offers and placements it may read elsewhere (never the competing offers to
+    other providers, nor follow-ups, contacts and readmissions, which it cannot read at all)."""
+    if referral_disclosure(user, referral) == "full":
+        return true()
+    return or_(
+        Event.subject_type == "referral",
+        and_(Event.subject_type == "offer", Event.subject_id.in_(select(Offer.id).where(offer_visibility(user)))),
+        and_(
+            Event.subject_type == "placement",
+            Event.subject_id.in_(select(Placement.id).where(placement_visibility(user))),
+        ),
+    )
+
+
+def discloses_event_data(user, referral, event):
+    """Whether the event's data travels to this viewer. A provider sees the referral's status changes but not their
+    data: a cancellation's free-text reason, the fields a planner changed, or the ids of another provider's offer
+    and placement."""
+    return referral_disclosure(user, referral) == "full" or event.subject_type != "referral"
 
 
 def part2_notice_for(user, referral):
@@ -184,51 +207,43 @@ class Policy:
         raise Forbidden(self.denial)
 
 
+# What a 403 says: who may do this instead.
 PLANNERS = "Only the referring organization's discharge planners may do this."
 COORDINATORS = "Only coordinators of the program's provider organization may do this."
-# Rules shared by several actions: the referring organization's planners (and admins) act on a referral and its
-# offers; every role acts on its own organization's objects (admins on anyone's).
+OFFER_COORDINATORS = "Only coordinators of the program this offer was made to may do this."
+PLACEMENT_COORDINATORS = "Only coordinators of the placement's program may do this."
+PROGRAM_OWNERS = "Only coordinators of the program's provider organization may change it."
+NOT_FOR_YOUR_ROLE = "Not available for your role."
+
+# Rules shared by several actions. The referring organization's planners (and admins) act on a referral and its
+# offers; the program's provider's coordinators (and admins) on its program, offers and placements; every role acts
+# on its own organization's objects (admins on anyone's). A rule dict's order is the order a 403 names the roles in.
 REFERRING_PLANNERS = {"discharge_planner": of_referring_organization, "admin": anyone}
+PROGRAM_COORDINATORS = {"iop_coordinator": of_program_organization, "admin": anyone}
 OWN_ORGANIZATION_MEMBERS = {
     "discharge_planner": of_own_organization,
     "case_manager": of_own_organization,
     "iop_coordinator": of_own_organization,
     "admin": anyone,
 }
+# The referral's side (every role but the providers'), an offer's two sides, and the health plans.
+REFERRAL_SIDE = {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone}
+OFFER_SIDES = {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone}
+CASE_MANAGERS = {"case_manager": anyone, "admin": anyone}
 
 SUBMIT_REFERRAL = Policy(
     "referral.create", "referral", "Only discharge planners submit referrals.", {"discharge_planner": anyone}
 )
-BROWSE_REFERRALS = Policy(
-    "referral.list",
-    "referral",
-    "Not available for your role.",
-    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
-)
+BROWSE_REFERRALS = Policy("referral.list", "referral", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)
 CHANGE_REFERRAL = Policy("referral.update", "referral", PLANNERS, REFERRING_PLANNERS)
 CANCEL_REFERRAL = Policy("referral.cancel", "referral", PLANNERS, REFERRING_PLANNERS)
 REVOKE_CONSENT = Policy("referral.consent_revoke", "referral", PLANNERS, REFERRING_PLANNERS)
 SEND_OFFER = Policy("offer.create", "referral", PLANNERS, REFERRING_PLANNERS)
 # Judged on the offer's referral (require(user, referral)), so a denial is audited against the referral.
 WITHDRAW_OFFER = Policy("offer.withdraw", "referral", PLANNERS, REFERRING_PLANNERS)
-READ_OFFERS = Policy(
-    "offer.read",
-    "offer",
-    "Offers are for the two sides of them.",
-    {"discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone},
-)
-DECIDE_OFFER = Policy(
-    "offer.accept",
-    "offer",
-    "Only coordinators of the program this offer was made to may do this.",
-    {"iop_coordinator": of_program_organization, "admin": anyone},
-)
-MANAGE_PLACEMENT = Policy(
-    "placement.attendance",
-    "placement",
-    "Only coordinators of the placement's program may do this.",
-    {"iop_coordinator": of_program_organization, "admin": anyone},
-)
+READ_OFFERS = Policy("offer.read", "offer", "Offers are for the two sides of them.", OFFER_SIDES)
+DECIDE_OFFER = Policy("offer.accept", "offer", OFFER_COORDINATORS, PROGRAM_COORDINATORS)
+MANAGE_PLACEMENT = Policy("placement.attendance", "placement", PLACEMENT_COORDINATORS, PROGRAM_COORDINATORS)
 RECORD_READMISSION = Policy(
     "referral.readmission",
     "referral",
@@ -236,39 +251,33 @@ RECORD_READMISSION = Policy(
     # a case manager who found the referral sees it because it is their plan's member
     {"discharge_planner": of_referring_organization, "case_manager": anyone, "admin": anyone},
 )
-FIND_MATCHES = Policy(
-    "referral.match",
-    "referral",
-    "Not available for your role.",
-    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
-)
-ALLOCATE = Policy(
-    "allocation.run", "allocation", "Not available for your role.", {"case_manager": anyone, "admin": anyone}
-)
-LOOK_UP_CODES = Policy(
-    "codes.search",
-    "code",
-    "Not available for your role.",
-    {"discharge_planner": anyone, "case_manager": anyone, "admin": anyone},
-)
+FIND_MATCHES = Policy("referral.match", "referral", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)
+ALLOCATE = Policy("allocation.run", "allocation", NOT_FOR_YOUR_ROLE, CASE_MANAGERS)
+LOOK_UP_CODES = Policy("codes.search", "code", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)
 PUBLISH_PROGRAM = Policy("program.create", "program", COORDINATORS, {"iop_coordinator": anyone, "admin": anyone})
 # Publishes programs for, and lists the programs of, any provider organization (others act for their own).
 ACT_FOR_ANY_PROVIDER = Policy(
     "program.create", "organization", "Coordinators create programs for their own organization.", {"admin": anyone}
 )
-EDIT_PROGRAM = Policy(
-    "program.update",
-    "program",
-    "Only coordinators of the program's provider organization may change it.",
-    {"iop_coordinator": of_program_organization, "admin": anyone},
+EDIT_PROGRAM = Policy("program.update", "program", PROGRAM_OWNERS, PROGRAM_COORDINATORS)
+# Hands an imported (unconfirmed) program to the provider organization that runs it.
+CLAIM_PROGRAM = Policy(
+    "program.claim", "program", "Only administrators hand a program to a provider.", {"admin": anyone}
 )
-CONTACT_FOLLOWUP = Policy(
-    "followup.contact", "followup", "Only case managers record outreach.", {"case_manager": anyone, "admin": anyone}
+# HL7 v2 ADT over HTTP: a planner speaks for their own organization's registered facilities, an admin for any.
+SEND_ADT = Policy(
+    "adt.receive",
+    "adt_message",
+    "Only discharge planners and administrators send ADT messages.",
+    {"discharge_planner": anyone, "admin": anyone},
 )
+READ_ADT = Policy("adt.read", "adt_message", "Only administrators read the ADT inbox.", {"admin": anyone})
+CONTACT_FOLLOWUP = Policy("followup.contact", "followup", "Only case managers record outreach.", CASE_MANAGERS)
+# REFERRAL_SIDE's roles in an order of their own: the 403 and the pages name case managers first here.
 VIEW_DASHBOARDS = Policy(
     "dashboard.read",
     "dashboard",
-    "Not available for your role.",
+    NOT_FOR_YOUR_ROLE,
     {"case_manager": anyone, "discharge_planner": anyone, "admin": anyone},
 )
 ADMINISTER = Policy("admin", "organization", "Only administrators may do this.", {"admin": anyone})
@@ -349,3 +358,70 @@ def organizations_hearing(event, referral, organizations, offer_providers, place
     if event.type in PROVIDER_PLACEMENT_EVENTS and placed_provider:
         heard.add(placed_provider)
     return heard
+
+
+# ---------------------------------------------------------------- who gets mail about an event
+
+# The events people get mail about (SPEC "Notifications to people"), and per role the ones that concern its people:
+# the default of a user's preferences, and all a user of that role can ever be mailed about.
+MAIL_EVENTS = (
+    "offer.created",
+    "offer.expiring",
+    "offer.accepted",
+    "offer.declined",
+    "offer.expired",
+    "followup.missed",
+    "attendance.lapsed",
+    "referral.readmitted",
+)
+MAIL_EVENTS_BY_ROLE = {
+    "iop_coordinator": ("offer.created", "offer.expiring"),
+    "discharge_planner": ("offer.accepted", "offer.declined", "offer.expired", "followup.missed"),
+    "case_manager": ("followup.missed", "attendance.lapsed", "referral.readmitted"),
+    "admin": (),
+}
+# Which people hear an event: the coordinators of the program an offer was made to, the planner who submitted the
+# referral, the case managers of the plans that pay for it.
+MAIL_AUDIENCES = {
+    "offer.created": ("program_coordinators",),
+    "offer.expiring": ("program_coordinators",),
+    "offer.accepted": ("submitting_planner",),
+    "offer.declined": ("submitting_planner",),
+    "offer.expired": ("submitting_planner",),
+    "followup.missed": ("submitting_planner", "plan_case_managers"),
+    "attendance.lapsed": ("plan_case_managers",),
+    "referral.readmitted": ("plan_case_managers",),
+}
+
+
+def mail_recipients(event, referral, offer_provider):
+    """The active users to mail about this event of this referral (before their own preferences), as a query.
+
+    `offer_provider` is the organization the event's offer was made to (provider_reach), or None. Every recipient
+    must also pass referral_visibility (mailable_to): nobody hears of a referral they may not open.
+    """
+    audiences = MAIL_AUDIENCES.get(event.type, ())
+    clauses = []
+    if "program_coordinators" in audiences and offer_provider:
+        clauses.append(and_(User.role == "iop_coordinator", User.organization_id == offer_provider))
+    if "submitting_planner" in audiences:
+        clauses.append(
+            and_(
+                User.id == referral.created_by,
+                User.role == "discharge_planner",
+                User.organization_id == referral.organization_id,
+            )
+        )
+    if "plan_case_managers" in audiences and referral.payer_id and not referral.self_pay:
+        paying_plans = select(Organization.id).where(
+            Organization.kind == "health_plan", json_array_contains(Organization.payer_ids, referral.payer_id)
+        )
+        clauses.append(and_(User.role == "case_manager", User.organization_id.in_(paying_plans)))
+    if not clauses:
+        return None
+    return select(User).where(User.active.is_(True), or_(*clauses)).order_by(User.id)
+
+
+def mailable_to(user, referral_id):
+    """The user may read the referral (referral_visibility, the one rule): the last check before mail is queued."""
+    return db.session.scalar(select(exists().where(Referral.id == referral_id, referral_visibility(user))))

@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from transitions.core.clock import local_today, utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
+from transitions.directory import seats
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.notify.events import record_event
 from transitions.notify.models import Event
@@ -31,6 +32,15 @@ def _locked_placement(placement_id):
     referral = lock_referral(placement.referral_id)
     db.session.refresh(placement)
     return placement, referral
+
+
+def _recorded(model, actor, now, **values):
+    """Insert a fact a user records about a patient (a session's attendance, a readmission), stamped with who and
+    when; flushed, so it has its id."""
+    row = model(**values, recorded_by=actor.id if actor is not None else None, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    return row
 
 
 def record_placement_event(event_type, placement, referral, actor, **data):
@@ -114,16 +124,9 @@ def record_attendance(actor, placement_id, day, status, now=None):
             "Attendance for %s is already recorded (%s)." % (day.isoformat(), existing.status),
             extra={"attendance_id": existing.id, "attendance_status": existing.status},
         )
-    row = Attendance(
-        placement_id=placement.id,
-        session_date=day,
-        status=status,
-        recorded_by=actor.id if actor is not None else None,
-        created_at=now,
-    )
-    db.session.add(row)
-    db.session.flush()
+    row = _recorded(Attendance, actor, now, placement_id=placement.id, session_date=day, status=status)
     record_placement_event("attendance.recorded", placement, referral, actor, attendance_id=row.id, status=status)
+    seats.mark_confirmed(placement.track_id, now)  # taking attendance is the coordinator at work on the track
     if status == "attended" and referral.status == "placed":
         transition(referral, "attending", actor, data={"placement_id": placement.id, "attendance_id": row.id})
     lapse = _check_lapse(referral, placement, row, actor)
@@ -207,16 +210,15 @@ def record_readmission(actor, referral_id, admitted_on, facility=None, now=None)
     if admitted_on > local_today(referral.timezone, now):
         raise ValidationFailed({"date": ["A readmission cannot be in the future."]})
     classification = readmission_class(days)
-    row = Readmission(
+    row = _recorded(
+        Readmission,
+        actor,
+        now,
         referral_id=referral.id,
         admitted_on=admitted_on,
         facility=facility,
         classification=classification,
-        recorded_by=actor.id if actor is not None else None,
-        created_at=now,
     )
-    db.session.add(row)
-    db.session.flush()
     changes = {}
     close_referral_offers(referral, now, actor, live_status="withdrawn", reason="readmitted", changes=changes)
     placement = active_placement(referral.id)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from transitions.core.clock import local_today, rfc3339, utcnow
 from transitions.core.db import db, is_race
 from transitions.core.errors import Conflict, ValidationFailed
+from transitions.directory import seats
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.matching import engine as matching
 from transitions.notify.events import record_event
@@ -182,6 +183,13 @@ def check_intake_date(referral, track, intake_date, now):
 def _make_offer(actor, referral, track, now, cascade_from=None):
     """Offer `track` to a locked referral: rules, limits, then one conditional seat hold; returns the offer."""
     _check_offerable(referral)
+    if track.program.unconfirmed:
+        # Imported from the national directory: nobody has confirmed its schedule or seats (SPEC: a 409).
+        raise Conflict(
+            "This program is unconfirmed (imported from the national directory); it takes offers once its provider "
+            "claims it and publishes a track.",
+            extra={"program_id": track.program_id, "rule": "unconfirmed_program"},
+        )
     _check_consent(referral, now)
     verdict = matching.evaluate(referral, track, now.date(), ignore_capacity=True)
     if not verdict.ok:
@@ -333,6 +341,8 @@ def accept_offer(actor, offer_id, intake_date, now=None):
     add_seat_change(changes, offer.track_id, held=-1, occupied=1)
     close_referral_offers(referral, now, actor, live_status="withdrawn", reason="accepted_elsewhere", changes=changes)
     apply_seat_changes(changes)
+    # A coordinator accepting knows the seat is there: the track's seat count counts as confirmed now.
+    seats.mark_confirmed(offer.track_id, now)
     placement = Placement(
         referral_id=referral.id,
         offer_id=offer.id,

@@ -3,7 +3,7 @@
 
 def init_app(app):
     # Importing the view modules registers their routes on the blueprint.
-    from transitions.web import admin, auth_views, coordinator, manager, planner, present  # noqa: F401
+    from transitions.web import admin, auth_views, coordinator, manager, notifications, planner, present  # noqa: F401
     from transitions.web.blueprint import bp
 
     present.register(app)
