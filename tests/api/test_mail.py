@@ -345,7 +345,7 @@ def test_preferences_default_change_and_refuse_bad_input(api, world, app):
     ],
 )
 def test_smtp_url_forms(url, expected):
-    from transitions.notify.mail import parse_smtp_url
+    from transitions.notify.smtp import parse_smtp_url
 
     server = parse_smtp_url(url)
     assert (server.scheme, server.host, server.port, server.username, server.password) == expected
@@ -387,7 +387,7 @@ def test_implicit_tls_and_starttls_with_login(app, tmp_path, scheme):
     from aiosmtpd.smtp import AuthResult
 
     from tests.support.smtp import Inbox, free_port, self_signed_tls
-    from transitions.notify import mail
+    from transitions.notify import smtp as smtp_client
 
     server_tls, client_tls = self_signed_tls(tmp_path)
     inbox, port = Inbox(), free_port()
@@ -405,12 +405,12 @@ def test_implicit_tls_and_starttls_with_login(app, tmp_path, scheme):
     try:
         app.config["SMTP_URL"] = "%s://ops:s3cr%%2Ft@127.0.0.1:%d" % (scheme, port)
         with app.app_context():
-            settings = mail.mail_settings()
-            mailer = mail.Mailer(settings, tls_context=client_tls)
-            message = mail.build_message(settings, "ops@example.org", "Hello", "text", "<p>html</p>", "k1")
+            settings = smtp_client.mail_settings()
+            mailer = smtp_client.Mailer(settings, tls_context=client_tls)
+            message = smtp_client.build_message(settings, "ops@example.org", "Hello", "text", "<p>html</p>", "k1")
             outcome = mailer.send(message, time.monotonic() + 10)
             connection = mailer.connection
-            again = mail.build_message(settings, "ops@example.org", "Again", "t", "<p>h</p>", "k2")
+            again = smtp_client.build_message(settings, "ops@example.org", "Again", "t", "<p>h</p>", "k2")
             second = mailer.send(again, time.monotonic() + 10)
             assert mailer.connection is connection  # reused, not reopened
             mailer.close()
@@ -446,11 +446,11 @@ def test_a_crash_between_send_and_record_sends_again_after_the_lease_with_the_sa
 
 
 def test_a_crash_before_the_send_sends_once_after_the_lease(app, clock, world, scene, smtp, monkeypatch):
-    from transitions.notify import mail
+    from transitions.notify import smtp as smtp_client
 
     scene.offered(scene.referral(), scene.track())
     with monkeypatch.context() as patched:
-        patched.setattr(mail.Mailer, "send", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+        patched.setattr(smtp_client.Mailer, "send", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
         with pytest.raises(KeyboardInterrupt):
             send_mail(app, clock)
     clock.now = clock.now + timedelta(seconds=app.config["MAIL_DEADLINE_SECONDS"] + 31)

@@ -10,7 +10,7 @@ from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
 from transitions.core.errors import Forbidden, ValidationFailed
 from transitions.core.types import new_id
-from transitions.notify import mail, mail_content, queries, webhooks
+from transitions.notify import mail_content, queries, smtp, webhooks
 from transitions.notify.contract import generate_secret
 from transitions.notify.models import NotificationPreference, Webhook
 
@@ -81,12 +81,12 @@ def change_notification_preferences(actor, now, email=None, events=None, digest=
 
 def send_test_mail(address):
     """Send the operator's test message to `address` now, outside the outbox; raises ValueError if it fails."""
-    settings = mail.mail_settings()
+    settings = smtp.mail_settings()
     if settings.server is None:
         raise ValueError("SMTP_URL is not set: mail is off.")
     subject, text, html = mail_content.render_test(settings.base_url)
-    message = mail.build_message(settings, address, subject, text, html, "test-%s" % new_id())
-    mailer = mail.Mailer(settings)
+    message = smtp.build_message(settings, address, subject, text, html, "test-%s" % new_id())
+    mailer = smtp.Mailer(settings)
     try:
         outcome = mailer.send(message, time.monotonic() + settings.deadline)
     finally:

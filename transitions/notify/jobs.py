@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from transitions.core.db import db
 from transitions.core.jobs import Job
-from transitions.notify import delivery, mail, webhooks
+from transitions.notify import delivery, mail, smtp, webhooks
 
 DISPATCH_BATCH = 500
 
@@ -81,7 +81,7 @@ MAIL_DISPATCH_BATCH = 500
 
 def send_mail(run):
     """Write offer.expiring for offers running out, queue mail for new events, then send what is due."""
-    settings = mail.mail_settings()
+    settings = smtp.mail_settings()
     expiring = emit_expiring(run)
     dispatched = mail.DispatchCounts()
     while not run.stopping():
@@ -126,7 +126,7 @@ def send_due_mail(run, settings, mailer=None):
     server down counts an attempt and waits its backoff.
     """
     counts = mail.SendCounts()
-    mailer = mailer or mail.Mailer(settings)
+    mailer = mailer or smtp.Mailer(settings)
     try:
         while not run.stopping():
             claimed_at = time.monotonic()
@@ -164,4 +164,4 @@ def release(prepared, run):
     db.session.commit()
 
 
-JOBS += (Job("send-mail", "SCHEDULER_MAIL_SECONDS", send_mail, check=mail.mail_settings),)
+JOBS += (Job("send-mail", "SCHEDULER_MAIL_SECONDS", send_mail, check=smtp.mail_settings),)
