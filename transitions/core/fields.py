@@ -184,6 +184,9 @@ class ProblemSchema(Schema):
     attendance_status = fields.String(metadata={"description": "Its status."})
     occupied = fields.Integer(metadata={"description": "Seats taken, when a capacity would fall below them."})
     held = fields.Integer(metadata={"description": "Seats held by pending offers, likewise."})
+    program_id = fields.String(metadata={"description": "The program concerned (unconfirmed, or already claimed)."})
+    organization_id = fields.String(metadata={"description": "The organization that already holds the program."})
+    hl7_facility_id = fields.String(metadata={"description": "The HL7 facility id another organization registered."})
 
 
 class PageQuerySchema(StrictSchema):
