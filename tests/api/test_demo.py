@@ -1,14 +1,18 @@
 """The seed-demo command: a valid directory, working tokens, the built-in fallback, and repeatable output."""
 
+import os
 import random
 import re
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from transitions import demo, scheduler
 from transitions.core import codes
 from transitions.core.db import db
+from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
+from transitions.directory import samhsa as nsumhss
 from transitions.directory.models import Program, Track
 from transitions.followups.models import FollowUp
 from transitions.identity.models import Organization, User
@@ -159,3 +163,73 @@ def test_seeded_programs_are_the_planned_ones(app):
     with app.app_context():
         names = sorted(db.session.scalars(select(Program.name)))
     assert names == sorted(plan_names(11, None))
+
+
+SHARED_DATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+needs_shared_data = pytest.mark.skipif(
+    not all(os.path.isfile(os.path.join(SHARED_DATA, name)) for name in (SAMHSA_FILE, MENTAL_HEALTH_FILE)),
+    reason="the SAMHSA files are not in ../shared/data",
+)
+
+
+def mental_health_file_names():
+    """The names of the mental health file's day-treatment facilities, as the import reads them."""
+    rows = nsumhss.read_file(os.path.join(SHARED_DATA, MENTAL_HEALTH_FILE))
+    return {row.fields["name"] for row in rows if row.key and "PHDT" in row.settings}
+
+
+@needs_shared_data
+def test_a_depression_referral_matches_mental_health_programs_from_the_mental_health_file(app):
+    result = app.test_cli_runner()
+    with app.app_context():
+        result = result.invoke(args=["seed-demo", "--programs", "120", "--seed", "3", "--data-dir", SHARED_DATA])
+    assert result.exit_code == 0, result.output
+    token = printed_tokens(result.output)["discharge_planner"][1]
+    with app.app_context():
+        programs = db.session.scalars(select(Program)).all()
+        denise = db.session.scalar(select(Referral).where(Referral.given_name == "Denise"))
+        assert denise.need == "mental_health" and denise.diagnoses == ["F33.1"]  # recurrent major depression
+        assert len({program.name for program in programs}) == len(programs) == 120
+        by_id = {program.id: program for program in programs}
+        tracks = db.session.scalars(select(Track)).all()
+    for track in tracks:
+        services = by_id[track.program_id].services
+        if services in (["mental_health"], ["mental_health", "co_occurring"]):
+            assert "mental health" in track.name and "recovery" not in track.name, track.name
+        else:
+            assert "recovery" in track.name and "mental health" not in track.name, track.name
+    response = app.test_client().get(
+        "/api/v1/referrals/%s/matches" % denise.id, headers={"Authorization": "Bearer %s" % token}
+    )
+    assert response.status_code == 200, response.json
+    matches = response.json["items"][:3]
+    assert matches, response.json
+    from_file = mental_health_file_names()
+    for match in matches:
+        program = by_id[match["program_id"]]
+        assert "mental_health" in program.services and "substance_use" not in program.services, program.name
+        assert program.name.split(" (")[0] in from_file or program.name in from_file, program.name
+        assert "recovery" not in match["track_name"] and "mental health" in match["track_name"]
+
+
+@needs_shared_data
+def test_the_demo_takes_programs_from_both_files_with_distinct_names():
+    plan = demo.plan_directory(300, random.Random(7), SHARED_DATA)
+    assert plan["source"] == "samhsa"
+    services = Counter("mental_health" in entry["program"]["services"] for entry in plan["programs"])
+    assert services[True] >= 100 and services[False] >= 100
+    names = [entry["program"]["name"] for entry in plan["programs"]]
+    assert len(set(names)) == len(names)
+    # The files repeat names (chains); the demo tells them apart by city.
+    assert any(name.endswith(")") and " (" in name for name in names)
+
+
+def test_generated_tracks_are_named_for_what_their_program_treats(tmp_path):
+    plan = demo.plan_directory(40, random.Random(2), str(tmp_path))
+    assert plan["source"] == "generator"
+    for entry in plan["programs"]:
+        names = " ".join(track["name"] for track in entry["tracks"])
+        if entry["program"]["services"] == ["mental_health"]:
+            assert "mental health" in names and "recovery" not in names
+        if entry["program"]["services"] == ["substance_use"]:
+            assert "recovery" in names and "mental health" not in names

@@ -4,7 +4,7 @@ from marshmallow import ValidationError
 
 from transitions.core import codes
 from transitions.demo.generator import generated_program, weekly_tracks
-from transitions.demo.samhsa import facility_program, read_oit_facilities, samhsa_path, spread_across_states
+from transitions.demo.samhsa import demo_facilities, facility_program, samhsa_path, samhsa_paths
 from transitions.directory.schemas import ProgramInSchema, TrackInSchema
 
 PROVIDER_NETWORKS = (
@@ -21,28 +21,26 @@ def plan_directory(program_count, rng, data_dir=None):
 
     Returns {"source", "data_path", "skipped_facilities", "programs": [{"provider", "program", "tracks"}]}.
     """
-    path = samhsa_path(data_dir)
-    planned, skipped = [], 0
-    if path:
-        by_state, skipped = read_oit_facilities(path)
-        for facility in spread_across_states(by_state, rng):
+    paths = samhsa_paths(data_dir)
+    planned, skipped, used_names = [], 0, set()
+    if paths:
+        facilities, skipped = demo_facilities(paths, rng)
+        for facility in facilities:
             if len(planned) >= program_count:
                 break
-            telehealth = "TELE" in facility.service_codes
-            entry = _validated(facility_program(facility, rng), facility.timezone, telehealth, rng)
+            entry = _validated(facility_program(facility, rng, used_names), facility.timezone, facility.telehealth, rng)
             if entry is None:
                 skipped += 1
             else:
                 planned.append(entry)
     # Without the data folder, or when it runs out, made-up programs at real ZIP codes fill the directory.
-    used_names = {entry["program"]["name"] for entry in planned}
     while len(planned) < program_count:
         program, telehealth = generated_program(rng, used_names)
         timezone = codes.zip_location(program["zip"])[3]
         planned.append(_validated(program, timezone, telehealth, rng, strict=True))
     return {
-        "source": "samhsa" if path else "generator",
-        "data_path": path,
+        "source": "samhsa" if paths else "generator",
+        "data_path": samhsa_path(data_dir),
         "skipped_facilities": skipped,
         "programs": planned,
     }
@@ -58,7 +56,7 @@ def _validated(program, timezone, telehealth, rng, strict=False):
     Real directory rows that fail (odd names, phones) are skipped (None); built-in ones must pass (strict).
     """
     provider = rng.choices([name for name, _ in PROVIDER_NETWORKS], weights=[w for _, w in PROVIDER_NETWORKS])[0]
-    tracks = weekly_tracks(timezone, telehealth, rng)
+    tracks = weekly_tracks(timezone, telehealth, rng, program["services"])
     try:
         return {
             "provider": provider,

@@ -184,8 +184,23 @@ def generated_program(rng, used_names):
     }, telehealth
 
 
-def weekly_tracks(timezone, telehealth, rng):
+# A track's name says what its groups treat, so a depression referral never sees an addictions group as its match.
+TRACK_FOCUS = (
+    ({"mental_health", "substance_use"}, "dual diagnosis"),
+    ({"mental_health"}, "mental health"),
+    ({"substance_use"}, "recovery"),
+    ({"co_occurring"}, "dual diagnosis"),
+)
+
+
+def track_focus(services):
+    """The words a track's name uses for what its program treats."""
+    return next((focus for needed, focus in TRACK_FOCUS if needed <= set(services)), "outpatient")
+
+
+def weekly_tracks(timezone, telehealth, rng, services=()):
     """1-3 weekly tracks: mornings and evenings so people can keep working, some by telehealth."""
+    focus = track_focus(services)
     count = rng.choices((1, 2, 3), weights=(30, 45, 25))[0]
     kinds = [rng.choice(("morning", "evening"))] if count == 1 else ["morning", "evening"]
     if count == 3:
@@ -197,15 +212,15 @@ def weekly_tracks(timezone, telehealth, rng):
     for kind in kinds:
         modality = "in_person"
         if kind == "morning":
-            name, sessions = "Morning IOP", rng.choice(MORNING_SCHEDULES)
+            name, sessions = "Morning %s IOP" % focus, rng.choice(MORNING_SCHEDULES)
         elif kind == "afternoon":
-            name, sessions = "Afternoon IOP", rng.choice(AFTERNOON_SCHEDULES)
+            name, sessions = "Afternoon %s IOP" % focus, rng.choice(AFTERNOON_SCHEDULES)
         elif kind == "weekend":
-            name, sessions = "Evening and Saturday IOP", WEEKEND_SCHEDULE
+            name, sessions = "Evening and Saturday %s IOP" % focus, WEEKEND_SCHEDULE
         elif kind == "evening":
-            name, sessions = "Evening IOP", rng.choice(EVENING_SCHEDULES)
+            name, sessions = "Evening %s IOP" % focus, rng.choice(EVENING_SCHEDULES)
         else:
-            name, sessions, modality = "Telehealth evening IOP", rng.choice(EVENING_SCHEDULES), "telehealth"
+            name, sessions, modality = "Telehealth evening %s IOP" % focus, rng.choice(EVENING_SCHEDULES), "telehealth"
         track = {
             "name": name,
             "modality": modality,

@@ -1,96 +1,75 @@
-"""The SAMHSA 2022 directory (N-SUMHSS) read for the demo: intensive outpatient facilities as program payloads."""
+"""The SAMHSA 2022 directory (N-SUMHSS) read for the demo: mental health and substance use facilities as programs.
 
-import csv
-import gzip
+Rows are read by the directory import's reader (transitions.directory.samhsa), so the demo and the import map the
+files' service codes the same way: mental health programs come from the mental health file's partial
+hospitalization/day treatment (PHDT) facilities, substance use and co-occurring ones from the substance use file's
+intensive outpatient (OIT) facilities.
+"""
+
 import os
-from collections import defaultdict, namedtuple
+from collections import Counter, defaultdict, namedtuple
 
 from transitions.core import codes
-from transitions.core.fields import PHONE
 from transitions.demo.generator import accepts_from, commercial_payers
-from transitions.directory.models import SERVICES
+from transitions.directory import samhsa as nsumhss
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Shared reference data lives next to the checkout and must never be copied into the repository.
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "..", "shared", "data")
 SAMHSA_FILE = "samhsa-2022-substance-use-facilities.csv.gz"
+MENTAL_HEALTH_FILE = "samhsa-2022-mental-health-facilities.csv.gz"
+# Each file with the setting the demo takes from it.
+FILE_SETTINGS = ((MENTAL_HEALTH_FILE, "PHDT"), (SAMHSA_FILE, "OIT"))
 
 # Programs are drawn from these states first so the demo referrals (IL, TX, PA, NY) have programs nearby.
 DEMO_STATES = ("IL", "TX", "CA", "PA", "NY", "FL", "OH", "WA")
+# Of the programs from the files, the share from the mental health file: most demo stories are psychiatric
+# discharges needing mental health care, the rest substance use or co-occurring.
+MENTAL_HEALTH_SHARE = 0.5
 
-# ---------------------------------------------------------------- SAMHSA service codes
+Facility = namedtuple("Facility", "fields telehealth timezone")
 
-MAT_CODES = frozenset({"BU", "NU", "MU", "MM", "OTP"})
-# N-SUMHSS age groups: children/adolescents, young adults 18-25, adults 26-64, seniors 65+.
-AGE_BANDS = (("CHLD", 12, 17), ("YAD", 18, 25), ("ADLT", 26, 64), ("SNR", 65, 120))
-# Staff-language codes with an ISO 639-1 equivalent (Hmong and Yupik have none).
-LANGUAGE_CODES = {
-    "SP": "es",
-    "F4": "ar",
-    "F17": "zh",
-    "F19": "ht",
-    "F25": "fa",
-    "F28": "fr",
-    "F30": "de",
-    "F31": "el",
-    "F35": "he",
-    "F36": "hi",
-    "F42": "it",
-    "F43": "ja",
-    "F47": "ko",
-    "F66": "pl",
-    "F67": "pt",
-    "F70": "ru",
-    "F81": "tl",
-    "F92": "vi",
-    "N24": "oj",
-}
 
-Facility = namedtuple("Facility", "name zip phone service_codes state timezone")
+def samhsa_paths(data_dir=None):
+    """{setting: path} of the facility files present in data_dir (or the shared data folder); empty when none."""
+    folder = data_dir or DEFAULT_DATA_DIR
+    found = {}
+    for name, setting in FILE_SETTINGS:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            found[setting] = os.path.normpath(path)
+    return found
 
 
 def samhsa_path(data_dir=None):
-    """The SAMHSA file to read, or None when neither data_dir nor the shared data folder has it."""
-    folder = data_dir or DEFAULT_DATA_DIR
-    path = os.path.join(folder, SAMHSA_FILE)
-    return os.path.normpath(path) if os.path.isfile(path) else None
+    """The data files to read as one printable string, or None when the folder has neither."""
+    paths = samhsa_paths(data_dir)
+    return ", ".join(paths.values()) or None
 
 
-def read_oit_facilities(path):
-    """Stream the gzip CSV once, keeping intensive outpatient (OIT) facilities whose ZIP places them."""
+def read_facilities(path, setting):
+    """Stream one file with the import's reader, keeping `setting` facilities whose ZIP places them in a zone.
+
+    Returns ({state: [Facility]}, skipped)."""
     by_state, skipped = defaultdict(list), 0
     zones = codes.iana_timezones()
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle)
-        column = {name: index for index, name in enumerate(next(rows))}
-        name1, name2, zip_column, phone_column, codes_column = (
-            column[name] for name in ("name1", "name2", "zip", "phone", "service_code_info")
-        )
-        for row in rows:
-            # A substring test first: most rows are not intensive outpatient and need no further work.
-            if "OIT" not in row[codes_column]:
-                continue
-            service_codes = frozenset(row[codes_column].split())
-            if "OIT" not in service_codes:
-                continue
-            zip_code = row[zip_column].strip()[:5]
-            location = codes.zip_location(zip_code)
-            # A few ZIPs carry no (or a non-IANA) zone in the zipcodes package; tracks need a real one.
-            if location is None or location[3] not in zones:
-                skipped += 1
-                continue
-            name = " - ".join(part.strip() for part in (row[name1], row[name2]) if part.strip())
-            phone = row[phone_column].strip()
-            by_state[location[2]].append(
-                Facility(
-                    name=name[:200],
-                    zip=zip_code,
-                    phone=phone if PHONE.match(phone) else None,
-                    service_codes=service_codes,
-                    state=location[2],
-                    timezone=location[3],
-                )
-            )
+    for row in nsumhss.read_file(path):
+        if row.skip or setting not in row.settings:
+            continue
+        if row.error:
+            skipped += 1
+            continue
+        location = codes.zip_location(row.fields["zip"])
+        # A few ZIPs carry no (or a non-IANA) zone in the zipcodes package; tracks need a real one.
+        if location is None or location[3] not in zones:
+            skipped += 1
+            continue
+        fields = dict(row.fields)
+        # The file decides the kind of program: mental health from the mental health file, substance use from the
+        # substance use file; either may also treat co-occurring disorders.
+        kind = "mental_health" if setting == "PHDT" else "substance_use"
+        fields["services"] = [kind] + (["co_occurring"] if "co_occurring" in fields["services"] else [])
+        by_state[location[2]].append(Facility(fields, bool(fields["telehealth_states"]), location[3]))
     return by_state, skipped
 
 
@@ -108,48 +87,59 @@ def spread_across_states(by_state, rng):
                     yield queue.pop()
 
 
-def facility_program(facility, rng):
-    """A program payload from a facility's N-SUMHSS service codes."""
-    service_codes = facility.service_codes
-    services = set()
-    if "SA" in service_codes:
-        services.add("substance_use")
-    if "SUMH" in service_codes or "CO" in service_codes:
-        services.add("co_occurring")
-    # The file is the substance use directory: a facility treating co-occurring disorders that also offers
-    # mental health services is the realistic step-down for a psychiatric discharge, so it counts as MH.
-    if "MH" in service_codes or ("MHS" in service_codes and "co_occurring" in services):
-        services.add("mental_health")
-    services = services or {"substance_use"}
-    bands = [(low, high) for code, low, high in AGE_BANDS if code in service_codes]
-    min_age, max_age = (min(b[0] for b in bands), max(b[1] for b in bands)) if bands else (18, 120)
-    serves_female, serves_male = "FEM" in service_codes, "MALE" in service_codes
-    gender = "female" if serves_female and not serves_male else "male" if serves_male and not serves_female else "any"
-    languages = ["en"] + sorted({iso for code, iso in LANGUAGE_CODES.items() if code in service_codes})
-    payers = []
-    if "MD" in service_codes:
-        payers.append("medicaid-%s" % facility.state.lower())
-    if "MC" in service_codes:
-        payers.append("medicare")
-    if "MI" in service_codes:
-        payers.append("tricare")
-    if "PI" in service_codes:
+def demo_facilities(paths, rng):
+    """(Facilities from both files, mental health and substance use interleaved by MENTAL_HEALTH_SHARE, skipped)."""
+    streams, skipped = {}, 0
+    for setting, path in paths.items():
+        by_state, dropped = read_facilities(path, setting)
+        skipped += dropped
+        streams[setting] = spread_across_states(by_state, rng)
+    return _interleaved(streams), skipped
+
+
+def _interleaved(streams):
+    taken = Counter()
+    while streams:
+        # The setting furthest below its share goes next, so any prefix keeps the proportion.
+        total = sum(taken.values()) + 1
+        share = {"PHDT": MENTAL_HEALTH_SHARE, "OIT": 1 - MENTAL_HEALTH_SHARE}
+        setting = min(streams, key=lambda s: (taken[s] / total - share[s], s))
+        facility = next(streams[setting], None)
+        if facility is None:
+            del streams[setting]
+            continue
+        taken[setting] += 1
+        yield facility
+
+
+def facility_program(facility, rng, used_names):
+    """A program payload from a facility's import fields; a name already used gets the city (then a site number)."""
+    fields = facility.fields
+    name = fields["name"]
+    if name in used_names:
+        name = "%s (%s)" % (name[:150], fields["city"] or fields["zip"])
+        base, site = name, 2
+        while name in used_names:
+            name, site = "%s (site %d)" % (base[:180], site), site + 1
+    used_names.add(name)
+    payers = [payer for payer in fields["payers"] if payer != "private-insurance"]
+    # The files say only "private insurance": the demo's made-up commercial plans stand for it.
+    if "private-insurance" in fields["payers"]:
         payers.extend(commercial_payers(rng))
     return {
-        "name": facility.name,
-        "zip": facility.zip,
-        "state": facility.state,
-        "phone": facility.phone,
-        "services": [service for service in SERVICES if service in services],
-        "min_age": min_age,
-        "max_age": max_age,
-        "gender": gender,
-        "languages": languages,
-        # Sign-language services (AH) mean the facility already books interpreters.
-        "interpreter_services": "AH" in service_codes,
-        "payers": payers,
-        "self_pay": "SF" in service_codes,
-        "mat": bool(service_codes & MAT_CODES) and services != {"mental_health"},
+        "name": name,
+        "zip": fields["zip"],
+        "state": fields["state"],
+        "phone": fields["phone"],
+        "services": fields["services"],
+        "min_age": fields["min_age"],
+        "max_age": fields["max_age"],
+        "gender": fields["gender"],
+        "languages": fields["languages"],
+        "interpreter_services": fields["interpreter_services"],
+        "payers": sorted(payers),
+        "self_pay": fields["self_pay"],
+        "mat": fields["mat"] and "substance_use" in fields["services"],
         "accepts_from": accepts_from(rng),
-        "telehealth_states": [facility.state] if "TELE" in service_codes else [],
+        "telehealth_states": fields["telehealth_states"],
     }

@@ -12,7 +12,7 @@ from transitions.core import codes
 from transitions.core.clock import today
 from transitions.core.db import db
 from transitions.demo.directory import PROVIDER_NETWORKS, plan_directory
-from transitions.demo.samhsa import SAMHSA_FILE
+from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
 from transitions.demo.stories import REFERRAL_STORIES
 from transitions.directory import service as programs
 from transitions.identity import passwords
@@ -165,7 +165,7 @@ def describe(summary, base_url="http://127.0.0.1:5000"):
         if summary["skipped_facilities"]:
             source += ", %d facilities skipped" % summary["skipped_facilities"]
     else:
-        source = "made-up programs from the built-in generator (no %s found)" % SAMHSA_FILE
+        source = "made-up programs from the built-in generator (no %s or %s found)" % (SAMHSA_FILE, MENTAL_HEALTH_FILE)
     kinds = summary["organizations"]
     statuses = ", ".join("%d %s" % (count, status) for status, count in sorted(summary["referrals"].items()))
     lines = [
