@@ -373,9 +373,10 @@ MAIL_EVENTS = (
     "followup.missed",
     "attendance.lapsed",
     "referral.readmitted",
+    "track.seats_unconfirmed",
 )
 MAIL_EVENTS_BY_ROLE = {
-    "iop_coordinator": ("offer.created", "offer.expiring"),
+    "iop_coordinator": ("offer.created", "offer.expiring", "track.seats_unconfirmed"),
     "discharge_planner": ("offer.accepted", "offer.declined", "offer.expired", "followup.missed"),
     "case_manager": ("followup.missed", "attendance.lapsed", "referral.readmitted"),
     "admin": (),
@@ -391,6 +392,8 @@ MAIL_AUDIENCES = {
     "followup.missed": ("submitting_planner", "plan_case_managers"),
     "attendance.lapsed": ("plan_case_managers",),
     "referral.readmitted": ("plan_case_managers",),
+    # About a program, not a referral: mailed by track_mail_recipients, never with a patient in it.
+    "track.seats_unconfirmed": ("program_coordinators",),
 }
 
 
@@ -425,3 +428,13 @@ def mail_recipients(event, referral, offer_provider):
 def mailable_to(user, referral_id):
     """The user may read the referral (referral_visibility, the one rule): the last check before mail is queued."""
     return db.session.scalar(select(exists().where(Referral.id == referral_id, referral_visibility(user))))
+
+
+def track_mail_recipients(program):
+    """The active coordinators of the organization that runs this program (before their own preferences), as a
+    query: who is reminded that one of its tracks' seat counts is unconfirmed."""
+    return (
+        select(User)
+        .where(User.active.is_(True), User.role == "iop_coordinator", User.organization_id == program.organization_id)
+        .order_by(User.id)
+    )

@@ -148,6 +148,49 @@ def test_offer_expiring_is_written_once_and_mails_the_coordinators_once(app, clo
     assert [r for r, _ in expiring] == [["coordinator@example.org"]]
 
 
+def seat_reminders(smtp):
+    return [(recipients, m) for recipients, m in smtp.inbox.received() if "unconfirmed" in m["Subject"]]
+
+
+def test_a_stale_track_reminds_its_programs_coordinators_once_per_staleness_period(app, clock, world, scene, smtp):
+    from transitions.directory import seats
+
+    track = scene.track()
+    send_mail(app, clock)
+    assert seat_reminders(smtp) == []
+
+    clock.now = clock.now + timedelta(days=15)
+    scene.track(who="coordinator2")  # another organization's track, fresh: no reminder to its coordinators
+    send_mail(app, clock)
+    reminders = seat_reminders(smtp)
+    assert [r for r, _ in reminders] == [["coordinator@example.org"]]
+    message = reminders[0][1]
+    assert track["name"] in message["Subject"] and "15 days" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "https://transitions.example/programs" in text and "https://transitions.example/programs" in html
+
+    # Another pass, a day later: the same staleness period, no second reminder, one event.
+    clock.now = clock.now + timedelta(days=1)
+    send_mail(app, clock)
+    assert len(seat_reminders(smtp)) == 1
+    with app.app_context():
+        events = db.session.scalars(select(Event).where(Event.type == "track.seats_unconfirmed")).all()
+    assert [event.subject_id for event in events] == [track["id"]]
+
+    # Confirmed, then stale again: a new reminder.
+    with app.app_context():
+        seats.mark_confirmed(track["id"], clock.now)
+        db.session.commit()
+    send_mail(app, clock)
+    assert len(seat_reminders(smtp)) == 1
+    clock.now = clock.now + timedelta(days=15)
+    send_mail(app, clock)
+    reminders = sorted(r[0] for r, _ in seat_reminders(smtp))
+    # coordinator2's track has gone stale meanwhile too: each organization hears of its own track only.
+    assert reminders == ["coordinator2@example.org", "coordinator@example.org", "coordinator@example.org"]
+
+
 def test_email_off_an_event_off_or_a_deactivated_user_gets_nothing(app, clock, api, world, scene, smtp):
     response = api.patch("/api/v1/me/notifications", {"email": False}, token=world.tokens["coordinator"])
     assert response.status_code == 200, response.json
@@ -275,10 +318,12 @@ def test_no_mail_carries_anything_of_the_patient(app, clock, api, world, scene, 
     send_mail(app, clock)
     clock.now = clock.now + timedelta(days=1)
     send_mail(app, clock)
+    clock.now = clock.now + timedelta(days=15)  # the track's seat count is now unconfirmed: its reminder too
+    send_mail(app, clock)
 
     received = smtp.inbox.received()
     subjects = {m["Subject"].split(":")[1].split()[0] for _, m in received}
-    assert len(received) >= 9 and {"New", "Offer", "Missed", "Attendance", "Readmission"} <= subjects
+    assert len(received) >= 10 and {"New", "Offer", "Missed", "Attendance", "Readmission", "Seat"} <= subjects
     assert any("updates for you" in m["Subject"] for _, m in received)
     forbidden = [*MARKERS.values(), "MEMBERQZXMARKER", "NOTESQZXMARKER", "DECLINEQZXMARKER", "F33.1", "07/23/1987"]
     forbidden += [value.lower() for value in forbidden] + ["Maria", "Lopez"]
@@ -332,7 +377,9 @@ def test_preferences_default_change_and_refuse_bad_input(api, world, app):
     assert api.get("/api/v1/me/notifications", token=token).json["events"] == ["followup.missed"]
     # Each user's own: the coordinator's stay the default.
     other = api.get("/api/v1/me/notifications", token=world.tokens["coordinator"]).json
-    assert other["events"] == ["offer.created", "offer.expiring"] and other["digest"] is False
+    assert (
+        other["events"] == ["offer.created", "offer.expiring", "track.seats_unconfirmed"] and other["digest"] is False
+    )
     assert api.get("/api/v1/me/notifications").status_code == 401
 
 

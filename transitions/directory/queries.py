@@ -1,6 +1,8 @@
 """Directory reads: the program list with its filters, a program's tracks, the programs a user edits with their live
 seats, and one track's live seats."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from transitions import policy
@@ -85,3 +87,21 @@ def seats_stale(track, now, max_age_days):
     """True when nobody has confirmed the track's seats for longer than max_age_days."""
     confirmed = track.seats_confirmed_at or track.updated_at
     return confirmed is None or (now - confirmed).days >= max_age_days
+
+
+def tracks_with_unconfirmed_seats(now, max_age_days):
+    """Active tracks of active, confirmed (claimed or provider-made) programs whose seat count was last confirmed
+    more than `max_age_days` ago, oldest first, each with its program: (track, program) pairs."""
+    rows = db.session.execute(
+        select(Track, Program)
+        .join(Program, Program.id == Track.program_id)
+        .where(
+            Track.active.is_(True),
+            Program.active.is_(True),
+            Program.unconfirmed.is_(False),
+            Track.seats_confirmed_at.is_not(None),
+            Track.seats_confirmed_at < now - timedelta(days=max_age_days),
+        )
+        .order_by(Track.seats_confirmed_at, Track.id)
+    ).all()
+    return [(track, program) for track, program in rows]

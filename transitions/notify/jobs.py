@@ -83,6 +83,7 @@ def send_mail(run):
     """Write offer.expiring for offers running out, queue mail for new events, then send what is due."""
     settings = smtp.mail_settings()
     expiring = emit_expiring(run)
+    unconfirmed = emit_seats_unconfirmed(run)
     dispatched = mail.DispatchCounts()
     while not run.stopping():
         claimed = mail.dispatch_batch(run.now(), MAIL_DISPATCH_BATCH, settings, dispatched)
@@ -90,8 +91,13 @@ def send_mail(run):
         if claimed < MAIL_DISPATCH_BATCH:
             break
     if settings.server is None:
-        return "%d offers expiring; %s; mail is off (no SMTP_URL)" % (expiring, dispatched)
-    return "%d offers expiring; %s; %s" % (expiring, dispatched, send_due_mail(run, settings))
+        return "%d offers expiring; %d tracks' seats unconfirmed; %s; mail is off (no SMTP_URL)" % (
+            expiring,
+            unconfirmed,
+            dispatched,
+        )
+    sent = send_due_mail(run, settings)
+    return "%d offers expiring; %d tracks' seats unconfirmed; %s; %s" % (expiring, unconfirmed, dispatched, sent)
 
 
 def emit_expiring(run):
@@ -110,6 +116,22 @@ def emit_expiring(run):
         if written < mail.EXPIRING_BATCH:
             break
     return total
+
+
+def emit_seats_unconfirmed(run):
+    """track.seats_unconfirmed, once per track per staleness period; what another scheduler wrote first is its."""
+    if run.stopping():
+        return 0
+    max_age_days = float(current_app.config["SEATS_CONFIRMATION_MAX_AGE_DAYS"])
+    try:
+        written = mail.emit_seats_unconfirmed(run.now(), max_age_days)
+        db.session.commit()
+    except IntegrityError:
+        # Another scheduler wrote the same reminders first (their ids follow from the tracks'): the next pass
+        # writes whatever it did not.
+        db.session.rollback()
+        return 0
+    return written
 
 
 # Mails leased per claim: one commit for the lot; each is still recorded (and committed) right after its send.

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from transitions import policy
 from transitions.core.db import db, dialect_name
+from transitions.directory import queries as directory_queries
 from transitions.directory.models import Program
 from transitions.identity.models import User
 from transitions.notify import mail_content
@@ -116,6 +117,49 @@ def emit_expiring(now, hours, limit=EXPIRING_BATCH):
     return len(offers)
 
 
+# ---------------------------------------------------------------- track.seats_unconfirmed: the sweep's reminder
+
+SEATS_UNCONFIRMED_NAMESPACE = uuid.UUID("0b6f2e57-3c1d-4a8e-9f24-7d5a1e6c8b30")
+
+
+def seats_unconfirmed_event_id(track_id, seats_confirmed_at):
+    """The one reminder per staleness period of a track: its id follows from the track's and the confirmation it
+    is stale since, so a second scheduler breaks the unique key, and a track confirmed again then stale again gets
+    a new one."""
+    key = "track.seats_unconfirmed:%s:%s" % (track_id, seats_confirmed_at.isoformat())
+    return str(uuid.uuid5(SEATS_UNCONFIRMED_NAMESPACE, key))
+
+
+def emit_seats_unconfirmed(now, max_age_days):
+    """Write track.seats_unconfirmed for each stale track not yet reminded since its last confirmation; in the
+    caller's transaction. Returns how many were written."""
+    stale = {
+        seats_unconfirmed_event_id(track.id, track.seats_confirmed_at): (track, program)
+        for track, program in directory_queries.tracks_with_unconfirmed_seats(now, max_age_days)
+    }
+    already = set()
+    ids = list(stale)
+    for start in range(0, len(ids), EXPIRING_BATCH):
+        chunk = ids[start : start + EXPIRING_BATCH]
+        already.update(db.session.scalars(select(Event.id).where(Event.id.in_(chunk))))
+    written = 0
+    for event_id, (track, program) in stale.items():
+        if event_id in already:
+            continue
+        event = record_event(
+            "track.seats_unconfirmed",
+            subject=track,
+            data={
+                "track_id": track.id,
+                "program_id": program.id,
+                "seats_confirmed_at": track.seats_confirmed_at.isoformat(),
+            },
+        )
+        event.id = event_id
+        written += 1
+    return written
+
+
 # ---------------------------------------------------------------- dispatch: events -> mail deliveries
 
 
@@ -147,6 +191,41 @@ def dispatch_batch(now, limit, settings, counts):
 
 def queue_mail(events, now, settings, counts):
     """One pending mail per event and person the policy lets hear it and who wants it."""
+    queue_referral_mail(events, now, settings, counts)
+    queue_track_mail(events, now, settings, counts)
+
+
+def queue_track_mail(events, now, settings, counts):
+    """Reminders about a track's seats: to its program's coordinators (no referral, so no patient, in them)."""
+    for event in events:
+        if event.type != "track.seats_unconfirmed":
+            continue
+        program = db.session.get(Program, (event.data or {}).get("program_id"))
+        if program is None:
+            continue
+        for user in db.session.scalars(policy.track_mail_recipients(program)):
+            preference = db.session.get(NotificationPreference, user.id)
+            if wants(user, event.type, preference):
+                add_delivery(event, user, choice_for(user, preference).digest, now, settings, counts)
+
+
+def add_delivery(event, user, digest, now, settings, counts):
+    db.session.add(
+        MailDelivery(
+            event_id=event.id,
+            user_id=user.id,
+            status="pending",
+            digest=digest,
+            attempts=0,
+            next_attempt_at=next_digest_at(now, settings.digest_hour) if digest else now,
+            created_at=now,
+        )
+    )
+    counts.mails += 1
+
+
+def queue_referral_mail(events, now, settings, counts):
+    """Mail about a referral's events: to whom the policy lets hear it and may open the referral."""
     mailed = [event for event in events if event.type in policy.MAIL_AUDIENCES and event.referral_id]
     if not mailed:
         return
@@ -164,19 +243,7 @@ def queue_mail(events, now, settings, counts):
             preference = db.session.get(NotificationPreference, user.id)
             if not wants(user, event.type, preference) or not policy.mailable_to(user, referral.id):
                 continue
-            digest = choice_for(user, preference).digest
-            db.session.add(
-                MailDelivery(
-                    event_id=event.id,
-                    user_id=user.id,
-                    status="pending",
-                    digest=digest,
-                    attempts=0,
-                    next_attempt_at=next_digest_at(now, settings.digest_hour) if digest else now,
-                    created_at=now,
-                )
-            )
-            counts.mails += 1
+            add_delivery(event, user, choice_for(user, preference).digest, now, settings, counts)
 
 
 def another_offer_pending(event):

@@ -7,11 +7,12 @@ Only what `item_for` gathers reaches a template, and it never reads the patient'
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 
 from transitions.core.db import db
-from transitions.directory.models import Program
+from transitions.directory.models import Program, Track
 from transitions.offers.models import Offer
 
 # The page each role acts on: coordinators answer offers in their inbox; planners and case managers open the referral.
@@ -42,6 +43,8 @@ class Item:
     expires_at: str | None = None
     check: str | None = None
     reason: str | None = None
+    track_name: str | None = None
+    days_unconfirmed: int | None = None
 
 
 def short_reference(prefix, object_id):
@@ -51,6 +54,8 @@ def short_reference(prefix, object_id):
 
 def item_for(event, user, base_url):
     """The facts of one event for one reader: references, the offer's program and expiry, the check, a link."""
+    if event.type == "track.seats_unconfirmed":
+        return track_item_for(event, base_url)
     offer = None
     offer_id = event.subject_id if event.subject_type == "offer" else (event.data or {}).get("offer_id")
     if offer_id:
@@ -67,6 +72,23 @@ def item_for(event, user, base_url):
         expires_at=offer.expires_at.strftime("%Y-%m-%d %H:%M UTC") if offer is not None else None,
         check=_code(data.get("check")),
         reason=_code(data.get("reason")),
+    )
+
+
+def track_item_for(event, base_url):
+    """A reminder about a track's seat count: the track and program names, the days since it was confirmed, and
+    the coordinator's programs page, where confirming it is one click."""
+    data = event.data or {}
+    track = db.session.get(Track, data.get("track_id") or event.subject_id)
+    program = db.session.get(Program, track.program_id) if track is not None else None
+    confirmed_at = datetime.fromisoformat(data["seats_confirmed_at"]) if data.get("seats_confirmed_at") else None
+    return Item(
+        type=event.type,
+        reference=short_reference("T", event.subject_id),
+        link=base_url + "/programs",
+        program_name=program.name if program is not None else None,
+        track_name=track.name if track is not None else None,
+        days_unconfirmed=(event.created_at - confirmed_at).days if confirmed_at is not None else None,
     )
 
 

@@ -9,6 +9,7 @@ from transitions.notify import commands, queries
 from transitions.web.blueprint import bp, notice, render
 
 EVENT_LABELS = {
+    "track.seats_unconfirmed": "A track's seat count has gone unconfirmed",
     "offer.created": "A new offer to one of your programs",
     "offer.expiring": "An offer to your program is about to expire unanswered",
     "offer.accepted": "A program accepted your referral's offer",
