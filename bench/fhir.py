@@ -475,14 +475,7 @@ def main(argv=None):
         product.wait_ready("/healthz")
         results["settings"]["product_command"] = " ".join(product.command)
         api = throughput.api
-        hospital = api(
-            product.port,
-            "POST",
-            "/api/v1/organizations",
-            {"name": "Bench Hospital", "kind": "hospital"},
-            admin_token,
-            201,
-        )
+        token = throughput.bench_planner_token(product.port, admin_token)
         provider = api(
             product.port,
             "POST",
@@ -491,15 +484,6 @@ def main(argv=None):
             admin_token,
             201,
         )
-        planner = api(
-            product.port,
-            "POST",
-            "/api/v1/users",
-            {"email": "bench-planner@example.org", "organization_id": hospital["id"], "role": "discharge_planner"},
-            admin_token,
-            201,
-        )
-        token = planner["token"]
 
         base = "http://127.0.0.1:%d/fhir/r4" % product.port
         api_file, bundle_file = os.path.join(body_dir, "referral.json"), os.path.join(body_dir, "bundle.json")

@@ -183,6 +183,21 @@ def request(port, method, path, body=None, token=None):
         connection.close()
 
 
+def bench_planner_token(port, admin_token):
+    """A hospital and its discharge planner, made through the API as an operator would; the planner's token."""
+    hospital_body = {"name": "Bench Hospital", "kind": "hospital"}
+    hospital = api(port, "POST", "/api/v1/organizations", hospital_body, admin_token, 201)
+    planner = api(
+        port,
+        "POST",
+        "/api/v1/users",
+        {"email": "bench-planner@example.org", "organization_id": hospital["id"], "role": "discharge_planner"},
+        admin_token,
+        201,
+    )
+    return planner["token"]
+
+
 def api(port, method, path, body, token, expect):
     status, payload = request(port, method, path, json.dumps(body).encode(), token)
     if status != expect:
@@ -965,23 +980,7 @@ def main(argv=None):
         results["settings"]["hello_command"] = " ".join(hello.command)
         log("servers up: product on %d, hello on %d" % (product.port, hello.port))
 
-        hospital = api(
-            product.port,
-            "POST",
-            "/api/v1/organizations",
-            {"name": "Bench Hospital", "kind": "hospital"},
-            admin_token,
-            201,
-        )
-        planner = api(
-            product.port,
-            "POST",
-            "/api/v1/users",
-            {"email": "bench-planner@example.org", "organization_id": hospital["id"], "role": "discharge_planner"},
-            admin_token,
-            201,
-        )
-        planner_token = planner["token"]
+        planner_token = bench_planner_token(product.port, admin_token)
         seeded = []
         for index in range(args.seed_referrals):
             status, payload = request(

@@ -16,6 +16,7 @@ from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import orm
 
 from tests.fhir.conftest import pytest_terminal_summary  # noqa: F401  (the FHIR validation count, also under xdist)
+from tests.support.browser import WebClient, give_passwords
 from tests.support.factories import OrganizationFactory, UserFactory
 from transitions import MIGRATIONS_DIR, create_app
 from transitions.core.db import db
@@ -324,3 +325,30 @@ WORLD_USERS = [
 def world(app):
     """Two hospitals, a health plan following acme-health, two IOP providers, and one user per role."""
     return World(app).build(WORLD_ORGS, WORLD_USERS)
+
+
+@pytest.fixture
+def emails(app, world):
+    """The world's users with a web password: {who: email}."""
+    return give_passwords(app, world)
+
+
+@pytest.fixture
+def web(app):
+    """A browser-like client of the pages, not signed in."""
+    return WebClient(app)
+
+
+@pytest.fixture
+def as_user(app, emails):
+    """as_user("planner") -> a WebClient signed in as that world user (one per user per test)."""
+    clients = {}
+
+    def signed_in(who):
+        if who not in clients:
+            client = WebClient(app)
+            assert client.sign_in(emails[who]).status_code == 302
+            clients[who] = client
+        return clients[who]
+
+    return signed_in

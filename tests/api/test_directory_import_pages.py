@@ -3,26 +3,13 @@
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from tests.api.test_directory_import import imported, line, run_import, write
 from tests.support import payloads
-from tests.support.browser import WebClient, give_passwords
+from tests.support.browser import WebClient
 from transitions.core.db import db
 from transitions.directory.models import Track
-
-
-@pytest.fixture
-def as_user(app, world):
-    emails = give_passwords(app, world)
-
-    def signed_in(who):
-        client = WebClient(app)
-        assert client.sign_in(emails[who]).status_code == 302
-        return client
-
-    return signed_in
 
 
 def test_admin_sees_unconfirmed_and_hands_it_to_a_provider(app, world, as_user, tmp_path):
@@ -50,14 +37,15 @@ def test_a_coordinator_cannot_hand_over_a_program(app, world, as_user, tmp_path)
     assert imported(app, "Lakeview Recovery").organization_id == program.organization_id
 
 
-def test_seats_still_right_dates_the_track_and_clears_the_stale_flag(app, api, world, as_user, clock):
+def test_seats_still_right_dates_the_track_and_clears_the_stale_flag(app, api, world, as_user, emails, clock):
     program = api.post("/api/v1/programs", payloads.program(), token=world.tokens["coordinator"]).json
     track = api.post("/api/v1/programs/%s/tracks" % program["id"], payloads.track(), token=world.tokens["coordinator"])
     track_id = track.json["id"]
     coordinator = as_user("coordinator")
     assert "Seats not confirmed" not in coordinator.get("/programs").get_data(as_text=True)
     clock.set((clock.now + timedelta(days=15)).isoformat())
-    coordinator = as_user("coordinator")  # signed in again: a web session does not last 15 days
+    coordinator = WebClient(app)  # signed in again: a web session does not last 15 days
+    assert coordinator.sign_in(emails["coordinator"]).status_code == 302
     assert "Seats not confirmed for 14+ days" in coordinator.get("/programs").get_data(as_text=True)
     assert coordinator.post("/tracks/%s/seats-confirmed" % track_id).status_code == 302
     with app.app_context():

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import PASSWORD, Browser, LiveServer, browser_unavailable, give_passwords, sign_in, sign_out
+from tests.support.browser import PASSWORD, Browser, LiveServer, browser_unavailable, sign_in, sign_out
 from transitions.core.db import db
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
@@ -38,11 +38,6 @@ def page(browser):
     tab = browser.page()
     yield tab
     tab.close()
-
-
-@pytest.fixture
-def emails(app, world):
-    return give_passwords(app, world)
 
 
 @pytest.fixture

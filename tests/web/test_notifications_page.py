@@ -1,20 +1,6 @@
 """The notifications page: each user sees and changes their own mail preferences, as the API does."""
 
-import pytest
-
-from tests.support.browser import WebClient, give_passwords
-
-
-@pytest.fixture
-def as_user(app, world):
-    emails = give_passwords(app, world)
-
-    def signed_in(who):
-        client = WebClient(app)
-        assert client.sign_in(emails[who]).status_code == 302
-        return client
-
-    return signed_in
+from tests.support.browser import WebClient
 
 
 def test_a_planner_changes_their_mail_preferences_on_the_page(api, world, as_user):

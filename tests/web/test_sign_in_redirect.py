@@ -4,8 +4,6 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.support.browser import WebClient, give_passwords
-
 DISGUISED_OFF_SITE = [
     "/\t/evil.example",
     "/\n/evil.example",
@@ -18,16 +16,6 @@ DISGUISED_OFF_SITE = [
     "https://evil.example/",
     "javascript:alert(1)",
 ]
-
-
-@pytest.fixture
-def emails(app, world):
-    return give_passwords(app, world)
-
-
-@pytest.fixture
-def web(app):
-    return WebClient(app)
 
 
 @pytest.mark.parametrize("target", DISGUISED_OFF_SITE)

@@ -6,22 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import PASSWORD, WebClient, give_passwords
+from tests.support.browser import PASSWORD, WebClient
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.identity import passwords
 from transitions.identity.models import User, WebSession
 from transitions.referrals.models import Referral
-
-
-@pytest.fixture
-def emails(app, world):
-    return give_passwords(app, world)
-
-
-@pytest.fixture
-def web(app):
-    return WebClient(app)
 
 
 def referral_count(app):

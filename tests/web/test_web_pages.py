@@ -8,33 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import WebClient, give_passwords
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.followups.models import FollowUpContact
 from transitions.offers.models import Attendance, Offer, Placement
 from transitions.referrals.models import Referral
-
-
-@pytest.fixture
-def emails(app, world):
-    return give_passwords(app, world)
-
-
-@pytest.fixture
-def as_user(app, emails):
-    """as_user("planner") -> a WebClient signed in as that world user."""
-    clients = {}
-
-    def signed_in(who):
-        if who not in clients:
-            client = WebClient(app)
-            assert client.sign_in(emails[who]).status_code == 302
-            clients[who] = client
-        return clients[who]
-
-    return signed_in
 
 
 @pytest.fixture

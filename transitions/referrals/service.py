@@ -11,6 +11,7 @@ from transitions.core.types import new_id
 from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
+from transitions.referrals.schemas import REQUEST_FIELDS
 from transitions.referrals.states import EDITABLE, ensure_transition, transition
 
 
@@ -40,20 +41,7 @@ def _apply_fields(referral, data):
         referral.consent_signed_on = consent["signed_on"] if consent else None
         referral.consent_expires_on = consent.get("expires_on") if consent else None
         referral.consent_revoked_at = None
-    for key in (
-        "origin",
-        "need",
-        "diagnoses",
-        "needs_mat",
-        "discharge_date",
-        "availability",
-        "timezone",
-        "modality",
-        "max_travel_miles",
-        "notes",
-        "share_notes",
-        "auto_cascade",
-    ):
+    for key in (*REQUEST_FIELDS, "max_travel_miles", "notes", "share_notes", "auto_cascade"):
         if key in data:
             setattr(referral, key, data[key])
 
