@@ -156,3 +156,26 @@ class WebClient:
     def cookie(self, name):
         cookie = self.client.get_cookie(name)
         return cookie.value if cookie else None
+
+
+# ---------------------------------------------------------------- accessibility (axe-core, from package-lock.json)
+
+AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "node_modules", "axe-core", "axe.min.js")
+
+
+def axe_violations(page):
+    """axe-core's violations on the page as it stands now: [(rule id, impact, [target selectors])]; [] when clean.
+    axe is injected from node_modules (npm ci installs it), so the check runs offline."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=AXE_SCRIPT)
+    result = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
+    return [
+        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
+        for violation in result["violations"]
+    ]
+
+
+def assert_accessible(page):
+    """Fail with axe-core's findings, named by page, when the page has any violation."""
+    violations = axe_violations(page)
+    assert not violations, "axe-core violations on %s: %r" % (page.url, violations)
