@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import transitions.models  # noqa: F401  (every table in db.metadata, however the test is run)
 from tests.conftest import _with_database, postgres_server_url
 from transitions import MIGRATIONS_DIR, create_app
 from transitions.core.db import db, schema_filter_for

@@ -11,7 +11,7 @@ from transitions.core.db import db
 from transitions.core.errors import Conflict, NotFound, ValidationFailed
 from transitions.core.nul import looks_like_id
 from transitions.identity import passwords, service
-from transitions.identity.models import PLATFORM_KIND, Organization, User
+from transitions.identity.models import DEFAULT_ORGANIZATION_TIMEZONE, PLATFORM_KIND, Organization, User
 from transitions.identity.schemas import UserInSchema
 
 # The organization create-admin files admins under when none is named (created on first use).
@@ -35,9 +35,9 @@ def get_user(actor, user_id):
     return user
 
 
-def create_organization(actor, name, kind, payer_ids=(), hl7_facility_ids=()):
+def create_organization(actor, name, kind, payer_ids=(), hl7_facility_ids=(), timezone=DEFAULT_ORGANIZATION_TIMEZONE):
     policy.ADMINISTER.require(actor)
-    return service.create_organization(name, kind, payer_ids, hl7_facility_ids)
+    return service.create_organization(name, kind, payer_ids, hl7_facility_ids, timezone)
 
 
 def update_organization(actor, organization_id, changes):

@@ -15,6 +15,7 @@ ORG_KINDS = ("hospital", "residential", "health_plan", "iop_provider")
 PLATFORM_KIND = "platform"
 # The kinds whose ADT feeds (HL7 v2 discharges and admissions) the service accepts.
 HL7_FACILITY_KINDS = ("hospital", "residential")
+DEFAULT_ORGANIZATION_TIMEZONE = "UTC"
 ROLES = ("discharge_planner", "case_manager", "iop_coordinator", "admin")
 # Which organization kinds a role may belong to; admins may sit in any org.
 ROLE_ORG_KINDS = {
@@ -34,6 +35,8 @@ class Organization(db.Model):
     # The HL7 v2 sending facilities (MSH-4) whose ADT messages speak for this hospital or residential organization;
     # one facility id belongs to one organization (the service checks it on every change).
     hl7_facility_ids: Mapped[list] = mapped_column(JSONType, default=list)
+    # The IANA zone every time on its users' pages is shown in (named beside it); UTC until an admin sets one.
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_ORGANIZATION_TIMEZONE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -11,9 +11,10 @@ from transitions.core.fields import (
     Text,
     Timestamp,
     check_payer,
+    check_timezone,
     unique,
 )
-from transitions.identity.models import HL7_FACILITY_KINDS, ORG_KINDS, ROLES
+from transitions.identity.models import DEFAULT_ORGANIZATION_TIMEZONE, HL7_FACILITY_KINDS, ORG_KINDS, ROLES
 
 # An HL7 v2 sending facility id (MSH-4's namespace id, or its universal id such as an OID): the payer id's shape.
 check_facility = PatternCheck(PAYER_ID, "HL7 facility ids are 1-100 letters, digits, '.', '_', ':' or '-'.")
@@ -31,6 +32,11 @@ class OrganizationInSchema(StrictSchema):
         check_facility,
         load_default=list,
         metadata={"description": "The HL7 v2 sending facilities (MSH-4) of a hospital or residential organization."},
+    )
+    timezone = fields.String(
+        validate=check_timezone,
+        load_default=DEFAULT_ORGANIZATION_TIMEZONE,
+        metadata={"description": "IANA time zone its users' pages show times in (default UTC)."},
     )
 
     @validates_schema
@@ -58,6 +64,7 @@ class OrganizationSchema(Schema):
     kind = fields.String()
     payer_ids = fields.List(fields.String())
     hl7_facility_ids = fields.List(fields.String())
+    timezone = fields.String()
     created_at = Timestamp()
 
 

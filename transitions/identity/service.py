@@ -4,14 +4,20 @@ from sqlalchemy import select
 
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import Conflict, ValidationFailed
-from transitions.identity.models import HL7_FACILITY_KINDS, ROLE_ORG_KINDS, Organization, User
+from transitions.identity.models import (
+    DEFAULT_ORGANIZATION_TIMEZONE,
+    HL7_FACILITY_KINDS,
+    ROLE_ORG_KINDS,
+    Organization,
+    User,
+)
 from transitions.identity.tokens import generate_token, hash_token
 
 
-def create_organization(name, kind, payer_ids=(), hl7_facility_ids=()):
+def create_organization(name, kind, payer_ids=(), hl7_facility_ids=(), timezone=DEFAULT_ORGANIZATION_TIMEZONE):
     _check_facilities(kind, list(hl7_facility_ids))
     organization = Organization(
-        name=name, kind=kind, payer_ids=list(payer_ids), hl7_facility_ids=list(hl7_facility_ids)
+        name=name, kind=kind, payer_ids=list(payer_ids), hl7_facility_ids=list(hl7_facility_ids), timezone=timezone
     )
     db.session.add(organization)
     db.session.flush()

@@ -3,6 +3,8 @@
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from flask import g, has_request_context
+
 from transitions.core import codes
 from transitions.followups import checks
 from transitions.web.forms import DAY_NAMES
@@ -139,11 +141,18 @@ def fmt_date(value):
     return "%s %d, %d" % (value.strftime("%a %b"), value.day, value.year)
 
 
-def fmt_datetime(value, zone="UTC"):
-    """A stored UTC instant shown in a zone, e.g. 'Dec 1, 2026 09:00 CST'."""
+def viewer_timezone():
+    """The signed-in user's organization's zone (UTC outside a signed-in page, as in mail and the API)."""
+    user = g.get("user") if has_request_context() else None
+    return user.organization.timezone if user is not None else "UTC"
+
+
+def fmt_datetime(value, zone=None):
+    """A stored UTC instant in the viewer's organization's zone (or a given one), the zone named:
+    'Dec 1, 2026 09:00 CST'. One zone per page, so planners, coordinators and case managers never see two."""
     if value is None:
         return "—"
-    local = value.astimezone(ZoneInfo(zone))
+    local = value.astimezone(ZoneInfo(zone or viewer_timezone()))
     return "%s %d, %d %s %s" % (local.strftime("%b"), local.day, local.year, local.strftime("%H:%M"), local.tzname())
 
 
