@@ -27,6 +27,10 @@ DEFAULTS = {
     "WEBHOOK_ALLOW_PRIVATE": False,
     # Honour X-Forwarded-For from this many proxies when recording client addresses.
     "TRUSTED_PROXIES": 0,
+    # Each process remembers a resolved bearer token this long (transitions/identity/tokens.py): a revoked, rotated or
+    # deactivated token stops working at once in the process that changed it, and within this bound in every other.
+    # 0: every request looks its token up.
+    "TOKEN_CACHE_SECONDS": 5,
     "SEED_DATA_DIR": None,
     # Follow-up plan. None: every check of transitions/followups/checks.py, due on its own day after discharge,
     # for the needs its rule concerns. A mapping check name -> {due_days, needs?} (needs omitted = every need)
@@ -67,6 +71,9 @@ DEFAULTS = {
     "MAIL_MAX_ATTEMPTS": 20,
     "MAIL_RETRY_BASE_SECONDS": 60,
     "MAIL_RETRY_MAX_SECONDS": 3600,
+    # SMTP connections one scheduler sends over at once (1-16), each reused for the pass: at most this many mails
+    # are sent and not yet recorded when a scheduler dies (see docs/decisions.md).
+    "MAIL_CONNECTIONS": 2,
     # The hour (UTC, 0-23) at which a digest reader gets the day's mail in one message.
     "MAIL_DIGEST_HOUR": 7,
     # A pending offer with this many hours left gets one offer.expiring event (mail to the program's coordinators).

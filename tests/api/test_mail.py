@@ -275,6 +275,27 @@ def test_server_down_then_up_every_mail_arrives_exactly_once(app, clock, world, 
         server.stop()
 
 
+def test_several_connections_send_every_mail_exactly_once_after_one_proves_the_server(app, clock, world, scene, smtp):
+    app.config["MAIL_CONNECTIONS"] = 3
+    peers = []
+    take = smtp.inbox.handle_DATA
+
+    async def handle_data(server, session, envelope):
+        peers.append(session.peer)
+        return await take(server, session, envelope)
+
+    smtp.inbox.handle_DATA = handle_data
+    track = scene.track(capacity=12)
+    for _ in range(12):
+        scene.offered(scene.referral(), track)
+    summary = send_mail(app, clock)
+    assert "12 mails sent, 0 to retry" in summary, summary
+    ids = [m["Message-ID"] for _, m in smtp.inbox.received()]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert len(peers) == 12 and 1 < len(set(peers)) <= 3  # more than one connection, never more than configured
+    assert send_mail(app, clock).count("0 mails sent") == 1  # nothing left to send
+
+
 def test_a_refused_recipient_is_not_retried(app, clock, world, scene, smtp):
     async def refuse(server, session, envelope, address, rcpt_options):
         return "550 no such user"

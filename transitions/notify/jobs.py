@@ -138,46 +138,82 @@ def emit_seats_unconfirmed(run):
 MAIL_CLAIM_BATCH = 100
 
 
-def send_due_mail(run, settings, mailer=None):
-    """Send every due mail, one at a time over one SMTP connection: leased a batch at a time and committed before
-    the sends, each recorded and committed right after its own send.
+def send_due_mail(run, settings, mailers=None):
+    """Send every due mail over `settings.connections` SMTP connections, each reused for the whole pass: leased a
+    batch at a time and committed before the sends; each mail recorded (and committed, on one connection held for
+    the pass) as soon as its send returns, so at most one mail per SMTP connection is sent and not yet recorded.
 
     A batch is sent within one deadline from its claim (its lease outlasts that deadline): a send that would start
-    with less than half a deadline left, and every mail after a send the server could not take (down, timed out,
-    busy), are given back due at once, with no attempt counted; the run ends there. Only the mail that found the
-    server down counts an attempt and waits its backoff.
+    with less than half a deadline left, and every mail not yet started when a send finds the server unable to take
+    it (down, timed out, busy), are given back due at once, with no attempt counted; the run ends there. Only the
+    mails that found the server down count an attempt and wait their backoff.
     """
     counts = mail.SendCounts()
-    mailer = mailer or smtp.Mailer(settings)
+    mailers = mailers or [smtp.Mailer(settings) for _ in range(settings.connections)]
     try:
-        while not run.stopping():
-            claimed_at = time.monotonic()
-            units = mail.claim_batch(run.now(), settings.lease, MAIL_CLAIM_BATCH)
-            db.session.commit()
-            if not units:
-                break
-            expires_at = claimed_at + settings.deadline
-            prepared = mail.messages_for(units, settings)
-            skipped = sum(len(unit) - len(sending) for unit, (_, sending) in zip(units, prepared, strict=True))
-            counts.results["skipped"] += skipped
-            # Skipped rows settled; no transaction stays open across the sends.
-            db.session.commit()
-            for index, (message, sending) in enumerate(prepared):
-                if message is None:
-                    continue
-                if run.stopping() or expires_at - time.monotonic() < settings.deadline / 2:
-                    # Out of time for this batch: the rest goes back, and the next claim starts a new deadline.
-                    release(prepared[index:], run)
-                    break
-                outcome = mailer.send(message, expires_at)
-                counts.results[mail.record_send(sending, outcome, run.now(), settings)] += len(sending)
+        # The threads only talk SMTP; every database statement stays on this thread and its session.
+        with mail.record_connection() as recorder, ThreadPoolExecutor(len(mailers), "mail-send") as pool:
+            while not run.stopping():
+                claimed_at = time.monotonic()
+                units = mail.claim_batch(run.now(), settings.lease, MAIL_CLAIM_BATCH)
                 db.session.commit()
-                if outcome.server_down:
-                    release(prepared[index + 1 :], run)
-                    return counts
+                if not units:
+                    break
+                prepared = mail.messages_for(units, settings)
+                counts.results["skipped"] += sum(
+                    len(unit) - len(sending) for unit, (_, sending) in zip(units, prepared, strict=True)
+                )
+                # Skipped rows settled; no transaction stays open across the sends.
+                db.session.commit()
+                sendable = [(message, sending) for message, sending in prepared if message is not None]
+                batch = _Batch(run, settings, pool, recorder, counts, claimed_at + settings.deadline)
+                if not batch.send(sendable, mailers):
+                    break
     finally:
-        mailer.close()
+        for mailer in mailers:
+            mailer.close()
     return counts
+
+
+class _Batch:
+    """One claimed batch's sends, spread over the free SMTP connections and recorded as each returns."""
+
+    def __init__(self, run, settings, pool, recorder, counts, expires_at):
+        self.run, self.settings, self.pool, self.recorder = run, settings, pool, recorder
+        self.counts, self.expires_at = counts, expires_at
+
+    def send(self, sendable, mailers):
+        """Send the batch; False when the run should end (the server could not take a mail, or it is stopping)."""
+        free, in_flight, position, server_down = list(mailers), {}, 0, False
+        while position < len(sendable) or in_flight:
+            # One connection until the server has taken a mail in this pass: a server that is down is found by
+            # one mail, which alone counts an attempt, and one that never answers costs one deadline, not several.
+            capacity = len(mailers) if self.counts.results["sent"] else 1
+            while free and position < len(sendable) and len(in_flight) < capacity:
+                if self.run.stopping() or self.expires_at - time.monotonic() < self.settings.deadline / 2:
+                    # Out of time for this batch: the rest goes back, and the next claim starts a new deadline.
+                    release(sendable[position:], self.run)
+                    position = len(sendable)
+                    break
+                message, sending = sendable[position]
+                position += 1
+                mailer = free.pop()
+                in_flight[self.pool.submit(mailer.send, message, self.expires_at)] = (mailer, sending)
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                mailer, sending = in_flight.pop(future)
+                outcome = future.result()
+                result = mail.record_send(sending, outcome, self.run.now(), self.settings, self.recorder)
+                self.counts.results[result] += len(sending)
+                db.session.commit()  # a retry's or failure's rows; a sent mail's record is committed by the recorder
+                free.append(mailer)
+                if outcome.server_down and not server_down:
+                    server_down = True
+                    release(sendable[position:], self.run)
+                    position = len(sendable)
+        return not server_down and not self.run.stopping()
 
 
 def release(prepared, run):

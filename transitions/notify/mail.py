@@ -13,10 +13,11 @@ at least once at that one instant (docs/decisions.md says why), with the same Me
 
 import logging
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from transitions import policy
 from transitions.core.db import db, dialect_name
@@ -48,10 +49,15 @@ class Choice:
     digest: bool
 
 
-def choice_for(user, preference=None):
+# Callers that loaded a user's preference row pass it, or None when they found none; without one, it is looked up.
+# (A missing row is not in the identity map, so looking it up again would be a query per mail.)
+LOOK_UP = object()
+
+
+def choice_for(user, preference=LOOK_UP):
     """The user's effective choice: their stored preference, or the default (email on, every event of their role)."""
     concerning = policy.MAIL_EVENTS_BY_ROLE.get(user.role, ())
-    if preference is None:
+    if preference is LOOK_UP:
         preference = db.session.get(NotificationPreference, user.id)
     if preference is None:
         return Choice(True, concerning, False)
@@ -59,7 +65,7 @@ def choice_for(user, preference=None):
     return Choice(bool(preference.email), events, bool(preference.digest))
 
 
-def wants(user, event_type, preference=None):
+def wants(user, event_type, preference=LOOK_UP):
     """The user is active, has email on, and wants mail about this kind of event."""
     if not user.active:
         return False
@@ -355,17 +361,35 @@ def messages_for(units, settings):
     return prepared
 
 
-def record_send(delivery_ids, outcome, now, settings):
-    """Apply what the send got to its rows: sent, retry after the backoff, or failed for good; the result."""
+# One statement, built once (it runs after every send): whatever state a row is in, the server took it (a row whose
+# lease ran out and that another sender settled first included). On the table, not the mapped class: no session
+# objects to synchronise, and the ORM's bulk-update path would cost more than the round trip.
+_deliveries = MailDelivery.__table__
+MARK_SENT = (
+    update(_deliveries)
+    .where(_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at=bindparam("now"), last_error=None, attempts=_deliveries.c.attempts + 1)
+)
+
+
+@contextmanager
+def record_connection():
+    """The connection a pass records its sends on, each one statement committed at once: held for the whole pass,
+    so a record costs one round trip, not a pool checkout (and its ping), BEGIN, UPDATE and COMMIT. When the session
+    is already bound to one connection (a caller's own transaction), records go there, inside it."""
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def record_send(delivery_ids, outcome, now, settings, connection=None):
+    """Apply what the send got to its rows: sent (on `connection` when given, committed there), retry after the
+    backoff, or failed for good (in the session, for the caller to commit); the result."""
     if outcome.ok:
-        # One statement: whatever state a row is in, the server took it (a row whose lease ran out and that another
-        # sender settled first included).
-        db.session.execute(
-            update(MailDelivery)
-            .where(MailDelivery.id.in_(list(delivery_ids)))
-            .values(status="sent", sent_at=now, last_error=None, attempts=MailDelivery.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
+        (connection or db.session).execute(MARK_SENT, {"ids": list(delivery_ids), "now": now})
         return "sent"
     rows = [
         db.session.get(MailDelivery, delivery_id, with_for_update=dialect_name() == "postgresql")

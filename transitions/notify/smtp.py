@@ -66,6 +66,7 @@ class MailSettings:
     retry_base: float
     retry_max: float
     digest_hour: int
+    connections: int = 1
 
     @property
     def lease(self):
@@ -98,6 +99,9 @@ def mail_settings(config=None):
     hour = config["MAIL_DIGEST_HOUR"]
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         raise ValueError("MAIL_DIGEST_HOUR must be a whole hour from 0 to 23, not %r." % (hour,))
+    connections = config["MAIL_CONNECTIONS"]
+    if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= 16:
+        raise ValueError("MAIL_CONNECTIONS must be a whole number from 1 to 16, not %r." % (connections,))
     hours = config["OFFER_EXPIRING_HOURS"]
     if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
         raise ValueError("OFFER_EXPIRING_HOURS must be a number of hours above 0, not %r." % (hours,))
@@ -111,6 +115,7 @@ def mail_settings(config=None):
         retry_base=_seconds(config, "MAIL_RETRY_BASE_SECONDS"),
         retry_max=_seconds(config, "MAIL_RETRY_MAX_SECONDS"),
         digest_hour=hour,
+        connections=connections,
     )
 
 
