@@ -3,6 +3,7 @@
 from transitions.adt.models import AdtMessage
 from transitions.core.models import AuditRecord, IdempotencyRecord
 from transitions.directory.models import Program, Track
+from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit
 from transitions.followups.models import FollowUp, FollowUpContact
 from transitions.identity.models import Organization, User, WebSession
 from transitions.notify.models import (
@@ -22,6 +23,9 @@ __all__ = [
     "IdempotencyRecord",
     "Program",
     "Track",
+    "Discharge",
+    "DischargeReadmission",
+    "DischargeVisit",
     "FollowUp",
     "FollowUpContact",
     "Organization",

@@ -16,6 +16,7 @@ from transitions.core.db import db, json_array_contains
 from transitions.core.errors import Forbidden, NotFound
 from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
+from transitions.discharges.models import Discharge
 from transitions.identity.models import Organization, User
 from transitions.notify.models import Event, Webhook
 from transitions.offers.models import Offer, Placement
@@ -101,6 +102,25 @@ def part2_notice_for(user, referral):
     if referral.is_substance_use and user.organization_id != referral.organization_id:
         return PART2_NOTICE
     return None
+
+
+def discharge_visibility(user):
+    """A WHERE clause selecting the discharges without referral this user may read: the facility organization's
+    planners, the case managers of the plan that follows the member's payer, admins; nobody else (a provider never
+    had an offer for it)."""
+    if user.role == "admin":
+        return true()
+    if user.role == "discharge_planner":
+        return Discharge.organization_id == user.organization_id
+    if user.role == "case_manager":
+        payer_ids = list(user.organization.payer_ids or [])
+        return Discharge.payer_id.in_(payer_ids) if payer_ids else false()
+    return false()
+
+
+def get_discharge(user, discharge_id, action="discharge.read"):
+    """Load a discharge without referral the user may see; anything else is 404 and an audited denial."""
+    return audited_lookup(user, Discharge, "discharge", discharge_id, discharge_visibility, action)
 
 
 def public_lookup(model, object_type, object_id):
@@ -273,6 +293,17 @@ SEND_ADT = Policy(
 )
 READ_ADT = Policy("adt.read", "adt_message", "Only administrators read the ADT inbox.", {"admin": anyone})
 CONTACT_FOLLOWUP = Policy("followup.contact", "followup", "Only case managers record outreach.", CASE_MANAGERS)
+# Discharges without referral: every role may ask (a provider's list is empty and an id a 404, as for another
+# organization's referral); discharge_visibility decides which exist for whom.
+READ_DISCHARGES = Policy(
+    "discharge.read",
+    "discharge",
+    NOT_FOR_YOUR_ROLE,
+    {"case_manager": anyone, "discharge_planner": anyone, "iop_coordinator": anyone, "admin": anyone},
+)
+RECORD_VISIT = Policy(
+    "discharge.visit", "discharge", "Only the member's case managers record follow-up visits.", CASE_MANAGERS
+)
 # REFERRAL_SIDE's roles in an order of their own: the 403 and the pages name case managers first here.
 VIEW_DASHBOARDS = Policy(
     "dashboard.read",
@@ -423,6 +454,34 @@ def mail_recipients(event, referral, offer_provider):
     if not clauses:
         return None
     return select(User).where(User.active.is_(True), or_(*clauses)).order_by(User.id)
+
+
+def discharge_mail_recipients(discharge):
+    """The active case managers of the plans that follow a discharge without referral's payer (before their own
+    preferences), as a query: who is mailed its followup.missed (there is no submitting planner to tell)."""
+    paying_plans = select(Organization.id).where(
+        Organization.kind == "health_plan", json_array_contains(Organization.payer_ids, discharge.payer_id)
+    )
+    return (
+        select(User)
+        .where(User.active.is_(True), User.role == "case_manager", User.organization_id.in_(paying_plans))
+        .order_by(User.id)
+    )
+
+
+def discharge_mailable_to(user, discharge_id):
+    """The user may read the discharge without referral (discharge_visibility): the last check before mail is queued."""
+    return db.session.scalar(select(exists().where(Discharge.id == discharge_id, discharge_visibility(user))))
+
+
+def organizations_hearing_discharge(discharge, organizations):
+    """Ids of the organizations whose webhooks hear of a discharge without referral's events: the facility's and the
+    plans among `organizations` that follow its payer (discharge_visibility, as facts)."""
+    heard = {discharge.organization_id}
+    for organization in organizations.values():
+        if organization.kind == "health_plan" and discharge.payer_id in (organization.payer_ids or []):
+            heard.add(organization.id)
+    return heard
 
 
 def mailable_to(user, referral_id):

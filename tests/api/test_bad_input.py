@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import payloads
+from tests.support.discharges import discharge_row
 from tests.support.offers import Scene
 from transitions.core.db import db
 from transitions.core.errors import PROBLEM_MIME
@@ -124,6 +125,7 @@ class Objects:
             "webhook_id": webhook.json["id"],
             "user_id": world.users["planner2"],
             "organization_id": world.orgs["hospital2"],
+            "discharge_id": discharge_row(app, world.orgs["hospital"], clock.now.date()),
         }
         # Where an endpoint acts on a referral in another state than a pending offer's.
         self.overrides = {

@@ -201,6 +201,18 @@ def rate(numerator, denominator, pending=0):
     }
 
 
+def with_adt(referral_only, numerator, denominator, pending=0):
+    """A follow-up rate with its figures counting discharges without referral too (the same when there are none)."""
+    both = rate(numerator, denominator, pending)
+    return dict(
+        referral_only,
+        numerator_with_adt=both["numerator"],
+        denominator_with_adt=both["denominator"],
+        rate_with_adt=both["rate"],
+        pending_with_adt=both["pending"],
+    )
+
+
 def test_metrics_match_the_hand_computed_cohort(api, world, cohort):
     response = api.get("/api/v1/metrics?from=2026-12-01&to=2027-02-15", token=world.tokens["manager"])
     assert response.status_code == 200, response.json
@@ -211,9 +223,11 @@ def test_metrics_match_the_hand_computed_cohort(api, world, cohort):
     assert (m["from"], m["to"], m["as_of"]) == ("2026-12-01", "2027-02-15", "2027-02-15T12:00:00Z")
     # Met on days 1-7: R1 R3 R5 R7 R9 R11 R14 R16 R22 R24. Missed: R2 (days 0 and 8), R4, R6, R8, R10,
     # R12, R13, R15, R18. R17's window is open.
-    assert m["followup_7"] == rate(10, 19, 1)
+    # No ADT feed told of a discharge without referral here: the figures with ADT are the same.
+    assert m["discharges_without_referral"] == 0
+    assert m["followup_7"] == with_adt(rate(10, 19, 1), 10, 19, 1)
     # Missed: R4, R5 (readmitted day 10), R8 (day 31), R10, R15 (readmitted day 5). R17, R18 open.
-    assert m["followup_30"] == rate(13, 18, 2)
+    assert m["followup_30"] == with_adt(rate(13, 18, 2), 13, 18, 2)
     # SUD: R11 R13 (day 14) R14 R16 met; R12 (day 15) R15 missed; R18 open.
     assert m["initiation"] == rate(4, 6, 1)
     # Initiation plus two more by day 34: R11 (3, 10, 30) and R16 (2, 9, 34) only.
@@ -240,14 +254,14 @@ def test_metrics_scope_for_planners_admins_and_other_plans(api, world, cohort):
     # The hospital's own referrals: R1-R19, R4b, R23, R24 less the cancelled R20 and the early R21.
     assert planner["referrals"] == 22
     # The plan's 10 of 19, less R22 (met), plus R19 (met), R4b and R23 (missed).
-    assert planner["followup_7"] == rate(10, 21, 1)
+    assert planner["followup_7"] == with_adt(rate(10, 21, 1), 10, 21, 1)
     assert api.get(query, token=world.tokens["admin"]).json["referrals"] == 23
     other = api.get(query, token=world.tokens["manager2"]).json
-    assert other["referrals"] == 2 and other["followup_7"] == rate(1, 2)
+    assert other["referrals"] == 2 and other["followup_7"] == with_adt(rate(1, 2), 1, 2)
     # R19's accepted offer, and R4b's offer still 'pending' in its row but past its expires_at: expired.
     assert other["offer_acceptance"] == rate(1, 2, 0)
     narrowed = api.get(query + "&organization_id=%s" % world.orgs["hospital2"], token=world.tokens["manager"]).json
-    assert narrowed["referrals"] == 1 and narrowed["followup_7"] == rate(1, 1)
+    assert narrowed["referrals"] == 1 and narrowed["followup_7"] == with_adt(rate(1, 1), 1, 1)
 
 
 def test_metrics_defaults_and_validation(api, world, cohort):
@@ -255,7 +269,7 @@ def test_metrics_defaults_and_validation(api, world, cohort):
     assert (default["from"], default["to"]) == ("2026-11-18", "2027-02-15")
     assert default["referrals"] == 21  # the last 90 days reach back to R21's discharge on 2026-11-25
     empty = api.get("/api/v1/metrics?from=2025-01-01&to=2025-02-01", token=world.tokens["manager"]).json
-    assert empty["referrals"] == 0 and empty["followup_7"] == rate(0, 0)
+    assert empty["referrals"] == 0 and empty["followup_7"] == with_adt(rate(0, 0), 0, 0)
     assert empty["median_days_to_first_session"] == {"value": None, "count": 0}
     for bad in (
         "from=2027-01-01&to=2026-12-01",

@@ -30,3 +30,9 @@ def adt(
         segments.append("|".join(fields))
     segments.extend(extra_segments)
     return (separator.join(segments) + separator).encode("utf-8")
+
+
+def in1(payer="acme-health", policy_number="ACM123456", set_id=1):
+    """An IN1 segment: IN1-3 the insurance company id (a health plan's payer id), IN1-36 the policy number."""
+    fields = ["IN1", str(set_id), "HMO", payer] + [""] * 32 + [policy_number]
+    return "|".join(fields)

@@ -3,6 +3,7 @@ characters, escapes and repetitions), the facts an ADT event carries, and the AC
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 
 import hl7
@@ -17,6 +18,8 @@ CHARSETS = {
     "8859/1": "latin-1",
     "8859/15": "iso8859-15",
 }
+# HL7 table 0203 identifier types that name a member of a health plan (PID-3.5).
+MEMBER_ID_TYPES = ("MB", "MI", "MA", "MC", "SN")
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 # DTM: YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]; a date needs at least the day.
 DTM = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?([+-]\d{4})?$")
@@ -78,6 +81,10 @@ class Patient:
     patient_class: str
     member_ids: list
     payer_ids: list
+    # (IN1-3 insurer, IN1-36 policy number or "") per IN1 segment, in order.
+    coverages: list = dataclass_field(default_factory=list)
+    # PID-3 identifiers of a member-id type (PID-3.5 MB, MI, MA, MC, SN), in order.
+    plan_member_ids: list = dataclass_field(default_factory=list)
 
 
 def decode(raw):
@@ -201,7 +208,13 @@ def patient(message):
     if not family or not given:
         raise Refusal("AE", "PID-5", REQUIRED_FIELD_MISSING, "PID-5 (the patient's family and given name) is missing.")
     birth_date = hl7_date(field(message, "PID", 7), "PID-7")
-    member_ids = [field(message, "PID", 3, n) for n in range(1, repetitions(message, "PID", 3) + 1)]
+    pid3 = range(1, repetitions(message, "PID", 3) + 1)
+    member_ids = [field(message, "PID", 3, n) for n in pid3]
+    plan_member_ids = [
+        field(message, "PID", 3, n)
+        for n in pid3
+        if field(message, "PID", 3, n, 5).upper() in MEMBER_ID_TYPES and field(message, "PID", 3, n)
+    ]
     payer_ids, policy_numbers = [], []
     try:
         insurance = message.segments("IN1")
@@ -217,6 +230,8 @@ def patient(message):
         patient_class=field(message, "PV1", 2),
         member_ids=[value for value in member_ids + policy_numbers if value],
         payer_ids=[value for value in payer_ids if value],
+        coverages=[(payer, number) for payer, number in zip(payer_ids, policy_numbers, strict=True) if payer],
+        plan_member_ids=plan_member_ids,
     )
 
 

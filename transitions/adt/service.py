@@ -12,12 +12,14 @@ from transitions.adt import hl7v2
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
+from transitions.discharges import commands as discharges
 from transitions.identity.models import HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
 from transitions.referrals import commands as referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES
+from transitions.referrals.states import EDITABLE
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ def _apply_stored(message_id, message, header, now, sender_organization_id=None,
         row.attempts = (row.attempts or 0) + 1
         try:
             with db.session.begin_nested():
-                outcome = _apply(message, header, now, sender_organization_id)
+                outcome = _apply(message, header, now, sender_organization_id, row.id)
         except hl7v2.Refusal as refusal:
             outcome = _refused(refusal)
         except DomainError as error:
@@ -189,7 +191,7 @@ def _finish(row, outcome, now):
 # ---------------------------------------------------------------- the events
 
 
-def _apply(message, header, now, sender_organization_id=None):
+def _apply(message, header, now, sender_organization_id=None, message_id=None):
     hl7v2.check_header(header)
     organization = _facility_organization(header.facility_id)
     if sender_organization_id is not None and organization.id != sender_organization_id:
@@ -199,7 +201,7 @@ def _apply(message, header, now, sender_organization_id=None):
     if header.message_type != "ADT":
         return Outcome("ignored", "AA", "%s messages are not acted on." % header.message_type)
     if header.trigger == DISCHARGE:
-        return _discharge(message, organization, now)
+        return _discharge(message, organization, now, message_id)
     if header.trigger in ADMISSIONS:
         return _admission(message, organization, now)
     return Outcome("ignored", "AA", "ADT^%s is acknowledged and not acted on." % header.trigger)
@@ -222,7 +224,7 @@ def _facility_organization(facility_id, strict=True):
     raise hl7v2.Refusal("AR", "MSH-4", hl7v2.UNKNOWN_KEY, "The sending facility %s %s." % (facility_id, why))
 
 
-def _discharge(message, organization, now):
+def _discharge(message, organization, now, message_id=None):
     patient = hl7v2.patient(message)
     discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45")
     if organization.kind == "hospital" and patient.patient_class != "I":
@@ -233,11 +235,7 @@ def _discharge(message, organization, now):
         )
     referral = _open_referral(organization, patient)
     if referral is None:
-        return Outcome(
-            "ignored",
-            "AA",
-            "No open referral for this patient from this facility (discharges without referral are not recorded yet).",
-        )
+        return _discharge_without_referral(patient, organization, discharged_on, now, message_id)
     if referral.discharge_date == discharged_on:
         return Outcome(
             "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
@@ -249,10 +247,51 @@ def _discharge(message, organization, now):
         raise hl7v2.Refusal(
             "AE", "PV1-45", hl7v2.DATA_TYPE_ERROR, "PV1-45: %s" % " ".join(map(str, messages))
         ) from None
-    referrals.update_referral(feed_actor(organization), referral.id, changes, now)
+    if referral.status in EDITABLE:
+        referrals.update_referral(feed_actor(organization), referral.id, changes, now)
+    else:
+        # Placed or attending: nothing else of the referral may change, but the actual discharge date must still
+        # move its follow-up checks (they are measured from the real discharge).
+        referrals.record_actual_discharge(feed_actor(organization), referral.id, changes["discharge_date"], now)
     return Outcome(
         "processed", "AA", "The referral's discharge date became %s." % discharged_on, None, None, referral.id
     )
+
+
+def _discharge_without_referral(patient, organization, discharged_on, now, message_id):
+    """No open referral: a health plan's member (IN1-3 one of its payer_ids) is recorded as a discharge without
+    referral, followed by its own followup_7 and followup_30; anyone else is stored as ignored, saying why."""
+    coverage = _followed_coverage(patient)
+    if coverage is None:
+        insurers = ", ".join(patient.payer_ids) or "none"
+        return Outcome(
+            "ignored",
+            "AA",
+            "No open referral for this patient from this facility, and no health plan follows its coverage "
+            "(IN1-3: %s): nothing to follow." % insurers[:200],
+        )
+    payer_id, member_id = coverage
+    discharge, new = discharges.record_discharge(
+        feed_actor(organization), organization, patient, discharged_on, payer_id, member_id, now, message_id
+    )
+    if not new:
+        return Outcome("processed", "AA", "The discharge without referral %s was recorded before." % discharge.id)
+    return Outcome("processed", "AA", "A discharge without referral was recorded (%s)." % discharge.id)
+
+
+def _followed_coverage(patient):
+    """(payer id, member id) of the first IN1 whose insurer (IN1-3) a health plan follows, else None. The member id
+    is that IN1's policy number (IN1-36), else PID-3's first member-type identifier."""
+    for payer_id, policy_number in patient.coverages:
+        followed = db.session.scalar(
+            select(Organization.id)
+            .where(Organization.kind == "health_plan", json_array_contains(Organization.payer_ids, payer_id))
+            .limit(1)
+        )
+        if followed is not None:
+            member_id = policy_number or (patient.plan_member_ids[0] if patient.plan_member_ids else None)
+            return payer_id[:100], member_id[:100] if member_id else None
+    return None
 
 
 def _admission(message, organization, now):
@@ -264,11 +303,29 @@ def _admission(message, organization, now):
         if 0 <= (admitted_on - referral.discharge_date).days <= READMISSION_WINDOW_DAYS
     ]
     if not candidates:
-        return Outcome("ignored", "AA", "No discharge of this patient from this facility in the 30 days before.")
+        return _readmission_after_discharge(patient, organization, admitted_on, now)
     referral = max(candidates, key=lambda row: (row.discharge_date, row.created_at))
     _, days = offers.record_readmission(feed_actor(organization), referral.id, admitted_on, organization.name, now)
     return Outcome(
         "processed", "AA", "A readmission %d days after the discharge was recorded." % days, None, None, referral.id
+    )
+
+
+def _readmission_after_discharge(patient, organization, admitted_on, now):
+    """An admission within 30 days of a discharge without referral of the same patient: a readmission on it."""
+    candidates = [
+        discharge
+        for discharge in discharges.discharges_of_patient(organization, patient)
+        if 0 <= (admitted_on - discharge.discharge_date).days <= READMISSION_WINDOW_DAYS
+    ]
+    if not candidates:
+        return Outcome("ignored", "AA", "No discharge of this patient from this facility in the 30 days before.")
+    discharge = candidates[0]  # the latest discharge (discharges_of_patient's order)
+    _, days = discharges.record_readmission(feed_actor(organization), discharge, admitted_on, organization.name, now)
+    return Outcome(
+        "processed",
+        "AA",
+        "A readmission %d days after the discharge without referral %s was recorded." % (days, discharge.id),
     )
 
 

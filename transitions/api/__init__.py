@@ -233,6 +233,7 @@ def init_app(app):
         adt,
         audit_log,
         dashboards,
+        discharges,
         followups,
         health,
         matching,
@@ -256,6 +257,7 @@ def init_app(app):
         dashboards,
         notifications,
         adt,
+        discharges,
     ):
         api.register_blueprint(module.blp)
         # After the blueprint's own hooks (its authentication); this app's list, so no app adds it twice.

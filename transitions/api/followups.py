@@ -37,7 +37,8 @@ def get_followup(followup_id):
     """One check, with its outreach."""
     user = current_user()
     row, referral = queries.get_followup(user, followup_id)
-    return json_response(_ITEM.dump(present.followups(user, [row], {referral.id: referral})[0]))
+    referrals = {referral.id: referral} if referral is not None else {}
+    return json_response(_ITEM.dump(present.followups(user, [row], referrals)[0]))
 
 
 @blp.create_route(

@@ -113,8 +113,9 @@ class Window:
         return [r for r in self.facts.readmissions if first_day <= self._day(r.date) <= last_day]
 
     def session(self, session):
-        """A session as evidence: ids, date and day only."""
-        return {"attendance_id": session.id, "date": session.date.isoformat(), "day": self._day(session.date)}
+        """A session as evidence: ids, date and day only (a recorded visit names itself as one)."""
+        key = "visit_id" if getattr(session, "kind", "attendance") == "visit" else "attendance_id"
+        return {key: session.id, "date": session.date.isoformat(), "day": self._day(session.date)}
 
     def readmission(self, readmission):
         return {
@@ -135,6 +136,8 @@ def evaluate(check, subject, due_date, due_at, facts, active_days=30):
     """Judge one check from the facts: (outcome, evidence). Pure, so metrics reuse it unchanged."""
     if subject.status == "cancelled":
         return "not_applicable", {"reason": "referral_cancelled"}
+    if subject.status == "adopted":  # a discharge a referral took over: the referral's checks judge it
+        return "not_applicable", {"reason": "adopted_by_referral"}
     entry = REGISTRY.get(check)
     if entry is None:
         raise PlanError("No rule for check %r." % check)

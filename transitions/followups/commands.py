@@ -16,7 +16,8 @@ def record_contact(actor, followup_id, data, now):
 
 
 def add_contact(user, followup, referral, data, now):
-    """Record a case manager's outreach on a check; the note stays out of the event log (it may hold PHI)."""
+    """Record a case manager's outreach on a check (of a referral, or of a discharge without referral: `referral`
+    None); the note stays out of the event log (it may hold PHI)."""
     contact = FollowUpContact(
         followup_id=followup.id, note=data["note"], reached=data["reached"], recorded_by=user.id, created_at=now
     )
@@ -32,6 +33,7 @@ def add_contact(user, followup, referral, data, now):
             "check": followup.check,
             "contact_id": contact.id,
             "reached": bool(data["reached"]),
+            **({"discharge_id": followup.discharge_id} if followup.discharge_id else {}),
         },
     )
     return contact

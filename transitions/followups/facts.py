@@ -1,4 +1,5 @@
-"""What the check rules judge: the facts recorded about referrals (offers, placements, sessions, readmissions)."""
+"""What the check rules judge: the facts recorded about referrals (offers, placements, sessions, readmissions) and
+about discharges without referral (visits and readmissions)."""
 
 from collections import namedtuple
 from dataclasses import dataclass, field
@@ -7,6 +8,7 @@ from sqlalchemy import String, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from transitions.core.db import db, dialect_name
+from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit
 from transitions.offers.models import Attendance, Offer, Placement, Readmission
 from transitions.referrals.models import Referral
 
@@ -15,7 +17,8 @@ CHUNK = 900
 
 AcceptedOffer = namedtuple("AcceptedOffer", "id intake_date accepted_at")
 PlacementFact = namedtuple("PlacementFact", "id intake_date status outcome discharged_at")
-Session = namedtuple("Session", "id date")
+# kind: "attendance" (an IOP session) or "visit" (a case manager's recorded follow-up visit on a discharge).
+Session = namedtuple("Session", "id date kind", defaults=("attendance",))
 ReadmissionFact = namedtuple("ReadmissionFact", "id date")
 Subject = namedtuple("Subject", "id status need discharge_date timezone")
 
@@ -94,8 +97,64 @@ def load_facts(referral_ids):
             )
         ):
             facts[row.referral_id].readmissions.append(ReadmissionFact(row.id, row.admitted_on))
+        # A discharge a referral adopted brings its recorded visits and readmissions to the referral's checks.
+        for row in db.session.execute(
+            select(Discharge.adopted_by_referral_id, DischargeVisit.id, DischargeVisit.visit_date)
+            .join(Discharge, Discharge.id == DischargeVisit.discharge_id)
+            .where(among(Discharge.adopted_by_referral_id, chunk))
+        ):
+            facts[row.adopted_by_referral_id].attended.append(Session(row.id, row.visit_date, "visit"))
+        for row in db.session.execute(
+            select(Discharge.adopted_by_referral_id, DischargeReadmission.id, DischargeReadmission.admitted_on)
+            .join(Discharge, Discharge.id == DischargeReadmission.discharge_id)
+            .where(among(Discharge.adopted_by_referral_id, chunk))
+        ):
+            facts[row.adopted_by_referral_id].readmissions.append(ReadmissionFact(row.id, row.admitted_on))
+    _sort(facts)
+    return facts
+
+
+def _sort(facts):
     for item in facts.values():
         item.attended.sort(key=lambda s: (s.date, s.id))
         item.readmissions.sort(key=lambda r: (r.date, r.id))
         item.accepted_offers.sort(key=lambda o: (o.accepted_at, o.id))
+
+
+# What the rules read of a discharge without referral: no need (only the checks for every need are planned), and a
+# status of its own (an adopted one's checks were closed when it was adopted).
+DISCHARGE_NEED = None
+
+
+def load_discharge_subjects(discharge_ids):
+    """discharge id -> Subject (the discharge's fields as the rules read a referral's), a query a chunk."""
+    subjects = {}
+    for chunk in chunks(discharge_ids):
+        for d in db.session.execute(
+            select(Discharge.id, Discharge.adopted_by_referral_id, Discharge.discharge_date, Discharge.timezone).where(
+                among(Discharge.id, chunk)
+            )
+        ):
+            status = "adopted" if d.adopted_by_referral_id else "no_step_down"
+            subjects[d.id] = Subject(d.id, status, DISCHARGE_NEED, d.discharge_date, d.timezone)
+    return subjects
+
+
+def load_discharge_facts(discharge_ids):
+    """Recorded visits (as attended sessions) and readmissions of these discharges: two queries a chunk."""
+    facts = {did: Facts() for did in discharge_ids}
+    for chunk in chunks(facts):
+        for row in db.session.execute(
+            select(DischargeVisit.discharge_id, DischargeVisit.id, DischargeVisit.visit_date).where(
+                among(DischargeVisit.discharge_id, chunk)
+            )
+        ):
+            facts[row.discharge_id].attended.append(Session(row.id, row.visit_date, "visit"))
+        for row in db.session.execute(
+            select(DischargeReadmission.discharge_id, DischargeReadmission.id, DischargeReadmission.admitted_on).where(
+                among(DischargeReadmission.discharge_id, chunk)
+            )
+        ):
+            facts[row.discharge_id].readmissions.append(ReadmissionFact(row.id, row.admitted_on))
+    _sort(facts)
     return facts

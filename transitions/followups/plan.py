@@ -17,6 +17,7 @@ from transitions.core.clock import end_of_day, utcnow
 from transitions.core.db import db, dialect_name
 from transitions.core.types import UTCDateTime, new_id
 from transitions.directory.models import SERVICES
+from transitions.discharges.models import DISCHARGE_CHECKS
 from transitions.followups.checks import CHECKS, REGISTRY, PlanError
 from transitions.followups.models import FollowUp
 
@@ -212,3 +213,59 @@ def close_pending(referral, reason="referral_cancelled"):
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+# ---------------------------------------------------------------- discharges without referral
+
+
+def discharge_plan(discharge):
+    """check -> due date of a discharge without referral: the plan's followup_7 and followup_30 only (what HEDIS FUH
+    measures; the others need a referral's need or placement)."""
+    return {
+        p.check: discharge.discharge_date + timedelta(days=p.due_days)
+        for p in plan_config()
+        if p.check in DISCHARGE_CHECKS
+    }
+
+
+def plan_discharge(discharge):
+    """Write the checks of a newly recorded discharge without referral, in the recording transaction."""
+    now = utcnow()
+    rows = [
+        FollowUp(
+            discharge_id=discharge.id,
+            check=check,
+            due_date=due_date,
+            due_at=end_of_day(due_date, discharge.timezone),
+            created_at=now,
+        )
+        for check, due_date in discharge_plan(discharge).items()
+    ]
+    db.session.add_all(rows)
+    return rows
+
+
+def close_discharge_pending(discharge, evidence):
+    """A discharge's pending checks become not_applicable (adopted by a referral, whose checks take over)."""
+    result = db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.discharge_id == discharge.id, FollowUp.outcome.is_(None))
+        .values(outcome="not_applicable", evaluated_at=utcnow(), evidence=evidence)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def reopen_discharge_checks(discharge, visit_date):
+    """A visit learned late (claims lag weeks) reopens a missed check whose window holds it: the next sweep judges it
+    again from the facts, now met. Returns how many checks were reopened."""
+    day = (visit_date - discharge.discharge_date).days
+    reopened = 0
+    for row in db.session.scalars(
+        select(FollowUp).where(FollowUp.discharge_id == discharge.id, FollowUp.outcome == "missed").with_for_update()
+    ):
+        reason = (row.evidence or {}).get("reason")
+        if reason == "no_attended_session" and 1 <= day <= (row.due_date - discharge.discharge_date).days:
+            row.outcome = row.evaluated_at = row.evidence = None
+            reopened += 1
+    return reopened

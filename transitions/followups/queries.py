@@ -5,7 +5,7 @@ The checks and their rules are in checks.py, each referral's plan in plan.py, th
 the metrics' arithmetic in dashboards.py.
 """
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from transitions import policy
 from transitions.core import audit
@@ -13,6 +13,7 @@ from transitions.core.db import db
 from transitions.core.errors import NotFound
 from transitions.core.nul import looks_like_id
 from transitions.core.pagination import keyset_page
+from transitions.discharges.models import Discharge
 from transitions.followups import dashboards
 from transitions.followups.facts import chunks
 from transitions.followups.models import FollowUp, FollowUpContact
@@ -75,18 +76,29 @@ def referrals_of(rows):
 
 
 def get_followup(user, followup_id, action="followup.read"):
-    """A check the user may see (through its referral), else 404 and an audited denial."""
+    """A check the user may see (through its referral, or its discharge without referral), else 404 and an audited
+    denial: (check, its Referral or None for a discharge's check)."""
     row = None
     if looks_like_id(followup_id):
         row = db.session.execute(
             select(FollowUp, Referral)
-            .join(Referral, Referral.id == FollowUp.referral_id)
-            .where(FollowUp.id == followup_id, policy.referral_visibility(user))
+            .outerjoin(Referral, Referral.id == FollowUp.referral_id)
+            .outerjoin(Discharge, Discharge.id == FollowUp.discharge_id)
+            .where(
+                FollowUp.id == followup_id,
+                or_(
+                    and_(FollowUp.referral_id.is_not(None), policy.referral_visibility(user)),
+                    and_(FollowUp.discharge_id.is_not(None), policy.discharge_visibility(user)),
+                ),
+            )
         ).first()
     if row is None:
         audit.record(action, "followup", str(followup_id)[:64], outcome="denied", user=user)
         raise NotFound("No follow-up check with this id.")
-    audit.record(action, "referral", row.Referral.id, user=user)
+    if row.Referral is None:
+        audit.record(action, "discharge", row.FollowUp.discharge_id, user=user)
+    else:
+        audit.record(action, "referral", row.Referral.id, user=user)
     return row.FollowUp, row.Referral
 
 

@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from transitions.core.fields import Day, Id, PageQuerySchema, StrictSchema, Timestamp, check_payer, no_nul
 from transitions.directory.models import SERVICES
+from transitions.discharges.models import DISCHARGE_CHECKS
 from transitions.followups.checks import CHECKS as FOLLOWUP_CHECKS
 from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.models import FOLLOWUP_OUTCOMES
@@ -21,7 +22,11 @@ class FollowUpContactSchema(Schema):
 
 class FollowUpSchema(Schema):
     id = fields.String()
-    referral_id = fields.String()
+    referral_id = fields.String(allow_none=True, metadata={"description": "The referral the check follows."})
+    discharge_id = fields.String(
+        allow_none=True,
+        metadata={"description": "Or the discharge without referral it follows (then referral_id is null)."},
+    )
     check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
     due_date = fields.Date()
     due_at = Timestamp(
@@ -59,10 +64,16 @@ class NextCheckSchema(Schema):
 
 
 class StepdownSchema(Schema):
-    referral_id = fields.String()
+    referral_id = fields.String(allow_none=True, metadata={"description": "null for a discharge without referral."})
+    discharge_id = fields.String(
+        allow_none=True,
+        metadata={"description": "A discharge without referral (an ADT A03 nobody referred): the member to call."},
+    )
     organization_id = fields.String()
-    status = fields.String()
-    need = fields.String()
+    status = fields.String(
+        metadata={"description": "The referral's status, or no_step_down for a discharge without referral."}
+    )
+    need = fields.String(allow_none=True)
     payer_id = fields.String(allow_none=True)
     discharge_date = fields.Date()
     days_since_discharge = fields.Integer()
@@ -80,7 +91,10 @@ class StepdownSchema(Schema):
 
 
 class StepdownQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf((*REFERRAL_STATUSES, "no_step_down")),
+        metadata={"description": "A referral status, or no_step_down: discharges without referral only."},
+    )
     need = fields.String(validate=validate.OneOf(SERVICES))
     overdue = fields.Boolean()
     missed = fields.Boolean()
@@ -114,6 +128,15 @@ class RateSchema(Schema):
     pending = fields.Integer(metadata={"description": "In the cohort, but the measure's window is still open."})
 
 
+class AdtRateSchema(RateSchema):
+    numerator_with_adt = fields.Integer(metadata={"description": "Met, counting discharges without referral too."})
+    denominator_with_adt = fields.Integer(
+        metadata={"description": "The denominator with every discharge the ADT feeds told of (as HEDIS counts)."}
+    )
+    rate_with_adt = fields.Float(allow_none=True)
+    pending_with_adt = fields.Integer()
+
+
 class MedianSchema(Schema):
     value = fields.Float(allow_none=True)
     count = fields.Integer()
@@ -130,7 +153,13 @@ MetricsSchema = Schema.from_dict(
         "to": fields.Date(),
         "as_of": Timestamp(),
         "referrals": fields.Integer(),
-        **{measure.name: fields.Nested(RateSchema) for measure in RATE_MEASURES},
+        "discharges_without_referral": fields.Integer(
+            metadata={"description": "Discharges without referral (not adopted) in the cohort, from ADT feeds."}
+        ),
+        **{
+            measure.name: fields.Nested(AdtRateSchema if measure.check in DISCHARGE_CHECKS else RateSchema)
+            for measure in RATE_MEASURES
+        },
         "median_days_to_first_session": fields.Nested(MedianSchema),
         "offer_acceptance": fields.Nested(RateSchema),
         "decline_reasons": fields.Dict(keys=fields.String(), values=fields.Integer()),

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, insert, select, text
 from transitions.core.db import db, dialect_name
 from transitions.core.types import UTCDateTime, new_id
 from transitions.followups.checks import evaluate
-from transitions.followups.facts import load_facts, load_subjects
+from transitions.followups.facts import load_discharge_facts, load_discharge_subjects, load_facts, load_subjects
 from transitions.followups.models import FollowUp
 from transitions.notify.models import Event
 
@@ -51,7 +51,9 @@ class SweepCounts:
 def claim_due(now, limit):
     """Lock up to `limit` due, unevaluated checks; rows another sweep holds are skipped, not waited on."""
     query = (
-        select(FollowUp.id, FollowUp.referral_id, FollowUp.check, FollowUp.due_date, FollowUp.due_at)
+        select(
+            FollowUp.id, FollowUp.referral_id, FollowUp.discharge_id, FollowUp.check, FollowUp.due_date, FollowUp.due_at
+        )
         .where(FollowUp.outcome.is_(None), FollowUp.due_at <= evaluation_cutoff(now))
         .order_by(FollowUp.due_at, FollowUp.id)
         .limit(limit)
@@ -70,14 +72,17 @@ def sweep_batch(now, limit, counts):
     rows = claim_due(now, limit)
     if not rows:
         return 0
-    referral_ids = {row.referral_id for row in rows}
-    subjects = load_subjects(referral_ids)
-    facts = load_facts(referral_ids)
+    # A check follows a referral or a discharge without referral: both judged by the same rules, keyed by id.
+    referral_ids = {row.referral_id for row in rows if row.referral_id}
+    discharge_ids = {row.discharge_id for row in rows if row.discharge_id}
+    subjects = {**load_subjects(referral_ids), **load_discharge_subjects(discharge_ids)}
+    facts = {**load_facts(referral_ids), **load_discharge_facts(discharge_ids)}
     active_days = current_app.config["FOLLOWUP_ACTIVE_DAYS"]
     judged, events = [], []
     for row in rows:
+        subject_id = row.referral_id or row.discharge_id
         outcome, evidence = evaluate(
-            row.check, subjects[row.referral_id], row.due_date, row.due_at, facts[row.referral_id], active_days
+            row.check, subjects[subject_id], row.due_date, row.due_at, facts[subject_id], active_days
         )
         judged.append((row.id, outcome, evidence))
         counts.add(outcome)
@@ -91,7 +96,11 @@ def sweep_batch(now, limit, counts):
 
 
 def missed_event(row, now):
-    """The `followup.missed` event, as record_event would write it (the sweep inserts them in bulk)."""
+    """The `followup.missed` event, as record_event would write it (the sweep inserts them in bulk). A discharge
+    without referral's event has no referral: its data names the discharge (ids only, no PHI)."""
+    data = {"followup_id": row.id, "referral_id": row.referral_id, "check": row.check}
+    if row.discharge_id:
+        data["discharge_id"] = row.discharge_id
     return {
         "id": new_id(),
         "type": "followup.missed",
@@ -103,7 +112,7 @@ def missed_event(row, now):
         "from_status": None,
         "to_status": None,
         "created_at": now,
-        "data": {"followup_id": row.id, "referral_id": row.referral_id, "check": row.check},
+        "data": data,
     }
 
 

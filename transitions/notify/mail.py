@@ -23,6 +23,7 @@ from transitions import policy
 from transitions.core.db import db, dialect_name
 from transitions.directory import queries as directory_queries
 from transitions.directory.models import Program
+from transitions.discharges.models import Discharge
 from transitions.identity.models import User
 from transitions.notify import mail_content
 from transitions.notify.delivery import backoff_seconds
@@ -199,6 +200,33 @@ def queue_mail(events, now, settings, counts):
     """One pending mail per event and person the policy lets hear it and who wants it."""
     queue_referral_mail(events, now, settings, counts)
     queue_track_mail(events, now, settings, counts)
+    queue_discharge_mail(events, now, settings, counts)
+
+
+def discharge_of(event):
+    """The discharge without referral an event is about (its id in the data, never its patient), or None."""
+    return None if event.referral_id else (event.data or {}).get("discharge_id")
+
+
+def queue_discharge_mail(events, now, settings, counts):
+    """A discharge without referral's missed check: to the case managers of the plans following its payer (there is
+    no submitting planner), who want it and may read the discharge."""
+    mailed = [event for event in events if event.type == "followup.missed" and discharge_of(event)]
+    if not mailed:
+        return
+    discharges = {
+        d.id: d
+        for d in db.session.scalars(select(Discharge).where(Discharge.id.in_({discharge_of(e) for e in mailed})))
+    }
+    for event in mailed:
+        discharge = discharges.get(discharge_of(event))
+        if discharge is None:
+            continue
+        for user in db.session.scalars(policy.discharge_mail_recipients(discharge)):
+            preference = db.session.get(NotificationPreference, user.id)
+            if not wants(user, event.type, preference) or not policy.discharge_mailable_to(user, discharge.id):
+                continue
+            add_delivery(event, user, choice_for(user, preference).digest, now, settings, counts)
 
 
 def queue_track_mail(events, now, settings, counts):

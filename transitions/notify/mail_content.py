@@ -56,6 +56,15 @@ def item_for(event, user, base_url):
     """The facts of one event for one reader: references, the offer's program and expiry, the check, a link."""
     if event.type == "track.seats_unconfirmed":
         return track_item_for(event, base_url)
+    data = event.data or {}
+    if event.referral_id is None and data.get("discharge_id"):
+        # A discharge without referral (ADT): its page, by id; the check's name; nothing of the patient.
+        return Item(
+            type=event.type,
+            reference=short_reference("D", data["discharge_id"]),
+            link=base_url + "/discharges/%s" % data["discharge_id"],
+            check=_code(data.get("check")),
+        )
     offer = None
     offer_id = event.subject_id if event.subject_type == "offer" else (event.data or {}).get("offer_id")
     if offer_id:

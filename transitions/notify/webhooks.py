@@ -16,6 +16,7 @@ from transitions import policy
 from transitions.core.clock import rfc3339
 from transitions.core.db import db, dialect_name
 from transitions.core.errors import ValidationFailed
+from transitions.discharges.models import Discharge
 from transitions.identity.models import Organization
 from transitions.notify import ssrf
 from transitions.notify.models import Event, Webhook, WebhookDelivery
@@ -130,6 +131,10 @@ def dispatch_batch(now, limit, counts):
     return len(events)
 
 
+def _discharge_event(event):
+    return isinstance(event.data, dict) and bool(event.data.get("discharge_id"))
+
+
 def queue_deliveries(events, hooks, now, counts):
     """One pending delivery per event and subscribed endpoint whose organization the policy lets hear it."""
     organizations = {
@@ -140,14 +145,23 @@ def queue_deliveries(events, hooks, now, counts):
     }
     referral_ids = {event.referral_id for event in events if event.referral_id}
     referrals = {r.id: r for r in db.session.scalars(select(Referral).where(Referral.id.in_(referral_ids)))}
+    # A discharge without referral's events (a missed check) carry its id in their data, not a referral.
+    discharge_ids = {
+        event.data["discharge_id"] for event in events if not event.referral_id and _discharge_event(event)
+    }
+    discharges = {d.id: d for d in db.session.scalars(select(Discharge).where(Discharge.id.in_(discharge_ids)))}
     offer_providers, placed_providers = policy.provider_reach(referral_ids)
     for event in events:
         referral = referrals.get(event.referral_id)
-        if referral is None:
+        discharge = discharges.get((event.data or {}).get("discharge_id")) if referral is None else None
+        if referral is not None:
+            heard = policy.organizations_hearing(
+                event, referral, organizations, offer_providers, placed_providers.get(referral.id)
+            )
+        elif discharge is not None:
+            heard = policy.organizations_hearing_discharge(discharge, organizations)
+        else:
             continue
-        heard = policy.organizations_hearing(
-            event, referral, organizations, offer_providers, placed_providers.get(referral.id)
-        )
         for hook in hooks:
             # A subscription hears what happens from its creation on, not the backlog before it.
             if event.type in hook.events and hook.organization_id in heard and hook.created_at <= event.created_at:

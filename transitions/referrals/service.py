@@ -8,6 +8,7 @@ from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.core.types import new_id
+from transitions.discharges.models import patient_key as same_patient_key
 from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
@@ -16,10 +17,9 @@ from transitions.referrals.states import EDITABLE, ensure_transition, transition
 
 
 def patient_key(given_name, family_name, birth_date):
-    """Same person for the duplicate rule: names compared case- and space-insensitively."""
-    return "|".join(
-        (" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(), birth_date.isoformat())
-    )
+    """Same person for the duplicate rule: names compared case- and space-insensitively (the one rule the ADT feed and
+    a discharge's adoption match patients by)."""
+    return same_patient_key(given_name, family_name, birth_date)
 
 
 def _apply_fields(referral, data):
@@ -135,6 +135,24 @@ def update_referral(user, referral, changes, now=None):
     referral.updated_at = now or utcnow()
     _flush_guarding_duplicates(referral)
     record_event("referral.updated", referral=referral, subject=referral, actor=user, data={"fields": sorted(changes)})
+    followup_plan.replan_referral(referral)
+    return referral
+
+
+def set_discharge_date(user, referral, discharge_date, now=None):
+    """The actual discharge date of an open referral (placed or attending too, unlike update_referral), its plan moved;
+    the caller validated the date as PATCH does."""
+    if referral.status not in OPEN_REFERRAL_STATUSES:
+        raise Conflict(
+            "A referral in status '%s' no longer takes a discharge date." % referral.status,
+            extra={"current_status": referral.status},
+        )
+    referral.discharge_date = discharge_date
+    referral.updated_at = now or utcnow()
+    db.session.flush()
+    record_event(
+        "referral.updated", referral=referral, subject=referral, actor=user, data={"fields": ["discharge_date"]}
+    )
     followup_plan.replan_referral(referral)
     return referral
 

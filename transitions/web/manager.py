@@ -1,13 +1,21 @@
 """Case manager pages: the step-down board, a member's journey with outreach, and the follow-up metrics with charts."""
 
 from datetime import timedelta
+from functools import partial
 
 from flask import g, redirect, request, url_for
 from marshmallow import ValidationError
 
 from transitions import policy
+from transitions.core import audit
 from transitions.core.clock import local_today, today, utcnow
+from transitions.core.db import db
+from transitions.core.errors import DomainError, Forbidden, NotFound
 from transitions.directory.models import SERVICES
+from transitions.discharges import commands as discharge_commands
+from transitions.discharges import queries as discharge_queries
+from transitions.discharges.models import Discharge
+from transitions.discharges.schemas import DischargeVisitInSchema
 from transitions.followups import commands, dashboards, queries
 from transitions.followups.checks import RATE_MEASURES
 from transitions.followups.schemas import FollowUpContactInSchema, MetricsQuerySchema, StepdownQuerySchema
@@ -17,8 +25,11 @@ from transitions.web import charts, forms
 from transitions.web.blueprint import bp, notice, permits, render
 
 BOARD_LIMIT = 500
-# The board's columns: the stage a member is at, from waiting for a seat to the end of the episode.
+# The board's columns: the stage a member is at, from nobody arranging a step-down (a discharge without referral the
+# ADT feed told of: the members to call) and waiting for a seat to the end of the episode.
+NO_STEP_DOWN = "no_step_down"
 COLUMNS = (
+    (NO_STEP_DOWN, "No step-down arranged", (NO_STEP_DOWN,)),
     ("waiting", "Waiting for a seat", ("submitted", "no_match")),
     ("offered", "Offered", ("offered",)),
     ("placed", "Placed, not started", ("placed",)),
@@ -56,27 +67,23 @@ def board():
         StepdownQuerySchema(),
         ("need", "overdue", "missed", "discharge_from", "discharge_to", "payer_id", "organization_id"),
     )
-    referrals, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
+    subjects, details, cursor = dashboards.stepdowns(user, dict(filters, limit=BOARD_LIMIT), now)
     placements = [d["placement"] for d in details.values() if d["placement"] is not None]
     track_names = referral_queries.names_for({p.track_id for p in placements})["tracks"]
     columns = {key: {"key": key, "title": title, "cards": []} for key, title, _ in COLUMNS}
     stage = {status: key for key, _, statuses in COLUMNS for status in statuses}
-    for referral in referrals:
-        detail = details[referral.id]
-        placement = detail["placement"]
-        columns[stage.get(referral.status, "waiting")]["cards"].append(
-            {
-                "referral": referral,
-                "detail": detail,
-                "program": track_names.get(placement.track_id) if placement else None,
-                "overdue": bool(detail["overdue_checks"]),
-                "missed": bool(detail["missed_checks"]),
-            }
-        )
+    for subject in subjects:
+        detail = details[subject.id]
+        if isinstance(subject, Discharge):
+            columns[NO_STEP_DOWN]["cards"].append(_discharge_card(subject, detail))
+            continue
+        columns[stage.get(subject.status, "waiting")]["cards"].append(_referral_card(subject, detail, track_names, now))
+    referrals = subjects
     org_ids = {r.organization_id for r in referrals} | (
         {filters["organization_id"]} if filters.get("organization_id") else set()
     )
     payers = sorted({r.payer_id for r in referrals if r.payer_id} | set(user.organization.payer_ids or []))
+    organizations = identity_queries.organization_choices(org_ids)
     return render(
         "board.html",
         columns=[columns[key] for key, _, _ in COLUMNS],
@@ -85,8 +92,51 @@ def board():
         truncated=cursor is not None,
         count=len(referrals),
         now=now,
-        **_filter_form(errors, identity_queries.organization_choices(org_ids), payers),
+        facility_names=dict(organizations),
+        can_record_visit=policy.RECORD_VISIT.allows(user),
+        **_filter_form(errors, organizations, payers),
     )
+
+
+def _referral_card(referral, detail, track_names, now):
+    """A referral's card: one status line for where the member is (a future discharge said as planned; a placed
+    member's intake said once), and the flags of its checks. The day-1 intake check of a placed member is no longer
+    flagged overdue: its intake is scheduled, so the flag would contradict the card (the sweep judges it)."""
+    placement = detail["placement"]
+    placed = placement is not None and referral.status in ("placed", "attending")
+    overdue = [c for c in detail["overdue_checks"] if not (placed and c == "intake_scheduled")]
+    next_check = detail["next_check"]
+    if placed and next_check and next_check["check"] == "intake_scheduled":
+        next_check = None
+    intake = None
+    if placed and referral.status == "placed":
+        day = local_today(referral.timezone, now)
+        intake = {"date": placement.intake_date, "passed": placement.intake_date < day}
+    return {
+        "kind": "referral",
+        "referral": referral,
+        "detail": detail,
+        "program": track_names.get(placement.track_id) if placement else None,
+        "intake": intake,
+        "next_check": next_check,
+        "overdue_checks": overdue,
+        "overdue": bool(overdue),
+        "missed": bool(detail["missed_checks"]),
+    }
+
+
+def _discharge_card(discharge, detail):
+    """A discharge without referral's card: the member to call, with a way to record a visit."""
+    return {
+        "kind": "discharge",
+        "discharge": discharge,
+        "detail": detail,
+        "next_check": detail["next_check"],
+        "overdue_checks": detail["overdue_checks"],
+        "overdue": bool(detail["overdue_checks"]),
+        "missed": bool(detail["missed_checks"]),
+        "today": local_today(discharge.timezone, utcnow()),
+    }
 
 
 @bp.get("/members/<referral_id>")
@@ -112,6 +162,7 @@ def journey(referral_id):
         now=now,
         organization=referral_queries.referring_organization(referral),
         can_contact=policy.CONTACT_FOLLOWUP.allows(user),
+        adopted=discharge_queries.adopted_by(referral.id),
     )
 
 
@@ -143,6 +194,58 @@ def journey_stages(referral, events, followups):
     return stages
 
 
+@bp.get("/discharges/<discharge_id>")
+@permits(policy.VIEW_DASHBOARDS)
+def discharge_page(discharge_id):
+    """A discharge without referral: the member, the facility, its checks with outreach, visits and readmissions."""
+    user, now = g.user, utcnow()
+    discharge, detail = discharge_queries.get_discharge(user, discharge_id)
+    contacts = queries.contacts_for([row.id for row in detail["checks"]])
+    facility = dict(identity_queries.organization_choices({discharge.organization_id})).get(discharge.organization_id)
+    return render(
+        "discharge.html",
+        discharge=discharge,
+        detail=detail,
+        contacts=contacts,
+        facility=facility,
+        days_since_discharge=(local_today(discharge.timezone, now) - discharge.discharge_date).days,
+        today=local_today(discharge.timezone, now),
+        can_contact=policy.CONTACT_FOLLOWUP.allows(user),
+        can_record_visit=policy.RECORD_VISIT.allows(user),
+    )
+
+
+@bp.post("/discharges/<discharge_id>/visits")
+@permits(policy.RECORD_VISIT)
+def record_discharge_visit(discharge_id):
+    """Record a follow-up visit from the board or the discharge's page; a refusal is said where it came from."""
+    user, discharge_id = g.user, discharge_id[:36]
+    back = (
+        url_for("web.board") + "#column-" + NO_STEP_DOWN
+        if request.form.get("back") == "board"
+        else url_for("web.discharge_page", discharge_id=discharge_id)
+    )
+    find = partial(policy.get_discharge, user, discharge_id, "discharge.visit")
+    try:
+        data = forms.load_for(DischargeVisitInSchema(), {"date": forms.text(request.form, "date")}, find)
+        discharge, visit = discharge_commands.record_visit(user, discharge_id, data, utcnow())
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as error:
+        db.session.rollback()
+        failure, status = forms.failed_form(error)
+        audit.mark_failed(status)  # the redirect commits: the refused write is still audited as failed
+        problems = [m for msgs in failure.errors.values() for m in msgs] or [failure.message]
+        notice("The visit was not recorded: %s" % " ".join(problems), "warning")
+        return redirect(back, code=303)
+    notice(
+        "Visit on %s recorded for %s %s."
+        % (visit.visit_date.strftime("%b %d"), discharge.given_name, discharge.family_name),
+        "success",
+    )
+    return redirect(back, code=303)
+
+
 @bp.post("/followups/<followup_id>/contact")
 @permits(policy.CONTACT_FOLLOWUP)
 def record_contact(followup_id):
@@ -154,18 +257,21 @@ def record_contact(followup_id):
         )
     except forms.FormErrors as failure:
         # The check is looked up (and the lookup audited) to link back to its member, or to answer 404.
-        _, referral = queries.get_followup(user, followup_id, "followup.contact")
+        followup, _ = queries.get_followup(user, followup_id, "followup.contact")
         detail = "; ".join(m for msgs in failure.errors.values() for m in msgs)
         return render(
-            "error.html",
-            status=422,
-            title="The outreach was not recorded",
-            detail=detail,
-            back=url_for("web.journey", referral_id=referral.id),
+            "error.html", status=422, title="The outreach was not recorded", detail=detail, back=_member_page(followup)
         )
     followup, _ = commands.record_contact(user, followup_id, data, utcnow())
     notice("Outreach recorded.", "success")
-    return redirect(url_for("web.journey", referral_id=followup.referral_id) + "#followups")
+    return redirect(_member_page(followup) + "#followups")
+
+
+def _member_page(followup):
+    """The page of the member a check follows: the referral's journey, or the discharge without referral's page."""
+    if followup.referral_id is None:
+        return url_for("web.discharge_page", discharge_id=followup.discharge_id)
+    return url_for("web.journey", referral_id=followup.referral_id)
 
 
 # ---------------------------------------------------------------- metrics

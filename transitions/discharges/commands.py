@@ -1,0 +1,191 @@
+"""Discharge-without-referral use cases, one function each: recorded from an ADT A03 (as the facility's feed), a
+readmission from an A01/A04, a case manager's follow-up visit, and adoption by a later referral."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from transitions import policy
+from transitions.core import audit
+from transitions.core.clock import local_today
+from transitions.core.db import db
+from transitions.core.errors import Conflict, ValidationFailed
+from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit, patient_key
+from transitions.followups import plan as followup_plan
+from transitions.notify.events import record_event
+from transitions.offers.queries import READMISSION_WINDOW_DAYS, readmission_class
+
+# A referral adopts the same patient's discharges from its organization that lie this close to its discharge date
+# (the readjustment window the discharge's checks cover): a referral months later is another episode.
+ADOPTION_WINDOW_DAYS = 30
+
+
+def record_discharge(actor, organization, patient, discharged_on, payer_id, member_id, now, adt_message_id=None):
+    """A discharge without referral of a health plan's member, as the facility's ADT feed (actor): (discharge, new).
+
+    The same facility organization, patient and day is one discharge: a repeat (another control id, a reprocess)
+    returns the recorded one and changes nothing. A date after the facility's today is refused (422 on `date`)."""
+    if discharged_on > local_today(organization.timezone, now):
+        raise ValidationFailed({"discharge_date": ["A discharge (PV1-45) cannot be in the future."]})
+    key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
+    existing = _recorded(organization.id, key, discharged_on)
+    if existing is not None:
+        return existing, False
+    discharge = Discharge(
+        organization_id=organization.id,
+        adt_message_id=adt_message_id,
+        patient_key=key,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birth_date=patient.birth_date,
+        patient_class=(patient.patient_class or None),
+        payer_id=payer_id,
+        member_id=member_id,
+        discharge_date=discharged_on,
+        timezone=organization.timezone,
+        created_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(discharge)
+            db.session.flush()
+    except IntegrityError:
+        # Another listener recorded the same discharge at the same instant: theirs is the one.
+        return _recorded(organization.id, key, discharged_on), False
+    followup_plan.plan_discharge(discharge)
+    audit.record("discharge.create", "discharge", discharge.id, user=actor)
+    return discharge, True
+
+
+def _recorded(organization_id, key, discharged_on):
+    return db.session.scalar(
+        select(Discharge).where(
+            Discharge.organization_id == organization_id,
+            Discharge.patient_key == key,
+            Discharge.discharge_date == discharged_on,
+        )
+    )
+
+
+def discharges_of_patient(organization, patient):
+    """The organization's discharges without referral (not adopted) of this patient, latest first."""
+    key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
+    return db.session.scalars(
+        select(Discharge)
+        .where(
+            Discharge.organization_id == organization.id,
+            Discharge.patient_key == key,
+            Discharge.adopted_by_referral_id.is_(None),
+        )
+        .order_by(Discharge.discharge_date.desc(), Discharge.id)
+    ).all()
+
+
+def record_readmission(actor, discharge, admitted_on, facility, now):
+    """An admission of a discharged member (ADT A01/A04): (row, days after discharge), classified as a referral's
+    readmission is (days 0-2 a transfer, 3-30 a 30-day readmission, which fails followup_30). The same day twice is
+    one readmission."""
+    days = (admitted_on - discharge.discharge_date).days
+    if days < 0:
+        raise ValidationFailed(
+            {"date": ["A readmission cannot be before the discharge date %s." % discharge.discharge_date]}
+        )
+    if days > READMISSION_WINDOW_DAYS:
+        raise ValidationFailed({"date": ["A readmission is counted within %d days." % READMISSION_WINDOW_DAYS]})
+    if admitted_on > local_today(discharge.timezone, now):
+        raise ValidationFailed({"date": ["A readmission cannot be in the future."]})
+    existing = db.session.scalar(
+        select(DischargeReadmission).where(
+            DischargeReadmission.discharge_id == discharge.id, DischargeReadmission.admitted_on == admitted_on
+        )
+    )
+    if existing is not None:
+        return existing, days
+    row = DischargeReadmission(
+        discharge_id=discharge.id,
+        admitted_on=admitted_on,
+        classification=readmission_class(days),
+        facility=facility,
+        recorded_by=actor.id,
+        created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record("discharge.readmission", "discharge", discharge.id, user=actor)
+    return row, days
+
+
+def record_visit(actor, discharge_id, data, now):
+    """A follow-up visit the member's case manager learned of (claims, a call), on `date`: counts like an attended
+    session. Not in the future (the facility's today), not before the discharge; one a day (409 naming it). A visit
+    learned after its check was judged missed reopens the check for the next sweep."""
+    discharge = policy.get_discharge(actor, discharge_id, "discharge.visit")
+    policy.RECORD_VISIT.require(actor, discharge)
+    visit_date = data["date"]
+    if visit_date > local_today(discharge.timezone, now):
+        raise ValidationFailed({"date": ["A visit cannot be in the future."]})
+    if visit_date < discharge.discharge_date:
+        raise ValidationFailed(
+            {"date": ["A follow-up visit cannot be before the discharge date %s." % discharge.discharge_date]}
+        )
+    existing = _visit_on(discharge.id, visit_date)
+    if existing is not None:
+        raise _visit_conflict(existing)
+    visit = DischargeVisit(discharge_id=discharge.id, visit_date=visit_date, recorded_by=actor.id, created_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(visit)
+            db.session.flush()
+    except IntegrityError:
+        raise _visit_conflict(_visit_on(discharge.id, visit_date)) from None
+    followup_plan.reopen_discharge_checks(discharge, visit_date)
+    audit.record("discharge.visit", "discharge", discharge.id, user=actor)
+    return discharge, visit
+
+
+def _visit_on(discharge_id, visit_date):
+    return db.session.scalar(
+        select(DischargeVisit).where(
+            DischargeVisit.discharge_id == discharge_id, DischargeVisit.visit_date == visit_date
+        )
+    )
+
+
+def _visit_conflict(existing):
+    # The detail names the recorded visit (an extra problem member would need core's ProblemSchema to declare it).
+    return Conflict("A follow-up visit on %s is already recorded (%s)." % (existing.visit_date, existing.id))
+
+
+def adopt_for_referral(actor, referral, now):
+    """A new referral takes over its patient's discharges without referral from the same organization (same names,
+    case and spacing aside, and birth date) discharged within ADOPTION_WINDOW_DAYS of its discharge date: each is
+    linked to it, leaves the no-step-down list, and its pending checks close (the referral's own checks, which count
+    its recorded visits and readmissions, take over). Returns the adopted discharges."""
+    window = timedelta(days=ADOPTION_WINDOW_DAYS)
+    adopted = db.session.scalars(
+        select(Discharge)
+        .where(
+            Discharge.organization_id == referral.organization_id,
+            Discharge.patient_key == referral.patient_key,
+            Discharge.adopted_by_referral_id.is_(None),
+            Discharge.discharge_date >= referral.discharge_date - window,
+            Discharge.discharge_date <= referral.discharge_date + window,
+        )
+        .order_by(Discharge.discharge_date, Discharge.id)
+        .with_for_update()
+    ).all()
+    for discharge in adopted:
+        discharge.adopted_by_referral_id, discharge.adopted_at = referral.id, now
+        followup_plan.close_discharge_pending(discharge, {"reason": "adopted_by_referral", "referral_id": referral.id})
+        record_event(
+            "discharge.adopted",
+            referral=referral,
+            subject=discharge,
+            actor=actor,
+            data={"discharge_id": discharge.id, "referral_id": referral.id},
+        )
+        audit.record("discharge.adopt", "discharge", discharge.id, user=actor)
+    if adopted:
+        db.session.flush()
+    return adopted

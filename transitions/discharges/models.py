@@ -1,0 +1,84 @@
+"""Tables of discharges without referral, the follow-up visits case managers record on them, and their readmissions."""
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from transitions.core.clock import utcnow
+from transitions.core.db import db
+from transitions.core.types import ID, UTCDateTime, new_id
+
+# no_step_down: nobody arranged care after it (the members to call); adopted: a later referral took it over.
+DISCHARGE_STATUSES = ("no_step_down", "adopted")
+# The checks a discharge without referral is followed by (the HEDIS FUH pair), when the follow-up plan has them.
+DISCHARGE_CHECKS = ("followup_7", "followup_30")
+
+
+def patient_key(given_name, family_name, birth_date):
+    """Same person (the duplicate-referral rule and the ADT's matching rule): names compared case- and
+    space-insensitively, and the birth date."""
+    return "|".join(
+        (" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(), birth_date.isoformat())
+    )
+
+
+class Discharge(db.Model):
+    __tablename__ = "discharges"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    # The facility's organization (hospital or residential): its planners see the discharge.
+    organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
+    # The ADT message that recorded it.
+    adt_message_id: Mapped[str | None] = mapped_column(ID, ForeignKey("adt_messages.id"))
+    patient_key: Mapped[str] = mapped_column(String(320))
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    patient_class: Mapped[str | None] = mapped_column(String(10))
+    # IN1-3 of the coverage a health plan follows (its case managers see the discharge), and the member id.
+    payer_id: Mapped[str] = mapped_column(String(100), index=True)
+    member_id: Mapped[str | None] = mapped_column(String(100))
+    discharge_date: Mapped[date] = mapped_column(Date, index=True)
+    # The facility organization's time zone when recorded: the day a check's window closes (no patient address here).
+    timezone: Mapped[str] = mapped_column(String(64))
+    adopted_by_referral_id: Mapped[str | None] = mapped_column(ID, ForeignKey("referrals.id"), index=True)
+    adopted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # One discharge per facility organization, patient and day: a message sent twice, or reprocessed, adds none.
+        Index("uq_discharges_patient_day", "organization_id", "patient_key", "discharge_date", unique=True),
+    )
+
+    @property
+    def status(self):
+        return "adopted" if self.adopted_by_referral_id else "no_step_down"
+
+
+class DischargeVisit(db.Model):
+    """A follow-up visit a case manager learned of (claims, a call): counts like an attended session."""
+
+    __tablename__ = "discharge_visits"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    discharge_id: Mapped[str] = mapped_column(ID, ForeignKey("discharges.id"))
+    visit_date: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(ID, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("uq_discharge_visits_day", "discharge_id", "visit_date", unique=True),)
+
+
+class DischargeReadmission(db.Model):
+    """An admission (ADT A01/A04) of the member within 30 days of a discharge without referral."""
+
+    __tablename__ = "discharge_readmissions"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    discharge_id: Mapped[str] = mapped_column(ID, ForeignKey("discharges.id"))
+    admitted_on: Mapped[date] = mapped_column(Date)
+    # transfer (days 0-2) or readmission_30 (days 3-30), as POST /referrals/{id}/readmission classifies.
+    classification: Mapped[str] = mapped_column(String(20))
+    facility: Mapped[str | None] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(ID, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("uq_discharge_readmissions_day", "discharge_id", "admitted_on", unique=True),)
