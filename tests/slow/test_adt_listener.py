@@ -14,7 +14,7 @@ import pytest
 from hl7.client import MLLPClient
 from sqlalchemy import func, select, update
 
-from tests.support.followups import submit
+from tests.support.followups import person, submit
 from tests.support.hl7msgs import adt
 from transitions.adt.models import AdtMessage
 from transitions.core.db import db
@@ -31,13 +31,13 @@ def flask_env(database_url):
     )
 
 
-def start_listener(db_url):
+def start_listener(db_url, **settings):
     """`flask adt listen` on a free port: (process, (host, port), the lines it printed)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "transitions", "adt", "listen", "--port", "0"]
         + ["--idle-timeout", str(IDLE_TIMEOUT)],
         cwd=ROOT,
-        env=flask_env(db_url),
+        env=dict(flask_env(db_url), **{"TRANSITIONS_%s" % key: str(value) for key, value in settings.items()}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -72,13 +72,18 @@ def listener(db_url):
     stop_listener(process, lines)
 
 
-@pytest.fixture
-def registered(app, api, world):
+def register_facility(app, world, facility_id="GENHOSP"):
+    """Register facility_id (MSH-4) to the world's hospital."""
     with app.app_context():
         db.session.execute(
-            update(Organization).where(Organization.id == world.orgs["hospital"]).values(hl7_facility_ids=["GENHOSP"])
+            update(Organization).where(Organization.id == world.orgs["hospital"]).values(hl7_facility_ids=[facility_id])
         )
         db.session.commit()
+
+
+@pytest.fixture
+def registered(app, api, world):
+    register_facility(app, world)
     return submit(api, world)
 
 
@@ -225,3 +230,47 @@ def test_the_same_message_to_two_listeners_is_applied_once(app, api, world, regi
         assert db.session.scalar(select(func.count()).select_from(AdtMessage)) == 1
         updates = select(func.count()).select_from(Event).where(Event.type == "referral.updated")
         assert db.session.scalar(updates) == 1
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def test_several_listener_processes_share_one_port_and_stop_together(app, api, world, db_url):
+    register_facility(app, world)
+    referrals = [submit(api, world, patient=person(index)) for index in range(4)]
+    process, address, lines = start_listener(db_url, ADT_LISTENER_PROCESSES=3)
+    workers = children_of(process.pid)
+    try:
+        assert "ADT MLLP listener: 3 processes\n" in lines
+        assert len(workers) == 2
+        answers = [None] * len(referrals)
+
+        def send(index):
+            with MLLPClient(*address) as client:
+                message = adt(
+                    control_id="P%d" % index, given="Person%d" % index, family="Tester", discharged="20261202"
+                )
+                answers[index] = client.send_message(message.decode())
+
+        threads = [threading.Thread(target=send, args=(index,)) for index in range(len(referrals))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert [msa_of(answer) for answer in answers] == [("AA", "P%d" % index) for index in range(len(referrals))]
+    finally:
+        stop_listener(process, lines)
+    # SIGTERM to the first process stopped the others too: none is left behind.
+    assert not [pid for pid in workers if os.path.exists("/proc/%d" % pid)]
+    for referral_id in referrals:
+        assert discharge_date(api, world, referral_id) == "2026-12-02"

@@ -1,5 +1,6 @@
 """The MLLP listener: HL7 v2 frames over TCP (start 0x0B, end 0x1C 0x0D) through the hl7 library's asyncio server,
-each stored and applied in a worker thread, answered with its ACK on the same connection.
+each stored and applied in a worker thread, answered with its ACK on the same connection; in one process or several
+sharing one listening socket (ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python.
 
 No frame, connection or database failure ends the process: a frame over MAX_FRAME is refused (AR) and its connection
 closed, as the stream cannot be trusted past it; a connection silent (or stuck in half a frame) for idle_timeout
@@ -9,10 +10,13 @@ sender retries the same message later (a repeat is answered again and changes no
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from asyncio import IncompleteReadError, LimitOverrunError
 
 from hl7.mllp import start_hl7_server
+from sqlalchemy import event
 
 from transitions.adt import commands, hl7v2
 from transitions.core.clock import utcnow
@@ -23,15 +27,27 @@ log = logging.getLogger(__name__)
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
 MAX_FRAME = 1024 * 1024
 IDLE_TIMEOUT = 60.0
+# Tests only: the crash-proof tests set it to make the process SIGKILL itself at one point of a message's handling,
+# "after-store" (the raw message committed, nothing applied) or "before-ack" (applied and committed, ACK unsent).
+FAULT_ENV = "TRANSITIONS_ADT_TEST_FAULT"
+FAULTS = ("after-store", "before-ack")
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def frame(data):
     return START_BLOCK + data + END_BLOCK
 
 
-def handle_frame(app, raw):
+def handle_frame(app, raw, fault=None):
     """Store, apply and answer one message in a worker thread; None when the database failed (no ACK: retry)."""
     with app.app_context():
+        if fault == "after-store":
+            # The first real commit of a message is its stored row's (service.receive): die right after it. A
+            # savepoint's release is an after_commit too; it commits nothing yet.
+            event.listen(db.session(), "after_commit", lambda session: session.in_nested_transaction() or die())
         try:
             answer = commands.receive_from_listener(raw, utcnow())
             return answer.ack.encode("utf-8")
@@ -49,10 +65,11 @@ def refusal_ack(reason):
 
 
 class Listener:
-    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME):
+    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, fault=None):
         self.app = app
         self.idle_timeout = idle_timeout
         self.max_frame = max_frame
+        self.fault = fault
 
     async def connection(self, reader, writer):
         peer = writer.get_extra_info("peername")
@@ -92,29 +109,73 @@ class Listener:
             return True
         if start > 0:
             log.warning("MLLP: %d bytes from %s before a frame skipped", start, peer)
-        ack = await asyncio.to_thread(handle_frame, self.app, block[start + 1 : -len(END_BLOCK)])
+        ack = await asyncio.to_thread(handle_frame, self.app, block[start + 1 : -len(END_BLOCK)], self.fault)
         if ack is None:
             return False
+        if self.fault == "before-ack":
+            die()
         writer.write(frame(ack))
         await writer.drain()
         return True
 
 
-async def serve(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=print):
-    """Listen until SIGTERM or SIGINT; echo says where, once bound (port 0 picks a free port)."""
-    listener = Listener(app, idle_timeout, max_frame)
+async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=None):
+    """Answer connections on the bound socket until SIGTERM or SIGINT."""
+    fault = os.environ.get(FAULT_ENV)
+    listener = Listener(app, idle_timeout, max_frame, fault if fault in FAULTS else None)
     # limit: the most a frame may hold before its end block is found; past it, LimitOverrunError.
-    server = await start_hl7_server(listener.connection, host, port, limit=max_frame)
+    server = await start_hl7_server(listener.connection, sock=listening, limit=max_frame)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    bound = server.sockets[0].getsockname()
-    echo("ADT MLLP listener on %s:%d" % (bound[0], bound[1]))
+    if echo is not None:
+        bound = listening.getsockname()
+        echo("ADT MLLP listener on %s:%d" % (bound[0], bound[1]))
     async with server:
         await stop.wait()
+
+
+def bind(host, port):
+    """The listening socket, bound before any process starts (port 0 picks a free port once, for all of them)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    listening = socket.create_server((host, port), family=family, backlog=512)
+    listening.setblocking(False)
+    return listening
+
+
+def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=print, processes=None):
+    """Listen until SIGTERM or SIGINT, in `processes` processes sharing one socket (setting ADT_LISTENER_PROCESSES,
+    default 1): one process runs its Python on one core at a time, and storing and applying a message is mostly
+    Python, so a second process is what uses a second core. The first process forwards its stop to the others."""
+    processes = processes or app.config["ADT_LISTENER_PROCESSES"]
+    listening = bind(host, port)
+    children = []
+    for _ in range(processes - 1):
+        pid = os.fork()
+        if pid == 0:  # a worker: its own event loop, threads and database connections (none are inherited)
+            status = 1
+            try:
+                with app.app_context():
+                    db.engine.dispose(close=False)
+                asyncio.run(serve(app, listening, idle_timeout, max_frame))
+                status = 0
+            except BaseException:
+                log.exception("ADT MLLP listener process %d failed", os.getpid())
+            finally:
+                os._exit(status)
+        children.append(pid)
+    if processes > 1:
+        echo("ADT MLLP listener: %d processes" % processes)
+    try:
+        asyncio.run(serve(app, listening, idle_timeout, max_frame, echo))
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            os.waitpid(pid, 0)
+        listening.close()
     echo("ADT MLLP listener stopped")
-
-
-def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=print):
-    asyncio.run(serve(app, host, port, idle_timeout, max_frame, echo))
