@@ -232,3 +232,18 @@ def test_self_pay_referral_is_not_shown_to_any_plan(api, world):
     referral = create(api, world, coverage={"self_pay": True}).json
     assert referral["coverage"]["self_pay"] is True
     assert api.get("/api/v1/referrals/%s" % referral["id"], token=world.tokens["manager"]).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "diagnoses, expected",
+    [
+        (["F33.1", "F33"], ["F33: not billable: use a more specific code"]),
+        (["Z99.999"], ["Z99.999: unknown ICD-10-CM code"]),
+        (["F33.1", 7], ["item 2: Not a valid string."]),
+        (["F33.1", "F33.1234567890"], ["item 2: A diagnosis code is at most 10 characters."]),
+    ],
+)
+def test_a_bad_diagnosis_is_a_list_of_messages_as_the_spec_says(api, world, diagnoses, expected):
+    response = create(api, world, diagnoses=diagnoses)
+    assert response.status_code == 422, response.json
+    assert response.json["errors"] == {"diagnoses": expected}

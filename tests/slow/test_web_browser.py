@@ -7,13 +7,24 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import PASSWORD, Browser, LiveServer, browser_unavailable, sign_in, sign_out
+from tests.support.browser import AXE_SCRIPT, PASSWORD, Browser, LiveServer, browser_unavailable, sign_in, sign_out
+from tests.support.browser import assert_accessible as axe_finds_nothing
 from transitions.core.db import db
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
 from transitions.web import icd
 
 UNAVAILABLE = browser_unavailable()
+
+
+def assert_accessible(page):
+    """tests.support.browser.assert_accessible, with axe-core evaluated first: the pages' CSP (script-src 'self')
+    refuses the inline script tag it would add."""
+    with open(AXE_SCRIPT) as script:
+        page.evaluate(script.read())
+    axe_finds_nothing(page)
+
+
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
 
 
@@ -83,7 +94,7 @@ def test_planner_refers_coordinator_accepts_case_manager_sees_the_move(app, live
     page.get_by_label("Gender").select_option("female")
     page.get_by_label("Preferred language").select_option("es")
     page.get_by_label("Home ZIP code").fill("60614")
-    page.get_by_label("Payer id").fill("acme-health")
+    page.get_by_label("Health plan").select_option("acme-health")
     page.get_by_label("Member id").fill("ACM123456")
     page.get_by_label("Discharged from").select_option("inpatient_psych")
     page.get_by_label("Care needed").select_option("mental_health")
@@ -95,9 +106,11 @@ def test_planner_refers_coordinator_accepts_case_manager_sees_the_move(app, live
     page.get_by_role("button", name="Weekday evenings").click()  # marks Mon-Fri 17:00-22:00 on the week grid
     assert page.get_by_label("Wednesday 18:00 to 19:00").is_checked()
     page.get_by_label("Farthest travel (miles)").fill("20")
+    assert_accessible(page)
     page.get_by_role("button", name="Submit referral and see matches").click()
 
     page.wait_for_url(re.compile(r".*/referrals/[0-9a-f-]{36}$"))
+    assert_accessible(page)
     assert page.get_by_role("heading", name=re.compile("Maria Lopez")).is_visible()
     matches = page.locator("table.matches")
     assert "Lakeview Evening IOP" in matches.inner_text()
@@ -105,6 +118,7 @@ def test_planner_refers_coordinator_accepts_case_manager_sees_the_move(app, live
     page.get_by_label("Lakeview Evening IOP").check()
     page.get_by_role("button", name="Send offers").click()
     assert page.get_by_text("Offer sent to Lakeview Evening IOP.").is_visible()
+    assert_accessible(page)
     referral_id = page.url.rsplit("/", 1)[1]
     assert count(app, Offer, Offer.referral_id == referral_id, Offer.status == "pending") == 1
     sign_out(page)

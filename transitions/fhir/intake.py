@@ -68,7 +68,8 @@ def referral_from_bundle(bundle):
     try:
         return ReferralInSchema().load(body)
     except ValidationError as error:
-        raise FhirInvalid(list(_issues(error.messages, "", diagnosis_elements))) from None
+        located = _located_diagnoses(body.get("diagnoses") or [], diagnosis_elements)
+        raise FhirInvalid(list(_issues(error.messages, "", located))) from None
 
 
 # ---------------------------------------------------------------- the Bundle's shape
@@ -329,26 +330,38 @@ def _check_task(task):
 # ---------------------------------------------------------------- the schema's messages as issues
 
 
-def _issues(messages, prefix, diagnosis_elements):
+def _located_diagnoses(codes_sent, elements):
+    """message -> element for the diagnoses' messages: the API's error for them is one list of messages naming each
+    code ("F99.99: not an ICD-10-CM code") or item ("item 2: …"), which are mapped back to their reasonCode."""
+
+    def element_of(message):
+        head = str(message).split(":", 1)[0]
+        if head.startswith("item ") and head[5:].isdigit() and 0 < int(head[5:]) <= len(elements):
+            return elements[int(head[5:]) - 1]
+        if head in codes_sent:
+            return elements[codes_sent.index(head)]
+        return "ServiceRequest.reasonCode"
+
+    return element_of
+
+
+def _issues(messages, prefix, diagnosis_element):
     if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict):  # a field validator's messages per list index
-                yield from _issues(message, prefix.rstrip(".") + ".", diagnosis_elements)
+                yield from _issues(message, prefix.rstrip(".") + ".", diagnosis_element)
             else:
-                yield _element(prefix.rstrip("."), diagnosis_elements), str(message)
+                yield _element(prefix.rstrip(".")), str(message)
         return
     for key, inner in messages.items():
-        if prefix == "diagnoses." and isinstance(key, int):
-            element = diagnosis_elements[key] if key < len(diagnosis_elements) else "ServiceRequest.reasonCode"
+        if prefix == "" and key == "diagnoses":
             for message in inner if isinstance(inner, list) else [inner]:
-                yield element, message
+                yield diagnosis_element(message), str(message)
             continue
-        yield from _issues(inner, "%s%s." % (prefix, key) if key != "_schema" else prefix, diagnosis_elements)
+        yield from _issues(inner, "%s%s." % (prefix, key) if key != "_schema" else prefix, diagnosis_element)
 
 
-def _element(field, diagnosis_elements):
-    if field == "diagnoses":
-        return "ServiceRequest.reasonCode"
+def _element(field):
     top = field.split(".")[0]
     element = ELEMENTS.get(field) or ELEMENTS.get(top) or field
     if "%s" in element:

@@ -1,5 +1,6 @@
 """Matches, near misses and allocation plans shaped for the API and the pages, through their declared schemas."""
 
+from transitions.matching.rules import RULE_TEXT
 from transitions.matching.schemas import AllocationSchema, MatchListSchema
 
 _MATCH_LIST = MatchListSchema()
@@ -30,6 +31,11 @@ def match(verdict):
         "hours_per_week": track.hours_per_week,
         "open_seats": track.open_seats,
     }
+
+
+def excluded_in_words(excluded):
+    """The exclusion counts as a page says them: (why, how many tracks), in the rules' order."""
+    return [(RULE_TEXT.get(rule, rule.replace("_", " ")), count) for rule, count in excluded.items()]
 
 
 def near_miss(verdict):

@@ -205,8 +205,9 @@ def lead_fits(ref, program_facts):
     return True, derived.distance
 
 
-def _score(ref, track, verdict, age):
-    """Documented weights (docs/matching.md): wait first, then slack, distance, intensity; age on the first intake."""
+def score_parts(ref, track, verdict, age):
+    """The score's documented parts (docs/matching.md) by name: wait first, then slack, distance, intensity; the
+    age on the first intake. The page's "why #1 is above #2" compares these same parts."""
     wait = (verdict.first_intake_date - ref.discharge_date).days
     timeliness = WAIT_POINTS_PER_DAY * max(0, WAIT_HORIZON_DAYS - max(0, wait))
     slack = (
@@ -225,7 +226,12 @@ def _score(ref, track, verdict, age):
     else:
         # Adults stepping down from inpatient care need the fuller dose; lighter tracks rank lower for them.
         intensity = INTENSITY_POINTS * hours / INTENSITY_TARGET_HOURS * (0.5 if adult_from_inpatient else 1.0)
-    verdict.score = round(timeliness + slack + nearness + intensity, 3)
+    return {"timeliness": timeliness, "slack": slack, "nearness": nearness, "intensity": intensity}, wait
+
+
+def _score(ref, track, verdict, age):
+    parts, wait = score_parts(ref, track, verdict, age)
+    verdict.score = round(parts["timeliness"] + parts["slack"] + parts["nearness"] + parts["intensity"], 3)
     verdict.misses_7_day_target = wait > FOLLOWUP_TARGET_DAYS
 
 

@@ -91,13 +91,32 @@ class ConsentInSchema(StrictSchema):
 
 
 def _check_diagnoses(values):
-    problems = {}
-    for index, code in enumerate(values):
+    problems = []
+    for code in values:
         problem = codes.icd10_problem(code)
         if problem:
-            problems[index] = ["%s: %s" % (code, problem)]
+            problems.append("%s: %s" % (code, problem))
     if problems:
         raise ValidationError(problems)
+
+
+class MessageList(fields.List):
+    """A list whose errors are one list of messages, as the SPEC's `errors: {field: [messages]}` says, rather than
+    marshmallow's {index: [messages]} per item: "item 2: Not a valid string." names the item in the message."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as error:
+            raise ValidationError(_item_messages(error.messages)) from None
+
+
+def _item_messages(messages, label=None):
+    if isinstance(messages, dict):
+        return [m for key, value in messages.items() for m in _item_messages(value, "item %d" % (int(key) + 1))]
+    if isinstance(messages, (list, tuple)):
+        return [m for value in messages for m in _item_messages(value, label)]
+    return ["%s: %s" % (label, messages) if label else str(messages)]
 
 
 class ReferralInSchema(StrictSchema):
@@ -107,8 +126,8 @@ class ReferralInSchema(StrictSchema):
     coverage = fields.Nested(CoverageInSchema, required=True)
     origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
     need = fields.String(required=True, validate=validate.OneOf(SERVICES))
-    diagnoses = fields.List(
-        fields.String(validate=validate.Length(max=10)),
+    diagnoses = MessageList(
+        fields.String(validate=validate.Length(max=10, error="A diagnosis code is at most {max} characters.")),
         required=True,
         validate=[validate.Length(min=1, max=25), _check_diagnoses],
     )

@@ -57,6 +57,146 @@
       if (event.detail === 0 && event.target.matches("input")) { timesMode(); }
       else if (event.target.matches("input")) { event.preventDefault(); }
     });
+    dayButtons(grid, timesMode);
+    weekGridKeys(grid, timesMode);
+    // The skip link focuses the first control after the grid: following the fragment alone leaves Chromium's next
+    // Tab where the link was.
+    var skip = document.querySelector(".skip-grid");
+    if (skip) {
+      skip.addEventListener("click", function (event) {
+        var controls = document.querySelectorAll("a[href], button, input, select, textarea");
+        var next = Array.prototype.find.call(controls, function (el) {
+          return !grid.contains(el) && !el.disabled && el.tabIndex >= 0 && el.offsetParent !== null &&
+            (grid.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING);
+        });
+        if (next) { event.preventDefault(); next.focus(); }
+      });
+    }
+  }
+
+  // The week grid as one Tab stop (a roving tabindex): arrow keys move between hours (and up to the day buttons),
+  // Home/End to the row's ends, Space marks (the native checkbox), Shift+arrow marks each hour it moves onto.
+  // The fields posted are unchanged.
+  function weekGridKeys(grid, timesMode) {
+    var rows = Array.prototype.map.call(grid.querySelectorAll("thead tr, tbody tr"), function (row) {
+      return Array.prototype.slice.call(row.querySelectorAll("input[type=checkbox], button.day-toggle"));
+    });
+    if (rows.length < 2) { return; }
+    var current = grid.querySelector("tbody input:checked") || rows[1][0];
+    var hint = document.getElementById("grid-keys");
+    rows.forEach(function (row) {
+      row.forEach(function (box) {
+        box.tabIndex = box === current ? 0 : -1;
+        if (hint && box.matches("input")) { box.setAttribute("aria-describedby", "grid-keys"); }
+      });
+    });
+    function focus(box) {
+      current.tabIndex = -1;
+      box.tabIndex = 0;
+      current = box;
+      box.focus();
+    }
+    var cells = "tbody input, thead button.day-toggle";
+    grid.addEventListener("focusin", function (event) {
+      if (event.target.matches(cells) && event.target !== current) { focus(event.target); }
+    });
+    grid.addEventListener("keydown", function (event) {
+      if (!event.target.matches(cells)) { return; }
+      var r = -1, c = -1;
+      rows.some(function (row, index) { c = row.indexOf(event.target); r = index; return c !== -1; });
+      if (c === -1) { return; }
+      var moves = {ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1]};
+      var next = null;
+      if (moves[event.key]) {
+        var nr = Math.min(rows.length - 1, Math.max(0, r + moves[event.key][0]));
+        var nc = Math.min(rows[nr].length - 1, Math.max(0, c + moves[event.key][1]));
+        next = rows[nr][nc];
+      } else if (event.key === "Home") { next = rows[r][0]; }
+      else if (event.key === "End") { next = rows[r][rows[r].length - 1]; }
+      if (!next) { return; }
+      event.preventDefault();
+      if (event.shiftKey && moves[event.key] && event.target.matches("input") && next.matches("input")) {
+        event.target.checked = true;
+        next.checked = true;
+        timesMode();
+        grid.dispatchEvent(new Event("change"));
+      }
+      focus(next);
+    });
+  }
+
+  // Each day's heading becomes a button: it clears the day when any hour of it is marked, or else marks the hours
+  // marked on the other days (so "Weekday evenings" then "Fri" leaves Monday to Thursday evenings).
+  function dayButtons(grid, timesMode) {
+    grid.querySelectorAll("thead th[data-day]").forEach(function (heading) {
+      var day = heading.getAttribute("data-day");
+      var name = heading.textContent.trim();
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "day-toggle";
+      button.textContent = name;
+      function boxes() { return grid.querySelectorAll("tbody input[value^='" + day + "-']"); }
+      function marked() { return Array.prototype.some.call(boxes(), function (box) { return box.checked; }); }
+      function label() {
+        button.setAttribute("aria-pressed", marked() ? "true" : "false");
+        button.title = marked() ? "Clear " + name : "Mark the other days' hours on " + name;
+      }
+      button.addEventListener("click", function () {
+        if (marked()) {
+          boxes().forEach(function (box) { box.checked = false; });
+        } else {
+          var hours = {};
+          grid.querySelectorAll("tbody input:checked").forEach(function (box) { hours[box.value.split("-")[1]] = true; });
+          boxes().forEach(function (box) { if (hours[box.value.split("-")[1]]) { box.checked = true; } });
+          timesMode();
+        }
+        grid.dispatchEvent(new Event("change"));
+      });
+      grid.addEventListener("change", label);
+      heading.textContent = "";
+      heading.appendChild(button);
+      label();
+    });
+    var tools = document.querySelector(".grid-tools");
+    if (tools) { tools.addEventListener("click", function () { grid.dispatchEvent(new Event("change")); }); }
+  }
+
+  // Notes: how many characters are left, beside the field; a form too large for the server is stopped here, with
+  // everything typed still on the page.
+  function notesCounter() {
+    document.querySelectorAll("[data-count-for]").forEach(function (counter) {
+      var field = document.getElementById(counter.getAttribute("data-count-for"));
+      var max = parseInt(field.getAttribute("maxlength"), 10);
+      var last = null;
+      function update() {
+        var left = max - field.value.length;
+        // Said aloud only at the thresholds, not on every key.
+        var text = left <= 0 ? "No characters left." : left + " characters left.";
+        counter.textContent = text;
+        var band = left <= 0 ? 0 : left <= 100 ? 1 : 2;
+        counter.setAttribute("aria-live", band === last ? "off" : "polite");
+        last = band;
+      }
+      field.addEventListener("input", update);
+      update();
+    });
+    document.querySelectorAll("form[data-max-body]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        var size = new Blob([new URLSearchParams(new FormData(form)).toString()]).size;
+        if (size <= parseInt(form.getAttribute("data-max-body"), 10)) { return; }
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        var note = document.getElementById("too-large") || document.createElement("div");
+        note.id = "too-large";
+        note.className = "notice notice-error";
+        note.setAttribute("role", "alert");
+        note.tabIndex = -1;
+        note.textContent = "The form is too large to send: shorten the notes (at most " +
+          (form.getAttribute("data-notes-max") || "5000") + " characters). Nothing was lost.";
+        form.parentNode.insertBefore(note, form);
+        note.focus();
+      }, true);
+    });
   }
 
   // ICD-10-CM search: results from the app's own endpoint; "Add" appends the code to the diagnoses field.
@@ -182,6 +322,7 @@
     availabilityGrid();
     icdSearch();
     offerLimit();
+    notesCounter();
     liveSeats();
   });
 })();

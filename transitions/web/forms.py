@@ -139,19 +139,28 @@ def split_codes(raw):
     return [code for code in re.split(r"[\s,;]+", raw or "") if code]
 
 
+# The coverage select's self-pay choice: not a payer id (those never start with "*"), so it names no real payer.
+SELF_PAY = "*self-pay"
+NOTES_MAX_CHARS = 5000
+
+
+def coverage_payload(form):
+    """The coverage as the API takes it: the select's self-pay choice (or the old checkbox) is {self_pay: true}."""
+    if checkbox(form, "coverage.self_pay") or form.get("coverage.payer_id") == SELF_PAY:
+        return {"self_pay": True}
+    coverage = {}
+    put(coverage, "payer_id", text(form, "coverage.payer_id"))
+    put(coverage, "member_id", text(form, "coverage.member_id"))
+    return coverage
+
+
 def referral_payload(form, zip_timezone):
     """The ReferralInSchema dict for the new-referral form; raises FormErrors for what only the form can get wrong."""
     ui_errors = {}
     patient = {}
     for key in ("given_name", "family_name", "birth_date", "gender", "language", "zip", "phone"):
         put(patient, key, text(form, "patient." + key))
-    if checkbox(form, "coverage.self_pay"):
-        coverage = {"self_pay": True}
-    else:
-        coverage = {}
-        put(coverage, "payer_id", text(form, "coverage.payer_id"))
-        put(coverage, "member_id", text(form, "coverage.member_id"))
-    payload = {"patient": patient, "coverage": coverage}
+    payload = {"patient": patient, "coverage": coverage_payload(form)}
     for key in ("origin", "need", "discharge_date", "modality", "notes"):
         put(payload, key, text(form, key))
     payload["diagnoses"] = split_codes(form.get("diagnoses"))
@@ -177,6 +186,182 @@ def referral_payload(form, zip_timezone):
         put(consent, "expires_on", text(form, "consent.expires_on"))
         payload["part2_consent"] = consent
     return payload, ui_errors
+
+
+def referral_changes(form):
+    """The REFERRAL_CHANGES dict of the edit form: discharge date, time zone, hours, modality and travel."""
+    changes = {}
+    for key in ("discharge_date", "modality", "timezone"):
+        put(changes, key, text(form, key))
+    if changes.get("modality") != "telehealth":
+        # Blank is "not given": the referral then travels the default distance, as on the new-referral form.
+        changes["max_travel_miles"] = text(form, "max_travel_miles")
+    ui_errors = {}
+    if form.get("availability_mode", "times") == "any":
+        changes["availability"] = None
+    else:
+        changes["availability"] = windows_from_grid(form.getlist("availability"))
+        if not changes["availability"]:
+            ui_errors["availability"] = ["Mark the hours the patient can attend, or choose “Any time”."]
+    return changes, ui_errors
+
+
+def cells_from_windows(windows):
+    """The grid cells ('day-hour') of weekly windows: every whole hour inside a window (the grid has no half hours)."""
+    cells = []
+    for window in windows or ():
+        start, end = _minutes(window["start"]), _minutes(window["end"])
+        for hour in GRID_HOURS:
+            if start <= hour * 60 and (hour + 1) * 60 <= end:
+                cells.append("%s-%d" % (window["day"], hour))
+    return cells
+
+
+def _minutes(hhmm):
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def referral_edit_values(referral, overrides=None):
+    """The edit form's values: the referral's, then `overrides` (referral fields as the API names them, e.g. a
+    widening's changes) on top."""
+    fields = {
+        "discharge_date": referral.discharge_date,
+        "timezone": referral.timezone,
+        "modality": referral.modality,
+        "max_travel_miles": referral.max_travel_miles,
+        "availability": referral.availability,
+    }
+    fields.update(overrides or {})
+    travel = fields["max_travel_miles"]
+    return Values(
+        discharge_date=fields["discharge_date"].isoformat()
+        if hasattr(fields["discharge_date"], "isoformat")
+        else str(fields["discharge_date"]),
+        timezone=fields["timezone"],
+        modality=fields["modality"],
+        max_travel_miles="" if travel is None else "%g" % float(travel),
+        availability_mode="any" if fields["availability"] is None else "times",
+        availability=cells_from_windows(fields["availability"]),
+    )
+
+
+def change_query(changes):
+    """A widening's changes as the edit form's query string arguments (GET prefills the form with them)."""
+    args = []
+    for key, value in changes.items():
+        if key == "availability":
+            if value is None:
+                args.append(("availability_mode", "any"))
+            else:
+                args.extend(("availability", cell) for cell in cells_from_windows(value))
+        elif hasattr(value, "isoformat"):
+            args.append((key, value.isoformat()))
+        elif isinstance(value, float):
+            args.append((key, "%g" % value))
+        else:
+            args.append((key, value))
+    return args
+
+
+# ---------------------------------------------------------------- errors in plain words
+
+# The label of each field the planner's forms can report on, as the form shows it (the summary links to it).
+FIELD_LABELS = {
+    "patient.given_name": "Given name",
+    "patient.family_name": "Family name",
+    "patient.birth_date": "Birth date",
+    "patient.gender": "Gender",
+    "patient.language": "Preferred language",
+    "patient.zip": "Home ZIP code",
+    "patient.phone": "Phone",
+    "coverage": "Coverage",
+    "coverage.payer_id": "Health plan",
+    "coverage.member_id": "Member id",
+    "coverage.self_pay": "Health plan",
+    "origin": "Discharged from",
+    "need": "Care needed",
+    "needs_mat": "Medication",
+    "diagnoses": "Diagnosis codes",
+    "discharge_date": "Discharge date",
+    "timezone": "Patient's time zone",
+    "availability": "When the patient can attend",
+    "modality": "How",
+    "max_travel_miles": "Farthest travel",
+    "part2_consent": "Part 2 consent",
+    "part2_consent.signed_on": "Consent signed on",
+    "part2_consent.expires_on": "Consent expires on",
+    "notes": "Notes",
+    "share_notes": "Share the notes",
+    "auto_cascade": "Offer the next best match",
+}
+# Where the summary's link for an error goes, when not to the field of the same name.
+FIELD_ANCHORS = {
+    "coverage": "coverage-payer_id",
+    "coverage.self_pay": "coverage-payer_id",
+    "part2_consent": "consent-signed",
+    "part2_consent.signed_on": "consent-signed_on",
+    "part2_consent.expires_on": "consent-expires_on",
+    "availability": "availability-grid",
+}
+# The API's messages (said to programmers) as the planner reads them: by (field, message), then by message.
+PLAIN_BY_FIELD = {
+    ("diagnoses", "Length must be between 1 and 25."): "Enter at least one diagnosis code (25 at most).",
+    ("diagnoses", "Duplicate values are not allowed."): "A diagnosis code is entered twice.",
+    ("notes", "Longer than maximum length 5000."): "Notes can be at most 5,000 characters.",
+    ("max_travel_miles", "Not a valid number."): "Enter the miles as a number, e.g. 20.",
+    ("max_travel_miles", "Must be greater than 0 and less than or equal to 500."): "Enter between 1 and 500 miles.",
+}
+PLAIN = {
+    "Missing data for required field.": "{label} is required.",
+    "payer_id is required unless self_pay is true.": "Choose the patient's health plan, or Self-pay.",
+    "member_id is required with a payer_id.": "Enter the member id from the patient's insurance card.",
+    "Give either {payer_id, member_id} or {self_pay: true}.": "A self-pay patient has no health plan or member id.",
+    "expires_on is before signed_on.": "The consent expires before the day it was signed: check both dates.",
+    "Not a valid date.": "Enter a date as year-month-day.",
+    "Field may not be null.": "{label} is required.",
+    "Unknown field.": "This is not a field of the form.",
+}
+PLAIN_PATTERNS = (
+    (
+        re.compile(r"^(.+): not billable: use a more specific code$"),
+        "{0} is a category, not a billable code: choose a more specific code (look it up below).",
+    ),
+    (re.compile(r"^(.+): (unknown ICD-10-CM code|not an ICD-10-CM code)$"), "{0} is not an ICD-10-CM code."),
+    (re.compile(r"^Must be one of: .*$"), "Choose one of the options."),
+)
+
+
+def plain_message(name, message):
+    """One API message in the words of the form: what to do, about the field as the form labels it."""
+    label = FIELD_LABELS.get(name, name.rsplit(".", 1)[-1].replace("_", " ").capitalize())
+    if (name, message) in PLAIN_BY_FIELD:
+        return PLAIN_BY_FIELD[(name, message)]
+    if message in PLAIN:
+        return PLAIN[message].format(label=label)
+    for pattern, plain in PLAIN_PATTERNS:
+        match = pattern.match(message)
+        if match:
+            return plain.format(*match.groups())
+    return message
+
+
+def plain_errors(errors):
+    """Field errors with each message in plain words (keys unchanged)."""
+    return {name: [plain_message(name, m) for m in messages] for name, messages in errors.items()}
+
+
+def error_items(errors):
+    """(anchor id, label, messages) for the form's error summary, in the form's order."""
+    order = {name: index for index, name in enumerate(FIELD_LABELS)}
+    items = []
+    for name in sorted(errors, key=lambda n: order.get(n, len(order))):
+        if name == "_form":
+            items.append((None, None, errors[name]))
+            continue
+        anchor = FIELD_ANCHORS.get(name, name.replace(".", "-"))
+        items.append((anchor, FIELD_LABELS.get(name, name.replace("_", " ")), errors[name]))
+    return items
 
 
 def consent_payload(form):
