@@ -46,13 +46,23 @@ def create_admin(email, organization_name):
     help="Folder with the SAMHSA 2022 directory files (default: ../shared/data next to the checkout, "
     "if present; without them a built-in generator makes the programs up).",
 )
-def seed_demo(programs, seed, data_dir):
-    """Load a realistic demo: directory, organizations, one user per role, referrals."""
+@click.option(
+    "--history-weeks",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Weeks of history before now (referrals, offers, attendance, follow-ups judged), so the metrics and the "
+    "board have figures (default: DEMO_HISTORY_WEEKS, 12; 0 for none).",
+)
+def seed_demo(programs, seed, data_dir, history_weeks):
+    """Load a realistic demo: directory, organizations, one user per role, referrals and weeks of history."""
     from transitions import demo
 
     try:
         summary = demo.seed(
-            program_count=programs, seed=seed, data_dir=data_dir or current_app.config.get("SEED_DATA_DIR")
+            program_count=programs,
+            seed=seed,
+            data_dir=data_dir or current_app.config.get("SEED_DATA_DIR"),
+            history_weeks=history_weeks,
         )
     except DomainError as error:  # e.g. a demo email already taken: a message, not a traceback
         db.session.rollback()
@@ -244,7 +254,13 @@ def adt_group():
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=2575, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--idle-timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds.")
-def adt_listen_command(host, port, idle_timeout):
+@click.option(
+    "--processes",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Listener processes sharing the port (default: ADT_LISTENER_PROCESSES, 1); one per core to use them all.",
+)
+def adt_listen_command(host, port, idle_timeout, processes):
     """Run the MLLP listener (blocking): each message stored, applied and acknowledged."""
     import logging
 
@@ -252,7 +268,7 @@ def adt_listen_command(host, port, idle_timeout):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = current_app._get_current_object()
-    listener.run(app, host, port, idle_timeout, echo=lambda line: click.echo(line, nl=True))
+    listener.run(app, host, port, idle_timeout, echo=lambda line: click.echo(line, nl=True), processes=processes)
 
 
 @adt_group.command("reprocess")

@@ -6,8 +6,9 @@ import re
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from tests.support.browser import PASSWORD, WebClient
 from transitions import demo, scheduler
 from transitions.core import codes
 from transitions.core.db import db
@@ -15,13 +16,17 @@ from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
 from transitions.directory import samhsa as nsumhss
 from transitions.directory.models import Program, Track
 from transitions.followups.models import FollowUp
+from transitions.identity import passwords
 from transitions.identity.models import Organization, User
+from transitions.offers.models import Attendance, Offer
 from transitions.referrals.models import Referral
 
 ROLE_LINE = re.compile(r"^(admin|discharge_planner|case_manager|iop_coordinator)\s+(\S+@\S+)\s+(trn_\S+)$")
 
 
-def run_seed(app, *args, env=None):
+def run_seed(app, *args, env=None, history_weeks=0):
+    """`flask seed-demo --programs 20`, without the history unless asked (it is what takes the time)."""
+    app.config["DEMO_HISTORY_WEEKS"] = history_weeks
     # app.cli commands get an app context from the `flask` entry point (FlaskGroup), not from the test runner.
     with app.app_context():
         return app.test_cli_runner().invoke(args=["seed-demo", "--programs", "20", *args], env=env)
@@ -233,3 +238,51 @@ def test_generated_tracks_are_named_for_what_their_program_treats(tmp_path):
             assert "mental health" in names and "recovery" not in names
         if entry["program"]["services"] == ["substance_use"]:
             assert "recovery" in names and "mental health" not in names
+
+
+# ---------------------------------------------------------------- the demo's history
+
+
+def test_the_demo_opens_with_weeks_of_history_the_metrics_and_board_show(app, clock):
+    """Referrals, offers, placements, attendance and follow-up outcomes written through the commands on an injected
+    clock: the case manager's metrics show figures, not dashes, and nothing happened after now."""
+    result = run_seed(app, "--programs", "80", history_weeks=8)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"History: the last 8 weeks .*\((\d+) referrals, (\d+) placements", result.output)
+    with app.app_context():
+        outcomes = Counter(db.session.scalars(select(FollowUp.outcome).where(FollowUp.outcome.is_not(None))))
+        statuses = Counter(db.session.scalars(select(Referral.status)))
+        attendance = db.session.scalars(select(Attendance.status)).all()
+        latest = [
+            db.session.scalar(select(func.max(column)))
+            for column in (Referral.created_at, Offer.created_at, Offer.decided_at, Attendance.created_at)
+        ]
+        zones = set(db.session.scalars(select(Organization.timezone)))
+        for user in db.session.scalars(select(User)):
+            passwords.set_password(user, PASSWORD)
+        db.session.commit()
+    assert outcomes["met"] and outcomes["missed"]
+    assert statuses["attending"] and statuses["completed"] and statuses["submitted"]
+    assert len(attendance) > 50 and set(attendance) >= {"attended", "missed"}
+    assert all(moment <= clock.now for moment in latest)
+    assert "UTC" not in zones and "America/Chicago" in zones
+
+    manager = WebClient(app)
+    manager.sign_in("manager@demo.example")
+    metrics = manager.get("/metrics").get_data(as_text=True)
+    tiles = re.findall(r'<span class="tile-value">([^<]*)</span>', metrics)
+    assert tiles and "—" not in tiles[:5], tiles
+    board = manager.get("/board").get_data(as_text=True)
+    attending = board.split('id="column-attending"', 1)[1].split("</section>", 1)[0]
+    assert attending.count("member-name") >= 2
+
+
+def test_seeding_again_changes_nothing(app):
+    assert run_seed(app, history_weeks=2).exit_code == 0
+    with app.app_context():
+        before = [db.session.scalar(select(func.count()).select_from(t)) for t in (Referral, Offer, Attendance, User)]
+    again = run_seed(app, history_weeks=2)
+    assert again.exit_code != 0 and "already loaded" in again.output
+    with app.app_context():
+        after = [db.session.scalar(select(func.count()).select_from(t)) for t in (Referral, Offer, Attendance, User)]
+    assert after == before

@@ -134,7 +134,7 @@ def test_sign_out_revokes_the_session_on_the_server(app, web, emails):
     web.sign_in(emails["planner"])
     stolen = web.cookie("transitions_session")
     response = web.post("/sign-out")
-    assert response.status_code == 302 and response.headers["Location"] == "/sign-in"
+    assert response.status_code == 302 and response.headers["Location"] == "/sign-in?reason=signed_out"
     [row] = session_rows(app)
     assert row.revoked_at is not None and row.revoked_reason == "sign_out"
     # The old cookie, replayed, opens nothing.

@@ -119,7 +119,7 @@ def test_invalid_fields_come_back_next_to_their_inputs_and_nothing_is_created(ap
     page = text(response)
     assert 'id="patient-given_name"' in page and 'aria-invalid="true"' in page
     assert "Unknown ZIP code." in page
-    assert "F33: not billable" in page and "ZZZ: not an ICD-10-CM code" in page
+    assert "F33 is a category, not a billable code" in page and "ZZZ is not an ICD-10-CM code." in page
     assert "the ZIP code gives none" in page
     assert "Mark the hours the patient can attend" in page
     assert 'value="Lopez"' in page  # what was typed stays
@@ -161,7 +161,7 @@ def test_the_referral_page_ranks_matches_with_reasons_and_sends_offers(app, as_u
     )
     assert response.status_code == 302
     page = text(planner.get("/referrals/%s" % referral_id))
-    assert "Offer sent to Lakeview Evening IOP; Riverside IOP." in page
+    assert "Offers sent to Lakeview Evening IOP and Riverside IOP." in page
     assert page.count("Offer pending") == 2 and "Choose up to 1 more program" in page
     with app.app_context():
         offers = db.session.scalars(select(Offer).where(Offer.referral_id == referral_id)).all()
@@ -393,11 +393,13 @@ def test_roster_records_attendance_in_one_click(app, as_user, directory, clock):
     twice = coordinator.post(
         "/roster/attendance", {"placement_id": placement_id, "date": "2026-12-03", "status": "missed"}
     )
-    assert twice.status_code == 409
-    ahead = coordinator.post(
-        "/roster/attendance", {"placement_id": placement_id, "date": "2026-12-07", "status": "attended"}
+    # A refusal is said on the roster it came from, and nothing changes.
+    assert twice.status_code == 303 and twice.headers["Location"] == "/roster"
+    assert "Attendance was not recorded: Attendance for 2026-12-03 is already recorded (attended)." in text(
+        coordinator.get("/roster")
     )
-    assert ahead.status_code == 422 and "cannot be recorded ahead" in text(ahead)
+    with app.app_context():
+        assert db.session.scalar(select(Attendance.status).where(Attendance.placement_id == placement_id)) == "attended"
 
 
 # ---------------------------------------------------------------- case manager

@@ -6,12 +6,14 @@ from collections import Counter
 from datetime import date, timedelta
 
 import click
+from flask import current_app
 from sqlalchemy import select
 
 from transitions.core import codes
-from transitions.core.clock import today
+from transitions.core.clock import today, utcnow
 from transitions.core.db import db
 from transitions.demo.directory import PROVIDER_NETWORKS, plan_directory
+from transitions.demo.history import build_history, reach_out_on_missed_checks
 from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
 from transitions.demo.stories import REFERRAL_STORIES
 from transitions.directory import service as programs
@@ -20,17 +22,27 @@ from transitions.identity import service as organizations
 from transitions.identity.commands import PLATFORM_ORGANIZATION
 from transitions.identity.models import PLATFORM_KIND, Organization, User
 from transitions.referrals import service as referrals
+from transitions.referrals.models import Referral
 from transitions.referrals.schemas import ReferralInSchema
+from transitions.scheduler import run_pass
 
 ADMIN_EMAIL = "admin@demo.example"
 HEALTH_PLAN_NAME = "Acme Health Plan"
 HEALTH_PLAN_PAYERS = ("acme-health", "medicaid-il")
 
-# Referring organizations: key, name, kind, planner email.
+HEALTH_PLAN_TIMEZONE = "America/Chicago"
+PLATFORM_TIMEZONE = "America/Chicago"
+# Referring organizations: key, name, kind, planner email, the zone their pages show times in.
 REFERRING_ORGS = (
-    ("lakeshore", "Lakeshore Behavioral Hospital (Chicago, IL)", "hospital", "planner@demo.example"),
-    ("bayou", "Bayou City Psychiatric Hospital (Houston, TX)", "hospital", "planner2@demo.example"),
-    ("cedar", "Cedar Ridge Residential Treatment Center (Malvern, PA)", "residential", "planner3@demo.example"),
+    ("lakeshore", "Lakeshore Behavioral Hospital (Chicago, IL)", "hospital", "planner@demo.example", "America/Chicago"),
+    ("bayou", "Bayou City Psychiatric Hospital (Houston, TX)", "hospital", "planner2@demo.example", "America/Chicago"),
+    (
+        "cedar",
+        "Cedar Ridge Residential Treatment Center (Malvern, PA)",
+        "residential",
+        "planner3@demo.example",
+        "America/New_York",
+    ),
 )
 PRIMARY_EMAILS = {
     "admin": ADMIN_EMAIL,
@@ -41,10 +53,15 @@ PRIMARY_EMAILS = {
 ROLE_ORDER = ("admin", "discharge_planner", "case_manager", "iop_coordinator")
 
 
-def seed(program_count=300, seed=7, data_dir=None):
-    """Create the demo in the current session (the caller commits); returns the summary describe() prints."""
+def seed(program_count=300, seed=7, data_dir=None, history_weeks=None):
+    """Create the demo and commit it, with history_weeks of history before now (default: the DEMO_HISTORY_WEEKS
+    setting, else 12; 0: none) and the follow-up checks judged as of now; returns the summary describe() prints.
+    A database that has the demo is left alone."""
     if db.session.scalar(select(User.id).where(User.email == ADMIN_EMAIL)):
         raise click.ClickException("Demo data is already loaded (%s exists); use a fresh database." % ADMIN_EMAIL)
+    now = utcnow()
+    if history_weeks is None:
+        history_weeks = int(current_app.config["DEMO_HISTORY_WEEKS"])
     rng = random.Random(seed)
     users = []
 
@@ -61,17 +78,26 @@ def seed(program_count=300, seed=7, data_dir=None):
 
     # create-admin's organization: seeding after create-admin reuses it instead of adding a twin.
     platform = db.session.scalar(select(Organization).where(Organization.name == PLATFORM_ORGANIZATION))
-    platform = platform or organizations.create_organization(PLATFORM_ORGANIZATION, PLATFORM_KIND)
+    platform = platform or organizations.create_organization(
+        PLATFORM_ORGANIZATION, PLATFORM_KIND, timezone=PLATFORM_TIMEZONE
+    )
     add_user(ADMIN_EMAIL, platform, "admin")
 
     planners = {}
-    for key, name, kind, email in REFERRING_ORGS:
-        planners[key] = add_user(email, organizations.create_organization(name, kind), "discharge_planner")
-    plan = organizations.create_organization(HEALTH_PLAN_NAME, "health_plan", HEALTH_PLAN_PAYERS)
-    add_user(PRIMARY_EMAILS["case_manager"], plan, "case_manager")
+    for key, name, kind, email, timezone in REFERRING_ORGS:
+        organization = organizations.create_organization(name, kind, timezone=timezone)
+        planners[key] = add_user(email, organization, "discharge_planner")
+    plan = organizations.create_organization(
+        HEALTH_PLAN_NAME, "health_plan", HEALTH_PLAN_PAYERS, timezone=HEALTH_PLAN_TIMEZONE
+    )
+    manager = add_user(PRIMARY_EMAILS["case_manager"], plan, "case_manager")
 
     directory = plan_directory(program_count, rng, data_dir)
-    providers = {name: organizations.create_organization(name, "iop_provider") for name, _ in PROVIDER_NETWORKS}
+    zones = provider_timezones(directory["programs"])
+    providers = {
+        name: organizations.create_organization(name, "iop_provider", timezone=zones.get(name, PLATFORM_TIMEZONE))
+        for name, _ in PROVIDER_NETWORKS
+    }
     programs_per_provider = Counter()
     track_count = 0
     for entry in directory["programs"]:
@@ -83,13 +109,22 @@ def seed(program_count=300, seed=7, data_dir=None):
         track_count += len(entry["tracks"])
     # The coordinator sits in the network with the most programs, so their own-program views are the richest.
     busiest = max(providers, key=programs_per_provider.__getitem__)
-    add_user(PRIMARY_EMAILS["iop_coordinator"], providers[busiest], "iop_coordinator")
+    coordinator = add_user(PRIMARY_EMAILS["iop_coordinator"], providers[busiest], "iop_coordinator")
 
-    referral_statuses = Counter(
-        _seed_referral(story, planners[story["planner"]], rng).status for story in REFERRAL_STORIES
-    )
+    past = {"weeks": 0, "referrals": 0, "placements": 0, "attendance": 0, "outreach": 0}
+    if history_weeks > 0:
+        past.update(build_history(planners["lakeshore"], coordinator, manager, now, history_weeks))
+    for story in REFERRAL_STORIES:
+        _seed_referral(story, planners[story["planner"]], rng)
+    db.session.commit()
+    if history_weeks > 0:
+        # The follow-up checks that fell due in the past are judged as the scheduler would have judged them.
+        run_pass(current_app._get_current_object(), now)
+        past["outreach"] = reach_out_on_missed_checks(manager, now)
+        db.session.commit()
+    referral_statuses = Counter(db.session.scalars(select(Referral.status)))
     organization_kinds = Counter(org.kind for org in [plan] + list(providers.values()))
-    organization_kinds.update(kind for _, _, kind, _ in REFERRING_ORGS)
+    organization_kinds.update(kind for _, _, kind, _, _ in REFERRING_ORGS)
     return {
         "source": directory["source"],
         "data_path": directory["data_path"],
@@ -101,10 +136,20 @@ def seed(program_count=300, seed=7, data_dir=None):
         "health_plan": {"name": plan.name, "payer_ids": list(plan.payer_ids)},
         "coordinator_network": {"name": busiest, "programs": programs_per_provider[busiest]},
         "referrals": dict(referral_statuses),
+        "history": past,
         "users": sorted(
             users, key=lambda u: (ROLE_ORDER.index(u["role"]), u["email"] != PRIMARY_EMAILS[u["role"]], u["email"])
         ),
     }
+
+
+def provider_timezones(planned):
+    """Each provider network's zone: the one most of its planned tracks meet in."""
+    zones = {}
+    for entry in planned:
+        for track in entry["tracks"]:
+            zones.setdefault(entry["provider"], Counter())[track["timezone"]] += 1
+    return {provider: counts.most_common(1)[0][0] for provider, counts in zones.items()}
 
 
 def _seed_referral(story, planner, rng):
@@ -183,9 +228,15 @@ def describe(summary, base_url="http://127.0.0.1:5000"):
         "The coordinator works for %s (%d programs)."
         % (summary["coordinator_network"]["name"], summary["coordinator_network"]["programs"]),
         "Referrals: %d (%s)." % (sum(summary["referrals"].values()), statuses),
-        "",
-        "Bearer tokens (shown once):",
     ]
+    past = summary.get("history") or {}
+    if past.get("referrals"):
+        lines.append(
+            "History: the last %d weeks of the coordinator's programs (%d referrals, %d placements, %d sessions "
+            "recorded, %d outreach notes), follow-up checks judged as of now."
+            % (past["weeks"], past["referrals"], past["placements"], past["attendance"], past["outreach"])
+        )
+    lines += ["", "Bearer tokens (shown once):"]
     primary = [u for u in summary["users"] if u["email"] == PRIMARY_EMAILS[u["role"]]]
     others = [u for u in summary["users"] if u["email"] != PRIMARY_EMAILS[u["role"]]]
     email_width = max(len(u["email"]) for u in summary["users"])

@@ -3,7 +3,7 @@ seats, and one track's live seats."""
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from transitions import policy
 from transitions.core.clock import utcnow
@@ -13,8 +13,8 @@ from transitions.directory import seats
 from transitions.directory.models import Program, Track
 from transitions.identity.models import Organization, User
 
-# The programs page lists this many programs at most.
-EDITABLE_LIMIT = 200
+# The programs page shows this many programs a page (their totals count every matching one).
+PROGRAMS_PER_PAGE = 25
 
 
 def list_programs_query(filters):
@@ -46,22 +46,77 @@ def list_tracks(program_id, filters):
     return keyset_page(select(Track).where(Track.program_id == program.id), [Track.created_at, Track.id], filters)
 
 
-def editable_programs(user, organization_id, now, name_contains=None):
-    """The programs this user edits, by name, and the live seats of their tracks: (programs, seats by track id).
+def _contains(column, text):
+    """column ILIKE %text%, with the user's % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike("%" + escaped + "%", escape="\\")
 
-    A coordinator's are their provider's; an admin's are every provider's, or organization_id's when given.
-    name_contains narrows them by name (case-insensitive), so an admin finds one imported program among thousands."""
+
+def editable_programs_query(user, organization_id, search=None):
+    """The programs this user edits, as a query: a coordinator's are their provider's; an admin's are every
+    provider's, or organization_id's when given. search narrows them (case-insensitive, each part optional):
+    name (the program's), city, track (a track's name)."""
     filters = {}
     if not policy.ACT_FOR_ANY_PROVIDER.allows(user):
         filters["organization_id"] = user.organization_id
     elif organization_id:
         filters["organization_id"] = organization_id
     query = list_programs_query(filters)
-    if name_contains:
-        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Program.name.ilike("%" + escaped + "%", escape="\\"))
-    programs = db.session.scalars(query.order_by(Program.name, Program.id).limit(EDITABLE_LIMIT)).all()
-    return programs, seats.seat_counts([t for p in programs for t in p.tracks], now)
+    search = search or {}
+    if search.get("name"):
+        query = query.where(_contains(Program.name, search["name"]))
+    if search.get("city"):
+        query = query.where(_contains(Program.city, search["city"]))
+    if search.get("track"):
+        named = select(Track.id).where(Track.program_id == Program.id, _contains(Track.name, search["track"]))
+        query = query.where(named.exists())
+    return query
+
+
+def editable_programs(user, organization_id, now, search=None, page=1, per_page=PROGRAMS_PER_PAGE):
+    """One page of the programs this user edits, by name, with the live seats of their tracks and the totals over
+    every matching program (not only the page's): {programs, seats, page, pages, totals}.
+
+    totals = {programs, tracks, capacity, occupied, held, open}, summed in SQL as seat_counts() counts one track
+    (holds of offers past expiry are not counted, swept or not)."""
+    query = editable_programs_query(user, organization_id, search)
+    matching = query.with_only_columns(Program.id).order_by(None).subquery()
+    totals = _seat_totals(matching, now)
+    pages = max(1, -(-totals["programs"] // per_page))
+    page = min(max(1, page), pages)
+    programs = db.session.scalars(
+        query.order_by(Program.name, Program.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return {
+        "programs": programs,
+        "seats": seats.seat_counts([t for p in programs for t in p.tracks], now),
+        "page": page,
+        "pages": pages,
+        "totals": totals,
+    }
+
+
+def _seat_totals(matching_ids, now):
+    held = seats.live_held(now)
+    held = case((held > 0, held), else_=0)
+    programs = db.session.scalar(select(func.count()).select_from(matching_ids))
+    row = db.session.execute(
+        select(
+            func.count(Track.id),
+            func.coalesce(func.sum(Track.capacity), 0),
+            func.coalesce(func.sum(Track.occupied), 0),
+            func.coalesce(func.sum(held), 0),
+        ).where(Track.program_id.in_(select(matching_ids.c.id)))
+    ).one()
+    tracks, capacity, occupied, held_total = (int(v) for v in row)
+    return {
+        "programs": programs,
+        "tracks": tracks,
+        "capacity": capacity,
+        "occupied": occupied,
+        "held": held_total,
+        "open": capacity - occupied - held_total,
+    }
 
 
 def availability(track, now=None):

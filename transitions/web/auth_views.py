@@ -10,6 +10,9 @@ from transitions.identity.models import User
 from transitions.web import sessions, throttle
 from transitions.web.blueprint import ROLE_HOME, SESSION_PROBLEMS, bp, render, safe_next
 
+# Said on the sign-in page after the Sign out button, so a shared computer visibly holds no session.
+SIGNED_OUT = "You have signed out."
+
 
 @bp.get("/")
 def home():
@@ -32,7 +35,9 @@ def sign_in():
     next_page = safe_next(request.values.get("next"))
     reason = request.args.get("reason")
     message = None
-    if reason in SESSION_PROBLEMS:
+    if reason == "signed_out":
+        message = SIGNED_OUT
+    elif reason in SESSION_PROBLEMS:
         message = SESSION_PROBLEMS[reason]
         if "%d" in message:
             message = message % idle_minutes()
@@ -76,4 +81,4 @@ def sign_out():
     audit.record("web.sign_out", "user", g.user.id)
     sessions.revoke(g.web_session, "sign_out")
     g.web_session = None
-    return redirect(url_for("web.sign_in"))
+    return redirect(url_for("web.sign_in", reason="signed_out"))

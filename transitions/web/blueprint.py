@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
 
 # Endpoints a visitor without a session may reach.
-PUBLIC_ENDPOINTS = frozenset({"web.sign_in"})
-# Requests a page makes by itself (the seat counts refresh): they must not keep an idle session alive.
-PASSIVE_ENDPOINTS = frozenset({"web.program_seats"})
+PUBLIC_ENDPOINTS = frozenset({"web.sign_in", "web.favicon"})
+# Requests a page makes by itself (the seat counts refresh, the icon): they must not keep an idle session alive.
+PASSIVE_ENDPOINTS = frozenset({"web.program_seats", "web.favicon"})
 SESSION_PROBLEMS = {
     "idle": "You were signed out after %d minutes without activity. Please sign in again.",
     "expired": "Your session reached its time limit. Please sign in again.",
@@ -54,6 +54,8 @@ ROLE_NAV = {
         ("web.programs", "Programs"),
         ("web.roster", "Roster"),
         ("web.users", "Users"),
+        ("web.organizations", "Organizations"),
+        ("web.adt_inbox", "ADT inbox"),
     ),
 }
 ROLE_LABELS = {
@@ -194,6 +196,12 @@ def unknown_page(error):
 def unexpected_error(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_page(500, "Something went wrong", "The error was logged. Please try again.")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links (feeds, bookmarks, old clients): the SVG icon."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.app_template_global()

@@ -7,7 +7,8 @@ from functools import partial
 from flask import current_app, g, jsonify, redirect, request, url_for
 
 from transitions import policy
-from transitions.core.clock import utcnow
+from transitions.core import audit
+from transitions.core.clock import local_today, utcnow
 from transitions.core.db import db
 from transitions.core.errors import DomainError, Forbidden, NotFound
 from transitions.directory import commands as program_commands
@@ -97,31 +98,49 @@ def decline_offer(offer_id):
 # ---------------------------------------------------------------- programs and tracks
 
 
+PROGRAM_SEARCH_FIELDS = ("name", "city", "track")
+
+
+def _program_search():
+    """The programs page's filters from its query string: {name, city, track}, each trimmed, blank ones left out."""
+    found = {key: (request.args.get(key) or "").strip()[:200] for key in PROGRAM_SEARCH_FIELDS}
+    return {key: value for key, value in found.items() if value}
+
+
+def _page_number():
+    raw = request.args.get("page") or "1"
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else 1
+
+
 def _programs_shown(user):
-    """The programs page's programs and seats; an admin may name one provider (?organization_id=)."""
+    """The programs page's page of programs, seats and totals; an admin may name one provider (?organization_id=)."""
     return program_queries.editable_programs(
-        user,
-        (request.args.get("organization_id") or "")[:36],
-        utcnow(),
-        name_contains=(request.args.get("name") or "").strip()[:200] or None,
+        user, (request.args.get("organization_id") or "")[:36], utcnow(), _program_search(), _page_number()
     )
 
 
 @bp.get("/programs")
 @permits(policy.EDIT_PROGRAM)
 def programs():
-    rows, counts = _programs_shown(g.user)
+    shown = _programs_shown(g.user)
     now = utcnow()
-    totals = {key: sum(c[key] for c in counts.values()) for key in ("capacity", "occupied", "held", "open")}
+    rows = shown["programs"]
     max_age = current_app.config["SEATS_CONFIRMATION_MAX_AGE_DAYS"]
     stale = {t.id for p in rows for t in p.tracks if program_queries.seats_stale(t, now, max_age)}
     claimants = program_queries.claimant_organizations() if policy.CLAIM_PROGRAM.allows(g.user) else []
+    search = _program_search()
+    # Links to other pages keep the filters (and an admin's provider); the page number is theirs to set.
+    kept = {key: value for key, value in request.args.items() if key in PROGRAM_SEARCH_FIELDS + ("organization_id",)}
     return render(
         "programs.html",
         programs=rows,
-        seats=counts,
-        totals=totals,
-        track_count=len(counts),
+        seats=shown["seats"],
+        totals=shown["totals"],
+        page=shown["page"],
+        pages=shown["pages"],
+        per_page=program_queries.PROGRAMS_PER_PAGE,
+        search=search,
+        kept=kept,
         stale=stale,
         max_age=max_age,
         claimants=claimants,
@@ -155,7 +174,7 @@ def confirm_seats(track_id):
 @bp.get("/programs/seats.json")
 @permits(policy.EDIT_PROGRAM)
 def program_seats():
-    return jsonify(_programs_shown(g.user)[1])
+    return jsonify(_programs_shown(g.user)["seats"])
 
 
 def _program_form_context(program, form=None, errors=None, message=None):
@@ -283,6 +302,10 @@ def roster():
     now = utcnow()
     chosen = _parse_day(request.args.get("date"))
     groups = offer_queries.roster(g.user, chosen, now)
+    for group in groups:
+        # Attendance is taken on or after the session's day in the track's own zone (the command's rule): a day
+        # still ahead shows who is expected, without buttons that could only be refused.
+        group["ahead"] = group["day"] > local_today(group["track"].timezone, now)
     return render("roster.html", groups=groups, chosen=chosen, now=now, statuses=ATTENDANCE_STATUSES)
 
 
@@ -297,8 +320,17 @@ def record_attendance():
     try:
         data = forms.load_for(AttendanceInSchema(), form, find)
         row, lapse = offer_commands.record_attendance(user, placement_id, data["date"], data["status"], utcnow())
+    except (NotFound, Forbidden):
+        raise
     except DomainError as error:
-        return refused(error, "Attendance was not recorded", back)
+        # A refused session (a day still ahead, already recorded, not a session day) is said on the roster it came
+        # from, not on an error page: the coordinator is one click from the right day.
+        db.session.rollback()
+        failure, status = forms.failed_form(error)
+        audit.mark_failed(status)  # the redirect commits: the refused write is still audited as failed
+        problems = [m for msgs in failure.errors.values() for m in msgs] or [failure.message]
+        notice("Attendance was not recorded: %s" % " ".join(problems), "warning")
+        return redirect(back, code=303)
     placement = db.session.get(Placement, row.placement_id)
     referral = db.session.get(Referral, placement.referral_id)
     text = "%s %s: %s on %s." % (

@@ -170,6 +170,9 @@ def windows_text(windows):
     return ", ".join("%s %s–%s" % (w["day"].capitalize(), w["start"], w["end"]) for w in windows)
 
 
+WITHDRAWAL_LABELS = {"accepted_elsewhere": "automatic: another offer was accepted"}
+
+
 def describe_event(event, names):
     """One timeline line: what happened, with the program, track, reason or check it concerns."""
     label = EVENT_LABELS.get(event.type, event.type.replace(".", ": ").replace("_", " ").capitalize())
@@ -180,7 +183,7 @@ def describe_event(event, names):
     if event.type == "offer.declined" and data.get("reason"):
         details.append(DECLINE_LABELS.get(data["reason"], data["reason"]))
     if event.type in ("offer.withdrawn",) and data.get("reason"):
-        details.append(data["reason"].replace("_", " "))
+        details.append(WITHDRAWAL_LABELS.get(data["reason"], data["reason"].replace("_", " ")))
     if event.type == "attendance.recorded" and data.get("status"):
         details.append(ATTENDANCE_LABELS.get(data["status"], data["status"]))
     if data.get("check"):
