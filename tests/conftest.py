@@ -1,6 +1,7 @@
 """Test fixtures: a migrated database per worker, one app per worker whose tests each run in a transaction rolled
 back at the end, a database of its own for a test that needs real commits, an injected clock, API helpers."""
 
+import json
 import os
 import shutil
 import threading
@@ -24,6 +25,15 @@ from transitions.identity.tokens import generate_token, hash_token
 
 # Set to a PostgreSQL server URL (database part is ignored) to run the suite on PostgreSQL.
 PG_SERVER_ENV = "TRANSITIONS_TEST_POSTGRES_URL"
+# Also set to a PgBouncer in transaction mode in front of that server (scripts/pgbouncer start;
+# postgresql://postgres@127.0.0.1:6432) to run the tests that commit for real (races, processes, schedulers) through
+# it; databases are still created, migrated and truncated on PostgreSQL directly.
+PGBOUNCER_ENV = "TRANSITIONS_TEST_PGBOUNCER_URL"
+# What every app (this process's and the subprocesses', which inherit the environment) needs through transaction
+# pooling: no server-side prepared statements, since the next transaction may run on another server connection.
+PGBOUNCER_ENGINE_OPTIONS = {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}}
+if os.environ.get(PG_SERVER_ENV) and os.environ.get(PGBOUNCER_ENV):
+    os.environ.setdefault("TRANSITIONS_SQLALCHEMY_ENGINE_OPTIONS", json.dumps(PGBOUNCER_ENGINE_OPTIONS))
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 TEST_CONFIG = {"TESTING": True, "SECRET_KEY": "test", "WEBHOOK_ALLOW_PRIVATE": True}
 
@@ -34,6 +44,11 @@ def postgres_server_url():
 
 def on_postgres():
     return bool(postgres_server_url())
+
+
+def pgbouncer_url():
+    """PgBouncer's server URL when the tests that commit for real go through it (only on PostgreSQL), else None."""
+    return os.environ.get(PGBOUNCER_ENV) if on_postgres() else None
 
 
 def _with_database(url, name):
@@ -120,11 +135,13 @@ def clock(shared_clock):
 
 @pytest.fixture
 def db_url(database_url, tmp_path):
-    """A clean database for one test: a copy of the SQLite template, or the PostgreSQL one truncated after."""
+    """A clean database for one test: a copy of the SQLite template, or the PostgreSQL one truncated after (reached
+    through PgBouncer when TRANSITIONS_TEST_PGBOUNCER_URL is set)."""
     if database_url.startswith("sqlite"):
         yield _sqlite_copy(database_url, tmp_path / "test.sqlite3")
     else:
-        yield database_url
+        bouncer = pgbouncer_url()
+        yield _with_database(bouncer, sa.engine.make_url(database_url).database) if bouncer else database_url
         _truncate_all(database_url)
 
 

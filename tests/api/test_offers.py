@@ -641,3 +641,104 @@ def test_nul_characters_are_refused_not_crashed_on(api, world, scene):
     assert [r.status_code for r in responses] == [400] * len(responses)
     assert all(r.json["detail"] == "NUL characters are not allowed." for r in responses)
     assert scene.offer_now(offer)["status"] == "pending"
+
+
+# ---------------------------------------------------------------- the system's own withdrawals
+
+
+def test_offers_withdrawn_because_another_was_accepted_are_credited_to_the_system(api, world, scene):
+    mine = scene.track(capacity=1)
+    theirs = scene.track(scene.program(who="coordinator2", name="Other"), who="coordinator2")
+    referral = scene.referral()
+    first = scene.offered(referral, mine)
+    second = scene.offered(referral, theirs)
+    assert scene.accept(first, scene.intake_date(referral, mine)).status_code == 200
+    timeline = {event["type"]: event for event in scene.timeline(referral)}
+    accepted, withdrawn = timeline["offer.accepted"], timeline["offer.withdrawn"]
+    assert accepted["actor_user_id"] == world.users["coordinator"]
+    assert withdrawn["subject_id"] == second["id"] and withdrawn["data"]["reason"] == "accepted_elsewhere"
+    assert (withdrawn["actor_user_id"], withdrawn["actor_organization_id"]) == (None, None)
+    assert scene.offer_now(second)["decided_by"] is None
+    assert scene.offer_now(first)["decided_by"] == world.users["coordinator"]
+
+
+# ---------------------------------------------------------------- many offers at once (an applied allocation)
+
+
+def batch(app, who_id, pairs, now):
+    """create_offers for [(referral, track)] as the user with id who_id, committed: (offer ids, refusals)."""
+    with app.app_context():
+        from transitions.directory.models import Track
+        from transitions.identity.models import User
+
+        actor = db.session.get(User, who_id)
+        loaded = [(r["id"], db.session.get(Track, t["id"])) for r, t in pairs]
+        result = offers_service.create_offers(actor, loaded, now)
+        db.session.commit()
+        db.session.remove()
+    return result
+
+
+def test_a_batch_offers_as_one_by_one_would_and_never_oversells(app, world, scene, clock):
+    track = scene.track(capacity=2)
+    referrals = [scene.referral() for _ in range(3)]
+    offered, refused = batch(app, world.users["manager"], [(r, track) for r in referrals], clock.now)
+    assert list(offered) == [r["id"] for r in referrals[:2]]
+    assert refused == {referrals[2]["id"]: "No open seat on this track."}
+    assert scene.seats(track) == {"capacity": 2, "occupied": 0, "held": 2, "open": 0}
+    for referral in referrals[:2]:
+        assert scene.get_referral(referral)["status"] == "offered"
+        timeline = scene.timeline(referral)
+        assert [e["type"] for e in timeline][-2:] == ["referral.offered", "offer.created"]
+        assert {e["actor_user_id"] for e in timeline[-2:]} == {world.users["manager"]}
+        assert timeline[-1]["data"] == {
+            "offer_id": offered[referral["id"]],
+            "referral_id": referral["id"],
+            "track_id": track["id"],
+            "program_id": track["program_id"],
+            "expires_at": "2026-12-03T15:00:00Z",
+        }
+        offer = scene.offer_now({"id": offered[referral["id"]]})
+        assert offer["status"] == "pending" and offer["created_by"] == world.users["manager"]
+    assert scene.get_referral(referrals[2])["status"] == "submitted"
+    assert "offer.created" not in scene.timeline_types(referrals[2])
+    assert invariant_problems(app) == []
+
+
+def test_a_batch_frees_due_holds_and_refuses_what_a_single_offer_refuses(app, world, scene, clock):
+    track = scene.track(capacity=1)
+    stale = scene.offered(scene.referral(), track)
+    clock.now += timedelta(hours=49)  # the stale hold is due; nothing has swept it
+    other = scene.track(scene.program(name="Second"))
+    already = scene.referral()
+    scene.offered(already, other)
+    unconsented = scene.referral(need="co_occurring", diagnoses=["F33.1", "F10.20"])
+    fresh = scene.referral()
+    pairs = [(fresh, track), (already, other), (unconsented, other)]
+    offered, refused = batch(app, world.users["manager"], pairs, clock.now)
+    assert list(offered) == [fresh["id"]]
+    assert refused[already["id"]] == "This referral already has a pending offer to this program."
+    assert "Part 2 consent" in refused[unconsented["id"]]
+    assert scene.offer_now(stale)["status"] == "expired"
+    assert scene.seats(track) == {"capacity": 1, "occupied": 0, "held": 1, "open": 0}
+    expired = [(rid, subject) for rid, subject, _ in events_of(app, "offer.expired")]
+    assert expired == [(stale["referral_id"], stale["id"])]
+    assert invariant_problems(app) == []
+
+
+def test_an_applied_allocation_audits_each_offer_it_makes(api, world, scene, app):
+    track = scene.track(capacity=2)
+    for _ in range(2):
+        scene.referral()
+    applied = api.post("/api/v1/allocations", {"apply": True}, token=world.tokens["manager"])
+    assert applied.status_code == 200, applied.json
+    offer_ids = {a["offer_id"] for a in applied.json["assignments"]}
+    assert len(offer_ids) == 2 and None not in offer_ids
+    with app.app_context():
+        audited = db.session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "offer.create", AuditRecord.object_id.in_(offer_ids))
+        ).all()
+        assert {row.object_id for row in audited} == offer_ids
+        assert {row.user_id for row in audited} == {world.users["manager"]}
+        db.session.remove()
+    assert scene.seats(track)["held"] == 2

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from transitions.core.clock import utcnow
 from transitions.core.db import db
-from transitions.core.errors import DomainError
 from transitions.core.geo import bounding_box, distances_miles
 from transitions.directory import seats
 from transitions.directory.models import Program, Track
@@ -228,22 +228,18 @@ def allocate(referrals, as_of):
 
 
 def apply_plan(user, plan, now=None):
-    """Turn a plan into offers, one per assignment, each with the planner's checks and a seat hold.
+    """Turn a plan into offers in one batch, with the planner's checks and a seat hold each (offers.create_offers).
 
     Returns ({referral_id: offer_id}, {referral_id: why it could not be offered}); one refusal (a seat
     taken meanwhile, a missing Part 2 consent) does not undo the others.
     """
-    offer_ids, refused = {}, {}
-    # One query for every track the plan uses, not one per offer.
+    # One query for every track the plan uses and one for their programs, not one per offer.
     tracks = {
         track.id: track
-        for track in db.session.scalars(select(Track).where(Track.id.in_({a.track_id for a in plan.assignments})))
+        for track in db.session.scalars(
+            select(Track)
+            .where(Track.id.in_({a.track_id for a in plan.assignments}))
+            .options(selectinload(Track.program))
+        )
     }
-    for assignment in plan.assignments:
-        track = tracks[assignment.track_id]
-        try:
-            with db.session.begin_nested():
-                offer_ids[assignment.referral_id] = offers.create_offer(user, assignment.referral_id, track, now).id
-        except DomainError as error:
-            refused[assignment.referral_id] = error.detail
-    return offer_ids, refused
+    return offers.create_offers(user, [(a.referral_id, tracks[a.track_id]) for a in plan.assignments], now)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from transitions import policy
+from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
 from transitions.matching import allocation, engine
 from transitions.offers.models import Offer
@@ -60,4 +61,7 @@ def allocate(actor, referral_ids, apply, now):
         with races_as_conflicts():
             run.offer_ids, refused = allocation.apply_plan(actor, plan, now)
         errors.update(refused)
+        # As a single offer is audited (offers.commands.send_offer): one offer.create row per offer made.
+        for offer_id in run.offer_ids.values():
+            audit.record("offer.create", "offer", offer_id, user=actor)
     return run

@@ -1,6 +1,6 @@
 """The seat ledger: the referral lock every offer and placement change takes first, and seat counter updates."""
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from transitions.core.db import db
 from transitions.core.errors import Conflict
@@ -27,6 +27,30 @@ def lock_referral(referral_id, skip_locked=False):
         .execution_options(populate_existing=True)
     )
     return db.session.scalars(query).one_or_none()
+
+
+def lock_referrals(referral_ids):
+    """Lock many referrals in id order (the order every batch takes them, so two batches cannot deadlock) and return
+    {id: referral}, freshly loaded; ids that do not exist are left out."""
+    query = (
+        select(Referral)
+        .where(Referral.id.in_(sorted(set(referral_ids))))
+        .order_by(Referral.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return {referral.id: referral for referral in db.session.scalars(query)}
+
+
+def lock_tracks(track_ids):
+    """Lock tracks in id order (apply_seat_changes' order) and return {id: (capacity, occupied, held)} as committed."""
+    rows = db.session.execute(
+        select(Track.id, Track.capacity, Track.occupied, Track.held)
+        .where(Track.id.in_(sorted(set(track_ids))))
+        .order_by(Track.id)
+        .with_for_update(key_share=True)
+    )
+    return {row.id: (row.capacity, row.occupied, row.held) for row in rows}
 
 
 def add_seat_change(changes, track_id, held=0, occupied=0):
@@ -60,6 +84,31 @@ def apply_seat_changes(changes, hold=None):
         )
         if track_id == hold and result.rowcount != 1:
             raise NoSeat("No open seat on this track.", extra={"track_id": track_id})
+    _expire_loaded_tracks()
+
+
+def add_seats_in_bulk(changes):
+    """Apply {track_id: [held delta, occupied delta]} to tracks the caller has locked (lock_tracks) and checked:
+    one executemany, sorted like apply_seat_changes; the capacity condition stays as a last guard."""
+    rows = [
+        {"track": track_id, "held_delta": held, "occupied_delta": occupied}
+        for track_id, (held, occupied) in sorted(changes.items())
+        if held or occupied
+    ]
+    if rows:
+        statement = (
+            update(Track)
+            .where(
+                Track.id == bindparam("track"),
+                Track.occupied + bindparam("occupied_delta") + Track.held + bindparam("held_delta") <= Track.capacity,
+            )
+            .values(held=Track.held + bindparam("held_delta"), occupied=Track.occupied + bindparam("occupied_delta"))
+            .execution_options(synchronize_session=False)
+        )
+        result = db.session.connection().execute(statement, rows)
+        if result.rowcount != len(rows):
+            # Cannot happen under the track locks; if it does, nothing of the batch may stand.
+            raise NoSeat("No open seat on this track.", extra={"track_id": None})
     _expire_loaded_tracks()
 
 
