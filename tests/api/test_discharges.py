@@ -285,6 +285,9 @@ def test_the_board_lists_a_discharge_without_referral_as_no_step_down(app, api, 
     assert row["next_check"] == {"check": "followup_7", "due_date": "2026-12-09"}
     only = api.get("/api/v1/stepdowns?status=no_step_down", token=manager).json["items"]
     assert [i["discharge_id"] for i in only] == [discharged]
+    # A need leaves discharges out, and no referral is no_step_down: an empty page, not an error.
+    neither = api.get("/api/v1/stepdowns?status=no_step_down&need=mental_health", token=manager)
+    assert neither.status_code == 200 and neither.json["items"] == []
     assert all(
         i["discharge_id"] is None for i in api.get("/api/v1/stepdowns?status=submitted", token=manager).json["items"]
     )

@@ -109,6 +109,8 @@ def stepdowns(user, filters, now):
     # A discharge has no need: a need filter, or a referral status, leaves discharges out.
     if (status is None or status == NO_STEP_DOWN) and "need" not in filters:
         sides.append(_discharge_side(user, filters, cutoff))
+    if not sides:  # no_step_down with a need: discharges have none, and no referral has that status
+        return [], {}, None
     agg = (union_all(*sides) if len(sides) > 1 else sides[0]).subquery()
     query = select(agg.c.subject_id, agg.c.kind, agg.c.next_due_at).where(agg.c.pending > 0)
     for key in ("overdue", "missed"):
