@@ -18,6 +18,7 @@ from transitions.config import (
 )
 from transitions.core.db import database_unavailable, is_unavailable
 from transitions.core.errors import RETRY_AFTER_SECONDS
+from transitions.core.json_encoding import OrjsonProvider
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 ENV_PREFIX = "TRANSITIONS"
@@ -42,7 +43,10 @@ INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 class Application(Flask):
     """Flask with two rules ahead of everything else: a database that cannot be reached is a 503, wherever the
-    request meets it, and every response leaves with the security headers (see response_headers)."""
+    request meets it, and every response leaves with the security headers (see response_headers). JSON is written
+    by orjson (transitions/core/json_encoding.py)."""
+
+    json_provider_class = OrjsonProvider
 
     def handle_user_exception(self, e):
         # Raised by a before_request function or a view: turned into the 503 before any handler (the web pages'

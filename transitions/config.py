@@ -32,6 +32,8 @@ DEFAULTS = {
     # 0: every request looks its token up.
     "TOKEN_CACHE_SECONDS": 5,
     "SEED_DATA_DIR": None,
+    # Weeks of history `seed-demo` writes before now (0: none), so the demo's metrics and board have figures.
+    "DEMO_HISTORY_WEEKS": 12,
     # Follow-up plan. None: every check of transitions/followups/checks.py, due on its own day after discharge,
     # for the needs its rule concerns. A mapping check name -> {due_days, needs?} (needs omitted = every need)
     # replaces that plan. Check names are fixed (each has its rule); days and needs are not.
@@ -79,6 +81,8 @@ DEFAULTS = {
     # A pending offer with this many hours left gets one offer.expiring event (mail to the program's coordinators).
     "OFFER_EXPIRING_HOURS": 12,
     "SCHEDULER_MAIL_SECONDS": 30,
+    # `adt listen`: processes sharing the MLLP port (one runs its Python on one core at a time).
+    "ADT_LISTENER_PROCESSES": 1,
     # Web pages (transitions/web): server-side sign-in sessions, their cookie, and sign-in throttling.
     "WEB_IDLE_TIMEOUT_SECONDS": 15 * 60,
     "WEB_ABSOLUTE_TIMEOUT_SECONDS": 12 * 3600,

@@ -2,7 +2,10 @@
 
 import logging
 
+from sqlalchemy import event
+
 from tests.support import payloads
+from transitions.core.db import db
 
 
 def audit_rows(api, world, **filters):
@@ -73,3 +76,35 @@ def test_logs_carry_no_patient_data_or_tokens(api, world, caplog):
     text = caplog.text
     for secret in ("Zebulon", "Quixotic", "ACM123456", world.tokens["planner"], world.tokens["manager"]):
         assert secret not in text
+
+
+def test_a_list_writes_one_audit_row_per_referral_in_one_statement(api, world, app):
+    """Every referral a list shows has its row, and the rows go to the database in one INSERT, not one each."""
+    ids = {
+        api.post(
+            "/api/v1/referrals",
+            payloads.referral(patient={"family_name": "Batch%d" % n}),
+            token=world.tokens["planner"],
+        ).json["id"]
+        for n in range(3)
+    }
+    inserts = []
+
+    def count_audit_inserts(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_LOG"):
+            inserts.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count_audit_inserts)
+    try:
+        listed = api.get("/api/v1/referrals", token=world.tokens["planner"], headers={"X-Request-ID": "req-list"})
+    finally:
+        event.remove(engine, "before_cursor_execute", count_audit_inserts)
+    assert listed.status_code == 200 and {item["id"] for item in listed.json["items"]} == ids
+    assert len(inserts) == 1
+    rows = [row for row in audit_rows(api, world) if row["request_id"] == "req-list"]
+    assert sorted(row["object_id"] for row in rows) == sorted(ids)
+    assert {(row["action"], row["user_id"], row["outcome"], row["method"]) for row in rows} == {
+        ("referral.list", world.users["planner"], "allowed", "GET")
+    }

@@ -60,7 +60,7 @@ def test_the_api_docs_page_allows_only_its_own_scripts_and_cannot_be_framed(clie
     assert policy["script-src"] == "'self' 'sha256-%s'" % digest
     assert policy["connect-src"] == "'self'" and policy["style-src"] == "'self'"
     # swagger-ui's default would fetch a badge from validator.swagger.io: the docs run offline.
-    assert b'"validatorUrl": null' in response.get_data()
+    assert re.search(rb'"validatorUrl": ?null', response.get_data())
 
 
 def test_the_docs_assets_keep_their_own_caching(client):

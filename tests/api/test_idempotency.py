@@ -160,3 +160,13 @@ def test_concurrent_duplicate_patients_without_keys_create_one_referral(app, wor
     assert statuses == [201] + [409] * (racers - 1), results
     winner = next(body["id"] for status, body in results if status == 201)
     assert all(body["existing_referral_id"] == winner for status, body in results if status == 409)
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_an_empty_key_is_a_400_problem_and_creates_nothing(api, world, app, key):
+    """A tour whose key generator printed nothing must not create without the protection it asked for."""
+    response = post(api, world, key)
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == 400 and "Idempotency-Key" in response.json["errors"]
+    assert referral_count(app) == 0

@@ -71,7 +71,8 @@ def get_user(user_id):
 
 @blp.action_route("/users/<user_id>/token", None, schemas.UserWithTokenSchema, policy.ADMINISTER)
 def rotate_token(user_id):
-    """Replace a user's token; the old one stops working at once (admin)."""
+    """Replace a user's token (admin): the old one stops working at once on this worker, within TOKEN_CACHE_SECONDS
+    (5 s) on every other."""
     user, token = commands.rotate_token(current_user(), user_id)
     return json_response(schemas.UserWithTokenSchema().dump(user) | {"token": token})
 

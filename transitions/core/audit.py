@@ -4,11 +4,13 @@ import re
 import uuid
 
 from flask import current_app, g, has_request_context, request
+from sqlalchemy import insert
 
 from transitions.core import nul
 from transitions.core.clock import utcnow
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
+from transitions.core.types import new_id
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -31,27 +33,33 @@ def client_address():
 
 
 def record(action, object_type, object_id, outcome="allowed", user=None):
-    """Queue an audit row; the request's unit of work writes it whether the request succeeds or not."""
+    """Queue an audit row; the request's unit of work writes it whether the request succeeds or not.
+
+    In a request the row is a plain dict, and every row of the request is written by one multi-row INSERT at its
+    end (write_pending): an ORM object per row cost a read a tenth of its work. Outside a request (a job, the
+    command line) the row joins the session like any other.
+    """
     if user is None:
         user = g.get("user")
-    row = AuditRecord(
-        at=utcnow(),
-        user_id=user.id if user else None,
-        organization_id=user.organization_id if user else None,
-        action=action,
-        object_type=object_type,
+    row = {
+        "id": new_id(),
+        "at": utcnow(),
+        "user_id": user.id if user else None,
+        "organization_id": user.organization_id if user else None,
+        "action": action,
+        "object_type": object_type,
         # PostgreSQL text cannot hold NUL, and a probe may put one in a path: keep the rest of what was asked.
-        object_id=nul.without_nul(object_id),
-        outcome=outcome,
-    )
+        "object_id": nul.without_nul(object_id),
+        "outcome": outcome,
+    }
     if has_request_context():
-        row.request_id = request_id()
-        row.client_address = client_address()
-        row.method = request.method
-        row.path = nul.without_nul(request.path)[:300]
+        row["request_id"] = request_id()
+        row["client_address"] = client_address()
+        row["method"] = request.method
+        row["path"] = nul.without_nul(request.path)[:300]
         g.setdefault("audit_rows", []).append(row)
     else:
-        db.session.add(row)
+        db.session.add(AuditRecord(**row))
     return row
 
 
@@ -59,8 +67,15 @@ def pending_rows():
     return g.get("audit_rows", [])
 
 
+def write_pending():
+    """Insert the request's queued rows, all in one statement, in the session's transaction."""
+    rows = pending_rows()
+    if rows:
+        db.session.execute(insert(AuditRecord.__table__), rows)
+
+
 def mark_failed(status_code):
     """A write that was rolled back is recorded as failed, not as allowed."""
     for row in pending_rows():
-        if row.outcome == "allowed":
-            row.outcome = "denied" if status_code in (401, 403, 404) else "failed"
+        if row["outcome"] == "allowed":
+            row["outcome"] = "denied" if status_code in (401, 403, 404) else "failed"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from transitions.core.clock import utcnow
 from transitions.core.db import db
-from transitions.core.errors import Conflict, ValidationFailed
+from transitions.core.errors import Conflict, DomainError, ValidationFailed
 from transitions.core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -60,6 +60,12 @@ def idempotent(view):
         key = request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)
+        if not key.strip():
+            # A script whose key generator printed nothing (no uuidgen) must hear so, not create without protection.
+            raise DomainError(
+                "The Idempotency-Key header is empty; send a unique key or leave the header out.",
+                errors={HEADER: ["An Idempotency-Key is 1-255 printable characters, not blank."]},
+            )
         if not 1 <= len(key) <= 255 or not key.isprintable():
             raise ValidationFailed(
                 {HEADER: ["An Idempotency-Key is 1-255 printable characters."]},

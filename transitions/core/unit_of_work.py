@@ -18,7 +18,7 @@ def _write_audit_after_rollback(status_code):
     if not rows:
         return
     audit.mark_failed(status_code)
-    db.session.add_all(rows)
+    audit.write_pending()
     db.session.commit()
 
 
@@ -26,7 +26,7 @@ def finish_request(response):
     try:
         if response.status_code < 400:
             remember_response(response)
-            db.session.add_all(audit.pending_rows())
+            audit.write_pending()
             db.session.commit()
         else:
             db.session.rollback()

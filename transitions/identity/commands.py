@@ -59,14 +59,16 @@ def not_yourself(actor, user, what):
 
 
 def rotate_token(actor, user_id):
-    """Replace a user's token, (user, token): the old one stops working at once."""
+    """Replace a user's token, (user, token): the old one stops working at once in this process and within
+    TOKEN_CACHE_SECONDS in every other (transitions/identity/tokens.py)."""
     user = get_user(actor, user_id)
     not_yourself(actor, user, "replace the token of")
     return user, service.rotate_token(user)
 
 
 def deactivate_user(actor, user_id):
-    """Switch a user off: their token stops working, and their web sessions end at their next request."""
+    """Switch a user off: their token stops working (within TOKEN_CACHE_SECONDS in other processes), and their web
+    sessions end at their next request."""
     user = get_user(actor, user_id)
     not_yourself(actor, user, "deactivate")
     user.active = False
