@@ -3,6 +3,7 @@ pages call (referral, offer, decline or accept, attendance, discharge from the p
 clock, then one follow-up sweep as of now, so the metrics, the board and the roster open with real figures."""
 
 import random
+from itertools import zip_longest
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -93,8 +94,13 @@ def history_tracks(coordinator, now):
     def meets_today(track):
         return WEEKDAYS[local_today(track.timezone, now).weekday()] in {s["day"] for s in track.sessions}
 
-    tracks.sort(key=lambda t: (not meets_today(t), t.id))
-    return tracks[:HISTORY_TRACKS]
+    # By name, not id (ids are random), so a seed writes the same history every time; and mental health and
+    # substance use programs taken in turn, so every rate on the metrics page (the SUD ones too) has members.
+    tracks.sort(key=lambda t: (not meets_today(t), t.program.name, t.name))
+    treats_sud = [t for t in tracks if "mental_health" not in t.program.services]  # see fitting_referral
+    others = [t for t in tracks if t not in treats_sud]
+    mixed = [t for pair in zip_longest(others, treats_sud) for t in pair if t is not None]
+    return mixed[:HISTORY_TRACKS]
 
 
 def fitting_referral(program, track, discharge, rng, index):
