@@ -10,11 +10,13 @@ from sqlalchemy import func, select
 
 from tests.support.browser import PASSWORD, WebClient
 from transitions import demo, scheduler
+from transitions.adt.models import AdtMessage
 from transitions.core import codes
 from transitions.core.db import db
 from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
 from transitions.directory import samhsa as nsumhss
 from transitions.directory.models import Program, Track
+from transitions.discharges.models import Discharge, DischargeVisit
 from transitions.followups.models import FollowUp
 from transitions.identity import passwords
 from transitions.identity.models import Organization, User
@@ -275,6 +277,17 @@ def test_the_demo_opens_with_weeks_of_history_the_metrics_and_board_show(app, cl
     board = manager.get("/board").get_data(as_text=True)
     attending = board.split('id="column-attending"', 1)[1].split("</section>", 1)[0]
     assert attending.count("member-name") >= 2
+    # Lakeshore's ADT feed: members nobody referred, on the board's first column and in the "with ADT" rates.
+    with app.app_context():
+        discharges = db.session.scalars(select(Discharge)).all()
+        visits = db.session.scalar(select(func.count()).select_from(DischargeVisit))
+        stored = Counter(db.session.scalars(select(AdtMessage.state)))
+    assert len(discharges) >= 4 and visits >= 1 and stored == {"processed": len(discharges)}
+    unreferred = board.split('id="column-no_step_down"', 1)[1].split("</section>", 1)[0]
+    assert unreferred.count("member-name") >= 1
+    with_adt = re.search(r"every discharge \(with ADT\): (\d+) of (\d+)", metrics)
+    referrals_only = re.search(r"referrals: (\d+) of (\d+)", metrics)
+    assert int(with_adt.group(2)) > int(referrals_only.group(2))
 
 
 def test_seeding_again_changes_nothing(app):

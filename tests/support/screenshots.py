@@ -98,9 +98,9 @@ def main():
                     sign_in(page, server.url, email, PASSWORD)
                     signed_in_as = email
                 if name == "planner-referral.png":
-                    # The planner's newest waiting referral: its matches and reasons.
+                    # A waiting referral with matches (the demo's Denise): the matches and what sets each apart.
                     page.goto(server.url + "/referrals?status=submitted")
-                    page.locator("#referral-list tbody a").first.click()
+                    page.locator("#referral-list tbody a", has_text="Denise").first.click()
                 elif name == "case-manager-journey.png":
                     # A member who is attending: the path, the checks and the sessions.
                     page.goto(server.url + "/board")

@@ -3,17 +3,20 @@ pages call (referral, offer, decline or accept, attendance, discharge from the p
 clock, then one follow-up sweep as of now, so the metrics, the board and the roster open with real figures."""
 
 import random
-from itertools import zip_longest
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import zip_longest
 
 from flask import current_app
 from sqlalchemy import select
 
+from transitions.adt import commands as adt_commands
 from transitions.core.clock import local_today, zone
 from transitions.core.db import db
 from transitions.core.errors import DomainError
 from transitions.directory.models import WEEKDAYS, Program, Track
+from transitions.discharges import commands as discharge_commands
+from transitions.discharges.models import Discharge
 from transitions.followups import commands as followup_commands
 from transitions.followups.models import FollowUp
 from transitions.offers import commands as offer_commands
@@ -200,6 +203,50 @@ def _story(clock, rng, track, discharge, index, planner, coordinator, now, count
         clock.now = local(intake + timedelta(days=PROGRAM_DAYS + 1), 12, track.timezone)
         outcome = "completed" if attended > 8 else "dropped_out"
         offer_commands.discharge_placement(coordinator, placement.id, outcome, clock.now)
+
+
+def feed_discharges(manager, facility_id, now, weeks=WEEKS, rng=None):
+    """The hospital's ADT feed over the same weeks: A03s of the plan's members nobody referred (the board's "No
+    step-down arranged"), received through the inbox as the listener receives them, and for about half of those
+    discharged a while ago a follow-up visit the case manager learned of. Commits (the inbox does); returns
+    {"discharges": n, "visits": n}."""
+    rng = rng or random.Random(11)
+    counts = {"discharges": 0, "visits": 0}
+    for index in range(max(2, weeks // 2 + 2)):
+        discharged = now - timedelta(days=rng.randint(1, max(1, weeks * 7)), hours=rng.randint(0, 8))
+        raw = _a03(facility_id, "DEMO%04d" % (index + 1), index, discharged, rng)
+        answer = adt_commands.receive_from_listener(raw, discharged + timedelta(minutes=2))
+        discharge = db.session.scalar(select(Discharge).where(Discharge.adt_message_id == answer.message.id))
+        if discharge is None:
+            continue
+        counts["discharges"] += 1
+        visit_day = discharge.discharge_date + timedelta(days=rng.randint(2, 9))
+        if rng.random() < 0.5 and visit_day <= local_today(discharge.timezone, now) - timedelta(days=1):
+            discharge_commands.record_visit(manager, discharge.id, {"date": visit_day}, now)
+            counts["visits"] += 1
+    db.session.commit()
+    return counts
+
+
+def _a03(facility_id, control_id, index, discharged, rng):
+    """An HL7 v2.5.1 ADT^A03 as hospitals send it: PID with the plan's member id, PV1-45 the discharge, IN1-3 the
+    plan's payer id."""
+    stamp = discharged.strftime("%Y%m%d%H%M")
+    admitted = (discharged - timedelta(days=rng.randint(4, 15))).strftime("%Y%m%d%H%M")
+    member = "ACM%08d" % rng.randrange(10**7, 10**8)
+    given, family = GIVEN[(index * 5 + 3) % len(GIVEN)], FAMILY[(index * 3 + 11) % len(FAMILY)]
+    birth = date(discharged.year - rng.randint(22, 60), rng.randint(1, 12), rng.randint(1, 28)).strftime("%Y%m%d")
+    pv1 = ["PV1", "1", "I"] + [""] * 41 + [admitted, stamp]
+    in1 = ["IN1", "1", "HMO", HISTORY_PAYER] + [""] * 32 + [member]
+    segments = (
+        "MSH|^~\\&|EPIC|%s|TRANSITIONS|PLAN|%s||ADT^A03^ADT_A03|%s|P|2.5.1" % (facility_id, stamp, control_id),
+        "EVN|A03|%s" % stamp,
+        "PID|1||MRN%06d^^^%s^MR||%s^%s^^^^^L||%s|%s"
+        % (index + 1, facility_id, family, given, birth, "F" if index % 2 else "M"),
+        "|".join(pv1),
+        "|".join(in1),
+    )
+    return ("\r".join(segments) + "\r").encode("utf-8")
 
 
 def reach_out_on_missed_checks(manager, now, rng=None):

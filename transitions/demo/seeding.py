@@ -13,7 +13,7 @@ from transitions.core import codes
 from transitions.core.clock import today, utcnow
 from transitions.core.db import db
 from transitions.demo.directory import PROVIDER_NETWORKS, plan_directory
-from transitions.demo.history import build_history, reach_out_on_missed_checks
+from transitions.demo.history import build_history, feed_discharges, reach_out_on_missed_checks
 from transitions.demo.samhsa import MENTAL_HEALTH_FILE, SAMHSA_FILE
 from transitions.demo.stories import REFERRAL_STORIES
 from transitions.directory import service as programs
@@ -44,6 +44,8 @@ REFERRING_ORGS = (
         "America/New_York",
     ),
 )
+# The sending facility (MSH-4) each referring organization's ADT feed names; Lakeshore's feed is in the history.
+HL7_FACILITY_IDS = {"lakeshore": "LAKESHORE", "bayou": "BAYOUCITY", "cedar": "CEDARRIDGE"}
 PRIMARY_EMAILS = {
     "admin": ADMIN_EMAIL,
     "discharge_planner": "planner@demo.example",
@@ -85,7 +87,9 @@ def seed(program_count=300, seed=7, data_dir=None, history_weeks=None):
 
     planners = {}
     for key, name, kind, email, timezone in REFERRING_ORGS:
-        organization = organizations.create_organization(name, kind, timezone=timezone)
+        organization = organizations.create_organization(
+            name, kind, hl7_facility_ids=[HL7_FACILITY_IDS[key]], timezone=timezone
+        )
         planners[key] = add_user(email, organization, "discharge_planner")
     plan = organizations.create_organization(
         HEALTH_PLAN_NAME, "health_plan", HEALTH_PLAN_PAYERS, timezone=HEALTH_PLAN_TIMEZONE
@@ -111,13 +115,14 @@ def seed(program_count=300, seed=7, data_dir=None, history_weeks=None):
     busiest = max(providers, key=programs_per_provider.__getitem__)
     coordinator = add_user(PRIMARY_EMAILS["iop_coordinator"], providers[busiest], "iop_coordinator")
 
-    past = {"weeks": 0, "referrals": 0, "placements": 0, "attendance": 0, "outreach": 0}
+    past = {"weeks": 0, "referrals": 0, "placements": 0, "attendance": 0, "outreach": 0, "discharges": 0, "visits": 0}
     if history_weeks > 0:
         past.update(build_history(planners["lakeshore"], coordinator, manager, now, history_weeks))
     for story in REFERRAL_STORIES:
         _seed_referral(story, planners[story["planner"]], rng)
     db.session.commit()
     if history_weeks > 0:
+        past.update(feed_discharges(manager, HL7_FACILITY_IDS["lakeshore"], now, history_weeks))
         # The follow-up checks that fell due in the past are judged as the scheduler would have judged them.
         run_pass(current_app._get_current_object(), now)
         past["outreach"] = reach_out_on_missed_checks(manager, now)
@@ -233,8 +238,17 @@ def describe(summary, base_url="http://127.0.0.1:5000"):
     if past.get("referrals"):
         lines.append(
             "History: the last %d weeks of the coordinator's programs (%d referrals, %d placements, %d sessions "
-            "recorded, %d outreach notes), follow-up checks judged as of now."
-            % (past["weeks"], past["referrals"], past["placements"], past["attendance"], past["outreach"])
+            "recorded, %d outreach notes) and Lakeshore's ADT feed (%d discharges without referral, %d follow-up "
+            "visits recorded), follow-up checks judged as of now."
+            % (
+                past["weeks"],
+                past["referrals"],
+                past["placements"],
+                past["attendance"],
+                past["outreach"],
+                past["discharges"],
+                past["visits"],
+            )
         )
     lines += ["", "Bearer tokens (shown once):"]
     primary = [u for u in summary["users"] if u["email"] == PRIMARY_EMAILS[u["role"]]]
