@@ -130,7 +130,9 @@ def test_a_future_discharge_or_an_outpatient_is_not_recorded(app, api, world, cl
     clock.set(AFTER_DISCHARGE)
     outpatient = send(api, world, member_discharge(control_id="M2", patient_class="O"))
     assert outpatient.status_code == 200
-    assert [state for state, _ in stored_states(app)] == ["error", "ignored"]
+    [(future_state, why), (outpatient_state, _)] = stored_states(app)
+    assert (future_state, outpatient_state) == ("error", "ignored")
+    assert why == "Not applied: A discharge (PV1-45) cannot be in the future."  # the inbox says what was wrong
     assert count(app, Discharge) == 0
 
 

@@ -144,9 +144,7 @@ def _apply_stored(message_id, message, header, now, sender_organization_id=None,
         except hl7v2.Refusal as refusal:
             outcome = _refused(refusal)
         except DomainError as error:
-            outcome = Outcome(
-                "error", "AE", "Not applied: %s" % error.detail, _field_of(error), hl7v2.APPLICATION_ERROR
-            )
+            outcome = Outcome("error", "AE", "Not applied: %s" % _why(error), _field_of(error), hl7v2.APPLICATION_ERROR)
         _finish(row, outcome, now)
     db.session.commit()
     return Answer(stored_ack(row, message, header, now), row.ack_code, row)
@@ -159,6 +157,18 @@ def stored_ack(row, message, header, now):
         error = hl7v2.ERRORS.get(row.error_code, hl7v2.APPLICATION_ERROR)
         refusal = hl7v2.Refusal(row.ack_code, row.error_field, error, row.reason or "")
     return hl7v2.ack(message, row.ack_code, header.control_id, now, refusal)
+
+
+def _why(error):
+    """The domain's own words: each field's messages where it named fields (its detail alone says only that some
+    were invalid), else its detail."""
+    if not error.errors:
+        return error.detail
+    return " ".join(
+        str(message)
+        for messages in error.errors.values()
+        for message in (messages if isinstance(messages, list) else [messages])
+    )
 
 
 def _field_of(error):

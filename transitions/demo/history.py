@@ -205,7 +205,7 @@ def _story(clock, rng, track, discharge, index, planner, coordinator, now, count
         offer_commands.discharge_placement(coordinator, placement.id, outcome, clock.now)
 
 
-def feed_discharges(manager, facility_id, now, weeks=WEEKS, rng=None):
+def feed_discharges(manager, facility_id, timezone, now, weeks=WEEKS, rng=None):
     """The hospital's ADT feed over the same weeks: A03s of the plan's members nobody referred (the board's "No
     step-down arranged"), received through the inbox as the listener receives them, and for about half of those
     discharged a while ago a follow-up visit the case manager learned of. Commits (the inbox does); returns
@@ -213,9 +213,11 @@ def feed_discharges(manager, facility_id, now, weeks=WEEKS, rng=None):
     rng = rng or random.Random(11)
     counts = {"discharges": 0, "visits": 0}
     for index in range(max(2, weeks // 2 + 2)):
-        discharged = now - timedelta(days=rng.randint(1, max(1, weeks * 7)), hours=rng.randint(0, 8))
+        day = local_today(timezone, now) - timedelta(days=rng.randint(1, max(1, weeks * 7)))
+        # The feed's times are the hospital's wall clock, as HL7 v2 senders write them.
+        discharged = datetime.combine(day, time(rng.randint(9, 16), rng.choice((0, 15, 30, 45))), zone(timezone))
         raw = _a03(facility_id, "DEMO%04d" % (index + 1), index, discharged, rng)
-        answer = adt_commands.receive_from_listener(raw, discharged + timedelta(minutes=2))
+        answer = adt_commands.receive_from_listener(raw, discharged.astimezone(UTC) + timedelta(minutes=2))
         discharge = db.session.scalar(select(Discharge).where(Discharge.adt_message_id == answer.message.id))
         if discharge is None:
             continue

@@ -122,7 +122,7 @@ def seed(program_count=300, seed=7, data_dir=None, history_weeks=None):
         _seed_referral(story, planners[story["planner"]], rng)
     db.session.commit()
     if history_weeks > 0:
-        past.update(feed_discharges(manager, HL7_FACILITY_IDS["lakeshore"], now, history_weeks))
+        past.update(feed_discharges(manager, HL7_FACILITY_IDS["lakeshore"], REFERRING_ORGS[0][4], now, history_weeks))
         # The follow-up checks that fell due in the past are judged as the scheduler would have judged them.
         run_pass(current_app._get_current_object(), now)
         past["outreach"] = reach_out_on_missed_checks(manager, now)
