@@ -13,6 +13,7 @@ from tests.support.hl7msgs import adt, in1
 from transitions import policy
 from transitions.adt.models import AdtMessage
 from transitions.core.db import db
+from transitions.core.models import AuditRecord
 from transitions.discharges.models import Discharge
 from transitions.followups.models import FollowUp
 from transitions.identity.models import User
@@ -165,6 +166,30 @@ def test_other_plans_hospitals_and_providers_see_none_of_it(app, api, world, dis
     assert api.get("/api/v1/stepdowns", token=world.tokens["planner2"]).json["items"] == []
     assert api.get("/api/v1/stepdowns", token=world.tokens["coordinator"]).status_code == 403
     assert api.get("/api/v1/discharges/not-an-id", token=world.tokens["manager"]).status_code == 404
+
+
+def test_the_followups_list_holds_a_discharges_checks_for_those_who_may_see_it(app, api, world, discharged):
+    for token in ("manager", "planner", "admin"):
+        response = api.get("/api/v1/followups?discharge_id=%s" % discharged, token=world.tokens[token])
+        assert response.status_code == 200, response.json
+        items = response.json["items"]
+        assert sorted(item["check"] for item in items) == ["followup_30", "followup_7"]
+        assert all(item["discharge_id"] == discharged and item["referral_id"] is None for item in items)
+    # The case manager's whole worklist holds them too, in due order with the referrals' checks.
+    everything = api.get("/api/v1/followups?limit=500", token=world.tokens["manager"]).json["items"]
+    assert [i["check"] for i in everything if i["discharge_id"] == discharged] == ["followup_7", "followup_30"]
+    for token in ("manager2", "planner2", "coordinator"):
+        listed = api.get("/api/v1/followups?limit=500", token=world.tokens[token]).json["items"]
+        assert all(item["discharge_id"] != discharged for item in listed)
+    with app.app_context():
+        audited = db.session.scalars(
+            select(AuditRecord.user_id).where(
+                AuditRecord.action == "followup.list",
+                AuditRecord.object_type == "discharge",
+                AuditRecord.object_id == discharged,
+            )
+        ).all()
+    assert len(audited) == 4  # manager, planner, admin by id, and the manager's whole list: one row each
 
 
 # ---------------------------------------------------------------- visits and the checks

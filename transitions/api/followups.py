@@ -27,7 +27,8 @@ def referral_followups(args, referral_id):
 
 @blp.query_route("/followups", schemas.FollowUpListQuerySchema, FollowUpPage)
 def list_followups(args):
-    """Checks of every referral you may see, by due time; filter on due date, outcome (or pending), check."""
+    """Checks of every referral and discharge without referral you may see, by due time; filter on due date, outcome
+    (or pending), check, referral or discharge."""
     user = current_user()
     return _checks_page(user, *queries.list_followups(user, args))
 

@@ -24,13 +24,27 @@ DUE_ORDER = [FollowUp.due_at, FollowUp.id]
 
 
 def visible_followups(user):
-    return select(FollowUp).join(Referral, Referral.id == FollowUp.referral_id).where(policy.referral_visibility(user))
+    """The checks this user may see: a referral's through the referral's scoping, a discharge without referral's
+    through the discharge's (a case manager's worklist holds the members nobody referred too)."""
+    return (
+        select(FollowUp)
+        .outerjoin(Referral, Referral.id == FollowUp.referral_id)
+        .outerjoin(Discharge, Discharge.id == FollowUp.discharge_id)
+        .where(
+            or_(
+                and_(FollowUp.referral_id.is_not(None), policy.referral_visibility(user)),
+                and_(FollowUp.discharge_id.is_not(None), policy.discharge_visibility(user)),
+            )
+        )
+    )
 
 
 def list_query(user, filters):
     query = visible_followups(user)
     if "referral_id" in filters:
         query = query.where(FollowUp.referral_id == filters["referral_id"])
+    if "discharge_id" in filters:
+        query = query.where(FollowUp.discharge_id == filters["discharge_id"])
     if "due_before" in filters:
         query = query.where(FollowUp.due_date <= filters["due_before"])
     if "due_after" in filters:
@@ -50,12 +64,15 @@ def referral_query(referral):
 
 
 def list_followups(user, filters):
-    """One keyset page of the checks of every referral this user may see, in due order: (checks, their referrals by
-    id, next cursor). Each referral whose checks are listed is audited once (followup.list)."""
+    """One keyset page of the checks of every referral and discharge without referral this user may see, in due
+    order: (checks, their referrals by id, next cursor). Each referral or discharge whose checks are listed is audited
+    once (followup.list)."""
     rows, cursor = keyset_page(list_query(user, filters), DUE_ORDER, filters)
     referrals = referrals_of(rows)
     for referral_id in referrals:
         audit.record("followup.list", "referral", referral_id, user=user)
+    for discharge_id in sorted({row.discharge_id for row in rows if row.discharge_id is not None}):
+        audit.record("followup.list", "discharge", discharge_id, user=user)
     return rows, referrals, cursor
 
 

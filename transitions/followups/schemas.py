@@ -51,6 +51,7 @@ class FollowUpListQuerySchema(PageQuerySchema):
     )
     check = fields.String(validate=validate.OneOf(FOLLOWUP_CHECKS))
     referral_id = Id()
+    discharge_id = Id(metadata={"description": "The checks of one discharge without referral."})
 
 
 class FollowUpContactInSchema(StrictSchema):
