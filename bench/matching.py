@@ -1128,7 +1128,7 @@ def render_section(results):
             "",
             "Applying the plan at %d tracks: `POST /api/v1/allocations` `{apply: true}` as an admin through "
             "`app.test_client()`, after the measurements above; the offers are made in one batch "
-            "(`offers.service.create_offers`: referral locks, the single offer's checks, seat holds counted under "
+            "(`offers.batch.create_offers`: referral locks, the single offer's checks, seat holds counted under "
             "track locks, multi-row writes of offers, events and audit rows). %d referrals considered (%d left out "
             "for want of a Part 2 consent), %d placed in the plan, %d offers made, %d refused, in %.2f s, of which "
             "planning %.2f s; the rest (apply, audit, commit, response) %.2f ms an offer (target ≤ 2 ms), %d SQL "

@@ -12,6 +12,7 @@ from transitions.core.models import AuditRecord
 from transitions.matching import engine as matching
 from transitions.matching import facts
 from transitions.notify.models import Event
+from transitions.offers import batch as offers_batch
 from transitions.offers import service as offers_service
 
 
@@ -673,7 +674,7 @@ def batch(app, who_id, pairs, now):
 
         actor = db.session.get(User, who_id)
         loaded = [(r["id"], db.session.get(Track, t["id"])) for r, t in pairs]
-        result = offers_service.create_offers(actor, loaded, now)
+        result = offers_batch.create_offers(actor, loaded, now)
         db.session.commit()
         db.session.remove()
     return result

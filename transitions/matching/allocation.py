@@ -17,8 +17,8 @@ from transitions.directory.models import Program, Track
 from transitions.matching.facts import ReferralFacts
 from transitions.matching.rules import age_bounds, evaluate_facts
 from transitions.matching.screening import load_track_facts
+from transitions.offers import batch as offer_batch
 from transitions.offers import queries as offer_queries
-from transitions.offers import service as offers
 
 # Scores carry three decimals; the solver wants integer costs.
 COST_SCALE = 1000
@@ -228,7 +228,7 @@ def allocate(referrals, as_of):
 
 
 def apply_plan(user, plan, now=None):
-    """Turn a plan into offers in one batch, with the planner's checks and a seat hold each (offers.create_offers).
+    """Turn a plan into offers in one batch, with the planner's checks and a seat hold each (offers.batch).
 
     Returns ({referral_id: offer_id}, {referral_id: why it could not be offered}); one refusal (a seat
     taken meanwhile, a missing Part 2 consent) does not undo the others.
@@ -242,4 +242,4 @@ def apply_plan(user, plan, now=None):
             .options(selectinload(Track.program))
         )
     }
-    return offers.create_offers(user, [(a.referral_id, tracks[a.track_id]) for a in plan.assignments], now)
+    return offer_batch.create_offers(user, [(a.referral_id, tracks[a.track_id]) for a in plan.assignments], now)
