@@ -3,43 +3,10 @@ and a stored message; axe-core finds nothing on any state a page reaches (empty,
 
 import re
 
-import pytest
-
-from tests.support.browser import AXE_SCRIPT, Browser, LiveServer, browser_unavailable, sign_in
-from tests.support.browser import assert_accessible as axe_finds_nothing
+from tests.support.browser import NEEDS_CHROMIUM, assert_accessible, sign_in
 from tests.support.hl7msgs import adt
 
-UNAVAILABLE = browser_unavailable()
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
-
-
-def assert_accessible(page):
-    """tests.support.browser.assert_accessible, with axe-core evaluated through the DevTools protocol first: the pages'
-    CSP (script-src 'self') refuses the inline script tag it would add otherwise."""
-    with open(AXE_SCRIPT) as script:
-        page.evaluate(script.read())
-    axe_finds_nothing(page)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    instance = Browser()
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser):
-    tab = browser.page()
-    yield tab
-    tab.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_an_admin_sets_up_a_feed_and_a_user_and_reads_the_inbox(app, api, world, live, page, emails):

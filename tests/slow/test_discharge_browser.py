@@ -4,37 +4,10 @@ axe-core."""
 
 import re
 
-import pytest
-
-from tests.support.browser import AXE_SCRIPT, PASSWORD, Browser, LiveServer, browser_unavailable, sign_in
-from tests.support.browser import assert_accessible as axe_finds_nothing
+from tests.support.browser import NEEDS_CHROMIUM, PASSWORD, assert_accessible, sign_in
 from tests.support.hl7msgs import adt, in1
 
-UNAVAILABLE = browser_unavailable()
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
-
-
-def assert_accessible(page):
-    """axe-core evaluated first: the pages' CSP (script-src 'self') refuses the inline script tag it would add."""
-    with open(AXE_SCRIPT) as script:
-        page.evaluate(script.read())
-    axe_finds_nothing(page)
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page():
-    browser = Browser()
-    tab = browser.page()
-    yield tab
-    tab.close()
-    browser.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_a_case_manager_calls_the_member_and_records_the_visit(app, api, world, emails, clock, live, page):

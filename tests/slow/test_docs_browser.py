@@ -1,31 +1,9 @@
 """The API docs page in headless Chromium under its Content-Security-Policy: it renders every operation, "Try it out"
 works, nothing is refused by the policy, and another site cannot frame it."""
 
-import pytest
+from tests.support.browser import NEEDS_CHROMIUM
 
-from tests.support.browser import Browser, LiveServer, browser_unavailable
-
-UNAVAILABLE = browser_unavailable()
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page():
-    browser = Browser()
-    tab = browser.page()
-    messages = []
-    tab.on("console", lambda message: messages.append(message.text))
-    tab.on("pageerror", lambda error: messages.append("page error: %s" % error))
-    tab.messages = messages
-    yield tab
-    browser.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 def operations(document):

@@ -4,54 +4,17 @@ widen the options; axe-core over every page state reached."""
 
 import re
 
-import pytest
-
 from tests.support import payloads
-from tests.support.browser import AXE_SCRIPT, PASSWORD, Browser, LiveServer, browser_unavailable, sign_in
-from tests.support.browser import assert_accessible as axe_finds_nothing
+from tests.support.browser import NEEDS_CHROMIUM, PASSWORD, assert_accessible, sign_in
 from transitions.core.db import db
 from transitions.offers.models import Offer
 from transitions.referrals.models import Referral
-from transitions.web import icd
 
-UNAVAILABLE = browser_unavailable()
-
-
-def assert_accessible(page):
-    """tests.support.browser.assert_accessible, with axe-core evaluated first: the pages' CSP (script-src 'self')
-    refuses the inline script tag it would add."""
-    with open(AXE_SCRIPT) as script:
-        page.evaluate(script.read())
-    axe_finds_nothing(page)
-
-
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
+pytestmark = NEEDS_CHROMIUM
 
 # The budget (issue 16): from the empty form to three offers sent.
 MAX_INTERACTIONS, MAX_PAGE_LOADS = 25, 3
 EVENINGS = [{"day": day, "start": "18:00", "end": "20:00"} for day in ("mon", "wed", "thu")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    icd.search("F33.1")  # the code set loads once, before any page asks for it
-    instance = Browser()
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser):
-    tab = browser.page()
-    yield tab
-    tab.close()
 
 
 def add_track(api, world, program_name, zip_code="60601", **track):

@@ -3,54 +3,14 @@ icon (no 404 on any page), each page state checked with axe-core."""
 
 import re
 
-import pytest
-
 from tests.support import payloads
-from tests.support.browser import AXE_SCRIPT, PASSWORD, Browser, LiveServer, browser_unavailable, sign_in
-from tests.support.browser import assert_accessible as axe_finds_nothing
+from tests.support.browser import NEEDS_CHROMIUM, PASSWORD, assert_accessible, sign_in
 from tests.support.offers import Scene
 from transitions.core.db import db
 from transitions.directory import service as programs
 from transitions.directory.schemas import TrackInSchema
-from transitions.web import icd
 
-UNAVAILABLE = browser_unavailable()
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
-
-
-def assert_accessible(page):
-    """tests.support.browser.assert_accessible, axe-core evaluated first (the CSP refuses an inline script tag)."""
-    with open(AXE_SCRIPT) as script:
-        page.evaluate(script.read())
-    axe_finds_nothing(page)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    icd.search("F33.1")
-    instance = Browser()
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser):
-    tab = browser.page()
-    failures = []
-    tab.on(
-        "response",
-        lambda response: failures.append((response.status, response.url)) if response.status >= 400 else None,
-    )
-    tab.failures = failures
-    yield tab
-    tab.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_the_roster_shows_a_day_ahead_without_buttons_and_a_late_click_gets_a_notice(

@@ -7,48 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import payloads
-from tests.support.browser import AXE_SCRIPT, PASSWORD, Browser, LiveServer, browser_unavailable, sign_in, sign_out
-from tests.support.browser import assert_accessible as axe_finds_nothing
+from tests.support.browser import NEEDS_CHROMIUM, PASSWORD, assert_accessible, sign_in, sign_out
 from transitions.core.db import db
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.models import Referral
-from transitions.web import icd
 
-UNAVAILABLE = browser_unavailable()
-
-
-def assert_accessible(page):
-    """tests.support.browser.assert_accessible, with axe-core evaluated first: the pages' CSP (script-src 'self')
-    refuses the inline script tag it would add."""
-    with open(AXE_SCRIPT) as script:
-        page.evaluate(script.read())
-    axe_finds_nothing(page)
-
-
-pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason="browser tests need Chromium: %s" % UNAVAILABLE)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Load the ICD-10-CM code set before any page asks for it: the first load takes seconds on a busy machine.
-    icd.search("F33.1")
-    instance = Browser()
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser):
-    tab = browser.page()
-    yield tab
-    tab.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture

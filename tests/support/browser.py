@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import threading
 
+import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("TRANSITIONS_CHROMIUM", "/usr/bin/chromium")
@@ -32,6 +33,12 @@ def browser_unavailable():
     except ImportError:
         return "the playwright package is not installed (pip install -r requirements-dev.txt)"
     return None
+
+
+# The browser tests' module mark: skipped, saying why, where Chromium or playwright is missing.
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    browser_unavailable() is not None, reason="browser tests need Chromium: %s" % browser_unavailable()
+)
 
 
 class LiveServer:
