@@ -1,5 +1,5 @@
 """The ADT inbox's field at fault holds FHIRPath too: a FHIR discharge notification names the element it refused
-("Bundle.entry[0].resource.eventCoding"), longer than an HL7 field ("PV1-45") ever is.
+("Coverage.payor[0].identifier.value"), longer than an HL7 field ("PV1-45") ever is.
 
 Revision ID: 0015
 Revises: 0014

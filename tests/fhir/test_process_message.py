@@ -6,6 +6,7 @@ OperationOutcome naming the element, kept in the inbox as rejected. Every FHIR r
 validated by FHIR.js (tests/fhir/conftest.py's autouse fixture), the response message Bundles included."""
 
 import copy
+import html
 import json
 from datetime import UTC, datetime
 
@@ -449,3 +450,17 @@ def test_the_capability_statement_names_the_operation_and_the_messaging(fhir):
 def test_the_endpoint_takes_post_only(fhir):
     response = fhir.get("/$process-message", who="planner")
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_the_admins_inbox_page_shows_a_fhir_message_as_indented_json(app, api, world, fhir, as_user, clock, registered):
+    clock.set(AFTER_DISCHARGE)
+    assert_ok(post(fhir, notification()), "discharge-0001")
+    assert post(fhir, b"not JSON at all").status_code == 400
+    rows = {row.state: row for row in stored(app)}
+    processed, unreadable = rows["processed"], rows["rejected"]
+    admin = as_user("admin")
+    page = html.unescape(admin.get("/admin/adt/%s" % processed.id).get_data(as_text=True))
+    assert '\n  "resourceType": "Bundle",\n' in page and '"birthDate": "1990-04-12"' in page
+    assert "not JSON at all" in html.unescape(admin.get("/admin/adt/%s" % unreadable.id).get_data(as_text=True))
+    inbox = html.unescape(admin.get("/admin/adt").get_data(as_text=True))
+    assert "FHIR" in inbox and "discharge-0001" in inbox
