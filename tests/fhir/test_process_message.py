@@ -304,6 +304,11 @@ BAD_BODIES = {
         422,
         "MessageHeader.eventCoding",
     ),
+    "an event by uri": (
+        _spoil(lambda b: resource(b, "MessageHeader").update(eventUri="urn:x", eventCoding=None)),
+        422,
+        "MessageHeader.eventCoding",
+    ),
     "another system's event": (
         _spoil(
             _set("MessageHeader", "eventCoding", {"system": "http://example.org", "code": "notification-discharge"})
@@ -464,3 +469,40 @@ def test_the_admins_inbox_page_shows_a_fhir_message_as_indented_json(app, api, w
     assert "not JSON at all" in html.unescape(admin.get("/admin/adt/%s" % unreadable.id).get_data(as_text=True))
     inbox = html.unescape(admin.get("/admin/adt").get_data(as_text=True))
     assert "FHIR" in inbox and "discharge-0001" in inbox
+
+
+def _header_with(**elements):
+    body = notification()
+    resource(body, "MessageHeader").update(elements)
+    return body
+
+
+ODD_SHAPES = [
+    {"resourceType": "Bundle", "type": "message", "entry": "not a list"},
+    {"resourceType": "Bundle", "type": "message", "entry": [1, {"resource": []}, {"fullUrl": 3}]},
+    {"resourceType": 7, "type": "message"},
+    _header_with(sender={"reference": 5}),
+    _header_with(sender={"identifier": "GENHOSP"}),
+    _header_with(sender="GENHOSP"),
+    _header_with(eventCoding={"code": 7}),
+    _header_with(id=12),
+    _header_with(id="x" * 500),
+    _header_with(focus={"reference": "urn:uuid:encounter"}),
+    _header_with(focus=[{"reference": None}]),
+    _spoil(lambda b: resource(b, "Organization").update(identifier=["GENHOSP"])),
+    _spoil(lambda b: resource(b, "Organization").update(identifier=[{"value": 42}])),
+    _spoil(_set("Patient", "name", "Maria Lopez")),
+    _spoil(_set("Coverage", "beneficiary", {"reference": "urn:uuid:organization"})),
+]
+
+
+@pytest.mark.parametrize("index", range(len(ODD_SHAPES)))
+def test_odd_shapes_are_refused_naming_an_element_never_a_500(app, api, world, fhir, registered, clock, index):
+    clock.set(AFTER_DISCHARGE)
+    response = post(fhir, copy.deepcopy(ODD_SHAPES[index]))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json["resourceType"] == "OperationOutcome" and response.json["issue"][0]["diagnostics"]
+    assert "<class" not in response.json["issue"][0]["diagnostics"]  # plain words, not Python's
+    [row] = stored(app)
+    assert row.state == "rejected" and row.reason == response.json["issue"][0]["diagnostics"]
+    assert count(app, Discharge) == 0

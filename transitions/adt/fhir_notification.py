@@ -49,6 +49,7 @@ FHIR_DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|
 ORGANIZATION_REFERENCE = re.compile(r"^Organization/([A-Za-z0-9\-.]{1,64})$")
 ENTRY_PATH = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource(\..*)?$")
 FIELD_WIDTH = 200
+CLASS_NAME = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 
 
 @dataclass
@@ -233,8 +234,10 @@ def _check_bundle(document):
     message_header = _message_header(document)
     if message_header is None:
         raise _refusal("Bundle.entry[0].resource", "A message Bundle's first entry is its MessageHeader.")
-    if not isinstance(message_header.get("id"), str) or not FHIR_ID.match(message_header["id"]):
-        raise _refusal("MessageHeader.id", "MessageHeader.id (the message's id, a FHIR id) is required.", "missing")
+    if not message_header.get("id"):
+        raise _refusal("MessageHeader.id", "MessageHeader.id (the message's id) is required.", "missing")
+    if not FHIR_ID.match(message_header["id"]):
+        raise _refusal("MessageHeader.id", "MessageHeader.id must be a FHIR id: 1-64 letters, digits, '-' or '.'.")
     return message_header
 
 
@@ -247,7 +250,14 @@ def _model_issues(error, path):
                 step = ".".join(step.split(".")[:-1]) + "[%s]" % step.split(".")[-1]
             yield from _model_issues(inner, "%s.%s" % (path, step) if step else path)
         else:
-            yield path, str(inner).split(" for <")[0].split(" in data for <")[0]
+            yield path, _readable(str(inner).split(" for <")[0].split(" in data for <")[0])
+
+
+def _readable(message):
+    """fhirclient's words without Python's: class names bare, and its slip on a list of non-objects said plainly."""
+    if "is not defined" in message:
+        return "Expected an object (or a list of objects) here."
+    return CLASS_NAME.sub(r"\1", message)
 
 
 def _resource_path(document, path):
@@ -263,7 +273,7 @@ def _resource_path(document, path):
 def _check_event(message_header):
     coding = message_header.get("eventCoding") or {}
     if coding.get("system") != EVENT_SYSTEM or coding.get("code") != DISCHARGE_EVENT:
-        event = coding.get("code") or message_header.get("eventUri") or "none"
+        event = message_header.get("eventUri") or "%s|%s" % (coding.get("system") or "", coding.get("code") or "")
         raise _refusal(
             "MessageHeader.eventCoding",
             "Only the discharge notification is taken (eventCoding %s|%s); this message's event is %s."
