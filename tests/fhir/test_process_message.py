@@ -440,6 +440,10 @@ def test_a_rejected_message_is_applied_by_reprocess_once_its_facility_is_registe
     assert count(app, Discharge) == 1
     # The sender's retry is now answered with the processed message's ok.
     assert_ok(post(fhir, notification(), who="admin"), "discharge-0001")
+    # JSON the interface refused (a key twice) stays refused: reprocess never reads it as a message.
+    assert post(fhir, b'{"resourceType": "Bundle", "resourceType": "Bundle"}', who="admin").status_code == 400
+    with app.app_context():
+        assert adt_commands.reprocess(None, datetime(2026, 12, 2, 22, tzinfo=UTC)) == {"rejected": 1}
 
 
 def test_the_capability_statement_names_the_operation_and_the_messaging(fhir):

@@ -100,6 +100,8 @@ def refuse_unreadable(row, reason, now):
 def reprocess(message_id, now):
     """Run a stored FHIR message again (its sender registered since, say); returns its state after."""
     row = db.session.get(AdtMessage, message_id)
+    if row.message_type is None:
+        return row.state  # never read as FHIR (not JSON, or JSON the interface refuses): it stays refused
     document, problem = _json(row.raw)
     if problem is not None:
         return row.state
@@ -111,10 +113,6 @@ def status_of(row):
     if row.state in ("processed", "ignored"):
         return 200
     return 400 if row.message_type is None else 422
-
-
-def is_fhir(row):
-    return row.channel == CHANNEL
 
 
 # ---------------------------------------------------------------- storing
