@@ -1,10 +1,10 @@
 """The ADT inbox's use cases: take one HL7 v2 message (over HTTP for a planner or an admin, or from the MLLP
-listener), and re-run stored messages after a fix."""
+listener) or one FHIR discharge notification ($process-message), and re-run stored messages after a fix."""
 
 from sqlalchemy import select
 
 from transitions import policy
-from transitions.adt import service
+from transitions.adt import fhir_notification, service
 from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.db import db
@@ -21,6 +21,28 @@ def receive_message(actor, raw, now):
     return answer
 
 
+def receive_fhir_notification(actor, raw, now):
+    """One FHIR discharge notification ($process-message): stored, applied once, answered
+    (fhir_notification.Answer). The same senders as over HTTP: a planner for their own organization, an admin for
+    any registered facility."""
+    policy.SEND_ADT.require(actor)
+    answer = fhir_notification.receive(raw, now, _sender(actor))
+    audit.record("adt.receive", "adt_message", answer.message.id, user=actor)
+    return answer
+
+
+def refuse_fhir_notification(actor, raw, reason, now):
+    """A body the FHIR interface could not read as JSON: kept in the inbox as rejected all the same."""
+    policy.SEND_ADT.require(actor)
+    answer = fhir_notification.receive_unreadable(raw, reason, now, _sender(actor))
+    audit.record("adt.receive", "adt_message", answer.message.id, user=actor)
+    return answer
+
+
+def _sender(actor):
+    return None if actor.role == "admin" else actor.organization_id
+
+
 def receive_from_listener(raw, now):
     """One message from the MLLP listener: the network sender is trusted as far as its facility id is registered."""
     return service.receive(raw, "mllp", now)
@@ -29,11 +51,14 @@ def receive_from_listener(raw, now):
 def reprocess(since, now):
     """Re-run every stored message received at or after since (all when None) that is not yet processed, in
     arrival order; returns {state: count} of what they became."""
-    query = select(AdtMessage.id).where(AdtMessage.state.in_(service.REPROCESSABLE))
+    query = select(AdtMessage.id, AdtMessage.channel).where(AdtMessage.state.in_(service.REPROCESSABLE))
     if since is not None:
         query = query.where(AdtMessage.received_at >= since)
     counts = {}
-    for message_id in db.session.scalars(query.order_by(AdtMessage.received_at, AdtMessage.id)).all():
-        state = service.reprocess(message_id, now)
+    for message_id, channel in db.session.execute(query.order_by(AdtMessage.received_at, AdtMessage.id)).all():
+        if channel == fhir_notification.CHANNEL:
+            state = fhir_notification.reprocess(message_id, now)
+        else:
+            state = service.reprocess(message_id, now)
         counts[state] = counts.get(state, 0) + 1
     return counts

@@ -13,7 +13,7 @@ from transitions.core.types import ID, UTCDateTime, new_id
 # applies it); processed: applied; ignored: an event the service does not act on; rejected: refused (AR);
 # error: readable but not applicable (AE).
 ADT_STATES = ("received", "processed", "ignored", "rejected", "error")
-CHANNELS = ("mllp", "http", "reprocess")
+CHANNELS = ("mllp", "http", "reprocess", "fhir")
 
 
 class AdtMessage(db.Model):
@@ -38,8 +38,9 @@ class AdtMessage(db.Model):
     state: Mapped[str] = mapped_column(String(20), default="received", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     ack_code: Mapped[str | None] = mapped_column(String(2))
-    # The field at fault ("PV1-45"), as the ACK's ERR segment names it.
-    error_field: Mapped[str | None] = mapped_column(String(20))
+    # The field at fault: "PV1-45", as the ACK's ERR segment names it; for a FHIR message its FHIRPath
+    # ("Encounter.period.end").
+    error_field: Mapped[str | None] = mapped_column(String(200))
     # The HL7 table 0357 code of the ERR segment ("102" data type error...).
     error_code: Mapped[str | None] = mapped_column(String(3))
     referral_id: Mapped[str | None] = mapped_column(ID, ForeignKey("referrals.id"), index=True)

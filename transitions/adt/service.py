@@ -237,6 +237,16 @@ def _facility_organization(facility_id, strict=True):
 def _discharge(message, organization, now, message_id=None):
     patient = hl7v2.patient(message)
     discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45")
+    return apply_discharge(patient, organization, discharged_on, now, message_id)
+
+
+# Where a discharge's facts were read, to name the field at fault: an A03's, or a FHIR discharge notification's.
+A03_FIELDS = {"date": "PV1-45", "payer": "IN1-3"}
+
+
+def apply_discharge(patient, organization, discharged_on, now, message_id=None, fields=A03_FIELDS):
+    """A discharge's facts applied, whichever message carried them (an A03, a FHIR discharge notification): the open
+    referral's discharge date moved, else a plan member's discharge without referral recorded, else ignored."""
     if organization.kind == "hospital" and patient.patient_class != "I":
         return Outcome(
             "ignored",
@@ -245,7 +255,7 @@ def _discharge(message, organization, now, message_id=None):
         )
     referral = _open_referral(organization, patient)
     if referral is None:
-        return _discharge_without_referral(patient, organization, discharged_on, now, message_id)
+        return _discharge_without_referral(patient, organization, discharged_on, now, message_id, fields["payer"])
     if referral.discharge_date == discharged_on:
         return Outcome(
             "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
@@ -255,7 +265,7 @@ def _discharge(message, organization, now, message_id=None):
     except ValidationError as error:
         messages = error.messages.get("discharge_date", error.messages)
         raise hl7v2.Refusal(
-            "AE", "PV1-45", hl7v2.DATA_TYPE_ERROR, "PV1-45: %s" % " ".join(map(str, messages))
+            "AE", fields["date"], hl7v2.DATA_TYPE_ERROR, "%s: %s" % (fields["date"], " ".join(map(str, messages)))
         ) from None
     if referral.status in EDITABLE:
         referrals.update_referral(feed_actor(organization), referral.id, changes, now)
@@ -268,7 +278,7 @@ def _discharge(message, organization, now, message_id=None):
     )
 
 
-def _discharge_without_referral(patient, organization, discharged_on, now, message_id):
+def _discharge_without_referral(patient, organization, discharged_on, now, message_id, payer_field="IN1-3"):
     """No open referral: a health plan's member (IN1-3 one of its payer_ids) is recorded as a discharge without
     referral, followed by its own followup_7 and followup_30; anyone else is stored as ignored, saying why."""
     coverage = _followed_coverage(patient)
@@ -278,7 +288,7 @@ def _discharge_without_referral(patient, organization, discharged_on, now, messa
             "ignored",
             "AA",
             "No open referral for this patient from this facility, and no health plan follows its coverage "
-            "(IN1-3: %s): nothing to follow." % insurers[:200],
+            "(%s: %s): nothing to follow." % (payer_field, insurers[:200]),
         )
     payer_id, member_id = coverage
     discharge, new = discharges.record_discharge(

@@ -1,6 +1,6 @@
 """The CapabilityStatement at /fhir/r4/metadata: every resource, interaction and search parameter served here."""
 
-from transitions.fhir import extensions
+from transitions.fhir import extensions, messaging
 
 RELEASE_DATE = "2026-11-30"
 # resource -> (interactions, {search parameter: type}, what it is here)
@@ -75,6 +75,32 @@ def capability_statement():
                 },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}],
+                "operation": [
+                    {
+                        "name": "process-message",
+                        "definition": messaging.OPERATION_DEFINITION,
+                        "documentation": "POST /fhir/r4/$process-message: a discharge notification (a message Bundle, "
+                        "Da Vinci notif-discharge style) from a hospital or residential program, into the ADT inbox.",
+                    }
+                ],
+            }
+        ],
+        "messaging": [
+            {
+                "endpoint": [
+                    {
+                        "protocol": {
+                            "system": "http://terminology.hl7.org/CodeSystem/message-transport",
+                            "code": "http",
+                        },
+                        "address": messaging.endpoint(),
+                    }
+                ],
+                "documentation": "Receives the discharge notification: MessageHeader.eventCoding %s|%s, focus the "
+                "Encounter with period.end (the discharge), its subject Patient and the patient's Coverage in the "
+                "Bundle; sent by a registered facility (MessageHeader.sender). Answered synchronously: a response "
+                "message (code ok), or an OperationOutcome with a 4xx; a message id sent again is answered the same."
+                % (messaging.EVENT["system"], messaging.EVENT["code"]),
             }
         ],
     }

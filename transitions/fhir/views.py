@@ -7,15 +7,17 @@ from marshmallow import ValidationError
 from sqlalchemy import false, func, select
 
 from transitions import policy
+from transitions.adt import commands as adt_commands
+from transitions.api import refuse_malformed_requests
 from transitions.api.auth import current_user
 from transitions.core import audit
 from transitions.core.clock import utcnow
 from transitions.core.db import db
-from transitions.core.errors import Forbidden
+from transitions.core.errors import DomainError, Forbidden
 from transitions.core.idempotency import idempotent
 from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
-from transitions.fhir import blp, capability, directory, extensions, intake, patching, resources, search
+from transitions.fhir import blp, capability, directory, extensions, intake, messaging, patching, resources, search
 from transitions.fhir.outcome import FHIR_JSON, FhirInvalid, resource_response
 from transitions.identity.models import Organization
 from transitions.offers import commands as offer_commands
@@ -77,6 +79,26 @@ def _submit():
         ],
     }
     return resource_response(answer, 200, {"Location": "%s/Task/%s" % (extensions.base_url(), referral.id)})
+
+
+# ---------------------------------------------------------------- messaging
+
+
+@blp.post("/$process-message")
+def process_message():
+    """A discharge notification (a message Bundle, docs/fhir.md): stored in the ADT inbox, applied as an A03 is,
+    answered with a response message Bundle, or an OperationOutcome when refused. Only what a role may not send is
+    turned away unstored (403); a body that is no JSON is kept, as rejected, before its 400."""
+    user = current_user()
+    if not policy.SEND_ADT.allows(user):
+        raise Forbidden(policy.SEND_ADT.denial)
+    try:
+        refuse_malformed_requests()
+    except DomainError as error:
+        if error.status == 400 and request.get_data(cache=True):
+            adt_commands.refuse_fhir_notification(user, request.get_data(cache=True), error.detail, utcnow())
+        raise
+    return messaging.response(adt_commands.receive_fhir_notification(user, request.get_data(cache=True), utcnow()))
 
 
 # ---------------------------------------------------------------- the referral's resources

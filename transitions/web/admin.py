@@ -5,6 +5,8 @@ Organizations and users are made and changed through the same identity commands 
 comes back with what was typed and each problem beside its field, in plain words.
 """
 
+import json
+
 from flask import g, redirect, request, url_for
 from sqlalchemy import true
 
@@ -279,12 +281,21 @@ def adt_inbox():
     )
 
 
+def _indented_json(text):
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text  # stored because it was no JSON: shown as it came
+
+
 @bp.get("/admin/adt/<message_id>")
 @permits(policy.READ_ADT)
 def adt_message(message_id):
     # The raw message names the patient: every view of it is an audited read (and an unknown id an audited denial).
     message = policy.audited_lookup(g.user, AdtMessage, "adt_message", message_id, lambda user: true(), "adt.read")
     raw = bytes(message.raw).decode("utf-8", "replace")
+    if message.channel == "fhir":  # a FHIR message Bundle: its JSON one element a line, as a segment is
+        raw = _indented_json(raw)
     segments = [segment for segment in raw.replace("\r\n", "\r").replace("\n", "\r").split("\r") if segment]
     organization = commands.get_organization(g.user, message.organization_id) if message.organization_id else None
     return render(
