@@ -54,8 +54,11 @@ def discharges_of(api, world, token="manager", query=""):
 
 
 def stored_states(app):
+    """(state, reason) of each stored message in the order sent: by arrival, then by control id (messages sent at the
+    same clock time tie on arrival, and PostgreSQL returns ties in any order)."""
     with app.app_context():
-        return [(m.state, m.reason) for m in db.session.scalars(select(AdtMessage).order_by(AdtMessage.received_at))]
+        ordered = select(AdtMessage).order_by(AdtMessage.received_at, AdtMessage.control_id)
+        return [(m.state, m.reason) for m in db.session.scalars(ordered)]
 
 
 def count(app, model, *where):
