@@ -4,7 +4,7 @@ listener), and re-run stored messages after a fix."""
 from sqlalchemy import select
 
 from transitions import policy
-from transitions.adt import service
+from transitions.adt import batch, service
 from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.db import db
@@ -24,6 +24,12 @@ def receive_message(actor, raw, now):
 def receive_from_listener(raw, now):
     """One message from the MLLP listener: the network sender is trusted as far as its facility id is registered."""
     return service.receive(raw, "mllp", now)
+
+
+def receive_batch_from_listener(frames):
+    """The messages the MLLP listener took together ([(raw, arrival time)]), stored in one commit and applied in one
+    transaction, each in its own savepoint: [ACK text, or None for one not stored or not applied] (batch.py)."""
+    return batch.receive_batch(frames)
 
 
 def reprocess(since, now):

@@ -1,6 +1,8 @@
 """The MLLP listener: HL7 v2 frames over TCP (start 0x0B, end 0x1C 0x0D) through the hl7 library's asyncio server,
-each stored and applied in a worker thread, answered with its ACK on the same connection; in one process or several
-sharing one listening socket (ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python.
+answered with its ACK on the same connection; in one process or several sharing one listening socket
+(ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python. Each process has one worker thread
+that takes the frames queued from all its connections as one batch (group commit, batch.py): stored in one commit,
+applied each in its own savepoint of one transaction, then answered; a connection has one frame in flight at a time.
 
 No frame, connection or database failure ends the process: a frame over MAX_FRAME is refused (AR) and its connection
 closed, as the stream cannot be trusted past it; a connection silent (or stuck in half a frame) for idle_timeout
@@ -9,10 +11,13 @@ sender retries the same message later (a repeat is answered again and changes no
 """
 
 import asyncio
+import collections
 import logging
 import os
 import signal
 import socket
+import threading
+import time
 from asyncio import IncompleteReadError, LimitOverrunError
 
 from hl7.mllp import start_hl7_server
@@ -41,22 +46,94 @@ def frame(data):
     return START_BLOCK + data + END_BLOCK
 
 
-def handle_frame(app, raw, fault=None):
-    """Store, apply and answer one message in a worker thread; None when the database failed (no ACK: retry)."""
+def handle_batch(app, frames, fault=None):
+    """Store, apply and answer the frames that arrived together ([(raw, arrival time)]) in one worker thread: [ACK
+    bytes, or None for a message not stored or not applied (no ACK: its sender retries)] (batch.receive_batch)."""
     with app.app_context():
         if fault == "after-store":
-            # The first real commit of a message is its stored row's (service.receive): die right after it. A
+            # The first real commit of a batch is its stored rows' (batch.receive_batch): die right after it. A
             # savepoint's release is an after_commit too; it commits nothing yet.
             event.listen(db.session(), "after_commit", lambda session: session.in_nested_transaction() or die())
         try:
-            answer = commands.receive_from_listener(raw, utcnow())
-            return answer.ack.encode("utf-8")
+            acks = commands.receive_batch_from_listener(frames)
+            return [None if ack is None else ack.encode("utf-8") for ack in acks]
         except Exception:
-            log.exception("ADT message not stored or not applied; closing the connection unanswered")
+            log.exception("ADT messages not stored or not applied; closing their connections unanswered")
             db.session.rollback()
-            return None
+            return [None] * len(frames)
         finally:
             db.session.remove()
+
+
+def handle_frame(app, raw, fault=None):
+    """One message alone (a batch of one): its ACK bytes, or None when the database failed."""
+    return handle_batch(app, [(raw, utcnow())], fault)[0]
+
+
+class Batcher:
+    """Group commit: one worker thread takes every frame queued (from any connection) while it was busy, or that
+    arrives within `window` seconds of the first, up to `max_batch`, and handles them as one batch (handle_batch);
+    each connection awaits its own frame's ACK, so a connection still has one frame in flight at a time."""
+
+    def __init__(self, app, fault=None, window=0.0, max_batch=64):
+        self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
+        self.pending = collections.deque()
+        self.ready = threading.Condition()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._work, name="adt-batch", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    async def handle(self, raw):
+        """The frame's ACK bytes (None: not stored or not applied), once its batch is committed."""
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        with self.ready:
+            self.pending.append((raw, utcnow(), loop, answered))
+            self.ready.notify()
+        return await answered
+
+    def stop(self, timeout=30):
+        """Finish the batch under way and whatever is queued, then end the thread."""
+        with self.ready:
+            self.stopping = True
+            self.ready.notify()
+        self.thread.join(timeout)
+
+    def _take(self):
+        with self.ready:
+            while not self.pending and not self.stopping:
+                self.ready.wait()
+            if self.window and len(self.pending) < self.max_batch:
+                deadline = time.monotonic() + self.window
+                while len(self.pending) < self.max_batch and not self.stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.ready.wait(left)
+            return [self.pending.popleft() for _ in range(min(len(self.pending), self.max_batch))]
+
+    def _work(self):
+        while True:
+            batch = self._take()
+            if not batch:
+                return  # stopping, nothing left
+            try:
+                acks = handle_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault)
+            except BaseException:  # handle_batch answers None itself; this is the last guard of the thread
+                log.exception("ADT batch failed")
+                acks = [None] * len(batch)
+            for (_, _, loop, answered), ack in zip(batch, acks, strict=True):
+                try:
+                    loop.call_soon_threadsafe(_answer, answered, ack)
+                except RuntimeError:  # the loop is closed: the listener stopped, the connection with it
+                    pass
+
+
+def _answer(answered, ack):
+    if not answered.done():
+        answered.set_result(ack)
 
 
 def refusal_ack(reason):
@@ -65,11 +142,12 @@ def refusal_ack(reason):
 
 
 class Listener:
-    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, fault=None):
+    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, fault=None, batcher=None):
         self.app = app
         self.idle_timeout = idle_timeout
         self.max_frame = max_frame
         self.fault = fault
+        self.batcher = batcher
 
     async def connection(self, reader, writer):
         peer = writer.get_extra_info("peername")
@@ -109,7 +187,7 @@ class Listener:
             return True
         if start > 0:
             log.warning("MLLP: %d bytes from %s before a frame skipped", start, peer)
-        ack = await asyncio.to_thread(handle_frame, self.app, block[start + 1 : -len(END_BLOCK)], self.fault)
+        ack = await self.batcher.handle(block[start + 1 : -len(END_BLOCK)])
         if ack is None:
             return False
         if self.fault == "before-ack":
@@ -122,7 +200,10 @@ class Listener:
 async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=None):
     """Answer connections on the bound socket until SIGTERM or SIGINT."""
     fault = os.environ.get(FAULT_ENV)
-    listener = Listener(app, idle_timeout, max_frame, fault if fault in FAULTS else None)
+    fault = fault if fault in FAULTS else None
+    batcher = Batcher(app, fault, app.config["ADT_BATCH_WINDOW_MS"] / 1000.0, max(1, int(app.config["ADT_BATCH_MAX"])))
+    batcher.start()
+    listener = Listener(app, idle_timeout, max_frame, fault, batcher)
     # limit: the most a frame may hold before its end block is found; past it, LimitOverrunError.
     server = await start_hl7_server(listener.connection, sock=listening, limit=max_frame)
     stop = asyncio.Event()
@@ -134,6 +215,8 @@ async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, 
         echo("ADT MLLP listener on %s:%d" % (bound[0], bound[1]))
     async with server:
         await stop.wait()
+    # The batch under way commits and its connections get their ACKs (the loop runs while the thread finishes).
+    await asyncio.to_thread(batcher.stop)
 
 
 def bind(host, port):

@@ -1,0 +1,235 @@
+"""Group commit for the MLLP listener: the frames that arrived together, on any number of connections, stored in one
+commit and then applied in one transaction, each message in its own savepoint, answered after that commit.
+
+The guarantees are the single message's (service.receive): every message is stored and committed before anything is
+applied or answered; a repeat of (facility, control id) is the stored row, answered the same, changing nothing; the
+stored rows are locked while they are applied (in id order, so two listeners claiming overlapping batches cannot
+deadlock on them). Isolation between the messages of a batch:
+
+- a message the domain refuses (AE/AR) is rolled back to its savepoint and answered as alone;
+- a message failing any other way inside its savepoint is rolled back to it and left `received` (no ACK: its
+  sender retries, and the retry applies it, as after a crash); the others go on;
+- when the batch as a whole fails (the store, the final commit, a lost race that rolled back the transaction, the
+  connection), nothing of it is answered from it: every message is run again alone, in its own transactions, through
+  the single-message path, so one bad message cannot take the others' answers with it.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from transitions.adt import hl7v2, service
+from transitions.adt.models import AdtMessage, message_key
+from transitions.core.db import db, dialect_name
+from transitions.core.errors import DomainError
+from transitions.core.types import new_id
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mllp"
+
+
+@dataclass
+class _Item:
+    raw: bytes
+    now: datetime
+    message: object = None
+    header: object = None
+    row_id: str | None = None
+    key: str | None = None
+    ack: str | None = None
+    values: dict = field(default_factory=dict)
+
+
+def receive_batch(frames):
+    """[(raw bytes, arrival time)] -> [ACK text, or None for a message not stored or not applied (no answer)]."""
+    items = [_Item(bytes(raw), now) for raw, now in frames]
+    try:
+        _store(items)
+        db.session.commit()
+    except Exception:
+        log.exception("ADT batch of %d not stored; storing and applying each alone", len(items))
+        _rollback()
+        return [_alone(item) for item in items]
+    try:
+        _apply_all([item for item in items if item.ack is None])
+        db.session.commit()
+    except Exception:
+        log.exception("ADT batch of %d not applied; applying each alone", len(items))
+        _rollback()
+        return [item.ack if item.row_id is None else _alone_stored(item) for item in items]
+    return [item.ack for item in items]
+
+
+def _rollback():
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the next use starts afresh
+        log.warning("rollback after a failed ADT batch failed", exc_info=True)
+
+
+# ---------------------------------------------------------------- storing
+
+
+def _store(items):
+    """Every message inserted (ids known, repeats found by key); the unreadable ones finished at once (AR/AE)."""
+    plain, keyed = [], []
+    for item in items:
+        values = {
+            "id": new_id(),
+            "raw": item.raw,
+            "size": len(item.raw),
+            "channel": CHANNEL,
+            "received_at": item.now,
+            "state": "received",
+            "attempts": 0,
+            "sender_organization_id": None,
+            "facility_id": None,
+            "control_id": None,
+            "message_type": None,
+            "trigger": None,
+            "version": None,
+            "message_key": None,
+        }
+        try:
+            _, item.message, item.header = hl7v2.parse(item.raw)
+        except hl7v2.NotHl7 as error:
+            refusal = hl7v2.Refusal("AR", None, hl7v2.APPLICATION_ERROR, str(error))
+            values.update(_finished(service.Outcome("rejected", "AR", str(error), None, refusal.error), item.now))
+            item.ack = hl7v2.ack(None, "AR", None, item.now, refusal)
+        except hl7v2.Refusal as refusal:  # bytes we cannot even decode: answered without echoing a thing
+            values.update(_finished(service._refused(refusal), item.now))
+            item.ack = hl7v2.ack(None, refusal.ack_code, None, item.now, refusal)
+        else:
+            header = item.header
+            values.update(
+                facility_id=header.facility_id,
+                control_id=header.control_id,
+                message_type=header.message_type,
+                trigger=header.trigger,
+                version=header.version,
+            )
+            if header.facility_id is not None and header.control_id is not None:
+                item.key = values["message_key"] = message_key(header.facility_id, header.control_id)
+        item.values = values
+        if item.key is None:
+            item.row_id = values["id"] if item.ack is None else None
+            plain.append(values)
+        else:
+            keyed.append(values)
+    if plain:
+        db.session.execute(insert(AdtMessage.__table__), plain)
+    if keyed:
+        # A repeat (a retry, the same message to another listener, or twice in this batch) inserts nothing: the
+        # stored row is the message. Sorted by key, so two listeners inserting the same keys wait, never deadlock.
+        upsert = sqlite_insert if dialect_name() == "sqlite" else postgresql_insert
+        statement = upsert(AdtMessage.__table__).on_conflict_do_nothing(index_elements=["message_key"])
+        db.session.execute(statement, sorted(keyed, key=lambda values: values["message_key"]))
+        keys = sorted({item.key for item in items if item.key is not None})
+        stored = dict(
+            db.session.execute(select(AdtMessage.message_key, AdtMessage.id).where(AdtMessage.message_key.in_(keys)))
+            .tuples()
+            .all()
+        )
+        for item in items:
+            if item.key is not None:
+                item.row_id = stored[item.key]
+
+
+def _finished(outcome, now):
+    """The columns service._finish writes, for a message finished as it is stored (no facility to look up)."""
+    return {
+        "state": outcome.state,
+        "ack_code": outcome.ack_code,
+        "reason": outcome.reason[:2000] if outcome.reason else None,
+        "error_field": outcome.field,
+        "error_code": outcome.error[0] if outcome.error else None,
+        "processed_at": now,
+    }
+
+
+# ---------------------------------------------------------------- applying
+
+
+def _apply_all(items):
+    """Claim the stored rows (locked, in id order), apply each runnable one in its own savepoint, and remember the
+    ACK each is answered with once the transaction commits."""
+    if not items:
+        return
+    ids = sorted({item.row_id for item in items})
+    rows = {
+        row.id: row
+        for row in db.session.scalars(
+            select(AdtMessage)
+            .where(AdtMessage.id.in_(ids))
+            .order_by(AdtMessage.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    session = db.session()
+    transaction = session.get_transaction()
+    session.info[service.MEMO] = {}
+    try:
+        for item in items:
+            row = rows[item.row_id]
+            if row.state == "received":
+                if not _apply_one(item, row):
+                    continue
+            if session.get_transaction() is not transaction or not transaction.is_active:
+                raise RuntimeError("an ADT message's handling ended the batch's transaction")
+            item.ack = service.stored_ack(row, item.message, item.header, item.now)
+    finally:
+        session.info.pop(service.MEMO, None)
+    db.session.flush()
+
+
+def _apply_one(item, row):
+    """Apply one message in its savepoint; False when it failed unexpectedly (rolled back, left received)."""
+    savepoint = db.session.begin_nested()
+    try:
+        outcome = service._apply(item.message, item.header, item.now, None, row.id)
+        savepoint.commit()
+    except hl7v2.Refusal as refusal:
+        savepoint.rollback()
+        outcome = service._refused(refusal)
+    except DomainError as error:
+        savepoint.rollback()
+        outcome = service.Outcome(
+            "error", "AE", "Not applied: %s" % service._why(error), service._field_of(error), hl7v2.APPLICATION_ERROR
+        )
+    except Exception:
+        log.exception("ADT message %s not applied; left received, unanswered (its retry applies it)", row.id)
+        savepoint.rollback()
+        return False
+    row.attempts = (row.attempts or 0) + 1
+    service._finish(row, outcome, item.now)
+    return True
+
+
+# ---------------------------------------------------------------- one at a time, after a batch failed
+
+
+def _alone(item):
+    try:
+        answer = service.receive(item.raw, CHANNEL, item.now)
+        return answer.ack
+    except Exception:
+        log.exception("ADT message not stored or not applied; closing its connection unanswered")
+        _rollback()
+        return None
+
+
+def _alone_stored(item):
+    """A stored message of a failed batch applied alone (its row exists; a repeat is answered as stored)."""
+    try:
+        answer = service._apply_stored(item.row_id, item.message, item.header, item.now)
+        return answer.ack
+    except Exception:
+        log.exception("ADT message %s not applied; closing its connection unanswered", item.row_id)
+        _rollback()
+        return None
