@@ -156,8 +156,8 @@ def _finished(outcome, now):
 
 
 def _apply_all(items):
-    """Claim the stored rows (locked, in id order), apply each runnable one in its own savepoint, and remember the
-    ACK each is answered with once the transaction commits."""
+    """Claim the stored rows (locked, in id order), apply each runnable one once in its own savepoint, write every
+    message's state in one flush, and remember the ACK each is answered with once the transaction commits."""
     if not items:
         return
     ids = sorted({item.row_id for item in items})
@@ -173,23 +173,31 @@ def _apply_all(items):
     }
     session = db.session()
     transaction = session.get_transaction()
+    applied = {}  # row id -> (the first item of the row, its Outcome, or None when it failed)
     session.info[service.MEMO] = {}
     try:
         for item in items:
             row = rows[item.row_id]
-            if row.state == "received":
-                if not _apply_one(item, row):
-                    continue
-            if session.get_transaction() is not transaction or not transaction.is_active:
-                raise RuntimeError("an ADT message's handling ended the batch's transaction")
-            item.ack = service.stored_ack(row, item.message, item.header, item.now)
+            if row.state == "received" and row.id not in applied:
+                applied[row.id] = (item, _apply_one(item, row))
+                if session.get_transaction() is not transaction or not transaction.is_active:
+                    raise RuntimeError("an ADT message's handling ended the batch's transaction")
+        for row_id, (item, outcome) in applied.items():
+            if outcome is not None:
+                row = rows[row_id]
+                row.attempts = (row.attempts or 0) + 1
+                service._finish(row, outcome, item.now, flush=False)
     finally:
         session.info.pop(service.MEMO, None)
     db.session.flush()
+    for item in items:
+        if item.row_id in applied and applied[item.row_id][1] is None:
+            continue  # failed: no ACK, its sender retries (the row stays received)
+        item.ack = service.stored_ack(rows[item.row_id], item.message, item.header, item.now)
 
 
 def _apply_one(item, row):
-    """Apply one message in its savepoint; False when it failed unexpectedly (rolled back, left received)."""
+    """Apply one message in its savepoint: its Outcome, or None when it failed unexpectedly (rolled back)."""
     savepoint = db.session.begin_nested()
     try:
         outcome = service._apply(item.message, item.header, item.now, None, row.id)
@@ -205,10 +213,8 @@ def _apply_one(item, row):
     except Exception:
         log.exception("ADT message %s not applied; left received, unanswered (its retry applies it)", row.id)
         savepoint.rollback()
-        return False
-    row.attempts = (row.attempts or 0) + 1
-    service._finish(row, outcome, item.now)
-    return True
+        return None
+    return outcome
 
 
 # ---------------------------------------------------------------- one at a time, after a batch failed

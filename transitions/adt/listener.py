@@ -20,6 +20,7 @@ import threading
 import time
 from asyncio import IncompleteReadError, LimitOverrunError
 
+from flask_sqlalchemy.session import Session as FlaskSession
 from hl7.mllp import start_hl7_server
 from sqlalchemy import event
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
 MAX_FRAME = 1024 * 1024
 IDLE_TIMEOUT = 60.0
+# A worker's connection unused this long is given back to the pool, which pings it before the next batch.
+HOLD_IDLE = 5.0
 # Tests only: the crash-proof tests set it to make the process SIGKILL itself at one point of a message's handling,
 # "after-store" (the raw message committed, nothing applied) or "before-ack" (applied and committed, ACK unsent).
 FAULT_ENV = "TRANSITIONS_ADT_TEST_FAULT"
@@ -46,10 +49,23 @@ def frame(data):
     return START_BLOCK + data + END_BLOCK
 
 
-def handle_batch(app, frames, fault=None):
+class SessionOnConnection(FlaskSession):
+    """Flask-SQLAlchemy's session on one given connection (its own get_bind would take the app's engine)."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind if bind is not None else self.bind
+
+
+def handle_batch(app, frames, fault=None, connection=None):
     """Store, apply and answer the frames that arrived together ([(raw, arrival time)]) in one worker thread: [ACK
-    bytes, or None for a message not stored or not applied (no ACK: its sender retries)] (batch.receive_batch)."""
+    bytes, or None for a message not stored or not applied (no ACK: its sender retries)] (batch.receive_batch).
+    With a connection, the batch's session uses it (the worker keeps one across batches) and owns its transactions:
+    each commit is a real commit."""
     with app.app_context():
+        if connection is not None:
+            db.session.registry.set(
+                SessionOnConnection(db=db, bind=connection, join_transaction_mode="control_fully", query_cls=db.Query)
+            )
         if fault == "after-store":
             # The first real commit of a batch is its stored rows' (batch.receive_batch): die right after it. A
             # savepoint's release is an after_commit too; it commits nothing yet.
@@ -77,6 +93,9 @@ class Batcher:
 
     def __init__(self, app, fault=None, window=0.0, max_batch=64):
         self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
+        # One connection kept across batches (no pool checkin reset and checkout ping per batch; the driver keeps its
+        # prepared statements); dropped after any failure and after HOLD_IDLE seconds unused (the pool pings anew).
+        self.connection, self.last_used = None, 0.0
         self.pending = collections.deque()
         self.ready = threading.Condition()
         self.stopping = False
@@ -95,11 +114,13 @@ class Batcher:
         return await answered
 
     def stop(self, timeout=30):
-        """Finish the batch under way and whatever is queued, then end the thread."""
+        """Finish the batch under way and whatever is queued, then end the thread (and its connection)."""
         with self.ready:
             self.stopping = True
             self.ready.notify()
         self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self._drop_connection()
 
     def _take(self):
         with self.ready:
@@ -120,15 +141,37 @@ class Batcher:
             if not batch:
                 return  # stopping, nothing left
             try:
-                acks = handle_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault)
+                connection = self._connection()
+                acks = handle_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault, connection)
             except BaseException:  # handle_batch answers None itself; this is the last guard of the thread
                 log.exception("ADT batch failed")
                 acks = [None] * len(batch)
+            if None in acks:
+                self._drop_connection()
             for (_, _, loop, answered), ack in zip(batch, acks, strict=True):
                 try:
                     loop.call_soon_threadsafe(_answer, answered, ack)
                 except RuntimeError:  # the loop is closed: the listener stopped, the connection with it
                     pass
+
+    def _connection(self):
+        if self.connection is not None and (
+            self.connection.closed or self.connection.invalidated or time.monotonic() - self.last_used > HOLD_IDLE
+        ):
+            self._drop_connection()
+        if self.connection is None:
+            with self.app.app_context():
+                self.connection = db.engine.connect()
+        self.last_used = time.monotonic()
+        return self.connection
+
+    def _drop_connection(self):
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: S110 - it is broken already; the pool replaces it
+                pass
 
 
 def _answer(answered, ack):

@@ -187,7 +187,7 @@ def _refused(refusal):
     return Outcome(state, refusal.ack_code, refusal.reason, refusal.field, refusal.error)
 
 
-def _finish(row, outcome, now):
+def _finish(row, outcome, now, flush=True):
     row.state = outcome.state
     row.ack_code = outcome.ack_code
     row.reason = outcome.reason[:2000] if outcome.reason else None
@@ -198,7 +198,8 @@ def _finish(row, outcome, now):
     if row.facility_id and row.organization_id is None:
         organization = _facility_organization(row.facility_id, strict=False)
         row.organization_id = organization.id if organization is not None else None
-    db.session.flush()
+    if flush:
+        db.session.flush()
 
 
 # ---------------------------------------------------------------- the events
