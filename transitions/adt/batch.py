@@ -34,7 +34,9 @@ CHANNEL = "mllp"
 
 
 @dataclass
-class _Item:
+class Item:
+    """One frame of a batch: what was read of it, its stored row, and, once done, its ACK (None: no answer)."""
+
     raw: bytes
     now: datetime
     message: object = None
@@ -42,27 +44,40 @@ class _Item:
     row_id: str | None = None
     key: str | None = None
     ack: str | None = None
+    done: bool = False
     values: dict = field(default_factory=dict)
 
 
-def receive_batch(frames):
-    """[(raw bytes, arrival time)] -> [ACK text, or None for a message not stored or not applied (no answer)]."""
-    items = [_Item(bytes(raw), now) for raw, now in frames]
+def store_batch(frames):
+    """The first step, committed: every frame stored ([(raw bytes, arrival time)] -> [Item]). What cannot be read is
+    finished and answered already (done); the rest waits for apply_batch. If the batch cannot be stored, each frame
+    is stored and applied alone instead (done, answered or not)."""
+    items = [Item(bytes(raw), now) for raw, now in frames]
     try:
         _store(items)
         db.session.commit()
     except Exception:
         log.exception("ADT batch of %d not stored; storing and applying each alone", len(items))
         _rollback()
-        return [_alone(item) for item in items]
+        for item in items:
+            item.ack, item.done = _alone(item), True
+    return items
+
+
+def apply_batch(items):
+    """The second step, committed: the stored items not yet done (of one or several store_batch calls) applied,
+    each in its savepoint, their states written, their ACKs set. If the transaction fails, each is applied alone."""
+    waiting = [item for item in items if not item.done]
     try:
-        _apply_all([item for item in items if item.ack is None])
+        _apply_all(waiting)
         db.session.commit()
     except Exception:
-        log.exception("ADT batch of %d not applied; applying each alone", len(items))
+        log.exception("ADT batch of %d not applied; applying each alone", len(waiting))
         _rollback()
-        return [item.ack if item.row_id is None else _alone_stored(item) for item in items]
-    return [item.ack for item in items]
+        for item in waiting:
+            item.ack = _alone_stored(item)
+    for item in waiting:
+        item.done = True
 
 
 def _rollback():
@@ -100,10 +115,10 @@ def _store(items):
         except hl7v2.NotHl7 as error:
             refusal = hl7v2.Refusal("AR", None, hl7v2.APPLICATION_ERROR, str(error))
             values.update(_finished(service.Outcome("rejected", "AR", str(error), None, refusal.error), item.now))
-            item.ack = hl7v2.ack(None, "AR", None, item.now, refusal)
+            item.ack, item.done = hl7v2.ack(None, "AR", None, item.now, refusal), True
         except hl7v2.Refusal as refusal:  # bytes we cannot even decode: answered without echoing a thing
             values.update(_finished(service._refused(refusal), item.now))
-            item.ack = hl7v2.ack(None, refusal.ack_code, None, item.now, refusal)
+            item.ack, item.done = hl7v2.ack(None, refusal.ack_code, None, item.now, refusal), True
         else:
             header = item.header
             values.update(
@@ -117,7 +132,7 @@ def _store(items):
                 item.key = values["message_key"] = message_key(header.facility_id, header.control_id)
         item.values = values
         if item.key is None:
-            item.row_id = values["id"] if item.ack is None else None
+            item.row_id = None if item.done else values["id"]
             plain.append(values)
         else:
             keyed.append(values)
@@ -131,9 +146,9 @@ def _store(items):
         db.session.execute(statement, sorted(keyed, key=lambda values: values["message_key"]))
         keys = sorted({item.key for item in items if item.key is not None})
         stored = dict(
-            db.session.execute(select(AdtMessage.message_key, AdtMessage.id).where(AdtMessage.message_key.in_(keys)))
-            .tuples()
-            .all()
+            db.session.execute(
+                select(AdtMessage.message_key, AdtMessage.id).where(AdtMessage.message_key.in_(keys))
+            ).all()
         )
         for item in items:
             if item.key is not None:
@@ -160,6 +175,8 @@ def _apply_all(items):
     message's state in one flush, and remember the ACK each is answered with once the transaction commits."""
     if not items:
         return
+    for item in items:
+        item.ack = None  # set again below once this transaction has applied it
     ids = sorted({item.row_id for item in items})
     rows = {
         row.id: row

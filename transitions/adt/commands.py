@@ -26,10 +26,16 @@ def receive_from_listener(raw, now):
     return service.receive(raw, "mllp", now)
 
 
-def receive_batch_from_listener(frames):
-    """The messages the MLLP listener took together ([(raw, arrival time)]), stored in one commit and applied in one
-    transaction, each in its own savepoint: [ACK text, or None for one not stored or not applied] (batch.py)."""
-    return batch.receive_batch(frames)
+def store_from_listener(frames):
+    """The messages the MLLP listener took together ([(raw, arrival time)]), stored in one commit: [batch.Item], those
+    that could not be read already answered (batch.py)."""
+    return batch.store_batch(frames)
+
+
+def apply_from_listener(items):
+    """Stored messages (store_from_listener's items, of one batch or several) applied in one transaction, each in its
+    own savepoint; sets each item's ACK text (None: not applied, no answer)."""
+    batch.apply_batch(items)
 
 
 def reprocess(since, now):

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from asyncio import IncompleteReadError, LimitOverrunError
+from contextlib import contextmanager
 
 from flask_sqlalchemy.session import Session as FlaskSession
 from hl7.mllp import start_hl7_server
@@ -56,29 +57,58 @@ class SessionOnConnection(FlaskSession):
         return bind if bind is not None else self.bind
 
 
-def handle_batch(app, frames, fault=None, connection=None):
-    """Store, apply and answer the frames that arrived together ([(raw, arrival time)]) in one worker thread: [ACK
-    bytes, or None for a message not stored or not applied (no ACK: its sender retries)] (batch.receive_batch).
-    With a connection, the batch's session uses it (the worker keeps one across batches) and owns its transactions:
-    each commit is a real commit."""
+@contextmanager
+def batch_session(app, connection=None, fault=None):
+    """An app context whose db.session uses the given connection (a worker keeps one across batches) and owns its
+    transactions, so each commit is a real commit; the app's pool when None."""
     with app.app_context():
         if connection is not None:
             db.session.registry.set(
                 SessionOnConnection(db=db, bind=connection, join_transaction_mode="control_fully", query_cls=db.Query)
             )
         if fault == "after-store":
-            # The first real commit of a batch is its stored rows' (batch.receive_batch): die right after it. A
-            # savepoint's release is an after_commit too; it commits nothing yet.
+            # The first real commit of a batch is its stored rows' (store_batch): die right after it. A savepoint's
+            # release is an after_commit too; it commits nothing yet.
             event.listen(db.session(), "after_commit", lambda session: session.in_nested_transaction() or die())
         try:
-            acks = commands.receive_batch_from_listener(frames)
-            return [None if ack is None else ack.encode("utf-8") for ack in acks]
-        except Exception:
-            log.exception("ADT messages not stored or not applied; closing their connections unanswered")
-            db.session.rollback()
-            return [None] * len(frames)
+            yield
         finally:
             db.session.remove()
+
+
+def store_batch(app, frames, fault=None, connection=None):
+    """The frames that arrived together ([(raw, arrival time)]) stored in one commit: [batch.Item]; an item that is
+    done already has its ACK (None: no answer, its sender retries)."""
+    with batch_session(app, connection, fault):
+        return commands.store_from_listener(frames)
+
+
+def apply_batch(app, items, connection=None):
+    """Stored items (of one store_batch or several) applied in one transaction; sets each one's ACK."""
+    with batch_session(app, connection):
+        try:
+            commands.apply_from_listener(items)
+        except Exception:  # apply_from_listener answers None itself; this is the last guard
+            log.exception("ADT messages not applied; closing their connections unanswered")
+            for item in items:
+                if not item.done:
+                    item.ack, item.done = None, True
+
+
+def encoded(ack):
+    return None if ack is None else ack.encode("utf-8")
+
+
+def handle_batch(app, frames, fault=None):
+    """Store, then apply and answer the frames that arrived together, in this thread: [ACK bytes, or None for a
+    message not stored or not applied (no ACK: its sender retries)]."""
+    try:
+        items = store_batch(app, frames, fault)
+    except Exception:
+        log.exception("ADT messages not stored; closing their connections unanswered")
+        return [None] * len(frames)
+    apply_batch(app, items)
+    return [encoded(item.ack) for item in items]
 
 
 def handle_frame(app, raw, fault=None):
@@ -86,92 +116,158 @@ def handle_frame(app, raw, fault=None):
     return handle_batch(app, [(raw, utcnow())], fault)[0]
 
 
-class Batcher:
-    """Group commit: one worker thread takes every frame queued (from any connection) while it was busy, or that
-    arrives within `window` seconds of the first, up to `max_batch`, and handles them as one batch (handle_batch);
-    each connection awaits its own frame's ACK, so a connection still has one frame in flight at a time."""
+class HeldConnection:
+    """One connection a worker thread keeps across batches (no pool checkin reset and checkout ping per batch; the
+    driver keeps its prepared statements); dropped after any failure and after HOLD_IDLE seconds unused, so the
+    next batch takes one from the pool, which pings it first."""
 
-    def __init__(self, app, fault=None, window=0.0, max_batch=64):
-        self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
-        # One connection kept across batches (no pool checkin reset and checkout ping per batch; the driver keeps its
-        # prepared statements); dropped after any failure and after HOLD_IDLE seconds unused (the pool pings anew).
-        self.connection, self.last_used = None, 0.0
-        self.pending = collections.deque()
-        self.ready = threading.Condition()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._work, name="adt-batch", daemon=True)
+    def __init__(self, app):
+        self.app, self.connection, self.last_used = app, None, 0.0
 
-    def start(self):
-        self.thread.start()
-
-    async def handle(self, raw):
-        """The frame's ACK bytes (None: not stored or not applied), once its batch is committed."""
-        loop = asyncio.get_running_loop()
-        answered = loop.create_future()
-        with self.ready:
-            self.pending.append((raw, utcnow(), loop, answered))
-            self.ready.notify()
-        return await answered
-
-    def stop(self, timeout=30):
-        """Finish the batch under way and whatever is queued, then end the thread (and its connection)."""
-        with self.ready:
-            self.stopping = True
-            self.ready.notify()
-        self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self._drop_connection()
-
-    def _take(self):
-        with self.ready:
-            while not self.pending and not self.stopping:
-                self.ready.wait()
-            if self.window and len(self.pending) < self.max_batch:
-                deadline = time.monotonic() + self.window
-                while len(self.pending) < self.max_batch and not self.stopping:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self.ready.wait(left)
-            return [self.pending.popleft() for _ in range(min(len(self.pending), self.max_batch))]
-
-    def _work(self):
-        while True:
-            batch = self._take()
-            if not batch:
-                return  # stopping, nothing left
-            try:
-                connection = self._connection()
-                acks = handle_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault, connection)
-            except BaseException:  # handle_batch answers None itself; this is the last guard of the thread
-                log.exception("ADT batch failed")
-                acks = [None] * len(batch)
-            if None in acks:
-                self._drop_connection()
-            for (_, _, loop, answered), ack in zip(batch, acks, strict=True):
-                try:
-                    loop.call_soon_threadsafe(_answer, answered, ack)
-                except RuntimeError:  # the loop is closed: the listener stopped, the connection with it
-                    pass
-
-    def _connection(self):
+    def get(self):
         if self.connection is not None and (
             self.connection.closed or self.connection.invalidated or time.monotonic() - self.last_used > HOLD_IDLE
         ):
-            self._drop_connection()
+            self.drop()
         if self.connection is None:
             with self.app.app_context():
                 self.connection = db.engine.connect()
         self.last_used = time.monotonic()
         return self.connection
 
-    def _drop_connection(self):
+    def drop(self):
         connection, self.connection = self.connection, None
         if connection is not None:
             try:
                 connection.close()
             except Exception:  # noqa: S110 - it is broken already; the pool replaces it
                 pass
+
+
+class Batcher:
+    """Group commit in two steps, each its own thread and connection, so one batch is stored while the one before
+    is applied: the store thread takes every frame queued (from any connection) while it was busy, or arriving within
+    `window` seconds of the first, up to `max_batch`, and stores them in one commit (store_batch); the apply thread
+    takes every stored batch waiting, up to `max_batch` frames, applies them in one transaction (apply_batch) and
+    answers each. A connection awaits its own frame's ACK, so it has one frame in flight at a time."""
+
+    def __init__(self, app, fault=None, window=0.0, max_batch=64):
+        self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
+        self.frames, self.stored = collections.deque(), collections.deque()
+        self.ready = threading.Condition()
+        self.stopping = False
+        self.storing = False  # the store thread holds frames it has not handed on yet
+        self.threads = [
+            threading.Thread(target=self._store_work, name="adt-store", daemon=True),
+            threading.Thread(target=self._apply_work, name="adt-apply", daemon=True),
+        ]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    async def handle(self, raw):
+        """The frame's ACK bytes (None: not stored or not applied), once its batch is committed."""
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        with self.ready:
+            self.frames.append((raw, utcnow(), loop, answered))
+            self.ready.notify_all()
+        return await answered
+
+    def stop(self, timeout=30):
+        """Finish the batches under way and whatever is queued, then end the threads (and their connections)."""
+        with self.ready:
+            self.stopping = True
+            self.ready.notify_all()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _take_frames(self):
+        with self.ready:
+            while not self.frames and not self.stopping:
+                self.ready.wait()
+            if self.window and len(self.frames) < self.max_batch:
+                deadline = time.monotonic() + self.window
+                while len(self.frames) < self.max_batch and not self.stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.ready.wait(left)
+            self.storing = bool(self.frames)
+            return [self.frames.popleft() for _ in range(min(len(self.frames), self.max_batch))]
+
+    def _store_work(self):
+        held = HeldConnection(self.app)
+        try:
+            while True:
+                batch = self._take_frames()
+                if not batch:
+                    return  # stopping, nothing left
+                try:
+                    items = store_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault, held.get())
+                except BaseException:  # store_batch answers None itself; this is the last guard of the thread
+                    log.exception("ADT batch not stored")
+                    items = None
+                if items is None or any(item.done and item.ack is None for item in items):
+                    held.drop()
+                if items is None:
+                    _answer_all([(loop, answered, None) for _, _, loop, answered in batch])
+                    with self.ready:
+                        self.storing = False
+                        self.ready.notify_all()
+                    continue
+                done = [
+                    (loop, answered, encoded(item.ack))
+                    for (_, _, loop, answered), item in zip(batch, items, strict=True)
+                    if item.done
+                ]
+                waiting = [
+                    (item, loop, answered)
+                    for (_, _, loop, answered), item in zip(batch, items, strict=True)
+                    if not item.done
+                ]
+                _answer_all(done)
+                with self.ready:
+                    self.stored.extend(waiting)
+                    self.storing = False
+                    self.ready.notify_all()
+        finally:
+            held.drop()
+
+    def _take_stored(self):
+        with self.ready:
+            while not self.stored and not (self.stopping and not self.frames and not self.storing):
+                self.ready.wait()
+            return [self.stored.popleft() for _ in range(min(len(self.stored), self.max_batch))]
+
+    def _apply_work(self):
+        held = HeldConnection(self.app)
+        try:
+            while True:
+                batch = self._take_stored()
+                if not batch:
+                    return  # stopping, nothing left
+                items = [item for item, _, _ in batch]
+                try:
+                    apply_batch(self.app, items, held.get())
+                except BaseException:  # apply_batch answers None itself; this is the last guard of the thread
+                    log.exception("ADT batch not applied")
+                    for item in items:
+                        item.ack = None
+                if any(item.ack is None for item in items):
+                    held.drop()
+                _answer_all([(loop, answered, encoded(item.ack)) for item, loop, answered in batch])
+        finally:
+            held.drop()
+
+
+def _answer_all(answers):
+    for loop, answered, ack in answers:
+        try:
+            loop.call_soon_threadsafe(_answer, answered, ack)
+        except RuntimeError:  # the loop is closed: the listener stopped, the connection with it
+            pass
 
 
 def _answer(answered, ack):
