@@ -154,7 +154,9 @@ class Batcher:
     def __init__(self, app, fault=None, window=0.0, max_batch=64):
         self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
         self.frames, self.stored = collections.deque(), collections.deque()
-        self.ready = threading.Condition()
+        lock = threading.Lock()
+        # Two conditions on one lock: a new frame wakes the store thread only, a stored batch the apply thread only.
+        self.frames_ready, self.stored_ready = threading.Condition(lock), threading.Condition(lock)
         self.stopping = False
         self.storing = False  # the store thread holds frames it has not handed on yet
         self.threads = [
@@ -170,30 +172,31 @@ class Batcher:
         """The frame's ACK bytes (None: not stored or not applied), once its batch is committed."""
         loop = asyncio.get_running_loop()
         answered = loop.create_future()
-        with self.ready:
+        with self.frames_ready:
             self.frames.append((raw, utcnow(), loop, answered))
-            self.ready.notify_all()
+            self.frames_ready.notify()
         return await answered
 
     def stop(self, timeout=30):
         """Finish the batches under way and whatever is queued, then end the threads (and their connections)."""
-        with self.ready:
+        with self.frames_ready:
             self.stopping = True
-            self.ready.notify_all()
+            self.frames_ready.notify_all()
+            self.stored_ready.notify_all()
         for thread in self.threads:
             thread.join(timeout)
 
     def _take_frames(self):
-        with self.ready:
+        with self.frames_ready:
             while not self.frames and not self.stopping:
-                self.ready.wait()
+                self.frames_ready.wait()
             if self.window and len(self.frames) < self.max_batch:
                 deadline = time.monotonic() + self.window
                 while len(self.frames) < self.max_batch and not self.stopping:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self.ready.wait(left)
+                    self.frames_ready.wait(left)
             self.storing = bool(self.frames)
             return [self.frames.popleft() for _ in range(min(len(self.frames), self.max_batch))]
 
@@ -213,9 +216,9 @@ class Batcher:
                     held.drop()
                 if items is None:
                     _answer_all([(loop, answered, None) for _, _, loop, answered in batch])
-                    with self.ready:
+                    with self.stored_ready:
                         self.storing = False
-                        self.ready.notify_all()
+                        self.stored_ready.notify()
                     continue
                 done = [
                     (loop, answered, encoded(item.ack))
@@ -228,17 +231,17 @@ class Batcher:
                     if not item.done
                 ]
                 _answer_all(done)
-                with self.ready:
+                with self.stored_ready:
                     self.stored.extend(waiting)
                     self.storing = False
-                    self.ready.notify_all()
+                    self.stored_ready.notify()
         finally:
             held.drop()
 
     def _take_stored(self):
-        with self.ready:
+        with self.stored_ready:
             while not self.stored and not (self.stopping and not self.frames and not self.storing):
-                self.ready.wait()
+                self.stored_ready.wait()
             return [self.stored.popleft() for _ in range(min(len(self.stored), self.max_batch))]
 
     def _apply_work(self):
@@ -263,16 +266,21 @@ class Batcher:
 
 
 def _answer_all(answers):
+    """Hand each frame its ACK, with one wake-up of each event loop per batch (not one per frame)."""
+    by_loop = {}
     for loop, answered, ack in answers:
+        by_loop.setdefault(loop, []).append((answered, ack))
+    for loop, results in by_loop.items():
         try:
-            loop.call_soon_threadsafe(_answer, answered, ack)
-        except RuntimeError:  # the loop is closed: the listener stopped, the connection with it
+            loop.call_soon_threadsafe(_answer, results)
+        except RuntimeError:  # the loop is closed: the listener stopped, the connections with it
             pass
 
 
-def _answer(answered, ack):
-    if not answered.done():
-        answered.set_result(ack)
+def _answer(results):
+    for answered, ack in results:
+        if not answered.done():
+            answered.set_result(ack)
 
 
 def refusal_ack(reason):
@@ -305,7 +313,8 @@ class Listener:
     async def _one_frame(self, reader, writer, peer):
         """Read, answer one frame; False when the connection is to close."""
         try:
-            block = await asyncio.wait_for(reader.readuntil(END_BLOCK), self.idle_timeout)
+            async with asyncio.timeout(self.idle_timeout):
+                block = await reader.readuntil(END_BLOCK)
         except TimeoutError:
             log.info("MLLP connection from %s idle for %ss: closed", peer, self.idle_timeout)
             return False
