@@ -66,10 +66,16 @@ def store_batch(frames):
 
 def apply_batch(items):
     """The second step, committed: the stored items not yet done (of one or several store_batch calls) applied,
-    each in its savepoint, their states written, their ACKs set. If the transaction fails, each is applied alone."""
+    their states written, their ACKs set. First all in one transaction without savepoints (the common case: every
+    message applies); if any message raises, that is rolled back and the batch applied again, each message in its
+    own savepoint. If the transaction fails, each is applied alone."""
     waiting = [item for item in items if not item.done]
     try:
-        _apply_all(waiting)
+        try:
+            _apply_all(waiting, savepoints=False)
+        except _Raised:
+            _rollback()
+            _apply_all(waiting, savepoints=True)
         db.session.commit()
     except Exception:
         log.exception("ADT batch of %d not applied; applying each alone", len(waiting))
@@ -170,9 +176,14 @@ def _finished(outcome, now):
 # ---------------------------------------------------------------- applying
 
 
-def _apply_all(items):
-    """Claim the stored rows (locked, in id order), apply each runnable one once in its own savepoint, write every
-    message's state in one flush, and remember the ACK each is answered with once the transaction commits."""
+class _Raised(Exception):
+    """A message raised while its batch was applied without savepoints: the batch is to be applied again with them."""
+
+
+def _apply_all(items, savepoints=True):
+    """Claim the stored rows (locked, in id order), apply each runnable one once (in its own savepoint, or raising
+    _Raised at the first message that raises when savepoints is False), write every message's state in one flush,
+    and remember the ACK each is answered with once the transaction commits."""
     if not items:
         return
     for item in items:
@@ -196,7 +207,7 @@ def _apply_all(items):
         for item in items:
             row = rows[item.row_id]
             if row.state == "received" and row.id not in applied:
-                applied[row.id] = (item, _apply_one(item, row))
+                applied[row.id] = (item, _apply_one(item, row) if savepoints else _apply_bare(item, row))
                 if session.get_transaction() is not transaction or not transaction.is_active:
                     raise RuntimeError("an ADT message's handling ended the batch's transaction")
         for row_id, (item, outcome) in applied.items():
@@ -232,6 +243,14 @@ def _apply_one(item, row):
         savepoint.rollback()
         return None
     return outcome
+
+
+def _apply_bare(item, row):
+    """Apply one message with no savepoint of its own: its Outcome; _Raised if it raises anything (refused too)."""
+    try:
+        return service._apply(item.message, item.header, item.now, None, row.id)
+    except Exception as error:
+        raise _Raised() from error
 
 
 # ---------------------------------------------------------------- one at a time, after a batch failed
