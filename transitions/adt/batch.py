@@ -1,10 +1,13 @@
 """Group commit for the MLLP listener: the frames that arrived together, on any number of connections, stored in one
-commit and then applied in one transaction, each message in its own savepoint, answered after that commit.
+commit (store_batch), then applied in one transaction and answered after its commit (apply_batch); the listener runs
+the two steps in two threads, so one batch is stored while the one before is applied.
 
 The guarantees are the single message's (service.receive): every message is stored and committed before anything is
 applied or answered; a repeat of (facility, control id) is the stored row, answered the same, changing nothing; the
 stored rows are locked while they are applied (in id order, so two listeners claiming overlapping batches cannot
-deadlock on them). Isolation between the messages of a batch:
+deadlock on them). A batch is applied first without savepoints; if any message raises, that transaction is rolled
+back (nothing of it answered) and the batch applied again with one savepoint a message. Isolation between the
+messages of a batch:
 
 - a message the domain refuses (AE/AR) is rolled back to its savepoint and answered as alone;
 - a message failing any other way inside its savepoint is rolled back to it and left `received` (no ACK: its
@@ -15,7 +18,7 @@ deadlock on them). Isolation between the messages of a batch:
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -45,7 +48,6 @@ class Item:
     key: str | None = None
     ack: str | None = None
     done: bool = False
-    values: dict = field(default_factory=dict)
 
 
 def store_batch(frames):
@@ -136,7 +138,6 @@ def _store(items):
             )
             if header.facility_id is not None and header.control_id is not None:
                 item.key = values["message_key"] = message_key(header.facility_id, header.control_id)
-        item.values = values
         if item.key is None:
             item.row_id = None if item.done else values["id"]
             plain.append(values)

@@ -1,8 +1,8 @@
 """The MLLP listener: HL7 v2 frames over TCP (start 0x0B, end 0x1C 0x0D) through the hl7 library's asyncio server,
 answered with its ACK on the same connection; in one process or several sharing one listening socket
-(ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python. Each process has one worker thread
-that takes the frames queued from all its connections as one batch (group commit, batch.py): stored in one commit,
-applied each in its own savepoint of one transaction, then answered; a connection has one frame in flight at a time.
+(ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python. Each process groups commits
+(Batcher, batch.py): a store thread stores the frames queued from all its connections in one commit, an apply thread
+applies the stored batches in one transaction and then answers them; a connection has one frame in flight at a time.
 
 No frame, connection or database failure ends the process: a frame over MAX_FRAME is refused (AR) and its connection
 closed, as the stream cannot be trusted past it; a connection silent (or stuck in half a frame) for idle_timeout
