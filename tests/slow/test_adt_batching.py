@@ -1,14 +1,18 @@
 """Group commit in the MLLP listener (transitions/adt/batch.py), over real MLLP connections to `flask adt listen`:
 frames arriving together on many connections are stored in one commit and applied in one transaction, yet each
-connection gets its own ACK, a bad message answers for itself only, and a repeat in the same batch is applied once.
+connection gets its own ACK, a bad message answers for itself only, a repeat in the same batch is applied once, and a
+listener killed between a batch's store and its ACKs loses none of it and applies none of it twice.
 
 The listener runs with a batch window (ADT_BATCH_WINDOW_MS), so frames sent at the same instant land in one batch."""
 
+import signal
 import threading
 
+import pytest
 from hl7.client import MLLPClient
 from sqlalchemy import func, select
 
+from tests.slow.test_adt_kill import start_doomed_listener
 from tests.slow.test_adt_listener import (
     discharge_date,
     msa_of,
@@ -124,3 +128,46 @@ def test_a_bad_message_in_a_batch_answers_for_itself_only(app, api, world, db_ur
         None: ("rejected", 0),
         "A08": ("ignored", 1),
     }
+
+
+@pytest.mark.parametrize(
+    ("fault", "state_after_kill"),
+    [("after-store", "received"), ("before-ack", "processed")],
+    ids=["killed-after-store", "killed-before-ack"],
+)
+def test_a_batch_killed_before_its_acks_loses_nothing_and_the_retries_apply_once(
+    app, api, world, db_url, monkeypatch, fault, state_after_kill
+):
+    register_facility(app, world)
+    referrals = [submit(api, world, patient=person(index)) for index in range(4)]
+    frames = [discharge(index, "K%d" % index) for index in range(4)]
+    monkeypatch.setenv("TRANSITIONS_ADT_BATCH_WINDOW_MS", str(WINDOW_MS))
+    doomed, address = start_doomed_listener(db_url, fault)
+    try:
+        answers = send_together(address, frames)
+        assert doomed.wait(30) == -signal.SIGKILL
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+        output = doomed.stdout.read()
+        doomed.stdout.close()
+    assert "Traceback" not in output, output
+    assert answers == [b""] * 4, "a killed listener answered: %r" % answers
+    with app.app_context():
+        rows = db.session.scalars(select(AdtMessage)).all()
+        assert sorted((row.control_id, row.state) for row in rows) == [("K%d" % i, state_after_kill) for i in range(4)]
+    process, address, lines = start_listener(db_url, ADT_BATCH_WINDOW_MS=WINDOW_MS)
+    try:
+        answers = send_together(address, frames)
+    finally:
+        stop_listener(process, lines)
+    assert [msa_of(answer) for answer in answers] == [("AA", "K%d" % index) for index in range(4)]
+    for referral_id in referrals:
+        assert discharge_date(api, world, referral_id) == "2026-12-02"
+    with app.app_context():
+        rows = db.session.scalars(select(AdtMessage)).all()
+        assert sorted((row.control_id, row.state, row.attempts) for row in rows) == [
+            ("K%d" % index, "processed", 1) for index in range(4)
+        ]
+        updates = select(func.count()).select_from(Event).where(Event.type == "referral.updated")
+        assert db.session.scalar(updates) == 4
