@@ -282,13 +282,16 @@ def latency_ms(latencies):
     return {name: round(1000 * percentile(latencies, q), 1) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
-def in_process(url, referrals, numbers, count=100):
+def in_process(url, referrals, numbers, count=100, batch=8):
     """The deterministic side: the SQL statements and commits one message costs (traced through the app's engine),
-    and the CPU time of handling `count` messages one after another in this process (no threads, no network)."""
+    and the CPU time of handling `count` messages one after another in this process (no threads, no network); then
+    the same for batches of `batch` messages (the listener's group commit, as when that many connections send at
+    once)."""
     from sqlalchemy import event
 
     from transitions import create_app
     from transitions.adt import listener
+    from transitions.core.clock import utcnow
     from transitions.core.db import db
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
@@ -316,16 +319,39 @@ def in_process(url, referrals, numbers, count=100):
     for _ in range(count):
         listener.handle_frame(app, a03(numbers.take(), referrals)[0])
     cpu_ms = 1000 * (time.process_time() - cpu_started) / count
+
+    def frames():
+        return [(a03(numbers.take(), referrals)[0], utcnow()) for _ in range(batch)]
+
+    single = statements[:]
+    del statements[:]
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
+    listener.handle_batch(app, frames())
+    for name, hook in hooks:
+        event.remove(engine, name, hook)
+    batches = max(1, count // batch)
+    cpu_started = time.process_time()
+    for _ in range(batches):
+        listener.handle_batch(app, frames())
+    batch_cpu_ms = 1000 * (time.process_time() - cpu_started) / (batches * batch)
     with app.app_context():
         db.engine.dispose()
+    batch_statements = len([line for line in statements if line not in ("COMMIT", "ROLLBACK")])
     return {
-        "statements": len([line for line in statements if line not in ("COMMIT", "ROLLBACK")]),
-        "commits": statements.count("COMMIT"),
-        "trace": statements,
+        "statements": len([line for line in single if line not in ("COMMIT", "ROLLBACK")]),
+        "commits": single.count("COMMIT"),
+        "trace": single,
         "cpu_ms_per_message": round(cpu_ms, 2),
         "messages": count,
         # pool_pre_ping's SELECT 1 on every checkout is not a cursor event: one more round trip a message.
         "pre_ping": True,
+        "batch": batch,
+        "batch_statements": batch_statements,
+        "batch_statements_per_message": round(batch_statements / batch, 2),
+        "batch_commits": statements.count("COMMIT"),
+        "batch_trace": statements[:],
+        "batch_cpu_ms_per_message": round(batch_cpu_ms, 2),
     }
 
 
@@ -410,8 +436,8 @@ def main():
         }
         log("paced: %s" % results["paced"])
         log("in process: statements and CPU time per message")
-        results["in_process"] = in_process(url, args.referrals, numbers)
-        log("in process: %s" % {k: v for k, v in results["in_process"].items() if k != "trace"})
+        results["in_process"] = in_process(url, args.referrals, numbers, batch=args.connections)
+        log("in process: %s" % {k: v for k, v in results["in_process"].items() if not k.endswith("trace")})
         results["stored"] = check_stored(url, numbers.next)
         results["stored"]["warm_up"] = warmed
     finally:
@@ -483,6 +509,15 @@ def render(results):
                 results["in_process"]["commits"],
                 results["in_process"]["cpu_ms_per_message"],
                 results["in_process"]["messages"],
+            ),
+            "| a batch of %d in process: SQL statements / commits / CPU a message | %d (%.1f a message) / %d / %.1f ms"
+            " | |"
+            % (
+                results["in_process"]["batch"],
+                results["in_process"]["batch_statements"],
+                results["in_process"]["batch_statements_per_message"],
+                results["in_process"]["batch_commits"],
+                results["in_process"]["batch_cpu_ms_per_message"],
             ),
             "",
             "Load average (1/5/15 min) before the closed loop: %s; before the paced run: %s. The machine is shared."

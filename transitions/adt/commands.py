@@ -4,7 +4,7 @@ listener) or one FHIR discharge notification ($process-message), and re-run stor
 from sqlalchemy import select
 
 from transitions import policy
-from transitions.adt import fhir_notification, service
+from transitions.adt import batch, fhir_notification, service
 from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.db import db
@@ -46,6 +46,18 @@ def _sender(actor):
 def receive_from_listener(raw, now):
     """One message from the MLLP listener: the network sender is trusted as far as its facility id is registered."""
     return service.receive(raw, "mllp", now)
+
+
+def store_from_listener(frames):
+    """The messages the MLLP listener took together ([(raw, arrival time)]), stored in one commit: [batch.Item], those
+    that could not be read already answered (batch.py)."""
+    return batch.store_batch(frames)
+
+
+def apply_from_listener(items):
+    """Stored messages (store_from_listener's items, of one batch or several) applied in one transaction, each in its
+    own savepoint; sets each item's ACK text (None: not applied, no answer)."""
+    batch.apply_batch(items)
 
 
 def reprocess(since, now):

@@ -1,6 +1,8 @@
 """The MLLP listener: HL7 v2 frames over TCP (start 0x0B, end 0x1C 0x0D) through the hl7 library's asyncio server,
-each stored and applied in a worker thread, answered with its ACK on the same connection; in one process or several
-sharing one listening socket (ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python.
+answered with its ACK on the same connection; in one process or several sharing one listening socket
+(ADT_LISTENER_PROCESSES), since storing and applying a message is mostly Python. Each process groups commits
+(Batcher, batch.py): a store thread stores the frames queued from all its connections in one commit, an apply thread
+applies the stored batches in one transaction and then answers them; a connection has one frame in flight at a time.
 
 No frame, connection or database failure ends the process: a frame over MAX_FRAME is refused (AR) and its connection
 closed, as the stream cannot be trusted past it; a connection silent (or stuck in half a frame) for idle_timeout
@@ -9,12 +11,17 @@ sender retries the same message later (a repeat is answered again and changes no
 """
 
 import asyncio
+import collections
 import logging
 import os
 import signal
 import socket
+import threading
+import time
 from asyncio import IncompleteReadError, LimitOverrunError
+from contextlib import contextmanager
 
+from flask_sqlalchemy.session import Session as FlaskSession
 from hl7.mllp import start_hl7_server
 from sqlalchemy import event
 
@@ -27,6 +34,8 @@ log = logging.getLogger(__name__)
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
 MAX_FRAME = 1024 * 1024
 IDLE_TIMEOUT = 60.0
+# A worker's connection unused this long is given back to the pool, which pings it before the next batch.
+HOLD_IDLE = 5.0
 # Tests only: the crash-proof tests set it to make the process SIGKILL itself at one point of a message's handling,
 # "after-store" (the raw message committed, nothing applied) or "before-ack" (applied and committed, ACK unsent).
 FAULT_ENV = "TRANSITIONS_ADT_TEST_FAULT"
@@ -41,22 +50,237 @@ def frame(data):
     return START_BLOCK + data + END_BLOCK
 
 
-def handle_frame(app, raw, fault=None):
-    """Store, apply and answer one message in a worker thread; None when the database failed (no ACK: retry)."""
+class SessionOnConnection(FlaskSession):
+    """Flask-SQLAlchemy's session on one given connection (its own get_bind would take the app's engine)."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind if bind is not None else self.bind
+
+
+@contextmanager
+def batch_session(app, connection=None, fault=None):
+    """An app context whose db.session uses the given connection (a worker keeps one across batches) and owns its
+    transactions, so each commit is a real commit; the app's pool when None."""
     with app.app_context():
+        if connection is not None:
+            db.session.registry.set(
+                SessionOnConnection(db=db, bind=connection, join_transaction_mode="control_fully", query_cls=db.Query)
+            )
         if fault == "after-store":
-            # The first real commit of a message is its stored row's (service.receive): die right after it. A
-            # savepoint's release is an after_commit too; it commits nothing yet.
+            # The first real commit of a batch is its stored rows' (store_batch): die right after it. A savepoint's
+            # release is an after_commit too; it commits nothing yet.
             event.listen(db.session(), "after_commit", lambda session: session.in_nested_transaction() or die())
         try:
-            answer = commands.receive_from_listener(raw, utcnow())
-            return answer.ack.encode("utf-8")
-        except Exception:
-            log.exception("ADT message not stored or not applied; closing the connection unanswered")
-            db.session.rollback()
-            return None
+            yield
         finally:
             db.session.remove()
+
+
+def store_batch(app, frames, fault=None, connection=None):
+    """The frames that arrived together ([(raw, arrival time)]) stored in one commit: [batch.Item]; an item that is
+    done already has its ACK (None: no answer, its sender retries)."""
+    with batch_session(app, connection, fault):
+        return commands.store_from_listener(frames)
+
+
+def apply_batch(app, items, connection=None):
+    """Stored items (of one store_batch or several) applied in one transaction; sets each one's ACK."""
+    with batch_session(app, connection):
+        try:
+            commands.apply_from_listener(items)
+        except Exception:  # apply_from_listener answers None itself; this is the last guard
+            log.exception("ADT messages not applied; closing their connections unanswered")
+            for item in items:
+                if not item.done:
+                    item.ack, item.done = None, True
+
+
+def encoded(ack):
+    return None if ack is None else ack.encode("utf-8")
+
+
+def handle_batch(app, frames, fault=None):
+    """Store, then apply and answer the frames that arrived together, in this thread: [ACK bytes, or None for a
+    message not stored or not applied (no ACK: its sender retries)]."""
+    try:
+        items = store_batch(app, frames, fault)
+    except Exception:
+        log.exception("ADT messages not stored; closing their connections unanswered")
+        return [None] * len(frames)
+    apply_batch(app, items)
+    return [encoded(item.ack) for item in items]
+
+
+def handle_frame(app, raw, fault=None):
+    """One message alone (a batch of one): its ACK bytes, or None when the database failed."""
+    return handle_batch(app, [(raw, utcnow())], fault)[0]
+
+
+class HeldConnection:
+    """One connection a worker thread keeps across batches (no pool checkin reset and checkout ping per batch; the
+    driver keeps its prepared statements); dropped after any failure and after HOLD_IDLE seconds unused, so the
+    next batch takes one from the pool, which pings it first."""
+
+    def __init__(self, app):
+        self.app, self.connection, self.last_used = app, None, 0.0
+
+    def get(self):
+        if self.connection is not None and (
+            self.connection.closed or self.connection.invalidated or time.monotonic() - self.last_used > HOLD_IDLE
+        ):
+            self.drop()
+        if self.connection is None:
+            with self.app.app_context():
+                self.connection = db.engine.connect()
+        self.last_used = time.monotonic()
+        return self.connection
+
+    def drop(self):
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: S110 - it is broken already; the pool replaces it
+                pass
+
+
+class Batcher:
+    """Group commit in two steps, each its own thread and connection, so one batch is stored while the one before
+    is applied: the store thread takes every frame queued (from any connection) while it was busy, or arriving within
+    `window` seconds of the first, up to `max_batch`, and stores them in one commit (store_batch); the apply thread
+    takes every stored batch waiting, up to `max_batch` frames, applies them in one transaction (apply_batch) and
+    answers each. A connection awaits its own frame's ACK, so it has one frame in flight at a time."""
+
+    def __init__(self, app, fault=None, window=0.0, max_batch=64):
+        self.app, self.fault, self.window, self.max_batch = app, fault, window, max_batch
+        self.frames, self.stored = collections.deque(), collections.deque()
+        lock = threading.Lock()
+        # Two conditions on one lock: a new frame wakes the store thread only, a stored batch the apply thread only.
+        self.frames_ready, self.stored_ready = threading.Condition(lock), threading.Condition(lock)
+        self.stopping = False
+        self.storing = False  # the store thread holds frames it has not handed on yet
+        self.threads = [
+            threading.Thread(target=self._store_work, name="adt-store", daemon=True),
+            threading.Thread(target=self._apply_work, name="adt-apply", daemon=True),
+        ]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    async def handle(self, raw):
+        """The frame's ACK bytes (None: not stored or not applied), once its batch is committed."""
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        with self.frames_ready:
+            self.frames.append((raw, utcnow(), loop, answered))
+            self.frames_ready.notify()
+        return await answered
+
+    def stop(self, timeout=30):
+        """Finish the batches under way and whatever is queued, then end the threads (and their connections)."""
+        with self.frames_ready:
+            self.stopping = True
+            self.frames_ready.notify_all()
+            self.stored_ready.notify_all()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _take_frames(self):
+        with self.frames_ready:
+            while not self.frames and not self.stopping:
+                self.frames_ready.wait()
+            if self.window and len(self.frames) < self.max_batch:
+                deadline = time.monotonic() + self.window
+                while len(self.frames) < self.max_batch and not self.stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.frames_ready.wait(left)
+            self.storing = bool(self.frames)
+            return [self.frames.popleft() for _ in range(min(len(self.frames), self.max_batch))]
+
+    def _store_work(self):
+        held = HeldConnection(self.app)
+        try:
+            while True:
+                batch = self._take_frames()
+                if not batch:
+                    return  # stopping, nothing left
+                try:
+                    items = store_batch(self.app, [(raw, now) for raw, now, _, _ in batch], self.fault, held.get())
+                except BaseException:  # store_batch answers None itself; this is the last guard of the thread
+                    log.exception("ADT batch not stored")
+                    items = None
+                if items is None or any(item.done and item.ack is None for item in items):
+                    held.drop()
+                if items is None:
+                    _answer_all([(loop, answered, None) for _, _, loop, answered in batch])
+                    with self.stored_ready:
+                        self.storing = False
+                        self.stored_ready.notify()
+                    continue
+                done = [
+                    (loop, answered, encoded(item.ack))
+                    for (_, _, loop, answered), item in zip(batch, items, strict=True)
+                    if item.done
+                ]
+                waiting = [
+                    (item, loop, answered)
+                    for (_, _, loop, answered), item in zip(batch, items, strict=True)
+                    if not item.done
+                ]
+                _answer_all(done)
+                with self.stored_ready:
+                    self.stored.extend(waiting)
+                    self.storing = False
+                    self.stored_ready.notify()
+        finally:
+            held.drop()
+
+    def _take_stored(self):
+        with self.stored_ready:
+            while not self.stored and not (self.stopping and not self.frames and not self.storing):
+                self.stored_ready.wait()
+            return [self.stored.popleft() for _ in range(min(len(self.stored), self.max_batch))]
+
+    def _apply_work(self):
+        held = HeldConnection(self.app)
+        try:
+            while True:
+                batch = self._take_stored()
+                if not batch:
+                    return  # stopping, nothing left
+                items = [item for item, _, _ in batch]
+                try:
+                    apply_batch(self.app, items, held.get())
+                except BaseException:  # apply_batch answers None itself; this is the last guard of the thread
+                    log.exception("ADT batch not applied")
+                    for item in items:
+                        item.ack = None
+                if any(item.ack is None for item in items):
+                    held.drop()
+                _answer_all([(loop, answered, encoded(item.ack)) for item, loop, answered in batch])
+        finally:
+            held.drop()
+
+
+def _answer_all(answers):
+    """Hand each frame its ACK, with one wake-up of each event loop per batch (not one per frame)."""
+    by_loop = {}
+    for loop, answered, ack in answers:
+        by_loop.setdefault(loop, []).append((answered, ack))
+    for loop, results in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_answer, results)
+        except RuntimeError:  # the loop is closed: the listener stopped, the connections with it
+            pass
+
+
+def _answer(results):
+    for answered, ack in results:
+        if not answered.done():
+            answered.set_result(ack)
 
 
 def refusal_ack(reason):
@@ -65,11 +289,12 @@ def refusal_ack(reason):
 
 
 class Listener:
-    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, fault=None):
+    def __init__(self, app, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, fault=None, batcher=None):
         self.app = app
         self.idle_timeout = idle_timeout
         self.max_frame = max_frame
         self.fault = fault
+        self.batcher = batcher
 
     async def connection(self, reader, writer):
         peer = writer.get_extra_info("peername")
@@ -88,7 +313,8 @@ class Listener:
     async def _one_frame(self, reader, writer, peer):
         """Read, answer one frame; False when the connection is to close."""
         try:
-            block = await asyncio.wait_for(reader.readuntil(END_BLOCK), self.idle_timeout)
+            async with asyncio.timeout(self.idle_timeout):
+                block = await reader.readuntil(END_BLOCK)
         except TimeoutError:
             log.info("MLLP connection from %s idle for %ss: closed", peer, self.idle_timeout)
             return False
@@ -109,7 +335,7 @@ class Listener:
             return True
         if start > 0:
             log.warning("MLLP: %d bytes from %s before a frame skipped", start, peer)
-        ack = await asyncio.to_thread(handle_frame, self.app, block[start + 1 : -len(END_BLOCK)], self.fault)
+        ack = await self.batcher.handle(block[start + 1 : -len(END_BLOCK)])
         if ack is None:
             return False
         if self.fault == "before-ack":
@@ -122,7 +348,10 @@ class Listener:
 async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=None):
     """Answer connections on the bound socket until SIGTERM or SIGINT."""
     fault = os.environ.get(FAULT_ENV)
-    listener = Listener(app, idle_timeout, max_frame, fault if fault in FAULTS else None)
+    fault = fault if fault in FAULTS else None
+    batcher = Batcher(app, fault, app.config["ADT_BATCH_WINDOW_MS"] / 1000.0, max(1, int(app.config["ADT_BATCH_MAX"])))
+    batcher.start()
+    listener = Listener(app, idle_timeout, max_frame, fault, batcher)
     # limit: the most a frame may hold before its end block is found; past it, LimitOverrunError.
     server = await start_hl7_server(listener.connection, sock=listening, limit=max_frame)
     stop = asyncio.Event()
@@ -134,6 +363,8 @@ async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, 
         echo("ADT MLLP listener on %s:%d" % (bound[0], bound[1]))
     async with server:
         await stop.wait()
+    # The batch under way commits and its connections get their ACKs (the loop runs while the thread finishes).
+    await asyncio.to_thread(batcher.stop)
 
 
 def bind(host, port):

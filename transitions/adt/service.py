@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
@@ -34,6 +34,9 @@ READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dro
 # the same policy that lets its planners change a referral lets the feed), never able to sign in (inactive, a token
 # nobody holds, no password). Its address is what the timeline shows as the actor.
 FEED_EMAIL = "adt-feed+%s@hl7.invalid"
+# session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
+# transaction, so each message of the batch after the first takes them from there instead of a query.
+MEMO = "adt_memo"
 
 
 @dataclass
@@ -184,7 +187,7 @@ def _refused(refusal):
     return Outcome(state, refusal.ack_code, refusal.reason, refusal.field, refusal.error)
 
 
-def _finish(row, outcome, now):
+def _finish(row, outcome, now, flush=True):
     row.state = outcome.state
     row.ack_code = outcome.ack_code
     row.reason = outcome.reason[:2000] if outcome.reason else None
@@ -195,7 +198,8 @@ def _finish(row, outcome, now):
     if row.facility_id and row.organization_id is None:
         organization = _facility_organization(row.facility_id, strict=False)
         row.organization_id = organization.id if organization is not None else None
-    db.session.flush()
+    if flush:
+        db.session.flush()
 
 
 # ---------------------------------------------------------------- the events
@@ -219,6 +223,9 @@ def _apply(message, header, now, sender_organization_id=None, message_id=None):
 
 def _facility_organization(facility_id, strict=True):
     """The hospital or residential organization that registered this sending facility; AR for none or several."""
+    memo = db.session.info.get(MEMO)
+    if memo is not None and _in_session(memo.get(("facility", facility_id))):
+        return memo["facility", facility_id]
     organizations = db.session.scalars(
         select(Organization)
         .where(
@@ -227,6 +234,8 @@ def _facility_organization(facility_id, strict=True):
         .limit(2)
     ).all()
     if len(organizations) == 1:
+        if memo is not None:
+            memo["facility", facility_id] = organizations[0]
         return organizations[0]
     if not strict:
         return None
@@ -374,11 +383,21 @@ def _same_name(name):
     return " ".join(name.split()).casefold()
 
 
+def _in_session(row):
+    """A memo's row still belongs to the session (a rolled-back savepoint may have dropped it)."""
+    return row is not None and inspect(row).persistent
+
+
 def feed_actor(organization):
     """The organization's ADT feed user (made on first use; a concurrent first use finds the other's)."""
     email = FEED_EMAIL % organization.id
+    memo = db.session.info.get(MEMO)
+    if memo is not None and _in_session(memo.get(("feed", email))):
+        return memo["feed", email]
     user = db.session.scalar(select(User).where(User.email == email))
     if user is not None:
+        if memo is not None:
+            memo["feed", email] = user
         return user
     try:
         with db.session.begin_nested():
