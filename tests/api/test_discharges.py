@@ -113,6 +113,37 @@ def test_the_same_discharge_twice_changes_nothing(app, api, world, discharged):
     assert "recorded before" in stored_states(app)[1][1]
 
 
+def test_a_second_a03_of_the_same_stay_with_another_date_corrects_the_discharge(app, api, world, discharged):
+    # The hospital sent 2 December, then corrects it to 1 December: the same admission (PV1-44), another PV1-45.
+    corrected = send(api, world, member_discharge(control_id="MSG0002", discharged="202612011100"))
+    assert corrected.status_code == 200, corrected.data
+    [item] = discharges_of(api, world)
+    assert (item["id"], item["discharge_date"], item["admitted_on"]) == (discharged, "2026-12-01", "2026-11-25")
+    due = {check: due_date for check, (due_date, _, _) in checks_of(app, discharged).items()}
+    assert due == {"followup_7": date(2026, 12, 8), "followup_30": date(2026, 12, 31)}
+    assert count(app, FollowUp, FollowUp.discharge_id == discharged) == 2
+    state, why = stored_states(app)[-1]
+    assert state == "processed" and "corrected to 2026-12-01" in why and discharged in why
+    # Another admission is another stay: a second discharge, not a correction.
+    again = send(api, world, member_discharge(control_id="MSG0003", admitted="202611280800", discharged="202612021500"))
+    assert again.status_code == 200
+    assert sorted(d["discharge_date"] for d in discharges_of(api, world)) == ["2026-12-01", "2026-12-02"]
+
+
+def test_a_correction_after_the_sweep_judged_a_check_has_it_judged_again(app, api, world, clock, discharged):
+    sweep(app, "2026-12-10T12:00:00Z")
+    assert checks_of(app, discharged)["followup_7"][1] == "missed"
+    # The member stayed two days longer than first sent: the 7-day window now ends on 11 December.
+    clock.set("2026-12-10T13:00:00Z")
+    assert send(api, world, member_discharge(control_id="MSG0002", discharged="202612040900")).status_code == 200
+    assert checks_of(app, discharged)["followup_7"][:2] == (date(2026, 12, 11), None)
+    clock.set("2026-12-10T14:00:00Z")
+    api.post("/api/v1/discharges/%s/visits" % discharged, {"date": "2026-12-09"}, token=world.tokens["manager"])
+    sweep(app, "2026-12-12T12:00:00Z")
+    judged = checks_of(app, discharged)["followup_7"]
+    assert judged[1] == "met" and judged[2]["session"]["day"] == 5
+
+
 def test_a_discharge_whose_payer_no_plan_follows_is_stored_as_ignored_saying_why(app, api, world, clock):
     register(api, world)
     clock.set(AFTER_DISCHARGE)

@@ -205,6 +205,24 @@ def test_a_plan_member_without_referral_gets_a_discharge_without_referral(app, a
     assert count(app, Discharge) == 1
 
 
+def test_a_notification_of_the_same_stay_with_another_end_corrects_the_discharge(
+    app, api, world, fhir, clock, registered
+):
+    clock.set(AFTER_DISCHARGE)
+    assert_ok(post(fhir, notification()), "discharge-0001")
+    # The same Encounter.period.start (the stay), an earlier period.end: the recorded discharge moves.
+    why = assert_ok(
+        post(fhir, notification("discharge-0002", discharged="2026-12-01T16:00:00-06:00")), "discharge-0002"
+    )
+    assert "corrected to 2026-12-01" in why
+    [item] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    assert item["discharge_date"] == "2026-12-01"
+    assert [(c["check"], c["due_date"]) for c in item["followups"]] == [
+        ("followup_7", "2026-12-08"),
+        ("followup_30", "2026-12-31"),
+    ]
+
+
 def test_a_member_id_from_the_coverage_identifier_and_a_payor_organization(app, api, world, fhir, clock, registered):
     clock.set(AFTER_DISCHARGE)
     body = notification()

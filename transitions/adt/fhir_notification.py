@@ -214,7 +214,17 @@ def _apply(document, now, sender_organization_id, row):
     if _kind(patient_resource) != "Patient":
         raise _refusal("Encounter.subject", "Encounter.subject must reference the Bundle's Patient.", "missing")
     patient = _patient(patient_resource, encounter, _coverages(entries, patient_resource))
-    return service.apply_discharge(patient, organization, discharged_on, now, row.id, FIELDS)
+    admitted_on = _admitted_on(_at(encounter, "period", "start"))
+    return service.apply_discharge(patient, organization, discharged_on, now, row.id, FIELDS, admitted_on)
+
+
+def _admitted_on(value):
+    """Encounter.period.start's day when it reads as one (a correction of the same stay is matched by it; a start the
+    service cannot read refuses nothing, as the discharge does not depend on it)."""
+    try:
+        return _date_of(value, "Encounter.period.start", with_time=True)
+    except hl7v2.Refusal:
+        return None
 
 
 def _check_bundle(document):

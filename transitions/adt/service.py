@@ -246,16 +246,27 @@ def _facility_organization(facility_id, strict=True):
 def _discharge(message, organization, now, message_id=None):
     patient = hl7v2.patient(message)
     discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45")
-    return apply_discharge(patient, organization, discharged_on, now, message_id)
+    return apply_discharge(patient, organization, discharged_on, now, message_id, admitted_on=_admitted_on(message))
+
+
+def _admitted_on(message):
+    """PV1-44's day when it reads as one (a correction of the same stay is matched by it; an admission the service
+    cannot read refuses nothing, as the discharge does not depend on it)."""
+    value = hl7v2.field(message, "PV1", 44)
+    try:
+        return hl7v2.hl7_date(value, "PV1-44") if value else None
+    except hl7v2.Refusal:
+        return None
 
 
 # Where a discharge's facts were read, to name the field at fault: an A03's, or a FHIR discharge notification's.
 A03_FIELDS = {"date": "PV1-45", "payer": "IN1-3"}
 
 
-def apply_discharge(patient, organization, discharged_on, now, message_id=None, fields=A03_FIELDS):
+def apply_discharge(patient, organization, discharged_on, now, message_id=None, fields=A03_FIELDS, admitted_on=None):
     """A discharge's facts applied, whichever message carried them (an A03, a FHIR discharge notification): the open
-    referral's discharge date moved, else a plan member's discharge without referral recorded, else ignored."""
+    referral's discharge date moved, else a plan member's discharge without referral recorded (or, for the same stay
+    admitted_on, corrected), else ignored."""
     if organization.kind == "hospital" and patient.patient_class != "I":
         return Outcome(
             "ignored",
@@ -264,7 +275,9 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
         )
     referral = _open_referral(organization, patient)
     if referral is None:
-        return _discharge_without_referral(patient, organization, discharged_on, now, message_id, fields["payer"])
+        return _discharge_without_referral(
+            patient, organization, discharged_on, now, message_id, fields["payer"], admitted_on
+        )
     if referral.discharge_date == discharged_on:
         return Outcome(
             "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
@@ -287,7 +300,9 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
     )
 
 
-def _discharge_without_referral(patient, organization, discharged_on, now, message_id, payer_field="IN1-3"):
+def _discharge_without_referral(
+    patient, organization, discharged_on, now, message_id, payer_field="IN1-3", admitted_on=None
+):
     """No open referral: a health plan's member (IN1-3 one of its payer_ids) is recorded as a discharge without
     referral, followed by its own followup_7 and followup_30; anyone else is stored as ignored, saying why."""
     coverage = _followed_coverage(patient)
@@ -300,11 +315,26 @@ def _discharge_without_referral(patient, organization, discharged_on, now, messa
             "(%s: %s): nothing to follow." % (payer_field, insurers[:200]),
         )
     payer_id, member_id = coverage
-    discharge, new = discharges.record_discharge(
-        feed_actor(organization), organization, patient, discharged_on, payer_id, member_id, now, message_id
+    discharge, became = discharges.record_discharge(
+        feed_actor(organization),
+        organization,
+        patient,
+        discharged_on,
+        payer_id,
+        member_id,
+        now,
+        message_id,
+        admitted_on,
     )
-    if not new:
+    if became == discharges.RECORDED:
         return Outcome("processed", "AA", "The discharge without referral %s was recorded before." % discharge.id)
+    if became == discharges.CORRECTED:
+        return Outcome(
+            "processed",
+            "AA",
+            "The discharge without referral %s (the same stay, admitted %s) was corrected to %s."
+            % (discharge.id, admitted_on, discharged_on),
+        )
     return Outcome("processed", "AA", "A discharge without referral was recorded (%s)." % discharge.id)
 
 

@@ -21,17 +21,30 @@ from transitions.offers.queries import READMISSION_WINDOW_DAYS, readmission_clas
 ADOPTION_WINDOW_DAYS = 30
 
 
-def record_discharge(actor, organization, patient, discharged_on, payer_id, member_id, now, adt_message_id=None):
-    """A discharge without referral of a health plan's member, as the facility's ADT feed (actor): (discharge, new).
+RECORDED, NEW, CORRECTED = "recorded", "new", "corrected"
+
+
+def record_discharge(
+    actor, organization, patient, discharged_on, payer_id, member_id, now, adt_message_id=None, admitted_on=None
+):
+    """A discharge without referral of a health plan's member, as the facility's ADT feed (actor): (discharge, what
+    became of it: NEW, RECORDED before, or CORRECTED).
 
     The same facility organization, patient and day is one discharge: a repeat (another control id, a reprocess)
-    returns the recorded one and changes nothing. A date after the facility's today is refused (422 on `date`)."""
+    returns the recorded one and changes nothing. The same stay (its admission day) discharged on another day is a
+    correction: the recorded discharge moves to the new day with its checks. A date after the facility's today is
+    refused (422 on `date`)."""
     if discharged_on > local_today(organization.timezone, now):
         raise ValidationFailed({"discharge_date": ["A discharge (PV1-45) cannot be in the future."]})
     key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
     existing = _recorded(organization.id, key, discharged_on)
     if existing is not None:
-        return existing, False
+        return existing, RECORDED
+    if admitted_on is not None and admitted_on <= discharged_on:
+        same_stay = _same_stay(organization.id, key, admitted_on)
+        if same_stay is not None:
+            _correct(actor, same_stay, discharged_on, now)
+            return same_stay, CORRECTED
     discharge = Discharge(
         organization_id=organization.id,
         adt_message_id=adt_message_id,
@@ -43,6 +56,7 @@ def record_discharge(actor, organization, patient, discharged_on, payer_id, memb
         payer_id=payer_id,
         member_id=member_id,
         discharge_date=discharged_on,
+        admitted_on=admitted_on if admitted_on is not None and admitted_on <= discharged_on else None,
         timezone=organization.timezone,
         created_at=now,
     )
@@ -52,10 +66,43 @@ def record_discharge(actor, organization, patient, discharged_on, payer_id, memb
             db.session.flush()
     except IntegrityError:
         # Another listener recorded the same discharge at the same instant: theirs is the one.
-        return _recorded(organization.id, key, discharged_on), False
+        return _recorded(organization.id, key, discharged_on), RECORDED
     followup_plan.plan_discharge(discharge)
     audit.record("discharge.create", "discharge", discharge.id, user=actor)
-    return discharge, True
+    return discharge, NEW
+
+
+def _same_stay(organization_id, key, admitted_on):
+    """The organization's discharge without referral (not adopted) of this patient's stay admitted that day, locked:
+    the one a discharge message of the same stay with another date corrects."""
+    return db.session.scalar(
+        select(Discharge)
+        .where(
+            Discharge.organization_id == organization_id,
+            Discharge.patient_key == key,
+            Discharge.admitted_on == admitted_on,
+            Discharge.adopted_by_referral_id.is_(None),
+        )
+        .order_by(Discharge.discharge_date.desc(), Discharge.id)
+        .limit(1)
+        .with_for_update()
+    )
+
+
+def _correct(actor, discharge, discharged_on, now):
+    """The sender corrected the stay's discharge day: the discharge moves, its checks' windows move with it (a check
+    already judged is judged again by the next sweep), and its readmissions are classified again from the new day
+    (one that now falls before it or past the window is kept, as recorded)."""
+    discharge.discharge_date = discharged_on
+    followup_plan.replan_discharge(discharge)
+    for readmission in db.session.scalars(
+        select(DischargeReadmission).where(DischargeReadmission.discharge_id == discharge.id)
+    ):
+        days = (readmission.admitted_on - discharged_on).days
+        if 0 <= days <= READMISSION_WINDOW_DAYS:
+            readmission.classification = readmission_class(days)
+    db.session.flush()
+    audit.record("discharge.update", "discharge", discharge.id, user=actor)
 
 
 def _recorded(organization_id, key, discharged_on):

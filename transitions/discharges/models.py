@@ -39,6 +39,9 @@ class Discharge(db.Model):
     payer_id: Mapped[str] = mapped_column(String(100), index=True)
     member_id: Mapped[str | None] = mapped_column(String(100))
     discharge_date: Mapped[date] = mapped_column(Date, index=True)
+    # The stay's admission day (PV1-44, Encounter.period.start) when the message carried one: a later discharge
+    # message of the same stay with another date is a correction of this discharge, not a second one.
+    admitted_on: Mapped[date | None] = mapped_column(Date)
     # The facility organization's time zone when recorded: the day a check's window closes (no patient address here).
     timezone: Mapped[str] = mapped_column(String(64))
     adopted_by_referral_id: Mapped[str | None] = mapped_column(ID, ForeignKey("referrals.id"), index=True)

@@ -13,6 +13,7 @@ def discharge(row, detail, now):
         "coverage": {"payer_id": row.payer_id, "member_id": row.member_id},
         "patient_class": row.patient_class,
         "discharge_date": row.discharge_date,
+        "admitted_on": row.admitted_on,
         "days_since_discharge": (local_today(row.timezone, now) - row.discharge_date).days,
         "adopted_by_referral_id": row.adopted_by_referral_id,
         "adopted_at": row.adopted_at,

@@ -68,6 +68,13 @@ class DischargeSchema(Schema):
     coverage = fields.Nested(DischargeCoverageSchema)
     patient_class = fields.String(allow_none=True, metadata={"description": "PV1-2 (I inpatient...)."})
     discharge_date = fields.Date(metadata={"description": "PV1-45, the actual discharge date."})
+    admitted_on = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "PV1-44 (or Encounter.period.start): the stay's admission day, when the message had one. "
+            "A later discharge message of the same stay with another date corrects discharge_date."
+        },
+    )
     days_since_discharge = fields.Integer()
     adopted_by_referral_id = fields.String(allow_none=True)
     adopted_at = Timestamp(allow_none=True)

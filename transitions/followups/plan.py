@@ -245,6 +245,23 @@ def plan_discharge(discharge):
     return rows
 
 
+def replan_discharge(discharge):
+    """A discharge's date was corrected: each check's window moves with it, and a check already judged (but not
+    closed by adoption) is reopened for the next sweep to judge from the facts again. Returns how many were judged."""
+    plan = discharge_plan(discharge)
+    reopened = 0
+    for row in db.session.scalars(
+        select(FollowUp).where(FollowUp.discharge_id == discharge.id).order_by(FollowUp.id).with_for_update()
+    ):
+        if row.check in plan:
+            row.due_date = plan[row.check]
+            row.due_at = end_of_day(row.due_date, discharge.timezone)
+        if row.outcome is not None and row.outcome != "not_applicable":
+            row.outcome = row.evaluated_at = row.evidence = None
+            reopened += 1
+    return reopened
+
+
 def close_discharge_pending(discharge, evidence):
     """A discharge's pending checks become not_applicable (adopted by a referral, whose checks take over)."""
     result = db.session.execute(
