@@ -94,6 +94,25 @@ def _flush_guarding_duplicates(referral):
         raise _duplicate_conflict(existing) from None
 
 
+def _insert_guarding_duplicates(referral):
+    """A new referral inserted with no read before: the partial unique index decides whether the patient already has
+    an open referral, and the loser reads the winner for its 409. Inside a savepoint (the demo's history) the whole
+    session must not be rolled back to read it, so the read comes first there."""
+    if db.session().in_nested_transaction():
+        _flush_guarding_duplicates(referral)
+        return
+    organization_id, key = referral.organization_id, referral.patient_key
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The whole request fails anyway, so roll back all of it and read the winner afresh.
+        db.session.rollback()
+        existing = open_referral_for(organization_id, key)
+        if existing is None:
+            raise
+        raise _duplicate_conflict(existing) from None
+
+
 def create_referral(user, data, now=None):
     """A new referral from the user's organization (the caller has checked the user may submit)."""
     now = now or utcnow()
@@ -110,7 +129,7 @@ def create_referral(user, data, now=None):
     _apply_fields(referral, data)
     _check_coherent(referral)
     db.session.add(referral)
-    _flush_guarding_duplicates(referral)
+    _insert_guarding_duplicates(referral)
     record_event(
         "referral.submitted",
         referral=referral,
