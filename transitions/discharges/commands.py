@@ -163,17 +163,20 @@ def adopt_for_referral(actor, referral, now):
     linked to it, leaves the no-step-down list, and its pending checks close (the referral's own checks, which count
     its recorded visits and readmissions, take over). Returns the adopted discharges."""
     window = timedelta(days=ADOPTION_WINDOW_DAYS)
+    adoptable = (
+        Discharge.organization_id == referral.organization_id,
+        Discharge.patient_key == referral.patient_key,
+        Discharge.adopted_by_referral_id.is_(None),
+        Discharge.discharge_date >= referral.discharge_date - window,
+        Discharge.discharge_date <= referral.discharge_date + window,
+    )
+    # Most referrals have nothing to adopt: a plain look along uq_discharges_patient_day first, the lock only when
+    # there is something. It reads what the locking read would (rows committed before it; a row it finds is locked
+    # and read again below), so a discharge committed after it is missed exactly as one after the lock would be.
+    if db.session.scalar(select(Discharge.id).where(*adoptable).limit(1)) is None:
+        return []
     adopted = db.session.scalars(
-        select(Discharge)
-        .where(
-            Discharge.organization_id == referral.organization_id,
-            Discharge.patient_key == referral.patient_key,
-            Discharge.adopted_by_referral_id.is_(None),
-            Discharge.discharge_date >= referral.discharge_date - window,
-            Discharge.discharge_date <= referral.discharge_date + window,
-        )
-        .order_by(Discharge.discharge_date, Discharge.id)
-        .with_for_update()
+        select(Discharge).where(*adoptable).order_by(Discharge.discharge_date, Discharge.id).with_for_update()
     ).all()
     for discharge in adopted:
         discharge.adopted_by_referral_id, discharge.adopted_at = referral.id, now
