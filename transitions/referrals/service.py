@@ -138,7 +138,8 @@ def create_referral(user, data, now=None):
         to_status="submitted",
         data={"referral_id": referral.id, "need": referral.need},
     )
-    followup_plan.plan_referral(referral)
+    # The referral row is written: its plan goes in as one statement by write_plans, with no ORM object per check.
+    followup_plan.write_plans([referral])
     return referral
 
 
