@@ -8,6 +8,7 @@ import re
 import secrets
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 
 from transitions.config import (
     DEFAULTS,
@@ -41,12 +42,23 @@ DOCS_ENDPOINT = "api-docs.openapi_swagger_ui"
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's session cookie, without building its signing serializer for a request that carries none (all of them:
+    the app keeps nothing in Flask's session; web sign-ins are its own sessions): the same empty session."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 class Application(Flask):
     """Flask with two rules ahead of everything else: a database that cannot be reached is a 503, wherever the
     request meets it, and every response leaves with the security headers (see response_headers). JSON is written
     by orjson (transitions/core/json_encoding.py)."""
 
     json_provider_class = OrjsonProvider
+    session_interface = CookieSessionInterface()
 
     def handle_user_exception(self, e):
         # Raised by a before_request function or a view: turned into the 503 before any handler (the web pages'
@@ -73,14 +85,24 @@ def response_headers(response):
     pages carry patient data. Nothing is sniffed or framed. A 503 always says when to retry.
     """
     headers = response.headers
-    headers.setdefault("Cache-Control", "no-store")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Content-Security-Policy", content_security_policy(response))
-    if response.status_code == 503:
-        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    # The names present, read once (each setdefault would scan every header again); missing ones appended in order.
+    present = {name.lower() for name in headers.keys()}
+    for name, value in FIXED_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", content_security_policy(response))
+    if response.status_code == 503 and "retry-after" not in present:
+        headers.add("Retry-After", str(RETRY_AFTER_SECONDS))
     return response
+
+
+FIXED_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
 
 
 def content_security_policy(response):

@@ -9,7 +9,7 @@ Adding a role to an action is one line in that action's rules.
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy import and_, bindparam, exists, false, or_, select, true
 
 from transitions.core import audit
 from transitions.core.db import db, json_array_contains
@@ -49,12 +49,46 @@ def visible_referrals(user):
     return select(Referral).where(referral_visibility(user))
 
 
+# For these roles, these visibility clauses (of this module) depend on the user's organization alone: a lookup
+# through them is built once per organization and reused, SQLAlchemy's cache key with it. A rule of these roles that
+# came to depend on anything else (as a case manager's does on the plan's payer ids) must leave this list.
+ORGANIZATION_SCOPED_ROLES = ("admin", "discharge_planner")
+ORGANIZATION_SCOPED_VISIBILITY = (
+    "referral_visibility",
+    "discharge_visibility",
+    "offer_visibility",
+    "placement_visibility",
+)
+_LOOKUPS = {}
+_LOOKUPS_MAX = 4096
+
+
+def _lookup_statement(user, model, visibility):
+    """select(model) of the row with id :lookup_id among those visibility(user) selects."""
+    key = None
+    if (
+        user.role in ORGANIZATION_SCOPED_ROLES
+        and visibility.__name__ in ORGANIZATION_SCOPED_VISIBILITY
+        and visibility.__module__ == __name__
+    ):
+        key = (model, visibility, user.role, user.organization_id)
+        statement = _LOOKUPS.get(key)
+        if statement is not None:
+            return statement
+    statement = select(model).where(model.id == bindparam("lookup_id"), visibility(user))
+    if key is not None:
+        if len(_LOOKUPS) >= _LOOKUPS_MAX:
+            _LOOKUPS.clear()
+        _LOOKUPS[key] = statement
+    return statement
+
+
 def audited_lookup(user, model, object_type, object_id, visibility, action):
     """Load one row of model the user may see (visibility(user) is its clause); anything else is 404 and an audited
     denial."""
     row = None
     if looks_like_id(object_id):
-        row = db.session.scalar(select(model).where(model.id == object_id, visibility(user)))
+        row = db.session.scalar(_lookup_statement(user, model, visibility), {"lookup_id": object_id})
     if row is None:
         audit.record(action, object_type, str(object_id)[:64], outcome="denied", user=user)
         raise NotFound(f"No {object_type} with this id.")

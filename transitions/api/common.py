@@ -2,7 +2,7 @@
 authenticated /api/v1 blueprint, JSON responses and list envelopes.
 """
 
-from flask import current_app, json
+from flask import current_app, g, json
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import RAISE
 from webargs.flaskparser import FlaskParser
@@ -40,6 +40,12 @@ class StrictParser(FlaskParser):
     """Unknown query parameters are refused too: a typo like ?stauts= must not silently list everything."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+    def _raw_load_json(self, req):
+        # The body as refuse_malformed_requests parsed it (json.loads, as webargs would): not parsed a second time.
+        if "json_document" in g:
+            return g.json_document
+        return super()._raw_load_json(req)
 
 
 class Blueprint(SmorestBlueprint):

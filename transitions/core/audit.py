@@ -71,7 +71,10 @@ def write_pending():
     """Insert the request's queued rows, all in one statement, in the session's transaction."""
     rows = pending_rows()
     if rows:
-        db.session.execute(insert(AuditRecord.__table__), rows)
+        db.session.execute(_INSERT, rows)
+
+
+_INSERT = insert(AuditRecord.__table__)  # built once, its cache key with it
 
 
 def mark_failed(status_code):

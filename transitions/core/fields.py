@@ -51,13 +51,24 @@ class StrictSchema(Schema):
         if not (isinstance(data, dict) and has_request_context() and g.get("json_body")):
             return data
         errors = {}
-        for name, field in self.load_fields.items():
-            key = field.data_key or name
+        for key, field in _json_typed_fields(self):
             if key in data and (error := _json_type_error(field, data[key])):
                 errors[key] = error
         if errors:
             raise ValidationError(errors)
         return data
+
+
+def _json_typed_fields(schema):
+    """(key, field) of the schema's fields whose JSON type _json_type_error checks, found once per schema instance."""
+    typed = schema.__dict__.get("_json_typed_fields")
+    if typed is None:
+        typed = schema._json_typed_fields = tuple(
+            (field.data_key or name, field)
+            for name, field in schema.load_fields.items()
+            if isinstance(field, fields.Boolean | fields.Number | fields.List)
+        )
+    return typed
 
 
 def _json_type_error(field, value):

@@ -3,7 +3,7 @@ readmission from an A01/A04, a case manager's follow-up visit, and adoption by a
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from transitions import policy
@@ -204,24 +204,38 @@ def _visit_conflict(existing):
     return Conflict("A follow-up visit on %s is already recorded (%s)." % (existing.visit_date, existing.id))
 
 
+# A referral's adoptable discharges (built once; the statements' cache keys with them).
+_ADOPTABLE = (
+    Discharge.organization_id == bindparam("organization_id"),
+    Discharge.patient_key == bindparam("patient_key"),
+    Discharge.adopted_by_referral_id.is_(None),
+    Discharge.discharge_date >= bindparam("earliest"),
+    Discharge.discharge_date <= bindparam("latest"),
+)
+_ANY_ADOPTABLE = select(Discharge.id).where(*_ADOPTABLE).limit(1)
+_LOCK_ADOPTABLE = (
+    select(Discharge).where(*_ADOPTABLE).order_by(Discharge.discharge_date, Discharge.id).with_for_update()
+)
+
+
 def adopt_for_referral(actor, referral, now):
     """A new referral takes over its patient's discharges without referral from the same organization (same names,
     case and spacing aside, and birth date) discharged within ADOPTION_WINDOW_DAYS of its discharge date: each is
     linked to it, leaves the no-step-down list, and its pending checks close (the referral's own checks, which count
     its recorded visits and readmissions, take over). Returns the adopted discharges."""
     window = timedelta(days=ADOPTION_WINDOW_DAYS)
-    adopted = db.session.scalars(
-        select(Discharge)
-        .where(
-            Discharge.organization_id == referral.organization_id,
-            Discharge.patient_key == referral.patient_key,
-            Discharge.adopted_by_referral_id.is_(None),
-            Discharge.discharge_date >= referral.discharge_date - window,
-            Discharge.discharge_date <= referral.discharge_date + window,
-        )
-        .order_by(Discharge.discharge_date, Discharge.id)
-        .with_for_update()
-    ).all()
+    params = {
+        "organization_id": referral.organization_id,
+        "patient_key": referral.patient_key,
+        "earliest": referral.discharge_date - window,
+        "latest": referral.discharge_date + window,
+    }
+    # Most referrals have nothing to adopt: a plain look along uq_discharges_patient_day first, the lock only when
+    # there is something. It reads what the locking read would (rows committed before it; a row it finds is locked
+    # and read again below), so a discharge committed after it is missed exactly as one after the lock would be.
+    if db.session.scalar(_ANY_ADOPTABLE, params) is None:
+        return []
+    adopted = db.session.scalars(_LOCK_ADOPTABLE, params).all()
     for discharge in adopted:
         discharge.adopted_by_referral_id, discharge.adopted_at = referral.id, now
         followup_plan.close_discharge_pending(discharge, {"reason": "adopted_by_referral", "referral_id": referral.id})

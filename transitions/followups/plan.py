@@ -113,6 +113,16 @@ def plan_referral(referral):
     return rows
 
 
+# write_plans' statement on PostgreSQL, built once (its cache key with it: a referral's create writes its plan here).
+_UNNEST_INSERT = text(
+    'INSERT INTO followups (id, referral_id, "check", due_date, due_at, created_at) '
+    'SELECT gen_random_uuid()::text, u.referral_id, u."check", u.due_date, u.due_at, :now FROM unnest('
+    "string_to_array(:referrals, ','), string_to_array(:checks, ','), "
+    "CAST(string_to_array(:dates, ',') AS date[]), CAST(string_to_array(:dues, ',') AS timestamp[])) "
+    'AS u(referral_id, "check", due_date, due_at)'
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def write_plans(referrals):
     """Write the plans of many referrals at once (imports, backfills, the benchmark), by plan_referral's rules.
 
@@ -147,13 +157,7 @@ def write_plans(referrals):
         )
         return len(planned)
     db.session.execute(
-        text(
-            'INSERT INTO followups (id, referral_id, "check", due_date, due_at, created_at) '
-            'SELECT gen_random_uuid()::text, u.referral_id, u."check", u.due_date, u.due_at, :now FROM unnest('
-            "string_to_array(:referrals, ','), string_to_array(:checks, ','), "
-            "CAST(string_to_array(:dates, ',') AS date[]), CAST(string_to_array(:dues, ',') AS timestamp[])) "
-            'AS u(referral_id, "check", due_date, due_at)'
-        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        _UNNEST_INSERT,
         {
             "referrals": ",".join(referral.id for referral, _, _ in planned),
             "checks": ",".join(check for _, check, _ in planned),

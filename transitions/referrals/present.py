@@ -2,18 +2,20 @@
 necessary for a provider. Every entry point (API, pages) shapes it here."""
 
 from transitions import policy
+from transitions.core.dumping import compile_dump
 from transitions.notify.schemas import EventSchema
 from transitions.referrals.schemas import ReferralForProviderSchema, ReferralSchema
 
-_FULL = ReferralSchema()
-_PROVIDER = ReferralForProviderSchema()
+# The schemas' dumps compiled once (transitions.core.dumping): the same bodies, a fraction of the work.
+_FULL = compile_dump(ReferralSchema())
+_PROVIDER = compile_dump(ReferralForProviderSchema())
 _EVENT = EventSchema()
 
 
 def referral(user, referral):
     """The referral's body for this viewer, with the 42 CFR Part 2 notice when the disclosure needs one."""
-    schema = _PROVIDER if policy.referral_disclosure(user, referral) == "provider" else _FULL
-    body = schema.dump(referral)
+    dump = _PROVIDER if policy.referral_disclosure(user, referral) == "provider" else _FULL
+    body = dump(referral)
     body["part2_notice"] = policy.part2_notice_for(user, referral)
     return body
 

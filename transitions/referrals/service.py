@@ -1,7 +1,9 @@
 """Referral intake: create, update while not placed, and cancel, with the duplicate-patient rule."""
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from transitions.core import codes
 from transitions.core.clock import utcnow
@@ -94,6 +96,52 @@ def _flush_guarding_duplicates(referral):
         raise _duplicate_conflict(existing) from None
 
 
+def _insert_guarding_duplicates(referral):
+    """A new (transient) referral inserted with no read before: the partial unique index decides whether the patient
+    already has an open referral, and the loser reads the winner for its 409. Inside a savepoint (the demo's history)
+    the whole session must not be rolled back to read it, so the read comes first there."""
+    if db.session().in_nested_transaction() or not _insertable(referral):
+        db.session.add(referral)
+        _flush_guarding_duplicates(referral)
+        return
+    organization_id, key = referral.organization_id, referral.patient_key
+    try:
+        _insert(referral)
+    except IntegrityError:
+        # The whole request fails anyway, so roll back all of it and read the winner afresh.
+        db.session.rollback()
+        existing = open_referral_for(organization_id, key)
+        if existing is None:
+            raise
+        raise _duplicate_conflict(existing) from None
+
+
+_COLUMNS = tuple(attribute.key for attribute in Referral.__mapper__.column_attrs)
+# Columns whose type writes None as a value (JSON's null) rather than SQL NULL, as the unit of work tells them apart.
+_WRITES_NONE = frozenset(column.key for column in Referral.__table__.columns if column.type.should_evaluate_none)
+_DEFAULTED = frozenset(column.key for column in Referral.__table__.columns if column.default is not None)
+_INSERT = insert(Referral.__table__)
+
+
+def _insertable(referral):
+    """Every column with a default is given (create_referral sets them), so the row holds what the object does."""
+    given = inspect(referral).dict
+    return all(given.get(key) is not None for key in _DEFAULTED)
+
+
+def _insert(referral):
+    """The referral's row by one Core INSERT with the values a flush would send, the object then persistent as a flush
+    leaves it (every column loaded): the unit of work's bookkeeping for this one object cost more than the insert."""
+    given = inspect(referral).dict
+    values = {key: given[key] for key in _COLUMNS if key in given and (given[key] is not None or key in _WRITES_NONE)}
+    db.session.execute(_INSERT, values)
+    for key in _COLUMNS:
+        if key not in given:
+            set_committed_value(referral, key, None)
+    make_transient_to_detached(referral)
+    db.session.add(referral)
+
+
 def create_referral(user, data, now=None):
     """A new referral from the user's organization (the caller has checked the user may submit)."""
     now = now or utcnow()
@@ -109,8 +157,7 @@ def create_referral(user, data, now=None):
     )
     _apply_fields(referral, data)
     _check_coherent(referral)
-    db.session.add(referral)
-    _flush_guarding_duplicates(referral)
+    _insert_guarding_duplicates(referral)
     record_event(
         "referral.submitted",
         referral=referral,
@@ -119,7 +166,8 @@ def create_referral(user, data, now=None):
         to_status="submitted",
         data={"referral_id": referral.id, "need": referral.need},
     )
-    followup_plan.plan_referral(referral)
+    # The referral row is written: its plan goes in as one statement by write_plans, with no ORM object per check.
+    followup_plan.write_plans([referral])
     return referral
 
 
