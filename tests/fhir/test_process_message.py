@@ -491,6 +491,15 @@ def test_the_admins_inbox_page_shows_a_fhir_message_as_indented_json(app, api, w
     assert "not JSON at all" in html.unescape(admin.get("/admin/adt/%s" % unreadable.id).get_data(as_text=True))
     inbox = html.unescape(admin.get("/admin/adt").get_data(as_text=True))
     assert "FHIR" in inbox and "discharge-0001" in inbox
+    # Bodies the interface refused unread are shown as they came, whatever they hold: never a 500.
+    for body in (b"[" * 100000, b'{"resourceType": "Bundle", "x": "\\ud800"}', b'{"id": "a", "id": "b"}'):
+        assert post(fhir, body).status_code in (400, 413, 422)
+    for row in stored(app):
+        page = admin.get("/admin/adt/%s" % row.id)
+        assert page.status_code == 200, (row.raw[:40], page.status_code)
+    duplicate_key = [row for row in stored(app) if b'"id": "b"' in bytes(row.raw)]
+    page = html.unescape(admin.get("/admin/adt/%s" % duplicate_key[0].id).get_data(as_text=True))
+    assert '"id": "a", "id": "b"' in page
 
 
 def _header_with(**elements):

@@ -282,10 +282,14 @@ def adt_inbox():
 
 
 def _indented_json(text):
+    """A FHIR body one element a line; as it came when it is no JSON the page can show whole (too deep to parse, a
+    lone surrogate escaped in it: a body the interface refused is stored as sent)."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text  # stored because it was no JSON: shown as it came
+        indented = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        indented.encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return text
+    return indented
 
 
 @bp.get("/admin/adt/<message_id>")
@@ -294,7 +298,9 @@ def adt_message(message_id):
     # The raw message names the patient: every view of it is an audited read (and an unknown id an audited denial).
     message = policy.audited_lookup(g.user, AdtMessage, "adt_message", message_id, lambda user: true(), "adt.read")
     raw = bytes(message.raw).decode("utf-8", "replace")
-    if message.channel == "fhir":  # a FHIR message Bundle: its JSON one element a line, as a segment is
+    # A FHIR message Bundle the interface read (its type recorded): its JSON one element a line, as a segment is. A
+    # body refused before it was read (a key twice, too deep) is shown as it came, so the reason can be seen in it.
+    if message.channel == "fhir" and message.message_type is not None:
         raw = _indented_json(raw)
     segments = [segment for segment in raw.replace("\r\n", "\r").replace("\n", "\r").split("\r") if segment]
     organization = commands.get_organization(g.user, message.organization_id) if message.organization_id else None
