@@ -71,13 +71,17 @@ def test_a_failed_batch_transaction_runs_each_message_alone_once(app, api, world
     for index in range(3):
         submit(api, world, patient=person(index))
     apply_all = batch._apply_all
+    applied_then_failed = []
 
-    def then_fail(items):
-        apply_all(items)
+    def then_fail(items, savepoints=True):
+        apply_all(items, savepoints=savepoints)
+        # The batch was applied in this transaction (every row processed, not committed) before it failed.
+        applied_then_failed.append([db.session.get(AdtMessage, item.row_id).state for item in items])
         raise RuntimeError("the commit failed")
 
     monkeypatch.setattr(batch, "_apply_all", then_fail)
     answers = receive(app, frames(3))
+    assert applied_then_failed == [["processed"] * 3]
     assert [msa(answer) for answer in answers] == [["AA", "B0"], ["AA", "B1"], ["AA", "B2"]]
     stored, updates = state(app)
     assert stored == {"B%d" % index: ("processed", 1) for index in range(3)}
