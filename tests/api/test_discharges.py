@@ -3,7 +3,7 @@ with its followup_7 and followup_30 checks to the plan's case managers and the f
 judged by the sweep from visits case managers record and readmissions the feed reports, shown on the step-down
 board as no_step_down, counted in the metrics' denominator_with_adt, and adopted by a later referral."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.support.followups import checks, submit, sweep
 from tests.support.hl7msgs import adt, in1
 from transitions import policy
+from transitions.adt import commands as adt_commands
 from transitions.adt.models import AdtMessage
 from transitions.core.db import db
 from transitions.core.models import AuditRecord
@@ -127,6 +128,28 @@ def test_a_second_a03_of_the_same_stay_with_another_date_corrects_the_discharge(
     # Another admission is another stay: a second discharge, not a correction.
     again = send(api, world, member_discharge(control_id="MSG0003", admitted="202611280800", discharged="202612021500"))
     assert again.status_code == 200
+    assert sorted(d["discharge_date"] for d in discharges_of(api, world)) == ["2026-12-01", "2026-12-02"]
+
+
+def test_an_older_message_of_the_stay_reprocessed_after_a_correction_changes_nothing(app, api, world, clock):
+    clock.set(AFTER_DISCHARGE)
+    # Sent before the facility was registered: refused (AR) and kept in the inbox.
+    assert send(api, world, member_discharge(), token="admin").status_code == 422
+    register(api, world)
+    clock.set("2026-12-02T21:00:00Z")
+    assert send(api, world, member_discharge(control_id="MSG0002", discharged="202612011100")).status_code == 200
+    with app.app_context():
+        assert adt_commands.reprocess(None, datetime(2026, 12, 2, 22, tzinfo=UTC)) == {"processed": 1}
+    [item] = discharges_of(api, world)
+    assert item["discharge_date"] == "2026-12-01"
+    assert "keeps 2026-12-01, which a newer message set" in stored_states(app)[0][1]
+
+
+def test_the_same_stay_under_another_coverage_is_not_a_correction(app, api, world, discharged):
+    other_member = member_discharge(
+        control_id="MSG0002", discharged="202612011100", extra_segments=(in1(policy_number="ACM999"),)
+    )
+    assert send(api, world, other_member).status_code == 200
     assert sorted(d["discharge_date"] for d in discharges_of(api, world)) == ["2026-12-01", "2026-12-02"]
 
 

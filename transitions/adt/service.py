@@ -13,6 +13,7 @@ from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
+from transitions.discharges.models import patient_key
 from transitions.identity.models import HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
@@ -273,6 +274,8 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
             "AA",
             "Patient class %r: only inpatient (I) hospital discharges are followed." % (patient.patient_class or ""),
         )
+    # Until this transaction ends, a referral of the patient submitted now waits to look for discharges to adopt.
+    discharges.lock_patient(organization.id, patient_key(patient.given_name, patient.family_name, patient.birth_date))
     referral = _open_referral(organization, patient)
     if referral is None:
         return _discharge_without_referral(
@@ -303,8 +306,9 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
 def _discharge_without_referral(
     patient, organization, discharged_on, now, message_id, payer_field="IN1-3", admitted_on=None
 ):
-    """No open referral: a health plan's member (IN1-3 one of its payer_ids) is recorded as a discharge without
-    referral, followed by its own followup_7 and followup_30; anyone else is stored as ignored, saying why."""
+    """No open referral: a health plan's member (the insurer, payer_field, one of its payer_ids) is recorded as a
+    discharge without referral, followed by its own followup_7 and followup_30 (or a recorded one of the same stay is
+    corrected); anyone else is stored as ignored, saying why."""
     coverage = _followed_coverage(patient)
     if coverage is None:
         insurers = ", ".join(patient.payer_ids) or "none"
@@ -328,6 +332,13 @@ def _discharge_without_referral(
     )
     if became == discharges.RECORDED:
         return Outcome("processed", "AA", "The discharge without referral %s was recorded before." % discharge.id)
+    if became == discharges.OUTDATED:
+        return Outcome(
+            "processed",
+            "AA",
+            "An older message of the stay of discharge without referral %s: it keeps %s, which a newer message set."
+            % (discharge.id, discharge.discharge_date),
+        )
     if became == discharges.CORRECTED:
         return Outcome(
             "processed",

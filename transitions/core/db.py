@@ -110,6 +110,18 @@ def database_unavailable(error, where="on"):
     return DatabaseUnavailable()
 
 
+def advisory_xact_lock(name):
+    """Hold a lock on `name` until the transaction ends, for use cases that decide by reading what another may be
+    writing at the same moment (rows that do not exist yet cannot be locked): PostgreSQL's transaction advisory lock
+    on a 64-bit hash of the name (a hash collision only makes two unrelated callers wait for each other). SQLite
+    needs none: BEGIN IMMEDIATE (configure_sqlite) already serializes every writing transaction."""
+    if dialect_name() == "postgresql":
+        db.session.execute(_ADVISORY_XACT_LOCK, {"name": name})
+
+
+_ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
+
 def configure_sqlite(engine, busy_timeout_ms=30000):
     """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of failing mid-transaction."""
 

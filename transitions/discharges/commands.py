@@ -7,9 +7,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from transitions import policy
+from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.clock import local_today
-from transitions.core.db import db
+from transitions.core.db import advisory_xact_lock, db
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit, patient_key
 from transitions.followups import plan as followup_plan
@@ -21,29 +22,41 @@ from transitions.offers.queries import READMISSION_WINDOW_DAYS, readmission_clas
 ADOPTION_WINDOW_DAYS = 30
 
 
-RECORDED, NEW, CORRECTED = "recorded", "new", "corrected"
+RECORDED, NEW, CORRECTED, OUTDATED = "recorded", "new", "corrected", "outdated"
 
 
 def record_discharge(
     actor, organization, patient, discharged_on, payer_id, member_id, now, adt_message_id=None, admitted_on=None
 ):
     """A discharge without referral of a health plan's member, as the facility's ADT feed (actor): (discharge, what
-    became of it: NEW, RECORDED before, or CORRECTED).
+    became of it: NEW, RECORDED before, CORRECTED, or OUTDATED).
 
     The same facility organization, patient and day is one discharge: a repeat (another control id, a reprocess)
-    returns the recorded one and changes nothing. The same stay (its admission day) discharged on another day is a
-    correction: the recorded discharge moves to the new day with its checks. A date after the facility's today is
-    refused (422 on `date`)."""
+    returns the recorded one and changes nothing. The same stay (its admission day, the same coverage) discharged on
+    another day is a correction: the recorded discharge moves to the new day with its checks, unless the message
+    arrived before the one that set the recorded day (a retry or a reprocess of an older message: OUTDATED, nothing
+    changes). A date after the facility's today is refused (422 on `date`)."""
     if discharged_on > local_today(organization.timezone, now):
         raise ValidationFailed({"discharge_date": ["A discharge (PV1-45) cannot be in the future."]})
     key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
+    if admitted_on is not None and admitted_on > discharged_on:
+        admitted_on = None  # no stay ends before it begins: the day says nothing of which stay this is
     existing = _recorded(organization.id, key, discharged_on)
     if existing is not None:
+        if existing.admitted_on is None and admitted_on is not None:
+            existing.admitted_on = admitted_on  # a later correction of this stay can be told by it
         return existing, RECORDED
-    if admitted_on is not None and admitted_on <= discharged_on:
-        same_stay = _same_stay(organization.id, key, admitted_on)
+    if admitted_on is not None:
+        same_stay = _same_stay(organization.id, key, admitted_on, payer_id, member_id)
         if same_stay is not None:
-            _correct(actor, same_stay, discharged_on, now)
+            if _arrived_before(adt_message_id, same_stay.adt_message_id):
+                return same_stay, OUTDATED
+            try:
+                with db.session.begin_nested():
+                    _correct(actor, same_stay, discharged_on, adt_message_id)
+            except IntegrityError:
+                # The new day was recorded by a message applied at the same instant: that discharge is the one.
+                return _recorded(organization.id, key, discharged_on), RECORDED
             return same_stay, CORRECTED
     discharge = Discharge(
         organization_id=organization.id,
@@ -56,7 +69,7 @@ def record_discharge(
         payer_id=payer_id,
         member_id=member_id,
         discharge_date=discharged_on,
-        admitted_on=admitted_on if admitted_on is not None and admitted_on <= discharged_on else None,
+        admitted_on=admitted_on,
         timezone=organization.timezone,
         created_at=now,
     )
@@ -72,15 +85,17 @@ def record_discharge(
     return discharge, NEW
 
 
-def _same_stay(organization_id, key, admitted_on):
-    """The organization's discharge without referral (not adopted) of this patient's stay admitted that day, locked:
-    the one a discharge message of the same stay with another date corrects."""
+def _same_stay(organization_id, key, admitted_on, payer_id, member_id):
+    """The organization's discharge without referral (not adopted) of this patient's stay admitted that day under the
+    same coverage, locked: the one a discharge message of the same stay with another date corrects."""
     return db.session.scalar(
         select(Discharge)
         .where(
             Discharge.organization_id == organization_id,
             Discharge.patient_key == key,
             Discharge.admitted_on == admitted_on,
+            Discharge.payer_id == payer_id,
+            Discharge.member_id.is_not_distinct_from(member_id),
             Discharge.adopted_by_referral_id.is_(None),
         )
         .order_by(Discharge.discharge_date.desc(), Discharge.id)
@@ -89,11 +104,29 @@ def _same_stay(organization_id, key, admitted_on):
     )
 
 
-def _correct(actor, discharge, discharged_on, now):
-    """The sender corrected the stay's discharge day: the discharge moves, its checks' windows move with it (a check
-    already judged is judged again by the next sweep), and its readmissions are classified again from the new day
-    (one that now falls before it or past the window is kept, as recorded)."""
+def _arrived_before(message_id, other_message_id):
+    """Whether the inbox received message_id strictly before other_message_id (both known; the same instant is not
+    before: the message being applied now is taken as the newer)."""
+    if message_id is None or other_message_id is None:
+        return False
+    received = dict(
+        db.session.execute(
+            select(AdtMessage.id, AdtMessage.received_at).where(AdtMessage.id.in_((message_id, other_message_id)))
+        ).all()
+    )
+    if message_id not in received or other_message_id not in received:
+        return False
+    return received[message_id] < received[other_message_id]
+
+
+def _correct(actor, discharge, discharged_on, adt_message_id):
+    """The sender corrected the stay's discharge day: the discharge moves (the message is now the one that set its
+    day), its checks' windows move with it (a check already judged is judged again by the next sweep, as a referral's
+    moved check is), and its readmissions are classified again from the new day (one that now falls before it or past
+    the window is kept, as recorded)."""
     discharge.discharge_date = discharged_on
+    if adt_message_id is not None:
+        discharge.adt_message_id = adt_message_id
     followup_plan.replan_discharge(discharge)
     for readmission in db.session.scalars(
         select(DischargeReadmission).where(DischargeReadmission.discharge_id == discharge.id)
@@ -218,12 +251,21 @@ _LOCK_ADOPTABLE = (
 )
 
 
+def lock_patient(organization_id, key):
+    """Serialize, until the transaction ends, the two use cases that look for each other's row of one organization's
+    patient: a discharge message looking for an open referral (else recording a discharge without referral) and a new
+    referral looking for discharges to adopt. Without it, each could read before the other commits, and a referral
+    would stand beside a discharge nobody adopted (a member called as having no step-down while they have one)."""
+    advisory_xact_lock("patient|%s|%s" % (organization_id, key))
+
+
 def adopt_for_referral(actor, referral, now):
     """A new referral takes over its patient's discharges without referral from the same organization (same names,
     case and spacing aside, and birth date) discharged within ADOPTION_WINDOW_DAYS of its discharge date: each is
     linked to it, leaves the no-step-down list, and its pending checks close (the referral's own checks, which count
     its recorded visits and readmissions, take over). Returns the adopted discharges."""
     window = timedelta(days=ADOPTION_WINDOW_DAYS)
+    lock_patient(referral.organization_id, referral.patient_key)
     params = {
         "organization_id": referral.organization_id,
         "patient_key": referral.patient_key,

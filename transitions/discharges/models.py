@@ -28,7 +28,7 @@ class Discharge(db.Model):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     # The facility's organization (hospital or residential): its planners see the discharge.
     organization_id: Mapped[str] = mapped_column(ID, ForeignKey("organizations.id"))
-    # The ADT message that recorded it.
+    # The ADT message that set its discharge day: the one that recorded it, or the last that corrected it.
     adt_message_id: Mapped[str | None] = mapped_column(ID, ForeignKey("adt_messages.id"))
     patient_key: Mapped[str] = mapped_column(String(320))
     given_name: Mapped[str] = mapped_column(String(100))

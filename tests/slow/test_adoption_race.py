@@ -1,0 +1,91 @@
+"""A discharge from the ADT feed and a referral of the same patient at the same moment (PostgreSQL, where neither
+sees the other's uncommitted row): the referral waits for the feed's transaction and adopts the discharge it
+recorded, never standing beside a discharge nobody adopted."""
+
+import threading
+import time
+from datetime import date
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge, register
+from tests.conftest import on_postgres
+from tests.support import payloads
+from transitions.adt import hl7v2, service
+from transitions.core.db import db
+from transitions.discharges.models import Discharge
+from transitions.identity.models import Organization
+
+pytestmark = pytest.mark.skipif(not on_postgres(), reason="real row-level concurrency needs PostgreSQL")
+
+
+WAITING = text(
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+)
+
+
+def waits_on_an_advisory_lock(app, thread, seconds=30):
+    """Whether a backend of this database comes to wait on an advisory lock while the thread runs."""
+    deadline = time.monotonic() + seconds
+    with app.app_context():
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = db.session.scalar(WAITING)
+            db.session.rollback()
+            if waiting:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+def test_a_referral_submitted_while_the_feed_records_the_discharge_waits_and_adopts_it(app, api, world, clock):
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    recorded, release = threading.Event(), threading.Event()
+    failures = []
+
+    def feed():
+        # The feed's discharge path up to its commit, then held open: its lock and its uncommitted discharge.
+        try:
+            with app.app_context():
+                _, message, _ = hl7v2.parse(member_discharge())
+                organization = db.session.get(Organization, world.orgs["hospital"])
+                outcome = service.apply_discharge(hl7v2.patient(message), organization, date(2026, 12, 2), clock.now)
+                assert "discharge without referral was recorded" in outcome.reason
+                recorded.set()
+                release.wait(30)
+                db.session.commit()
+        except Exception as error:  # reported by the test thread
+            failures.append(error)
+            recorded.set()
+
+    answers = []
+
+    def planner():
+        client = app.test_client()
+        body = payloads.referral(discharge_date="2026-12-02")
+        answers.append(
+            client.post(
+                "/api/v1/referrals", json=body, headers={"Authorization": "Bearer %s" % world.tokens["planner"]}
+            )
+        )
+
+    feeding = threading.Thread(target=feed)
+    feeding.start()
+    assert recorded.wait(30) and not failures, failures
+    submitting = threading.Thread(target=planner)
+    submitting.start()
+    # The referral is written but waits (on the patient's advisory lock) to look for discharges to adopt until the
+    # feed's transaction ends.
+    assert waits_on_an_advisory_lock(app, submitting)
+    assert answers == []
+    release.set()
+    feeding.join(30)
+    submitting.join(30)
+    assert not failures, failures
+    [answer] = answers
+    assert answer.status_code == 201, answer.json
+    with app.app_context():
+        [discharge] = db.session.scalars(select(Discharge)).all()
+        assert discharge.adopted_by_referral_id == answer.json["id"]
