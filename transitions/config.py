@@ -83,8 +83,9 @@ DEFAULTS = {
     "SCHEDULER_MAIL_SECONDS": 30,
     # `adt listen`: processes sharing the MLLP port (one runs its Python on one core at a time).
     "ADT_LISTENER_PROCESSES": 1,
-    # `adt listen` group commit (transitions/adt/batch.py): a listener process's worker takes every frame queued
-    # while it was busy, or arriving within this many milliseconds of the first (0: no wait), up to ADT_BATCH_MAX.
+    # `adt listen` group commit (transitions/adt/batch.py): a listener process's store thread takes every frame
+    # queued while it was busy, or arriving within this many milliseconds of the first (0: no wait), up to
+    # ADT_BATCH_MAX; its apply thread takes every stored batch waiting.
     "ADT_BATCH_WINDOW_MS": 0,
     "ADT_BATCH_MAX": 64,
     # Web pages (transitions/web): server-side sign-in sessions, their cookie, and sign-in throttling.

@@ -5,6 +5,8 @@ races, scheduler processes, CLI subprocesses), so they also carry `real_commits`
 database of their own instead of a transaction rolled back at the end. The modules below drive the app from one
 thread through one connection, so the rolled-back transaction is faithful for them (and much cheaper on PostgreSQL,
 where every real commit waits for the disk).
+
+The browser tests' Chromium (one per module), live server and tab are fixtures here, for every browser test module.
 """
 
 from pathlib import Path

@@ -44,7 +44,8 @@ def _sender(actor):
 
 
 def receive_from_listener(raw, now):
-    """One message from the MLLP listener: the network sender is trusted as far as its facility id is registered."""
+    """One HL7 message as the MLLP listener takes it, alone (the demo's feed; the listener itself stores and applies
+    in batches): the network sender is trusted as far as its facility id is registered."""
     return service.receive(raw, "mllp", now)
 
 
@@ -55,8 +56,8 @@ def store_from_listener(frames):
 
 
 def apply_from_listener(items):
-    """Stored messages (store_from_listener's items, of one batch or several) applied in one transaction, each in its
-    own savepoint; sets each item's ACK text (None: not applied, no answer)."""
+    """Stored messages (store_from_listener's items, of one batch or several) applied in one transaction (each in its
+    own savepoint when one of them raised); sets each item's ACK text (None: not applied, no answer)."""
     batch.apply_batch(items)
 
 

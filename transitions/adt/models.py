@@ -1,4 +1,5 @@
-"""The ADT inbox table: every HL7 v2 message as it arrived, stored before it is acknowledged, with what became of it."""
+"""The ADT inbox table: every discharge feed message (HL7 v2, or a FHIR discharge notification) as it arrived, stored
+before it is answered, with what became of it."""
 
 from datetime import datetime
 
@@ -25,7 +26,8 @@ class AdtMessage(db.Model):
     # The bytes as they arrived (MLLP frame content or HTTP body), so a fix can re-run them exactly.
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
-    # MSH-4 (sending facility), MSH-10 (control id), MSH-9 and MSH-12 as read; None when the bytes were no HL7.
+    # MSH-4 (sending facility), MSH-10 (control id), MSH-9 and MSH-12 as read (a FHIR notification's sender,
+    # MessageHeader.id, "FHIR" and 4.0.1); None when the bytes could not be read.
     facility_id: Mapped[str | None] = mapped_column(String(100))
     control_id: Mapped[str | None] = mapped_column(String(200))
     message_type: Mapped[str | None] = mapped_column(String(10))

@@ -87,8 +87,9 @@ def _submit():
 @blp.post("/$process-message")
 def process_message():
     """A discharge notification (a message Bundle, docs/fhir.md): stored in the ADT inbox, applied as an A03 is,
-    answered with a response message Bundle, or an OperationOutcome when refused. Only what a role may not send is
-    turned away unstored (403); a body that is no JSON is kept, as rejected, before its 400."""
+    answered with a response message Bundle, or an OperationOutcome when refused. Turned away unstored: a role that
+    may not send (403), a body of the wrong media type (415) or too large (413), an empty body (400); a body that is
+    no JSON is kept, as rejected, before its 400."""
     user = current_user()
     if not policy.SEND_ADT.allows(user):
         raise Forbidden(policy.SEND_ADT.denial)

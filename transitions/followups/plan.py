@@ -251,7 +251,8 @@ def plan_discharge(discharge):
 
 def replan_discharge(discharge):
     """A discharge's date was corrected: each check's window moves with it, and a check already judged (but not
-    closed by adoption) is reopened for the next sweep to judge from the facts again. Returns how many were judged."""
+    closed by adoption) is reopened for the next sweep to judge from the facts again, as a referral's moved check is.
+    Returns how many were reopened."""
     plan = discharge_plan(discharge)
     reopened = 0
     for row in db.session.scalars(

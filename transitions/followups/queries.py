@@ -86,7 +86,7 @@ def referral_followups(user, referral_id, filters):
 
 def referrals_of(rows):
     """referral id -> Referral of these checks, in one query."""
-    ids = {row.referral_id for row in rows}
+    ids = {row.referral_id for row in rows if row.referral_id is not None}
     if not ids:
         return {}
     return {r.id: r for r in db.session.scalars(select(Referral).where(Referral.id.in_(ids)))}
