@@ -159,11 +159,17 @@ def run_forever(app, echo=print):
     """The `flask scheduler` process: blocks until SIGTERM or SIGINT, then finishes the batch in hand."""
     check_settings(app.config)
     scheduler = build_scheduler(app)
+    stopping = []
 
     def stop(signum, frame):
         log.info("scheduler: signal %d, stopping after the current batch", signum)
         request_stop()
-        scheduler.shutdown(wait=True)
+        # Not scheduler.shutdown(wait=True) here: the handler runs on the main thread, the scheduler's own loop, which
+        # the signal may catch holding a lock (the scheduler's, or logging's while it writes a line) that a job ending
+        # in a worker thread needs; waiting for that job from here would wait forever (seen under load in CI).
+        if not stopping:
+            stopping.append(threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, name="scheduler-stop"))
+            stopping[0].start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -178,4 +184,6 @@ def run_forever(app, echo=print):
     jobs = ", ".join("%s every %gs" % (job.id, job.trigger.interval.total_seconds()) for job in scheduler.get_jobs())
     echo("scheduler started with jobs: %s" % jobs)
     scheduler.start()
+    for thread in stopping:
+        thread.join()  # every running job has finished its batch
     echo("scheduler stopped")
