@@ -98,16 +98,7 @@ def get_followup(user, followup_id, action="followup.read"):
     row = None
     if looks_like_id(followup_id):
         row = db.session.execute(
-            select(FollowUp, Referral)
-            .outerjoin(Referral, Referral.id == FollowUp.referral_id)
-            .outerjoin(Discharge, Discharge.id == FollowUp.discharge_id)
-            .where(
-                FollowUp.id == followup_id,
-                or_(
-                    and_(FollowUp.referral_id.is_not(None), policy.referral_visibility(user)),
-                    and_(FollowUp.discharge_id.is_not(None), policy.discharge_visibility(user)),
-                ),
-            )
+            visible_followups(user).add_columns(Referral).where(FollowUp.id == followup_id)
         ).first()
     if row is None:
         audit.record(action, "followup", str(followup_id)[:64], outcome="denied", user=user)
