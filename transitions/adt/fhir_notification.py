@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from fhirclient.models import fhirabstractbase, fhirelementfactory
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
@@ -152,17 +150,8 @@ def _store(raw, now, header, sender_organization_id):
         row.message_type, row.version = MESSAGE_TYPE, VERSION
         row.facility_id, row.control_id, row.trigger = header.facility_id, header.control_id, header.trigger
     if row.facility_id is None or row.control_id is None or not _may_speak_for(sender_organization_id, header):
-        db.session.add(row)
-        db.session.flush()
-        return row
-    row.message_key = KEY_PREFIX + message_key(row.facility_id, row.control_id)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        # The sender's retry (or the same message posted twice at once): that row is the message.
-        return db.session.scalar(select(AdtMessage).where(AdtMessage.message_key == row.message_key))
-    return row
+        return service.store_row(row, None)
+    return service.store_row(row, KEY_PREFIX + message_key(row.facility_id, row.control_id))
 
 
 def _may_speak_for(sender_organization_id, header):

@@ -105,16 +105,23 @@ def _store(raw, channel, now, header, sender_organization_id=None):
         row.trigger = header.trigger
         row.version = header.version
     if row.facility_id is None or row.control_id is None or not _may_speak_for(sender_organization_id, header):
+        return store_row(row, None)
+    return store_row(row, message_key(header.facility_id, header.control_id))
+
+
+def store_row(row, key):
+    """Add a message's row, flushed; under its key (None: a message that may claim none) a repeat is the row stored
+    first (another listener, the sender's retry), which is the message."""
+    if key is None:
         db.session.add(row)
         db.session.flush()
         return row
-    row.message_key = message_key(header.facility_id, header.control_id)
+    row.message_key = key
     try:
         with db.session.begin_nested():
             db.session.add(row)
     except IntegrityError:
-        # Another listener (or this sender's retry) stored it first: that row is the message.
-        return db.session.scalar(select(AdtMessage).where(AdtMessage.message_key == row.message_key))
+        return db.session.scalar(select(AdtMessage).where(AdtMessage.message_key == key))
     return row
 
 
