@@ -15,6 +15,7 @@ from transitions.adt import hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db
 from transitions.core.errors import DomainError
+from transitions.core.fhirmodels import model_issues
 from transitions.identity.models import HL7_FACILITY_KINDS, Organization
 
 CHANNEL = "fhir"
@@ -226,7 +227,8 @@ def _check_bundle(document):
     try:
         fhirelementfactory.FHIRElementFactory.instantiate("Bundle", document)
     except fhirabstractbase.FHIRValidationError as error:
-        path, message = next(_model_issues(error, "Bundle"), ("Bundle", str(error)))
+        issue = next(model_issues(error, "Bundle"), None)
+        path, message = (issue[0], _readable(issue[1])) if issue else ("Bundle", str(error))
         raise _refusal(_resource_path(document, path), "Not valid FHIR R4: %s" % message) from None
     message_header = _message_header(document)
     if message_header is None:
@@ -236,18 +238,6 @@ def _check_bundle(document):
     if not FHIR_ID.match(message_header["id"]):
         raise _refusal("MessageHeader.id", "MessageHeader.id must be a FHIR id: 1-64 letters, digits, '-' or '.'.")
     return message_header
-
-
-def _model_issues(error, path):
-    """fhirclient's nested complaints as (FHIRPath-ish element, message)."""
-    for inner in error.errors:
-        if isinstance(inner, fhirabstractbase.FHIRValidationError):
-            step = inner.path
-            if step and step.split(".")[-1].isdigit():
-                step = ".".join(step.split(".")[:-1]) + "[%s]" % step.split(".")[-1]
-            yield from _model_issues(inner, "%s.%s" % (path, step) if step else path)
-        else:
-            yield path, _readable(str(inner).split(" for <")[0].split(" in data for <")[0])
 
 
 def _readable(message):

@@ -6,6 +6,7 @@ from fhirclient.models import fhirabstractbase, fhirelementfactory
 from marshmallow import ValidationError
 
 from transitions.core import codes
+from transitions.core.fhirmodels import model_issues
 from transitions.fhir import extensions
 from transitions.fhir.outcome import FhirInvalid
 from transitions.referrals.schemas import ReferralInSchema
@@ -120,18 +121,7 @@ def _parse_strictly(kind, document, root):
     try:
         fhirelementfactory.FHIRElementFactory.instantiate(kind, document)
     except fhirabstractbase.FHIRValidationError as error:
-        raise FhirInvalid(list(_model_issues(error, root)) or [(root, str(error))]) from None
-
-
-def _model_issues(error, path):
-    for inner in error.errors:
-        if isinstance(inner, fhirabstractbase.FHIRValidationError):
-            step = inner.path
-            if step and step.split(".")[-1].isdigit():
-                step = ".".join(step.split(".")[:-1]) + "[%s]" % step.split(".")[-1]
-            yield from _model_issues(inner, "%s.%s" % (path, step) if step else path)
-        else:
-            yield path, str(inner).split(" for <")[0].split(" in data for <")[0]
+        raise FhirInvalid(list(model_issues(error, root)) or [(root, str(error))]) from None
 
 
 def _check_references(found):
