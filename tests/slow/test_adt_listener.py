@@ -245,6 +245,46 @@ def children_of(pid):
     return found
 
 
+def accepted_connections(pids, port):
+    """pid -> how many established TCP connections on the listening port it holds (from /proc)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(fields[9])
+    held = {}
+    for pid in pids:
+        inodes = set()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        held[pid] = len(inodes & established)
+    return held
+
+
+def test_connections_are_spread_over_the_listener_processes(app, api, world, db_url):
+    register_facility(app, world)
+    process, address, lines = start_listener(db_url, ADT_LISTENER_PROCESSES=2)
+    clients = []
+    try:
+        # A burst of sixteen senders, all connected before any sends: each process has its own socket on the port
+        # (SO_REUSEPORT), so the kernel spreads them; sharing one socket, one process accepted the whole burst.
+        clients = [socket.create_connection(address) for _ in range(16)]
+        time.sleep(0.5)
+        held = accepted_connections([process.pid, *children_of(process.pid)], address[1])
+        assert sum(held.values()) == 16 and min(held.values()) >= 1, held
+    finally:
+        for client in clients:
+            client.close()
+        stop_listener(process, lines)
+
+
 def test_several_listener_processes_share_one_port_and_stop_together(app, api, world, db_url):
     register_facility(app, world)
     referrals = [submit(api, world, patient=person(index)) for index in range(4)]

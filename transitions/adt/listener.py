@@ -368,29 +368,34 @@ async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, 
     await asyncio.to_thread(batcher.stop)
 
 
-def bind(host, port):
-    """The listening socket, bound before any process starts (port 0 picks a free port once, for all of them)."""
+def bind(host, port, reuse_port=False):
+    """A listening socket (port 0 picks a free port). With reuse_port, each process binds its own socket to the same
+    port (SO_REUSEPORT) and the kernel spreads new connections over them: sharing one socket, the process that woke
+    first accepted a whole burst of connections (asyncio accepts up to its backlog at once) and the others idled."""
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    listening = socket.create_server((host, port), family=family, backlog=512)
+    listening = socket.create_server((host, port), family=family, backlog=512, reuse_port=reuse_port)
     listening.setblocking(False)
     return listening
 
 
 def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=print, processes=None):
-    """Listen until SIGTERM or SIGINT, in `processes` processes sharing one socket (setting ADT_LISTENER_PROCESSES,
-    default 1): one process runs its Python on one core at a time, and storing and applying a message is mostly
-    Python, so a second process is what uses a second core. The first process forwards its stop to the others."""
+    """Listen until SIGTERM or SIGINT, in `processes` processes on one port (setting ADT_LISTENER_PROCESSES, default
+    1), each with its own socket (bind's reuse_port): one process runs its Python on one core at a time, and storing
+    and applying a message is mostly Python, so a second process is what uses a second core. The first process binds
+    first (port 0 picks the port all of them take) and forwards its stop to the others."""
     processes = processes or app.config["ADT_LISTENER_PROCESSES"]
-    listening = bind(host, port)
+    listening = bind(host, port, reuse_port=processes > 1)
     children = []
     for _ in range(processes - 1):
         pid = os.fork()
-        if pid == 0:  # a worker: its own event loop, threads and database connections (none are inherited)
+        if pid == 0:  # a worker: its own event loop, threads, socket and database connections (none are inherited)
             status = 1
             try:
+                own = bind(host, listening.getsockname()[1], reuse_port=True)
+                listening.close()
                 with app.app_context():
                     db.engine.dispose(close=False)
-                asyncio.run(serve(app, listening, idle_timeout, max_frame))
+                asyncio.run(serve(app, own, idle_timeout, max_frame))
                 status = 0
             except BaseException:
                 log.exception("ADT MLLP listener process %d failed", os.getpid())
