@@ -28,7 +28,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from transitions.adt import hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db, dialect_name
-from transitions.core.errors import DomainError
 from transitions.core.types import new_id
 
 log = logging.getLogger(__name__)
@@ -227,23 +226,11 @@ def _apply_all(items, savepoints=True):
 
 def _apply_one(item, row):
     """Apply one message in its savepoint: its Outcome, or None when it failed unexpectedly (rolled back)."""
-    savepoint = db.session.begin_nested()
     try:
-        outcome = service._apply(item.message, item.header, item.now, None, row.id)
-        savepoint.commit()
-    except hl7v2.Refusal as refusal:
-        savepoint.rollback()
-        outcome = service._refused(refusal)
-    except DomainError as error:
-        savepoint.rollback()
-        outcome = service.Outcome(
-            "error", "AE", "Not applied: %s" % service._why(error), service._field_of(error), hl7v2.APPLICATION_ERROR
-        )
+        return service.applied_in_savepoint(item.message, item.header, item.now, row.id)
     except Exception:
         log.exception("ADT message %s not applied; left received, unanswered (its retry applies it)", row.id)
-        savepoint.rollback()
         return None
-    return outcome
 
 
 def _apply_bare(item, row):

@@ -149,16 +149,21 @@ def _apply_stored(message_id, message, header, now, sender_organization_id=None,
     row = _claim(message_id)
     if row.state in runnable:
         row.attempts = (row.attempts or 0) + 1
-        try:
-            with db.session.begin_nested():
-                outcome = _apply(message, header, now, sender_organization_id, row.id)
-        except hl7v2.Refusal as refusal:
-            outcome = _refused(refusal)
-        except DomainError as error:
-            outcome = Outcome("error", "AE", "Not applied: %s" % _why(error), _field_of(error), hl7v2.APPLICATION_ERROR)
-        _finish(row, outcome, now)
+        _finish(row, applied_in_savepoint(message, header, now, row.id, sender_organization_id), now)
     db.session.commit()
     return Answer(stored_ack(row, message, header, now), row.ack_code, row)
+
+
+def applied_in_savepoint(message, header, now, message_id, sender_organization_id=None):
+    """The message applied in a savepoint of its own: its Outcome, or, rolled back to the savepoint, the Outcome of
+    the refusal (AR/AE) that stopped it. Anything else raised rolls back the savepoint and propagates."""
+    try:
+        with db.session.begin_nested():
+            return _apply(message, header, now, sender_organization_id, message_id)
+    except hl7v2.Refusal as refusal:
+        return _refused(refusal)
+    except DomainError as error:
+        return Outcome("error", "AE", "Not applied: %s" % _why(error), _field_of(error), hl7v2.APPLICATION_ERROR)
 
 
 def stored_ack(row, message, header, now):
