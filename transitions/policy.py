@@ -49,16 +49,11 @@ def visible_referrals(user):
     return select(Referral).where(referral_visibility(user))
 
 
-# For these roles, these visibility clauses (of this module) depend on the user's organization alone: a lookup
-# through them is built once per organization and reused, SQLAlchemy's cache key with it. A rule of these roles that
-# came to depend on anything else (as a case manager's does on the plan's payer ids) must leave this list.
+# For these roles, the visibility clauses in ORGANIZATION_SCOPED_VISIBILITY (below the functions) depend on the
+# user's organization alone: a lookup through them is built once per organization and reused, SQLAlchemy's cache key
+# with it. A rule of these roles that came to depend on anything else (as a case manager's does on the plan's payer
+# ids) must leave that set.
 ORGANIZATION_SCOPED_ROLES = ("admin", "discharge_planner")
-ORGANIZATION_SCOPED_VISIBILITY = (
-    "referral_visibility",
-    "discharge_visibility",
-    "offer_visibility",
-    "placement_visibility",
-)
 _LOOKUPS = {}
 _LOOKUPS_MAX = 4096
 
@@ -66,11 +61,7 @@ _LOOKUPS_MAX = 4096
 def _lookup_statement(user, model, visibility):
     """select(model) of the row with id :lookup_id among those visibility(user) selects."""
     key = None
-    if (
-        user.role in ORGANIZATION_SCOPED_ROLES
-        and visibility.__name__ in ORGANIZATION_SCOPED_VISIBILITY
-        and visibility.__module__ == __name__
-    ):
+    if user.role in ORGANIZATION_SCOPED_ROLES and visibility in ORGANIZATION_SCOPED_VISIBILITY:
         key = (model, visibility, user.role, user.organization_id)
         statement = _LOOKUPS.get(key)
         if statement is not None:
@@ -191,6 +182,11 @@ def offer_visibility(user):
     if user.role == "iop_coordinator":
         return Offer.program_id.in_(select(Program.id).where(Program.organization_id == user.organization_id))
     return Offer.referral_id.in_(select(Referral.id).where(referral_visibility(user)))
+
+
+ORGANIZATION_SCOPED_VISIBILITY = frozenset(
+    {referral_visibility, discharge_visibility, offer_visibility, placement_visibility}
+)
 
 
 def get_offer(user, offer_id, action="offer.read"):
