@@ -9,23 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.followups import submit
-from tests.support.hl7msgs import adt
+from tests.support.hl7msgs import adt, register
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db
 from transitions.identity.models import User
 from transitions.notify.models import Event
 
 HL7 = "application/hl7-v2"
-
-
-def register(api, world, org_key="hospital", facilities=("GENHOSP",)):
-    response = api.patch(
-        "/api/v1/organizations/%s" % world.orgs[org_key],
-        {"hl7_facility_ids": list(facilities)},
-        token=world.tokens["admin"],
-    )
-    assert response.status_code == 200, response.json
-    return response.json
 
 
 def send(api, world, raw, token="planner", content_type=HL7):

@@ -4,9 +4,8 @@ retries); a batch whose transaction fails is run again one message at a time, ap
 
 from sqlalchemy import func, select
 
-from tests.api.test_adt import register
 from tests.support.followups import person, submit
-from tests.support.hl7msgs import adt
+from tests.support.hl7msgs import adt, register
 from transitions.adt import batch, service
 from transitions.adt.models import AdtMessage
 from transitions.core.clock import utcnow

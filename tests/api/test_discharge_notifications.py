@@ -4,8 +4,9 @@ facility; another plan hears nothing."""
 
 from sqlalchemy import select
 
-from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge, register, send
+from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge, send
 from tests.support.followups import sweep
+from tests.support.hl7msgs import register
 from tests.support.smtp import SmtpServer
 from transitions import scheduler
 from transitions.core.db import db

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.followups import checks, submit, sweep
-from tests.support.hl7msgs import adt, in1
+from tests.support.hl7msgs import adt, in1, register
 from transitions import policy
 from transitions.adt import commands as adt_commands
 from transitions.adt.models import AdtMessage
@@ -24,15 +24,6 @@ from transitions.referrals.models import Referral
 HL7 = "application/hl7-v2"
 # The feed's clock: the evening of the discharge day (PV1-45 2026-12-02 in adt()'s default).
 AFTER_DISCHARGE = "2026-12-02T20:00:00Z"
-
-
-def register(api, world, org_key="hospital", facilities=("GENHOSP",)):
-    response = api.patch(
-        "/api/v1/organizations/%s" % world.orgs[org_key],
-        {"hl7_facility_ids": list(facilities)},
-        token=world.tokens["admin"],
-    )
-    assert response.status_code == 200, response.json
 
 
 def send(api, world, raw, token="planner"):

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tests.fhir.conftest import FHIR_JSON
 from tests.support.followups import submit
+from tests.support.hl7msgs import register
 from transitions.adt import commands as adt_commands
 from transitions.adt.models import AdtMessage
 from transitions.core.db import db
@@ -87,15 +88,6 @@ def notification(message_id="discharge-0001", discharged="2026-12-02T14:15:00-06
 
 def resource(bundle, kind):
     return next(entry["resource"] for entry in bundle["entry"] if entry["resource"]["resourceType"] == kind)
-
-
-def register(api, world, org_key="hospital", facilities=("GENHOSP",)):
-    response = api.patch(
-        "/api/v1/organizations/%s" % world.orgs[org_key],
-        {"hl7_facility_ids": list(facilities)},
-        token=world.tokens["admin"],
-    )
-    assert response.status_code == 200, response.json
 
 
 def post(fhir, body, who="planner"):

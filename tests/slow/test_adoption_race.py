@@ -9,9 +9,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge, register
+from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge
 from tests.conftest import on_postgres
 from tests.support import payloads
+from tests.support.hl7msgs import register
 from transitions.adt import hl7v2, service
 from transitions.core.db import db
 from transitions.discharges.models import Discharge

@@ -1,4 +1,5 @@
-"""HL7 v2 ADT messages for the ADT inbox tests, built as senders build them (segments joined by \\r)."""
+"""HL7 v2 ADT messages for the ADT inbox tests, built as senders build them (segments joined by \\r), and the
+registration of the facilities that send them."""
 
 
 def adt(
@@ -36,3 +37,14 @@ def in1(payer="acme-health", policy_number="ACM123456", set_id=1):
     """An IN1 segment: IN1-3 the insurance company id (a health plan's payer id), IN1-36 the policy number."""
     fields = ["IN1", str(set_id), "HMO", payer] + [""] * 32 + [policy_number]
     return "|".join(fields)
+
+
+def register(api, world, org_key="hospital", facilities=("GENHOSP",)):
+    """An admin sets the organization's HL7 facility ids (the sending facilities the feed accepts): its JSON."""
+    response = api.patch(
+        "/api/v1/organizations/%s" % world.orgs[org_key],
+        {"hl7_facility_ids": list(facilities)},
+        token=world.tokens["admin"],
+    )
+    assert response.status_code == 200, response.json
+    return response.json
