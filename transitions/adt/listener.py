@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
 MAX_FRAME = 1024 * 1024
 IDLE_TIMEOUT = 60.0
+# How long the first process waits for the others to serve before it says it listens with fewer.
+CHILDREN_START_TIMEOUT = 30.0
 # A worker's connection unused this long is given back to the pool, which pings it before the next batch.
 HOLD_IDLE = 5.0
 # Tests only: the crash-proof tests set it to make the process SIGKILL itself at one point of a message's handling,
@@ -346,8 +349,8 @@ class Listener:
         return True
 
 
-async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=None):
-    """Answer connections on the bound socket until SIGTERM or SIGINT."""
+async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=None, ready=None):
+    """Answer connections on the bound socket until SIGTERM or SIGINT; ready() is called once it accepts them."""
     fault = os.environ.get(FAULT_ENV)
     fault = fault if fault in FAULTS else None
     batcher = Batcher(app, fault, app.config["ADT_BATCH_WINDOW_MS"] / 1000.0, max(1, int(app.config["ADT_BATCH_MAX"])))
@@ -359,6 +362,8 @@ async def serve(app, listening, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if ready is not None:
+        ready()
     if echo is not None:
         bound = listening.getsockname()
         echo("ADT MLLP listener on %s:%d" % (bound[0], bound[1]))
@@ -378,32 +383,57 @@ def bind(host, port, reuse_port=False):
     return listening
 
 
+def wait_for_children(ready_read, expected, timeout):
+    """How many of the expected worker processes said they serve (one byte each on the pipe) within timeout; a worker
+    that fails before serving closes its end of the pipe unwritten, so the wait ends early when all are done."""
+    started = 0
+    deadline = time.monotonic() + timeout
+    while started < expected:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([ready_read], [], [], remaining)[0]:
+            break
+        chunk = os.read(ready_read, expected)
+        if not chunk:
+            break
+        started += len(chunk)
+    return started
+
+
 def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=print, processes=None):
     """Listen until SIGTERM or SIGINT, in `processes` processes on one port (setting ADT_LISTENER_PROCESSES, default
     1), each with its own socket (bind's reuse_port): one process runs its Python on one core at a time, and storing
     and applying a message is mostly Python, so a second process is what uses a second core. The first process binds
-    first (port 0 picks the port all of them take) and forwards its stop to the others."""
+    first (port 0 picks the port all of them take) and forwards its stop to the others. The line "ADT MLLP listener
+    on" is printed once every process serves: before that, the kernel hands new connections only to the sockets
+    already bound, so a burst sent on an early signal of readiness would all land on the first process."""
     processes = processes or app.config["ADT_LISTENER_PROCESSES"]
     listening = bind(host, port, reuse_port=processes > 1)
     children = []
+    ready_read, ready_write = os.pipe()
     for _ in range(processes - 1):
         pid = os.fork()
         if pid == 0:  # a worker: its own event loop, threads, socket and database connections (none are inherited)
             status = 1
             try:
+                os.close(ready_read)
                 own = bind(host, listening.getsockname()[1], reuse_port=True)
                 listening.close()
                 with app.app_context():
                     db.engine.dispose(close=False)
-                asyncio.run(serve(app, own, idle_timeout, max_frame))
+                asyncio.run(serve(app, own, idle_timeout, max_frame, ready=lambda: os.write(ready_write, b"+")))
                 status = 0
             except BaseException:
                 log.exception("ADT MLLP listener process %d failed", os.getpid())
             finally:
                 os._exit(status)
         children.append(pid)
+    os.close(ready_write)
+    started = wait_for_children(ready_read, len(children), CHILDREN_START_TIMEOUT)
+    os.close(ready_read)
     if processes > 1:
-        echo("ADT MLLP listener: %d processes" % processes)
+        if started < len(children):
+            log.error("ADT MLLP listener: only %d of %d processes started", started + 1, processes)
+        echo("ADT MLLP listener: %d processes" % (started + 1))
     try:
         asyncio.run(serve(app, listening, idle_timeout, max_frame, echo))
     finally:
