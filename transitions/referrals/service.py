@@ -181,7 +181,9 @@ def update_referral(user, referral, changes, now=None):
     _apply_fields(referral, changes)
     _check_coherent(referral)
     referral.updated_at = now or utcnow()
-    _flush_guarding_duplicates(referral)
+    if inspect(referral).attrs.patient_key.history.has_changes():
+        _flush_guarding_duplicates(referral)
+    # Else the row keeps the open referral's slot it holds: no other can collide, and the next flush writes it.
     record_event("referral.updated", referral=referral, subject=referral, actor=user, data={"fields": sorted(changes)})
     followup_plan.replan_referral(referral)
     return referral
