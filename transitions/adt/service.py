@@ -418,9 +418,17 @@ def _open_referral(organization, patient):
 
 def _referrals_of(organization, patient, statuses):
     """The organization's referrals for this patient: the same birth date and names compared as the duplicate-
-    referral rule compares them (case and spacing aside)."""
-    rows = db.session.scalars(
-        select(Referral)
+    referral rule compares them (case and spacing aside). Rows of the few columns the feed decides by, not referrals:
+    the command that acts on one reads it through the policy, as every entry point does."""
+    rows = db.session.execute(
+        select(
+            Referral.id,
+            Referral.given_name,
+            Referral.family_name,
+            Referral.status,
+            Referral.discharge_date,
+            Referral.created_at,
+        )
         .where(
             Referral.organization_id == organization.id,
             Referral.birth_date == patient.birth_date,
