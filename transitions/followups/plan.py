@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.orm.util import identity_key
 
 from transitions.core.clock import end_of_day, utcnow
 from transitions.core.db import db, dialect_name
@@ -173,22 +174,31 @@ def write_plans(referrals):
     return len(planned)
 
 
+# The plan as replan_referral reads it, locked: the few columns it decides by, as rows, not objects; unit-of-work
+# bookkeeping for three or four checks cost more than their statements (every discharge date an ADT feed sends).
+_PLAN_OF_REFERRAL = (
+    select(FollowUp.id, FollowUp.check, FollowUp.due_date, FollowUp.due_at, FollowUp.outcome, FollowUp.evidence)
+    .where(FollowUp.referral_id == bindparam("referral_id"))
+    .with_for_update()
+)
+# One check moved or closed: every changed column named, so one executemany carries both kinds of change.
+_CHANGE_CHECK = update(FollowUp.__table__).where(FollowUp.__table__.c.id == bindparam("row_id"))
+
+
 def replan_referral(referral):
     """Move the plan after an edit (discharge date, time zone or need); a moved check is judged afresh."""
     if referral.status == "cancelled":
         return 0
     target = target_plan(referral)
-    # Lock the plan so a sweep evaluating one of these rows right now finishes first.
-    existing = {
-        row.check: row
-        for row in db.session.scalars(select(FollowUp).where(FollowUp.referral_id == referral.id).with_for_update())
-    }
-    now, changed = utcnow(), 0
+    # Locked so a sweep evaluating one of these rows right now finishes first.
+    existing = {row.check: row for row in db.session.execute(_PLAN_OF_REFERRAL, {"referral_id": referral.id})}
+    now, changes = utcnow(), []
     for check, row in existing.items():
         if check not in target and row.outcome is None:
             # Kept, not deleted: outreach notes may hang off it.
-            row.outcome, row.evaluated_at, row.evidence = "not_applicable", now, {"reason": "not_in_plan"}
-            changed += 1
+            changes.append(
+                _check_change(row, row.due_date, row.due_at, "not_applicable", now, {"reason": "not_in_plan"})
+            )
     for check, due_date in target.items():
         due_at = end_of_day(due_date, referral.timezone)
         row = existing.get(check)
@@ -196,16 +206,33 @@ def replan_referral(referral):
             db.session.add(
                 FollowUp(referral_id=referral.id, check=check, due_date=due_date, due_at=due_at, created_at=now)
             )
-            changed += 1
+            changes.append(None)
         elif (
             row.due_date != due_date
             or row.due_at != due_at
             or (row.outcome == "not_applicable" and (row.evidence or {}).get("reason") == "not_in_plan")
         ):
-            row.due_date, row.due_at = due_date, due_at
-            row.outcome = row.evaluated_at = row.evidence = None
-            changed += 1
-    return changed
+            changes.append(_check_change(row, due_date, due_at, None, None, None))
+    moved = [change for change in changes if change is not None]
+    if moved:
+        db.session.execute(_CHANGE_CHECK, moved)
+        # A check of this plan the session holds as an object would now show the old row: it is read afresh.
+        for change in moved:
+            loaded = db.session.identity_map.get(identity_key(FollowUp, change["row_id"]))
+            if loaded is not None:
+                db.session.expire(loaded)
+    return len(changes)
+
+
+def _check_change(row, due_date, due_at, outcome, evaluated_at, evidence):
+    return {
+        "row_id": row.id,
+        "due_date": due_date,
+        "due_at": due_at,
+        "outcome": outcome,
+        "evaluated_at": evaluated_at,
+        "evidence": evidence,
+    }
 
 
 def close_pending(referral, reason="referral_cancelled"):
