@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
@@ -416,25 +416,32 @@ def _open_referral(organization, patient):
     return matches[0] if matches else None
 
 
+# Built once, its values bound: constructing the statement and its cache key cost as much as running it.
+_REFERRALS_OF_PATIENT = (
+    select(
+        Referral.id,
+        Referral.given_name,
+        Referral.family_name,
+        Referral.status,
+        Referral.discharge_date,
+        Referral.created_at,
+    )
+    .where(
+        Referral.organization_id == bindparam("organization_id"),
+        Referral.birth_date == bindparam("birth_date"),
+        Referral.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(Referral.created_at.desc(), Referral.id)
+)
+
+
 def _referrals_of(organization, patient, statuses):
     """The organization's referrals for this patient: the same birth date and names compared as the duplicate-
     referral rule compares them (case and spacing aside). Rows of the few columns the feed decides by, not referrals:
     the command that acts on one reads it through the policy, as every entry point does."""
     rows = db.session.execute(
-        select(
-            Referral.id,
-            Referral.given_name,
-            Referral.family_name,
-            Referral.status,
-            Referral.discharge_date,
-            Referral.created_at,
-        )
-        .where(
-            Referral.organization_id == organization.id,
-            Referral.birth_date == patient.birth_date,
-            Referral.status.in_(statuses),
-        )
-        .order_by(Referral.created_at.desc(), Referral.id)
+        _REFERRALS_OF_PATIENT,
+        {"organization_id": organization.id, "birth_date": patient.birth_date, "statuses": list(statuses)},
     ).all()
     given, family = _same_name(patient.given_name), _same_name(patient.family_name)
     return [row for row in rows if _same_name(row.given_name) == given and _same_name(row.family_name) == family]
