@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -180,6 +180,16 @@ class _Raised(Exception):
     """A message raised while its batch was applied without savepoints: the batch is to be applied again with them."""
 
 
+# The batch's stored rows, locked in id order; built once, as every batch runs it.
+_CLAIM = (
+    select(AdtMessage)
+    .where(AdtMessage.id.in_(bindparam("ids", expanding=True)))
+    .order_by(AdtMessage.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _apply_all(items, savepoints=True):
     """Claim the stored rows (locked, in id order), apply each runnable one once (in its own savepoint, or raising
     _Raised at the first message that raises when savepoints is False), write every message's state in one flush,
@@ -189,16 +199,7 @@ def _apply_all(items, savepoints=True):
     for item in items:
         item.ack = None  # set again below once this transaction has applied it
     ids = sorted({item.row_id for item in items})
-    rows = {
-        row.id: row
-        for row in db.session.scalars(
-            select(AdtMessage)
-            .where(AdtMessage.id.in_(ids))
-            .order_by(AdtMessage.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    }
+    rows = {row.id: row for row in db.session.scalars(_CLAIM, {"ids": ids})}
     session = db.session()
     transaction = session.get_transaction()
     applied = {}  # row id -> (the first item of the row, its Outcome, or None when it failed)
