@@ -151,11 +151,11 @@ def field(message, segment, number, repetition=1, component=1, subcomponent=1):
     return str(value).strip()
 
 
-def repetitions(message, segment, number):
-    """How many repetitions the field has (0 when it is absent)."""
+def repetitions(segment, number):
+    """How many repetitions the segment's field has (0 when it is absent)."""
     try:
-        value = message.segment(segment)[number]
-    except (KeyError, IndexError):
+        value = segment[number]
+    except IndexError:
         return 0
     if not str(value):
         return 0
@@ -194,40 +194,32 @@ def hl7_date(value, where, required=True):
 def patient(message):
     """The patient an ADT event is about: PID-5 (the first legal name, else the first), PID-7, PV1-2, and the
     coverage ids (PID-3 member ids, IN1-3 insurers, IN1-36 policy numbers)."""
-    for name in ("PID", "PV1"):
-        try:
-            message.segment(name)
-        except KeyError:
-            raise Refusal("AE", name, SEGMENT_SEQUENCE_ERROR, "The message has no %s segment." % name) from None
+    pid, pv1 = (_required(message, name) for name in ("PID", "PV1"))
     names = [
-        (field(message, "PID", 5, n, 1), field(message, "PID", 5, n, 2), field(message, "PID", 5, n, 7))
-        for n in range(1, repetitions(message, "PID", 5) + 1)
+        (segment_field(pid, 5, n, 1), segment_field(pid, 5, n, 2), segment_field(pid, 5, n, 7))
+        for n in range(1, repetitions(pid, 5) + 1)
     ]
     legal = [name for name in names if name[2] == "L"] or names
     family, given = (legal[0][0], legal[0][1]) if legal else ("", "")
     if not family or not given:
         raise Refusal("AE", "PID-5", REQUIRED_FIELD_MISSING, "PID-5 (the patient's family and given name) is missing.")
-    birth_date = hl7_date(field(message, "PID", 7), "PID-7")
-    pid3 = range(1, repetitions(message, "PID", 3) + 1)
-    member_ids = [field(message, "PID", 3, n) for n in pid3]
-    plan_member_ids = [
-        field(message, "PID", 3, n)
-        for n in pid3
-        if field(message, "PID", 3, n, 5).upper() in MEMBER_ID_TYPES and field(message, "PID", 3, n)
-    ]
+    birth_date = hl7_date(segment_field(pid, 7), "PID-7")
+    identifiers = [(segment_field(pid, 3, n), segment_field(pid, 3, n, 5)) for n in range(1, repetitions(pid, 3) + 1)]
+    member_ids = [value for value, _ in identifiers]
+    plan_member_ids = [value for value, kind in identifiers if kind.upper() in MEMBER_ID_TYPES and value]
     payer_ids, policy_numbers = [], []
     try:
         insurance = message.segments("IN1")
     except KeyError:
         insurance = []
     for segment in insurance:
-        payer_ids.append(_segment_field(segment, 3))
-        policy_numbers.append(_segment_field(segment, 36))
+        payer_ids.append(segment_field(segment, 3))
+        policy_numbers.append(segment_field(segment, 36))
     return Patient(
         given_name=given[:100],
         family_name=family[:100],
         birth_date=birth_date,
-        patient_class=field(message, "PV1", 2),
+        patient_class=segment_field(pv1, 2),
         member_ids=[value for value in member_ids + policy_numbers if value],
         payer_ids=[value for value in payer_ids if value],
         coverages=[(payer, number) for payer, number in zip(payer_ids, policy_numbers, strict=True) if payer],
@@ -235,9 +227,18 @@ def patient(message):
     )
 
 
-def _segment_field(segment, number):
+def _required(message, name):
+    """The message's first segment of this name, looked up once; AE when there is none."""
     try:
-        return str(segment.extract_field(1, number, 1, 1, 1)).strip()
+        return message.segment(name)
+    except KeyError:
+        raise Refusal("AE", name, SEGMENT_SEQUENCE_ERROR, "The message has no %s segment." % name) from None
+
+
+def segment_field(segment, number, repetition=1, component=1, subcomponent=1):
+    """One value of a segment already found, unescaped as field() does; "" when it is not there."""
+    try:
+        return str(segment.extract_field(1, number, repetition, component, subcomponent)).strip()
     except (KeyError, IndexError):
         return ""
 
