@@ -158,6 +158,7 @@ def create_referral(user, data, now=None):
     _apply_fields(referral, data)
     _check_coherent(referral)
     _insert_guarding_duplicates(referral)
+    # The referral's row is written either way (its INSERT, or the flush inside a savepoint), so its event is a row now.
     record_event(
         "referral.submitted",
         referral=referral,
@@ -165,6 +166,7 @@ def create_referral(user, data, now=None):
         actor=user,
         to_status="submitted",
         data={"referral_id": referral.id, "need": referral.need},
+        rows_written=True,
     )
     # The referral row is written: its plan goes in as one statement by write_plans, with no ORM object per check.
     followup_plan.write_plans([referral])
