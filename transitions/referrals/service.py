@@ -186,7 +186,14 @@ def update_referral(user, referral, changes, now=None):
     if inspect(referral).attrs.patient_key.history.has_changes():
         _flush_guarding_duplicates(referral)
     # Else the row keeps the open referral's slot it holds: no other can collide, and the next flush writes it.
-    record_event("referral.updated", referral=referral, subject=referral, actor=user, data={"fields": sorted(changes)})
+    record_event(
+        "referral.updated",
+        referral=referral,
+        subject=referral,
+        actor=user,
+        data={"fields": sorted(changes)},
+        rows_written=True,
+    )
     followup_plan.replan_referral(referral)
     return referral
 
@@ -203,7 +210,12 @@ def set_discharge_date(user, referral, discharge_date, now=None):
     referral.updated_at = now or utcnow()
     db.session.flush()
     record_event(
-        "referral.updated", referral=referral, subject=referral, actor=user, data={"fields": ["discharge_date"]}
+        "referral.updated",
+        referral=referral,
+        subject=referral,
+        actor=user,
+        data={"fields": ["discharge_date"]},
+        rows_written=True,
     )
     followup_plan.replan_referral(referral)
     return referral
