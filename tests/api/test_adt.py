@@ -9,13 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.followups import submit
-from tests.support.hl7msgs import adt, in1, register
+from tests.support.hl7msgs import adt, register
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db
-from transitions.discharges.models import DischargeReadmission
 from transitions.identity.models import User
 from transitions.notify.models import Event
-from transitions.offers.models import Readmission
 
 HL7 = "application/hl7-v2"
 
@@ -266,66 +264,6 @@ def test_an_admission_long_after_the_discharge_is_ignored(app, api, world, clock
     response = send(api, world, adt(trigger="A04", admitted="20270120"))
     assert response.status_code == 200
     assert stored(app)[0].state == "ignored"
-
-
-def admit_elsewhere(api, world, control_id, admitted, **overrides):
-    """An A01 of the same patient from the residential organization hospital2 (facility RESID), through its feed."""
-    message = adt(trigger="A01", control_id=control_id, facility="RESID", admitted=admitted, discharged="", **overrides)
-    return send(api, world, message, token="planner2")
-
-
-def test_an_admission_elsewhere_of_the_same_member_is_a_readmission_on_the_referral(app, api, world, clock):
-    register(api, world)
-    register(api, world, "hospital2", ("RESID",))
-    referral_id = submit(api, world)
-    assert send(api, world, adt(discharged="20261202")).status_code == 200
-    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
-    response = admit_elsewhere(api, world, "ELSE1", "202612090900")
-    assert response.status_code == 200, response.data
-    timeline = api.get("/api/v1/referrals/%s/timeline" % referral_id, token=world.tokens["planner"]).json["items"]
-    [readmitted] = [event for event in timeline if event["type"] == "referral.readmitted"]
-    assert readmitted["data"]["days_after_discharge"] == 7
-    assert readmitted["data"]["classification"] == "readmission_30"
-    with app.app_context():
-        [readmission] = db.session.scalars(select(Readmission).where(Readmission.referral_id == referral_id)).all()
-        assert readmission.facility == "hospital2 org"
-    # The admitting organization's inbox row names nothing of the other organization's, and its planner still
-    # cannot read the referral.
-    [row] = stored(app, control_id="ELSE1")
-    assert (row.state, row.referral_id) == ("processed", None)
-    assert "another organization" in row.reason
-    assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner2"]).status_code == 404
-
-
-def test_an_admission_elsewhere_is_not_matched_by_name_and_birth_date_alone(app, api, world, clock):
-    register(api, world)
-    register(api, world, "hospital2", ("RESID",))
-    referral_id = submit(api, world)
-    assert send(api, world, adt(discharged="20261202")).status_code == 200
-    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
-    assert admit_elsewhere(api, world, "ELSE1", "20261209", member_id="OTHER999").status_code == 200
-    assert admit_elsewhere(api, world, "ELSE2", "20261209", member_id="").status_code == 200
-    assert [row.state for row in stored(app, trigger="A01")] == ["ignored", "ignored"]
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Readmission)) == 0
-    status = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["status"]
-    assert status == "submitted"
-
-
-def test_an_admission_elsewhere_is_a_readmission_on_a_discharge_without_referral(app, api, world, clock):
-    register(api, world)
-    register(api, world, "hospital2", ("RESID",))
-    clock.now = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
-    assert send(api, world, adt(discharged="20261202", extra_segments=(in1(),))).status_code == 200
-    [discharge] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
-    clock.now = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
-    assert admit_elsewhere(api, world, "ELSE1", "20261204").status_code == 200
-    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
-    assert [(r["days_after_discharge"], r["classification"]) for r in detail["readmissions"]] == [(2, "transfer")]
-    with app.app_context():
-        [readmission] = db.session.scalars(select(DischargeReadmission)).all()
-        assert readmission.facility == "hospital2 org"
-    assert stored(app, control_id="ELSE1")[0].state == "processed"
 
 
 # ---------------------------------------------------------------- the admins' inbox

@@ -3,7 +3,6 @@ as the facility's ADT feed, and remember the ACK that answers it (a repeat is an
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, inspect, select
@@ -15,7 +14,7 @@ from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
 from transitions.discharges.models import patient_key
-from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
+from transitions.identity.models import HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
 from transitions.referrals import commands as referrals
@@ -32,6 +31,10 @@ ADMISSIONS = ("A01", "A04")
 READMISSION_WINDOW_DAYS = 30
 # Referrals an admission may be a readmission of: not cancelled, not already readmitted.
 READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
+# The acting user of every change an ADT feed makes: one per facility organization, a discharge planner of it (so
+# the same policy that lets its planners change a referral lets the feed), never able to sign in (inactive, a token
+# nobody holds, no password). Its address is what the timeline shows as the actor.
+FEED_EMAIL = "adt-feed+%s@hl7.invalid"
 # session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
 # transaction, so each message of the batch after the first takes them from there instead of a query.
 MEMO = "adt_memo"
@@ -398,7 +401,7 @@ def _readmission_after_discharge(patient, organization, admitted_on, now):
         if 0 <= (admitted_on - discharge.discharge_date).days <= READMISSION_WINDOW_DAYS
     ]
     if not candidates:
-        return _readmission_elsewhere(patient, organization, admitted_on, now)
+        return Outcome("ignored", "AA", "No discharge of this patient from this facility in the 30 days before.")
     discharge = candidates[0]  # the latest discharge (discharges_of_patient's order)
     _, days = discharges.record_readmission(feed_actor(organization), discharge, admitted_on, organization.name, now)
     return Outcome(
@@ -406,59 +409,6 @@ def _readmission_after_discharge(patient, organization, admitted_on, now):
         "AA",
         "A readmission %d days after the discharge without referral %s was recorded." % (days, discharge.id),
     )
-
-
-def _readmission_elsewhere(patient, organization, admitted_on, now):
-    """An admission of a plan member whom another organization discharged within 30 days: the readmission recorded on
-    that organization's referral, else on its discharge without referral (the latest discharge of the two). Across
-    organizations name and birth date are not enough: the member id (PID-3 member ids, IN1-36) must agree too. The
-    outcome names no referral or discharge of the other organization."""
-    member_ids = sorted({*patient.plan_member_ids, *(number for _, number in patient.coverages if number)})
-    if not member_ids:
-        return Outcome(
-            "ignored",
-            "AA",
-            "No discharge of this patient from this facility in the 30 days before, and no member id to match one "
-            "from another organization by.",
-        )
-    since = admitted_on - timedelta(days=READMISSION_WINDOW_DAYS)
-    referral = db.session.execute(
-        _MEMBER_REFERRAL_ELSEWHERE,
-        {
-            "member_ids": member_ids,
-            "patient_key": patient_key(patient.given_name, patient.family_name, patient.birth_date),
-            "organization_id": organization.id,
-            "statuses": list(READMITTABLE),
-            "since": since,
-            "until": admitted_on,
-        },
-    ).first()
-    discharge = discharges.member_discharge_elsewhere(organization, patient, member_ids, since, admitted_on)
-    feed, facility = feed_actor(organization), organization.name
-    if referral is not None and (discharge is None or referral.discharge_date >= discharge.discharge_date):
-        _, days = offers.record_reported_admission(feed, referral.id, admitted_on, facility, now)
-    elif discharge is not None:
-        _, days = discharges.record_readmission(feed, discharge, admitted_on, facility, now)
-    else:
-        return Outcome("ignored", "AA", "No discharge of this plan member in the 30 days before, here or elsewhere.")
-    return Outcome(
-        "processed", "AA", "A readmission %d days after another organization's discharge was recorded." % days
-    )
-
-
-# The member's latest referral of another organization discharged in the window (an admission's readmission).
-_MEMBER_REFERRAL_ELSEWHERE = (
-    select(Referral.id, Referral.discharge_date)
-    .where(
-        Referral.member_id.in_(bindparam("member_ids", expanding=True)),
-        Referral.patient_key == bindparam("patient_key"),
-        Referral.organization_id != bindparam("organization_id"),
-        Referral.status.in_(bindparam("statuses", expanding=True)),
-        Referral.discharge_date.between(bindparam("since"), bindparam("until")),
-    )
-    .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
-    .limit(1)
-)
 
 
 def _open_referral(organization, patient):
@@ -508,7 +458,7 @@ def _in_session(row):
 
 def feed_actor(organization):
     """The organization's ADT feed user (made on first use; a concurrent first use finds the other's)."""
-    email = ADT_FEED_EMAIL % organization.id
+    email = FEED_EMAIL % organization.id
     memo = db.session.info.get(MEMO)
     if memo is not None and _in_session(memo.get(("feed", email))):
         return memo["feed", email]

@@ -162,24 +162,6 @@ def discharges_of_patient(organization, patient):
     ).all()
 
 
-def member_discharge_elsewhere(organization, patient, member_ids, since, until):
-    """The latest discharge without referral (not adopted) of this patient by another organization between since and
-    until, whose member id is one of member_ids; None if there is none."""
-    key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
-    return db.session.scalars(
-        select(Discharge)
-        .where(
-            Discharge.member_id.in_(member_ids),
-            Discharge.patient_key == key,
-            Discharge.organization_id != organization.id,
-            Discharge.adopted_by_referral_id.is_(None),
-            Discharge.discharge_date.between(since, until),
-        )
-        .order_by(Discharge.discharge_date.desc(), Discharge.id)
-        .limit(1)
-    ).first()
-
-
 def record_readmission(actor, discharge, admitted_on, facility, now):
     """An admission of a discharged member (ADT A01/A04): (row, days after discharge), classified as a referral's
     readmission is (days 0-2 a transfer, 3-30 a 30-day readmission, which fails followup_30). The same day twice is

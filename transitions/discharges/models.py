@@ -51,8 +51,6 @@ class Discharge(db.Model):
     __table_args__ = (
         # One discharge per facility organization, patient and day: a message sent twice, or reprocessed, adds none.
         Index("uq_discharges_patient_day", "organization_id", "patient_key", "discharge_date", unique=True),
-        # An admission another organization's feed reports finds the member's discharges by member id.
-        Index("ix_discharges_member", "member_id"),
     )
 
     @property

@@ -8,7 +8,7 @@ lets the service make the change under the referral lock, a lost database race a
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
-from transitions.core.errors import NotFound, ValidationFailed
+from transitions.core.errors import ValidationFailed
 from transitions.directory.models import Track
 from transitions.offers import placements, service
 from transitions.referrals.models import Referral
@@ -101,17 +101,3 @@ def record_readmission(actor, referral_id, admitted_on, facility, now):
     policy.RECORD_READMISSION.require(actor, referral)
     with races_as_conflicts():
         return placements.record_readmission(actor, referral.id, admitted_on, facility, now)
-
-
-def record_reported_admission(feed, referral_id, admitted_on, facility, now):
-    """A readmission another organization's ADT feed reports: its admission of the same plan member as this
-    referral's patient (the feed matched them); returns (readmission row, days after discharge). The feed cannot
-    read the referral: the lookup is by the id the match found, the policy allows feeds only, and the act is audited
-    as a planner's report is."""
-    referral = db.session.get(Referral, referral_id)
-    if referral is None:
-        raise NotFound("No such referral.")
-    policy.REPORT_ADMISSION.require(feed, referral)
-    audit.record("referral.readmission", "referral", referral.id, user=feed)
-    with races_as_conflicts():
-        return placements.record_readmission(feed, referral.id, admitted_on, facility, now)

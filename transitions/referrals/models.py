@@ -77,8 +77,6 @@ class Referral(db.Model):
         # referrals reads that page, not every referral of the organization (tests/slow/test_query_plans.py).
         Index("ix_referrals_organization_created", "organization_id", "created_at", "id"),
         Index("ix_referrals_payer_created", "payer_id", "created_at", "id"),
-        # An admission another organization's feed reports finds the member's referrals by member id.
-        Index("ix_referrals_member", "member_id"),
     )
 
     @property
