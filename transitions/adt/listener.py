@@ -383,9 +383,25 @@ def bind(host, port, reuse_port=False):
     return listening
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(0)
+
+
+def _tell_ready(ready_write):
+    """A worker's word that it serves: one byte on the pipe, then its end closed, so the first process sees the end
+    of the pipe once every worker has answered or died. The first process may have stopped waiting already."""
+    try:
+        os.write(ready_write, b"+")
+    except OSError:
+        pass
+    finally:
+        os.close(ready_write)
+
+
 def wait_for_children(ready_read, expected, timeout):
     """How many of the expected worker processes said they serve (one byte each on the pipe) within timeout; a worker
-    that fails before serving closes its end of the pipe unwritten, so the wait ends early when all are done."""
+    that fails before serving closes its end of the pipe unwritten (it exits), so the wait ends as soon as every
+    worker has either answered or died."""
     started = 0
     deadline = time.monotonic() + timeout
     while started < expected:
@@ -410,6 +426,9 @@ def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=pr
     listening = bind(host, port, reuse_port=processes > 1)
     children = []
     ready_read, ready_write = os.pipe()
+    # Until the event loop takes SIGTERM over, it ends the process through the finally below (its workers stopped),
+    # not at once with them left running on the port.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     for _ in range(processes - 1):
         pid = os.fork()
         if pid == 0:  # a worker: its own event loop, threads, socket and database connections (none are inherited)
@@ -420,7 +439,9 @@ def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=pr
                 listening.close()
                 with app.app_context():
                     db.engine.dispose(close=False)
-                asyncio.run(serve(app, own, idle_timeout, max_frame, ready=lambda: os.write(ready_write, b"+")))
+                asyncio.run(serve(app, own, idle_timeout, max_frame, ready=lambda: _tell_ready(ready_write)))
+                status = 0
+            except SystemExit:  # stopped before it served (_exit_on_sigterm)
                 status = 0
             except BaseException:
                 log.exception("ADT MLLP listener process %d failed", os.getpid())
@@ -428,13 +449,13 @@ def run(app, host, port, idle_timeout=IDLE_TIMEOUT, max_frame=MAX_FRAME, echo=pr
                 os._exit(status)
         children.append(pid)
     os.close(ready_write)
-    started = wait_for_children(ready_read, len(children), CHILDREN_START_TIMEOUT)
-    os.close(ready_read)
-    if processes > 1:
-        if started < len(children):
-            log.error("ADT MLLP listener: only %d of %d processes started", started + 1, processes)
-        echo("ADT MLLP listener: %d processes" % (started + 1))
     try:
+        started = wait_for_children(ready_read, len(children), CHILDREN_START_TIMEOUT)
+        os.close(ready_read)
+        if processes > 1:
+            if started < len(children):
+                log.error("ADT MLLP listener: only %d of %d processes started", started + 1, processes)
+            echo("ADT MLLP listener: %d processes" % (started + 1))
         asyncio.run(serve(app, listening, idle_timeout, max_frame, echo))
     finally:
         for pid in children:
