@@ -21,9 +21,11 @@ def record_event(
     """Append an event; the caller's transaction commits it together with the change it describes.
 
     Without rows_written the event joins the session and is returned: it may name objects not flushed yet, and the
-    next flush writes them first. With it (the caller has already written the rows the event names) the event is one
-    Core INSERT now and None is returned: the unit of work's flush of that single object was a tenth of a new
-    referral's work. One function either way, so every event's columns are decided in one place."""
+    next flush writes them first. With it (the rows the event names exist in the database already; changes to them
+    may still be pending) the event is one Core INSERT now and None is returned: the unit of work's flush of that
+    single object was a tenth of a new referral's work. The INSERT autoflushes the session first, so an event still
+    pending from earlier in the transaction keeps the lower seq the timeline and the outbox order by
+    (tests/api/test_event_log.py)."""
     values = {
         "type": event_type,
         "referral_id": referral.id if referral is not None else None,
