@@ -6,8 +6,8 @@ hospital with facility id BENCHHOSP, a plan, N open referrals), then runs `liste
 apply through the referral command, commit, ACKs: everything the listener does per batch but the socket) in one
 process under callgrind with instrumentation off; for each counted batch this script zeroes the counters, switches
 instrumentation on, has the process handle one batch of new A03s, switches it off and dumps. Every A03 changes its
-referral's discharge date (bench/adt.py's messages, numbered on from the last batch), so each does the full work.
-Reported: the median of --repeat batches, divided by the batch size. PostgreSQL's own work is not counted.
+referral's discharge date (bench/adt.py's messages, numbered on across batches and processes), so each does the full
+work. Reported: the median of --repeat batches, divided by the batch size. PostgreSQL's own work is not counted.
 
     .venv/bin/python bench/adt_instructions.py              # the product at this checkout
     .venv/bin/python bench/adt_instructions.py --repo DIR   # the product code of another tree (a baseline copy)
@@ -28,8 +28,9 @@ from common import REPO_DIR, RESULTS_DIR, create_database, database_url, drop_da
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def serve(url, referrals):
-    """The measured side: one batch of new A03s per line read from stdin, "done" after each."""
+def serve(url, referrals, start):
+    """The measured side: one batch of new A03s per line read from stdin (numbered on from start), "done" after
+    each."""
     import adt as bench_adt
 
     sys.path.insert(0, os.getcwd())  # the measured tree (the process runs in it), before the one adt.py put first
@@ -38,7 +39,7 @@ def serve(url, referrals):
     from transitions.core.clock import utcnow
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    numbers = bench_adt.Numbers()
+    numbers = bench_adt.Numbers(start)
     print("ready", flush=True)
     for line in sys.stdin:
         frames = [(bench_adt.a03(numbers.take(), referrals)[0], utcnow()) for _ in range(int(line))]
@@ -46,14 +47,17 @@ def serve(url, referrals):
         print("done", flush=True)
 
 
-def count_batches(url, referrals, repo, batch, warmup, repeat):
-    """Median instructions per message over `repeat` counted batches of `batch` messages, after `warmup` batches."""
+def count_batches(url, referrals, repo, batch, warmup, repeat, start):
+    """Median instructions per message over `repeat` counted batches of `batch` messages, after `warmup` batches; the
+    messages numbered from start (each process goes on from the last one's numbers: a number sent before would be a
+    repeat, acknowledged without any work)."""
     from instructions import total_instructions
 
     out_dir = tempfile.mkdtemp(prefix="callgrind-adt-")
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     command += ["--callgrind-out-file=%s" % os.path.join(out_dir, "callgrind.%p")]
     command += [sys.executable, os.path.abspath(__file__), "--serve", url, "--referrals", str(referrals)]
+    command += ["--start", str(start)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, BENCH_DIR]))
     process = subprocess.Popen(
         command, cwd=repo, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -100,9 +104,10 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="batches of each size before counting")
     parser.add_argument("--repeat", type=int, default=3, help="batches counted; the median is reported")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(args.serve, args.referrals)
+        return serve(args.serve, args.referrals, args.start)
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("valgrind (Debian package valgrind) is needed for instruction counts")
     import adt as bench_adt
@@ -115,8 +120,10 @@ def main(argv=None):
     try:
         bench_adt.seed(url, args.referrals)
         results = {"repo": os.path.abspath(args.repo), "referrals": args.referrals, "batches": {}}
+        start = 0
         for batch in args.batches:
-            counted = count_batches(url, args.referrals, args.repo, batch, args.warmup, args.repeat)
+            counted = count_batches(url, args.referrals, args.repo, batch, args.warmup, args.repeat, start)
+            start += batch * (args.warmup + args.repeat)
             results["batches"][batch] = counted
             log("batch of %d: %.2f M instructions a message" % (batch, counted["median"] / 1e6))
     finally:
