@@ -124,6 +124,23 @@ def test_second_open_referral_for_same_patient_names_the_first(api, world):
     assert create(api, world).status_code == 201
 
 
+def test_changing_a_referrals_patient_to_one_with_an_open_referral_names_it(api, world):
+    first = create(api, world).json
+    second = create(api, world, patient={"given_name": "Ana"}).json
+    patient = {**payloads.referral()["patient"], "given_name": "MARIA "}
+    moved = api.patch("/api/v1/referrals/%s" % second["id"], {"patient": patient}, token=world.tokens["planner"])
+    assert moved.status_code == 409, moved.json
+    assert moved.json["existing_referral_id"] == first["id"]
+    # The same patient spelled otherwise, or another change that keeps the patient, is no duplicate of itself.
+    patient = {**payloads.referral()["patient"], "given_name": "ana"}
+    kept = api.patch("/api/v1/referrals/%s" % second["id"], {"patient": patient}, token=world.tokens["planner"])
+    assert kept.status_code == 200, kept.json
+    dated = api.patch(
+        "/api/v1/referrals/%s" % second["id"], {"discharge_date": "2026-12-05"}, token=world.tokens["planner"]
+    )
+    assert dated.status_code == 200, dated.json
+
+
 def test_list_filters_and_pagination(api, world, clock):
     ids = []
     for index in range(5):
