@@ -8,11 +8,10 @@ The listener runs with a batch window (ADT_BATCH_WINDOW_MS), so frames sent at t
 import signal
 import threading
 
-import pytest
 from hl7.client import MLLPClient
 from sqlalchemy import func, select
 
-from tests.slow.test_adt_kill import start_doomed_listener
+from tests.slow.test_adt_kill import KILL_POINTS, start_doomed_listener
 from tests.slow.test_adt_listener import (
     discharge_date,
     msa_of,
@@ -130,11 +129,7 @@ def test_a_bad_message_in_a_batch_answers_for_itself_only(app, api, world, db_ur
     }
 
 
-@pytest.mark.parametrize(
-    ("fault", "state_after_kill"),
-    [("after-store", "received"), ("before-ack", "processed")],
-    ids=["killed-after-store", "killed-before-ack"],
-)
+@KILL_POINTS
 def test_a_batch_killed_before_its_acks_loses_nothing_and_the_retries_apply_once(
     app, api, world, db_url, monkeypatch, fault, state_after_kill
 ):

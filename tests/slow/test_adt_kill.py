@@ -60,11 +60,16 @@ def stored(app):
         ]
 
 
-@pytest.mark.parametrize(
+# Where a doomed listener kills itself, and the state its message is left in: stored and not applied, or applied and
+# committed but not answered.
+KILL_POINTS = pytest.mark.parametrize(
     ("fault", "state_after_kill"),
     [("after-store", "received"), ("before-ack", "processed")],
     ids=["killed-after-store", "killed-before-ack"],
 )
+
+
+@KILL_POINTS
 def test_a_listener_killed_before_its_ack_loses_nothing_and_the_retry_applies_once(
     app, api, world, registered_referral, db_url, fault, state_after_kill
 ):
