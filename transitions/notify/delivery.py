@@ -229,6 +229,9 @@ def message_for(delivery_id):
     )
 
 
+DEADLINE_MISSED = "timed out: no complete answer within the %g s deadline"
+
+
 def post(message, settings, expires_at, signed_at=None):
     """One attempt, over by `expires_at` (a time.monotonic() value) whatever the receiver does.
 
@@ -239,7 +242,7 @@ def post(message, settings, expires_at, signed_at=None):
     try:
         outcome = deadline.call(expires_at, attempt, message, settings, signed_at)
     except deadline.DeadlineExceeded:
-        outcome = Outcome(error="timed out: no complete answer within the %g s deadline" % settings.deadline)
+        outcome = Outcome(error=DEADLINE_MISSED % settings.deadline)
     except Exception as error:  # a bug must cost one attempt, not the run (and the other endpoints' deliveries)
         log.exception("webhook delivery %s: unexpected error", message.delivery_id)
         outcome = Outcome(error=short_error(error))
@@ -260,7 +263,8 @@ def attempt(message, settings, signed_at=None):
     headers = signed_headers(message, signed_at or datetime.now(UTC))
     # Each connect and read is bounded too, by no more than what is left of the deadline.
     running = deadline.current()
-    timeout = max(0.001, min(settings.timeout, running.remaining() if running else settings.timeout))
+    left = running.remaining() if running else settings.timeout
+    timeout = max(0.001, min(settings.timeout, left))
     with ssrf.http_session(settings.allow_private) as session:
         try:
             response = session.post(
@@ -275,6 +279,10 @@ def attempt(message, settings, signed_at=None):
             refusal = ssrf.refusal_in(error)
             if refusal is not None:
                 return Outcome(error="refused: %s" % refusal.refusal, refused=True)
+            if isinstance(error, requests.Timeout) and left < settings.timeout:
+                # The bound was what was left of the deadline, so the deadline ended the attempt, whichever of the
+                # socket's timeout and the deadline's watchdog noticed first: the same outcome either way.
+                return Outcome(error=DEADLINE_MISSED % settings.deadline)
             return Outcome(error=short_error(error))
         # The receiver's body is neither read nor kept: it is not ours to store.
         response.close()
