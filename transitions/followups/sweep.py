@@ -14,10 +14,11 @@ from flask import current_app
 from sqlalchemy import bindparam, insert, select, text
 
 from transitions.core.db import db, dialect_name
-from transitions.core.types import UTCDateTime, new_id
+from transitions.core.types import UTCDateTime
 from transitions.followups.checks import evaluate
 from transitions.followups.facts import load_discharge_facts, load_discharge_subjects, load_facts, load_subjects
 from transitions.followups.models import FollowUp
+from transitions.notify.events import event_values
 from transitions.notify.models import Event
 
 
@@ -101,19 +102,14 @@ def missed_event(row, now):
     data = {"followup_id": row.id, "referral_id": row.referral_id, "check": row.check}
     if row.discharge_id:
         data["discharge_id"] = row.discharge_id
-    return {
-        "id": new_id(),
-        "type": "followup.missed",
-        "referral_id": row.referral_id,
-        "subject_type": "followup",
-        "subject_id": row.id,
-        "actor_user_id": None,
-        "actor_org_id": None,
-        "from_status": None,
-        "to_status": None,
-        "created_at": now,
-        "data": data,
-    }
+    return event_values(
+        "followup.missed",
+        referral_id=row.referral_id,
+        subject_type="followup",
+        subject_id=row.id,
+        data=data,
+        created_at=now,
+    )
 
 
 def _store_outcomes(judged, now):

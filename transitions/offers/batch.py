@@ -9,28 +9,12 @@ from transitions.core.clock import rfc3339, utcnow
 from transitions.core.db import db
 from transitions.core.errors import DomainError
 from transitions.core.types import new_id
+from transitions.notify.events import event_values
 from transitions.notify.models import Event
 from transitions.offers.ledger import add_seat_change, add_seats_in_bulk, lock_referrals, lock_tracks
 from transitions.offers.models import Offer
 from transitions.offers.service import check_new_offer, offer_ttl
 from transitions.referrals.states import ensure_transition
-
-
-def _event_row(event_type, referral_id, subject_type, subject_id, actor, data, from_status=None, to_status=None):
-    """An events row as record_event writes it, for a multi-row insert."""
-    return {
-        "id": new_id(),
-        "type": event_type,
-        "referral_id": referral_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "actor_user_id": actor.id if actor is not None else None,
-        "actor_org_id": actor.organization_id if actor is not None else None,
-        "from_status": from_status,
-        "to_status": to_status,
-        "data": data,
-        "created_at": utcnow(),
-    }
 
 
 def _due_offers_to_close(referral_ids, track_ids, now):
@@ -124,13 +108,12 @@ def create_offers(actor, pairs, now=None):
         for row in closing:
             add_seat_change(changes, row.track_id, held=-1)
             events.append(
-                _event_row(
+                event_values(
                     "offer.expired",
-                    row.referral_id,
-                    "offer",
-                    row.id,
-                    None,
-                    {
+                    referral_id=row.referral_id,
+                    subject_type="offer",
+                    subject_id=row.id,
+                    data={
                         "offer_id": row.id,
                         "referral_id": row.referral_id,
                         "track_id": row.track_id,
@@ -167,14 +150,26 @@ def create_offers(actor, pairs, now=None):
         if referral.status != "offered":
             ensure_transition(referral, "offered")
             events.append(
-                _event_row(
-                    "referral.offered", referral.id, "referral", referral.id, actor, data, referral.status, "offered"
+                event_values(
+                    "referral.offered",
+                    referral_id=referral.id,
+                    subject_type="referral",
+                    subject_id=referral.id,
+                    actor=actor,
+                    from_status=referral.status,
+                    to_status="offered",
+                    data=data,
                 )
             )
             referral.status = "offered"
         events.append(
-            _event_row(
-                "offer.created", referral.id, "offer", offer_id, actor, dict(data, expires_at=rfc3339(expires_at))
+            event_values(
+                "offer.created",
+                referral_id=referral.id,
+                subject_type="offer",
+                subject_id=offer_id,
+                actor=actor,
+                data=dict(data, expires_at=rfc3339(expires_at)),
             )
         )
     connection = db.session.connection()
