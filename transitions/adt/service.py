@@ -379,6 +379,15 @@ def _followed_coverage(patient):
 def _admission(message, organization, now):
     patient = hl7v2.patient(message)
     admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44")
+    if organization.kind == "hospital" and patient.patient_class != "I":
+        # An A04 registers emergency and outpatient visits too: a visit to the emergency room is not a readmission,
+        # and recording one would end the patient's placement. The same rule as for discharges (apply_discharge).
+        return Outcome(
+            "ignored",
+            "AA",
+            "Patient class %r: only inpatient (I) hospital admissions are readmissions."
+            % (patient.patient_class or ""),
+        )
     candidates = [
         referral
         for referral in _referrals_of(organization, patient, READMITTABLE)
