@@ -226,6 +226,20 @@ def test_a_body_that_is_not_hl7_is_a_400_and_still_kept(app, api, world):
     assert row.state == "rejected" and row.raw == b"hello, this is not HL7"
 
 
+# The parser asserts on these encoding characters (MSH-2 repeats its component separator) or an MSH with no fields.
+MALFORMED_HEADERS = [b"MSH|^^\\&|EPIC|GENHOSP|T|P|20261202||ADT^A03|X1|P|2.5\rPID|1\r", b"MSH|\rPID|1||MRN1\r"]
+
+
+@pytest.mark.parametrize("raw", MALFORMED_HEADERS)
+def test_a_header_the_parser_cannot_read_is_a_400_and_still_kept(app, api, world, raw):
+    register(api, world)
+    response = send(api, world, raw)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    [row] = stored(app)
+    assert row.state == "rejected" and row.raw == raw
+
+
 def test_the_feed_refuses_other_media_types_roles_and_strangers(app, api, world):
     assert send(api, world, adt(), content_type="application/json").status_code == 415
     assert send(api, world, adt(), token="coordinator").status_code == 403

@@ -102,3 +102,16 @@ def test_a_batch_that_cannot_be_stored_stores_each_message_alone(app, api, world
     stored, updates = state(app)
     assert stored == {"B0": ("processed", 1), "B1": ("processed", 1), None: ("rejected", 0)}
     assert updates == 2
+
+
+def test_a_header_the_parser_cannot_read_is_answered_ar_and_leaves_the_batch_alone(app, api, world):
+    register(api, world)
+    submit(api, world, patient=person(0))
+    malformed = b"MSH|^^\\&|EPIC|GENHOSP|T|P|20261202||ADT^A03|X1|P|2.5\rPID|1\r"
+    good, bad = frames(1)[0], (malformed, utcnow())
+    answers = receive(app, [good, bad])
+    assert msa(answers[0]) == ["AA", "B0"]
+    assert msa(answers[1])[0] == "AR"
+    stored, updates = state(app)
+    assert stored == {"B0": ("processed", 1), None: ("rejected", 0)}
+    assert updates == 1

@@ -7,7 +7,6 @@ from dataclasses import field as dataclass_field
 from datetime import date, datetime
 
 import hl7
-from hl7.exceptions import ParseException
 
 # MSH-18 character sets we decode (HL7 table 0211); no MSH-18 means UTF-8, which ASCII senders also satisfy.
 CHARSETS = {
@@ -125,15 +124,17 @@ def parse(raw):
     try:
         message = hl7.parse(text)
         message.segment("MSH")
-    except (ParseException, KeyError, IndexError, ValueError) as error:
-        raise NotHl7("The body is not an HL7 v2 message (%s)." % error) from None
-    header = Header(
-        facility_id=_facility(message),
-        control_id=field(message, "MSH", 10)[:200] or None,
-        message_type=field(message, "MSH", 9)[:10] or None,
-        trigger=field(message, "MSH", 9, component=2)[:10] or None,
-        version=field(message, "MSH", 12)[:10] or None,
-    )
+        header = Header(
+            facility_id=_facility(message),
+            control_id=field(message, "MSH", 10)[:200] or None,
+            message_type=field(message, "MSH", 9)[:10] or None,
+            trigger=field(message, "MSH", 9, component=2)[:10] or None,
+            version=field(message, "MSH", 12)[:10] or None,
+        )
+    except Exception as error:
+        # Whatever the parser raises (it asserts on some malformed encoding characters, "MSH|^^\&|"), the bytes are
+        # not a message we can read: stored and answered AR like any other, never a crash of the listener.
+        raise NotHl7("The body is not an HL7 v2 message (%s)." % (str(error) or type(error).__name__)) from None
     return text, message, header
 
 
