@@ -271,38 +271,59 @@ def test_a01_within_30_days_of_the_discharge_is_a_readmission(app, api, world, c
     assert stored(app, control_id="MSG0002")[0].state == "processed"
 
 
-@pytest.mark.parametrize("patient_class", ["E", "O", ""])
-def test_an_emergency_or_outpatient_visit_to_a_hospital_is_not_a_readmission(app, api, world, clock, patient_class):
-    register(api, world)
-    referral_id = submit(api, world)
-    assert send(api, world, adt(discharged="20261202")).status_code == 200
+@pytest.mark.parametrize(
+    "org_key, facility, token, patient_class",
+    [
+        ("hospital", "GENHOSP", "planner", "E"),
+        ("hospital", "GENHOSP", "planner", "O"),
+        ("hospital", "GENHOSP", "planner", ""),
+        ("hospital2", "RESI", "planner2", "E"),
+        ("hospital2", "RESI", "planner2", "O"),
+    ],
+)
+def test_an_emergency_or_outpatient_visit_is_not_a_readmission(
+    app, api, world, clock, org_key, facility, token, patient_class
+):
+    register(api, world, org_key, (facility,))
+    referral_id = submit(api, world, token=token)
+    discharge = adt(facility=facility, patient_class="I", discharged="20261202")
+    assert send(api, world, discharge, token=token).status_code == 200
     clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
-    visit = adt(trigger="A04", control_id="MSG0002", patient_class=patient_class, admitted="20261208", discharged="")
-    response = send(api, world, visit)
+    visit = adt(
+        trigger="A04",
+        control_id="MSG0002",
+        facility=facility,
+        patient_class=patient_class,
+        admitted="20261208",
+        discharged="",
+    )
+    response = send(api, world, visit, token=token)
     assert response.status_code == 200, response.data
-    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens[token]).json
     assert referral["status"] == "submitted"
     [row] = stored(app, control_id="MSG0002")
     assert (row.state, row.reason) == (
         "ignored",
-        "Patient class %r: only inpatient (I) hospital admissions are readmissions." % patient_class,
+        "Patient class %r: only inpatient admissions are readmissions, not emergency or outpatient visits."
+        % patient_class,
     )
 
 
-def test_a_residential_admission_of_any_class_is_a_readmission(app, api, world, clock):
-    register(api, world, "hospital2", ("RESI",))
-    referral_id = submit(api, world, token="planner2")
-    assert (
-        send(api, world, adt(facility="RESI", patient_class="R", discharged="20261202"), token="planner2").status_code
-        == 200
-    )
+def test_a_future_admission_is_refused_alike_whether_or_not_the_patient_has_a_record(app, api, world, clock):
+    register(api, world)
+    submit(api, world)
+    assert send(api, world, adt(discharged="20261202")).status_code == 200
     clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
-    admission = adt(
-        trigger="A04", control_id="MSG0002", facility="RESI", patient_class="R", admitted="20261208", discharged=""
-    )
-    assert send(api, world, admission, token="planner2").status_code == 200
-    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner2"]).json
-    assert referral["status"] == "readmitted"
+    answers = []
+    for control_id, family in (("KNOWN", "Lopez"), ("UNKNOWN", "Nobody")):
+        admission = adt(trigger="A01", control_id=control_id, family=family, admitted="20261211", discharged="")
+        response = send(api, world, admission)
+        ack = ack_of(response)
+        answers.append((response.status_code, str(ack.segment("MSA")[1]), str(ack.segment("ERR"))))
+        [row] = stored(app, control_id=control_id)
+        answers.append((row.state, row.reason, row.error_field))
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    assert answers[0][:2] == (422, "AE") and answers[1][0] == "error"
 
 
 def test_an_admission_long_after_the_discharge_is_ignored(app, api, world, clock):

@@ -195,6 +195,15 @@ def test_a_residential_discharge_of_any_class_is_recorded(app, api, world, clock
     assert discharges_of(api, world, "planner") == []
 
 
+def test_a_residential_class_longer_than_hl7s_is_cut_not_a_failure(app, api, world, clock):
+    register(api, world, "hospital2", ("RESI",))
+    clock.set(AFTER_DISCHARGE)
+    message = member_discharge(facility="RESI", patient_class="RESIDENTIAL")
+    assert send(api, world, message, token="planner2").status_code == 200
+    [item] = discharges_of(api, world, "planner2")
+    assert item["patient_class"] == "RESIDENTIA"
+
+
 # ---------------------------------------------------------------- who sees it
 
 

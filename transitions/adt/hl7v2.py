@@ -220,7 +220,7 @@ def patient(message):
         given_name=given[:100],
         family_name=family[:100],
         birth_date=birth_date,
-        patient_class=segment_field(pv1, 2),
+        patient_class=segment_field(pv1, 2)[:10],
         member_ids=[value for value in member_ids + policy_numbers if value],
         payer_ids=[value for value in payer_ids if value],
         coverages=[(payer, number) for payer, number in zip(payer_ids, policy_numbers, strict=True) if payer],

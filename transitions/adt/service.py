@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
 from transitions.adt.models import AdtMessage, message_key
+from transitions.core.clock import local_today
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
@@ -29,6 +30,8 @@ REPROCESSABLE = ("received", "error", "rejected", "ignored")
 DISCHARGE = "A03"
 ADMISSIONS = ("A01", "A04")
 READMISSION_WINDOW_DAYS = 30
+# Patient classes (HL7 table 0004) of visits, never admissions: emergency and outpatient.
+VISIT_CLASSES = ("E", "O")
 # Referrals an admission may be a readmission of: not cancelled, not already readmitted.
 READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
 # The acting user of every change an ADT feed makes: one per facility organization, a discharge planner of it (so
@@ -379,14 +382,20 @@ def _followed_coverage(patient):
 def _admission(message, organization, now):
     patient = hl7v2.patient(message)
     admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44")
-    if organization.kind == "hospital" and patient.patient_class != "I":
-        # An A04 registers emergency and outpatient visits too: a visit to the emergency room is not a readmission,
-        # and recording one would end the patient's placement. The same rule as for discharges (apply_discharge).
+    if patient.patient_class in VISIT_CLASSES or (organization.kind == "hospital" and patient.patient_class != "I"):
+        # An A04 registers emergency and outpatient visits too: such a visit is not a readmission, and recording one
+        # would end the patient's placement. A hospital's admission counts as its discharge does, inpatients only.
         return Outcome(
             "ignored",
             "AA",
-            "Patient class %r: only inpatient (I) hospital admissions are readmissions."
+            "Patient class %r: only inpatient admissions are readmissions, not emergency or outpatient visits."
             % (patient.patient_class or ""),
+        )
+    if admitted_on > local_today(organization.timezone, now):
+        # Refused before anything is matched (the command refuses it too): a sender gets the same answer whether or
+        # not this facility has a referral or a discharge of that name and birth date, so it cannot probe for one.
+        raise hl7v2.Refusal(
+            "AE", "PV1-44", hl7v2.APPLICATION_ERROR, "Not applied: A readmission cannot be in the future."
         )
     candidates = [
         referral
