@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.followups import submit
-from tests.support.hl7msgs import adt, register
+from tests.support.hl7msgs import adt, in1, register
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db
 from transitions.identity.models import User
@@ -216,6 +216,49 @@ def test_bad_fields_are_ae_naming_the_field_and_change_nothing(app, api, world, 
     assert api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json["discharge_date"] == (
         "2026-12-03"
     )
+
+
+@pytest.mark.parametrize(
+    "discharged, day",
+    [
+        ("20261203053000+0000", "2026-12-02"),  # UTC: 23:30 in Chicago the evening before
+        ("20261203053000-0000", "2026-12-02"),
+        ("202612022330-0600", "2026-12-02"),  # the sender's own wall clock, as written
+        ("202612030530-0500", "2026-12-03"),  # another zone's wall clock: as written too
+        ("20261203053000", "2026-12-03"),  # no offset: the sender's wall clock
+    ],
+)
+def test_a_discharge_time_in_utc_falls_on_the_facilitys_day(app, api, world, clock, discharged, day):
+    assert (
+        api.patch(
+            "/api/v1/organizations/%s" % world.orgs["hospital"],
+            {"timezone": "America/Chicago"},
+            token=world.tokens["admin"],
+        ).status_code
+        == 200
+    )
+    register(api, world)
+    referral_id = submit(api, world)
+    clock.now = datetime(2026, 12, 3, 5, 45, tzinfo=UTC)
+    assert send(api, world, adt(discharged=discharged)).status_code == 200
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == day
+
+
+def test_a_discharge_without_referral_in_utc_is_not_refused_as_future(app, api, world, clock):
+    api.patch(
+        "/api/v1/organizations/%s" % world.orgs["hospital"],
+        {"timezone": "America/Chicago"},
+        token=world.tokens["admin"],
+    )
+    register(api, world)
+    clock.now = datetime(2026, 12, 3, 5, 45, tzinfo=UTC)  # 23:45 on 2 December in Chicago
+    response = send(api, world, adt(discharged="20261203053000+0000", extra_segments=(in1(),)))
+    assert response.status_code == 200, response.data
+    [row] = stored(app)
+    assert row.state == "processed"
+    [item] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    assert item["discharge_date"] == "2026-12-02"
 
 
 def test_a_body_that_is_not_hl7_is_a_400_and_still_kept(app, api, world):

@@ -170,6 +170,27 @@ def test_a_discharge_for_an_open_referral_moves_its_date_and_follow_ups(app, api
     assert json.loads(row.raw) == body  # the bytes as they came
 
 
+@pytest.mark.parametrize(
+    "end, day",
+    [
+        ("2026-12-03T05:30:00Z", "2026-12-02"),
+        ("2026-12-03T05:30:00+00:00", "2026-12-02"),
+        ("2026-12-03T05:30:00-05:00", "2026-12-03"),
+    ],
+)
+def test_a_discharge_end_in_utc_falls_on_the_facilitys_day(app, api, world, fhir, clock, registered, end, day):
+    api.patch(
+        "/api/v1/organizations/%s" % world.orgs["hospital"],
+        {"timezone": "America/Chicago"},
+        token=world.tokens["admin"],
+    )
+    referral_id = submit(api, world)
+    clock.set("2026-12-03T11:00:00Z")
+    assert_ok(post(fhir, notification(discharged=end)), "discharge-0001")
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == day
+
+
 def test_a_plan_member_without_referral_gets_a_discharge_without_referral(app, api, world, fhir, clock, registered):
     clock.set(AFTER_DISCHARGE)
 

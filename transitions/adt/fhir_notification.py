@@ -7,12 +7,13 @@ the same message id from the same sender is answered again and changes nothing."
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from fhirclient.models import fhirabstractbase, fhirelementfactory
 
 from transitions.adt import hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
+from transitions.core.clock import zone
 from transitions.core.db import db
 from transitions.core.errors import DomainError
 from transitions.core.fhirmodels import model_issues
@@ -199,20 +200,22 @@ def _apply(document, now, sender_organization_id, row):
     _check_event(message_header)
     organization = _sender(document, message_header, sender_organization_id)
     encounter = _focus_encounter(message_header, entries)
-    discharged_on = _date_of(_at(encounter, "period", "end"), "Encounter.period.end", with_time=True)
+    discharged_on = _date_of(
+        _at(encounter, "period", "end"), "Encounter.period.end", with_time=True, zone_name=organization.timezone
+    )
     patient_resource = _resolve(entries, _at(encounter, "subject", "reference"))
     if _kind(patient_resource) != "Patient":
         raise _refusal("Encounter.subject", "Encounter.subject must reference the Bundle's Patient.", "missing")
     patient = _patient(patient_resource, encounter, _coverages(entries, patient_resource))
-    admitted_on = _admitted_on(_at(encounter, "period", "start"))
+    admitted_on = _admitted_on(_at(encounter, "period", "start"), organization)
     return service.apply_discharge(patient, organization, discharged_on, now, row.id, FIELDS, admitted_on)
 
 
-def _admitted_on(value):
+def _admitted_on(value, organization):
     """Encounter.period.start's day when it reads as one (a correction of the same stay is matched by it; a start the
     service cannot read refuses nothing, as the discharge does not depend on it)."""
     try:
-        return _date_of(value, "Encounter.period.start", with_time=True)
+        return _date_of(value, "Encounter.period.start", with_time=True, zone_name=organization.timezone)
     except hl7v2.Refusal:
         return None
 
@@ -411,14 +414,18 @@ def _coverages(entries, patient):
     return found
 
 
-def _date_of(value, where, with_time=False):
-    """A FHIR date (or dateTime: its own calendar day, the sender's wall clock, as PV1-45 is) naming a whole day."""
+def _date_of(value, where, with_time=False, zone_name=None):
+    """A FHIR date (or dateTime: its own calendar day, the sender's wall clock, as PV1-45 is) naming a whole day; a
+    dateTime in UTC (Z, +00:00) has no wall clock of its own, so with zone_name its day is the one in that zone (the
+    facility's), as hl7v2.hl7_date reads a PV1-45 in UTC."""
     if not isinstance(value, str) or not value:
         raise _refusal(where, "%s is required." % where, "required")
     match = (FHIR_DATE_TIME if with_time else FHIR_DATE).match(value)
     try:
         if match is None:
             raise ValueError(value)
+        if zone_name is not None and with_time and match[4] in ("Z", "+00:00", "-00:00"):
+            return datetime.fromisoformat(value).astimezone(zone(zone_name)).date()
         return date.fromisoformat(value[:10])
     except ValueError:
         kind = "a date (YYYY-MM-DD) or a dateTime with its time zone" if with_time else "a full date (YYYY-MM-DD)"

@@ -4,9 +4,11 @@ characters, escapes and repetitions), the facts an ADT event carries, and the AC
 import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import hl7
+
+from transitions.core.clock import zone
 
 # MSH-18 character sets we decode (HL7 table 0211); no MSH-18 means UTF-8, which ASCII senders also satisfy.
 CHARSETS = {
@@ -21,6 +23,8 @@ CHARSETS = {
 MEMBER_ID_TYPES = ("MB", "MI", "MA", "MC", "SN")
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 # DTM: YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]; a date needs at least the day.
+# A DTM's offsets that say the time is UTC, not the sender's wall clock.
+UTC_OFFSETS = ("+0000", "-0000")
 DTM = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?([+-]\d{4})?$")
 # HL7 table 0357, the error codes an ERR segment names.
 REQUIRED_FIELD_MISSING = ("101", "Required field missing")
@@ -177,8 +181,13 @@ def check_header(header):
         raise Refusal("AR", "MSH-4", REQUIRED_FIELD_MISSING, "MSH-4 (sending facility) is missing.")
 
 
-def hl7_date(value, where, required=True):
-    """A DTM (or DT) as the date it names, or a Refusal naming the field."""
+def hl7_date(value, where, required=True, zone_name=None):
+    """A DTM (or DT) as the date it names, or a Refusal naming the field.
+
+    The day is the sender's, as written, except for a time given in UTC (offset +0000 or -0000): that is an instant
+    with no local day of its own (interface engines that normalize to UTC send it), so with zone_name (the facility
+    organization's time zone) its day is the facility's. A Chicago discharge at 23:30 sent as 05:30+0000 the next
+    day is still a discharge on the day it happened there."""
     if not value:
         if required:
             raise Refusal("AE", where, REQUIRED_FIELD_MISSING, "%s is missing." % where)
@@ -187,7 +196,12 @@ def hl7_date(value, where, required=True):
     try:
         if match is None:
             raise ValueError(value)
-        return datetime(int(match[1]), int(match[2]), int(match[3])).date()
+        written = datetime(int(match[1]), int(match[2]), int(match[3]))
+        if zone_name is None or match[4] is None or match[8] not in UTC_OFFSETS:
+            return written.date()
+        hour, minute, second = int(match[4][:2]), int((match[5] or "00")[:2]), int((match[6] or "00")[:2])
+        instant = written.replace(hour=hour, minute=minute, second=second, tzinfo=UTC)
+        return instant.astimezone(zone(zone_name)).date()
     except ValueError:
         raise Refusal("AE", where, DATA_TYPE_ERROR, "%s is not an HL7 date (YYYYMMDD[HHMM[SS]])." % where) from None
 

@@ -261,16 +261,17 @@ def _facility_organization(facility_id, strict=True):
 
 def _discharge(message, organization, now, message_id=None):
     patient = hl7v2.patient(message)
-    discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45")
-    return apply_discharge(patient, organization, discharged_on, now, message_id, admitted_on=_admitted_on(message))
+    discharged_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 45), "PV1-45", zone_name=organization.timezone)
+    admitted_on = _admitted_on(message, organization)
+    return apply_discharge(patient, organization, discharged_on, now, message_id, admitted_on=admitted_on)
 
 
-def _admitted_on(message):
+def _admitted_on(message, organization):
     """PV1-44's day when it reads as one (a correction of the same stay is matched by it; an admission the service
     cannot read refuses nothing, as the discharge does not depend on it)."""
     value = hl7v2.field(message, "PV1", 44)
     try:
-        return hl7v2.hl7_date(value, "PV1-44") if value else None
+        return hl7v2.hl7_date(value, "PV1-44", zone_name=organization.timezone) if value else None
     except hl7v2.Refusal:
         return None
 
@@ -381,7 +382,7 @@ def _followed_coverage(patient):
 
 def _admission(message, organization, now):
     patient = hl7v2.patient(message)
-    admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44")
+    admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44", zone_name=organization.timezone)
     if patient.patient_class in VISIT_CLASSES or (organization.kind == "hospital" and patient.patient_class != "I"):
         # An A04 registers emergency and outpatient visits too: such a visit is not a readmission, and recording one
         # would end the patient's placement. A hospital's admission counts as its discharge does, inpatients only.
