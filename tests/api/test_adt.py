@@ -261,6 +261,24 @@ def test_a_discharge_without_referral_in_utc_is_not_refused_as_future(app, api, 
     assert item["discharge_date"] == "2026-12-02"
 
 
+def test_a_later_stay_does_not_move_the_referral_made_for_an_earlier_one(app, api, world, clock):
+    register(api, world)
+    referral_id = submit(api, world)  # planned discharge 2026-12-03
+    assert send(api, world, adt(control_id="DEC", discharged="20261203")).status_code == 200
+    clock.now = datetime(2027, 2, 10, 20, 0, tzinfo=UTC)
+    later = adt(control_id="FEB", admitted="202702010900", discharged="202702101400", extra_segments=(in1(),))
+    assert send(api, world, later).status_code == 200
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == "2026-12-03"
+    [item] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    assert item["discharge_date"] == "2027-02-10"
+    # The same stay's message (admitted before the referral's discharge) still moves the referral.
+    same = adt(control_id="DEC2", admitted="202611250930", discharged="202612041000")
+    assert send(api, world, same).status_code == 200
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == "2026-12-04"
+
+
 def test_a_body_that_is_not_hl7_is_a_400_and_still_kept(app, api, world):
     response = send(api, world, b"hello, this is not HL7")
     assert response.status_code == 400

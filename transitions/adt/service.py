@@ -293,6 +293,11 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
     # Until this transaction ends, a referral of the patient submitted now waits to look for discharges to adopt.
     discharges.lock_patient(organization.id, patient_key(patient.given_name, patient.family_name, patient.birth_date))
     referral = _open_referral(organization, patient)
+    if referral is not None and admitted_on is not None and referral.discharge_date < admitted_on <= discharged_on:
+        # A stay that began after the referral's discharge is another stay than the one the referral was made for
+        # (a patient still in its IOP, admitted again weeks later): its discharge must not move that referral's date
+        # and checks. It is followed as a discharge of its own.
+        referral = None
     if referral is None:
         return _discharge_without_referral(
             patient, organization, discharged_on, now, message_id, fields["payer"], admitted_on
@@ -331,7 +336,7 @@ def _discharge_without_referral(
         return Outcome(
             "ignored",
             "AA",
-            "No open referral for this patient from this facility, and no health plan follows its coverage "
+            "No open referral for this patient's stay from this facility, and no health plan follows its coverage "
             "(%s: %s): nothing to follow." % (payer_field, insurers[:200]),
         )
     payer_id, member_id = coverage
