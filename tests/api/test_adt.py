@@ -261,6 +261,26 @@ def test_a_discharge_without_referral_in_utc_is_not_refused_as_future(app, api, 
     assert item["discharge_date"] == "2026-12-02"
 
 
+@pytest.mark.parametrize(
+    "referral_given, pid_given",
+    [("Maria Elena", "MARIA^ELENA"), ("Maria", "MARIA^ELENA"), ("Maria Elena", "Maria Elena")],
+)
+def test_further_given_names_in_pid_5_still_match_the_referral(app, api, world, referral_given, pid_given):
+    register(api, world)
+    referral_id = submit(api, world, patient={"given_name": referral_given})
+    assert send(api, world, adt(given=pid_given, discharged="20261202")).status_code == 200
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == "2026-12-02"
+
+
+def test_a_different_further_given_name_is_another_patient(app, api, world):
+    register(api, world)
+    referral_id = submit(api, world, patient={"given_name": "Maria Elena"})
+    assert send(api, world, adt(given="MARIA^JOSE", discharged="20261202")).status_code == 200
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == "2026-12-03"
+
+
 def test_a_later_stay_does_not_move_the_referral_made_for_an_earlier_one(app, api, world, clock):
     register(api, world)
     referral_id = submit(api, world)  # planned discharge 2026-12-03

@@ -191,6 +191,15 @@ def test_a_discharge_end_in_utc_falls_on_the_facilitys_day(app, api, world, fhir
     assert referral["discharge_date"] == day
 
 
+def test_a_referral_under_the_first_given_name_alone_is_matched(app, api, world, fhir, registered):
+    referral_id = submit(api, world)  # Maria Lopez
+    body = notification()
+    resource(body, "Patient")["name"][0]["given"] = ["Maria", "Elena"]
+    assert "discharge date became 2026-12-02" in assert_ok(post(fhir, body), "discharge-0001")
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["discharge_date"] == "2026-12-02"
+
+
 def test_a_plan_member_without_referral_gets_a_discharge_without_referral(app, api, world, fhir, clock, registered):
     clock.set(AFTER_DISCHARGE)
 

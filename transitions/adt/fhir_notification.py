@@ -359,7 +359,8 @@ def _focus_encounter(message_header, entries):
 def _patient(resource, encounter, coverages):
     names = [name for name in _list(resource.get("name")) if isinstance(name, dict)]
     name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
-    given = " ".join(g.strip() for g in _list(name.get("given")) if isinstance(g, str) and g.strip())
+    givens = [g.strip() for g in _list(name.get("given")) if isinstance(g, str) and g.strip()]
+    given = " ".join(givens)
     family = (name.get("family") or "").strip() if isinstance(name.get("family"), str) else ""
     if not given or not family:
         raise _refusal("Patient.name", "The patient's family and given name are required.", "required")
@@ -383,6 +384,7 @@ def _patient(resource, encounter, coverages):
         patient_class=PATIENT_CLASS.get(class_code, class_code if isinstance(class_code, str) else "")[:10],
         member_ids=member_ids + [member for _, member in coverages if member],
         payer_ids=[payer for payer, _ in coverages],
+        other_given_name=givens[0][:100] if len(givens) > 1 else "",
         coverages=coverages,
         plan_member_ids=member_ids,
     )

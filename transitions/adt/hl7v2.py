@@ -88,6 +88,9 @@ class Patient:
     coverages: list = dataclass_field(default_factory=list)
     # PID-3 identifiers of a member-id type (PID-3.5 MB, MI, MA, MC, SN), in order.
     plan_member_ids: list = dataclass_field(default_factory=list)
+    # The given name a referral may carry instead of given_name: the first with the further given names (PID-5.2 with
+    # PID-5.3, "Maria Elena"), or the first alone when given_name holds them all (a FHIR name's given list). "" if none.
+    other_given_name: str = ""
 
 
 def decode(raw):
@@ -211,11 +214,16 @@ def patient(message):
     coverage ids (PID-3 member ids, IN1-3 insurers, IN1-36 policy numbers)."""
     pid, pv1 = (_required(message, name) for name in ("PID", "PV1"))
     names = [
-        (segment_field(pid, 5, n, 1), segment_field(pid, 5, n, 2), segment_field(pid, 5, n, 7))
+        (
+            segment_field(pid, 5, n, 1),
+            segment_field(pid, 5, n, 2),
+            segment_field(pid, 5, n, 7),
+            segment_field(pid, 5, n, 3),
+        )
         for n in range(1, repetitions(pid, 5) + 1)
     ]
     legal = [name for name in names if name[2] == "L"] or names
-    family, given = (legal[0][0], legal[0][1]) if legal else ("", "")
+    family, given, further = (legal[0][0], legal[0][1], legal[0][3]) if legal else ("", "", "")
     if not family or not given:
         raise Refusal("AE", "PID-5", REQUIRED_FIELD_MISSING, "PID-5 (the patient's family and given name) is missing.")
     birth_date = hl7_date(segment_field(pid, 7), "PID-7")
@@ -239,6 +247,7 @@ def patient(message):
         payer_ids=[value for value in payer_ids if value],
         coverages=[(payer, number) for payer, number in zip(payer_ids, policy_numbers, strict=True) if payer],
         plan_member_ids=plan_member_ids,
+        other_given_name=("%s %s" % (given, further))[:100] if given and further else "",
     )
 
 

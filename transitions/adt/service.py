@@ -461,14 +461,16 @@ _REFERRALS_OF_PATIENT = (
 
 def _referrals_of(organization, patient, statuses):
     """The organization's referrals for this patient: the same birth date and names compared as the duplicate-
-    referral rule compares them (case and spacing aside). Rows of the few columns the feed decides by, not referrals:
-    the command that acts on one reads it through the policy, as every entry point does."""
+    referral rule compares them (case and spacing aside), the given name as the message's first given name or with its
+    further given names ("Maria" or "Maria Elena" for PID-5 Lopez^Maria^Elena). Rows of the few columns the feed
+    decides by, not referrals: the command that acts on one reads it through the policy, as every entry point does."""
     rows = db.session.execute(
         _REFERRALS_OF_PATIENT,
         {"organization_id": organization.id, "birth_date": patient.birth_date, "statuses": list(statuses)},
     ).all()
-    given, family = _same_name(patient.given_name), _same_name(patient.family_name)
-    return [row for row in rows if _same_name(row.given_name) == given and _same_name(row.family_name) == family]
+    givens = {_same_name(patient.given_name), _same_name(patient.other_given_name)} - {""}
+    family = _same_name(patient.family_name)
+    return [row for row in rows if _same_name(row.given_name) in givens and _same_name(row.family_name) == family]
 
 
 def _same_name(name):
