@@ -17,7 +17,7 @@ from transitions.core.errors import Forbidden, NotFound
 from transitions.core.nul import looks_like_id
 from transitions.directory.models import Program, Track
 from transitions.discharges.models import Discharge
-from transitions.identity.models import Organization, User
+from transitions.identity.models import Organization, User, is_adt_feed
 from transitions.notify.models import Event, Webhook
 from transitions.offers.models import Offer, Placement
 from transitions.referrals.consent import PART2_NOTICE
@@ -300,6 +300,14 @@ RECORD_READMISSION = Policy(
     "Only the referring organization's planners or the patient's case managers may do this.",
     # a case manager who found the referral sees it because it is their plan's member
     {"discharge_planner": of_referring_organization, "case_manager": anyone, "admin": anyone},
+)
+# An admission another organization's ADT feed reports of the same plan member (the feed matched patient and
+# coverage): the feed records the readmission on the referral it cannot otherwise read, and nothing more.
+REPORT_ADMISSION = Policy(
+    "referral.readmission",
+    "referral",
+    "Only an ADT feed reports an admission to another organization.",
+    {"discharge_planner": lambda user, referral: is_adt_feed(user)},
 )
 FIND_MATCHES = Policy("referral.match", "referral", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)
 ALLOCATE = Policy("allocation.run", "allocation", NOT_FOR_YOUR_ROLE, CASE_MANAGERS)

@@ -2,7 +2,7 @@
 statuses, repeats changing nothing), A03 moving a referral's discharge date as the facility's ADT feed, A01 within
 30 days a readmission, and the admins' inbox list."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import hl7
 import pytest
@@ -10,10 +10,18 @@ from sqlalchemy import func, select
 
 from tests.support.followups import submit
 from tests.support.hl7msgs import adt, in1, register
+from transitions.adt import batch, hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
+from transitions.core.clock import utcnow
 from transitions.core.db import db
-from transitions.identity.models import User
+from transitions.core.errors import Conflict, Forbidden
+from transitions.discharges.commands import ReportedAdmission
+from transitions.discharges.models import DischargeReadmission
+from transitions.identity.models import Organization, User
 from transitions.notify.models import Event
+from transitions.offers import commands as offers_commands
+from transitions.offers.models import Readmission
+from transitions.referrals.models import Referral
 
 HL7 = "application/hl7-v2"
 
@@ -414,6 +422,152 @@ def test_an_admission_long_after_the_discharge_is_ignored(app, api, world, clock
     response = send(api, world, adt(trigger="A04", admitted="20270120"))
     assert response.status_code == 200
     assert stored(app)[0].state == "ignored"
+
+
+# ---------------------------------------------------------------- an admission to another organization
+
+
+MARIAS_COVERAGE = (in1(),)
+
+
+def admit_elsewhere(api, world, control_id, admitted, token="admin", extra_segments=MARIAS_COVERAGE, **overrides):
+    """An A01 of Maria Lopez from the residential organization hospital2 (facility RESID), by default as its feed
+    (an admin over HTTP, as the MLLP listener is: no planner's organization behind it), with her coverage (IN1)."""
+    message = adt(
+        trigger="A01",
+        control_id=control_id,
+        facility="RESID",
+        patient_class="R",
+        admitted=admitted,
+        discharged="",
+        extra_segments=extra_segments,
+        **overrides,
+    )
+    return send(api, world, message, token=token)
+
+
+@pytest.fixture
+def discharged_referral(app, api, world, clock):
+    """Maria Lopez's referral at the hospital, discharged 2026-12-02 (its A03); the residential org registered too."""
+    register(api, world)
+    register(api, world, "hospital2", ("RESID",))
+    referral_id = submit(api, world)
+    assert send(api, world, adt(discharged="20261202")).status_code == 200
+    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    return referral_id
+
+
+def answer(response):
+    """What a sender reads of an answer: the status and the ACK without its own ids and times."""
+    ack = ack_of(response)
+    errors = [str(segment) for segment in ack if str(segment[0]) == "ERR"]
+    return response.status_code, str(ack.segment("MSA")[1]), errors
+
+
+def test_an_admission_elsewhere_of_the_same_member_is_a_readmission_on_the_referral(
+    app, api, world, discharged_referral
+):
+    response = admit_elsewhere(api, world, "ELSE1", "202612090900")
+    assert answer(response) == (200, "AA", [])
+    referral = api.get("/api/v1/referrals/%s" % discharged_referral, token=world.tokens["planner"]).json
+    assert referral["status"] == "readmitted"
+    timeline = api.get("/api/v1/referrals/%s/timeline" % discharged_referral, token=world.tokens["planner"]).json
+    [readmitted] = [event for event in timeline["items"] if event["type"] == "referral.readmitted"]
+    assert (readmitted["data"]["days_after_discharge"], readmitted["data"]["classification"]) == (7, "readmission_30")
+    with app.app_context():
+        [readmission] = db.session.scalars(select(Readmission)).all()
+        assert readmission.facility is None  # the admitting organization is not named to the referring one
+    # The admitting organization's inbox row points at nothing of the other's; its planner still cannot read it.
+    [row] = stored(app, control_id="ELSE1")
+    assert (row.state, row.referral_id) == ("processed", None)
+    assert api.get("/api/v1/referrals/%s" % discharged_referral, token=world.tokens["planner2"]).status_code == 404
+
+
+def test_an_admission_elsewhere_is_answered_the_same_whether_it_matched_or_not(app, api, world, discharged_referral):
+    matched = admit_elsewhere(api, world, "ELSE1", "20261209")
+    unmatched = admit_elsewhere(api, world, "ELSE2", "20261209", family="Nobody")
+    assert answer(matched) == answer(unmatched) == (200, "AA", [])
+    assert ack_of(matched).segment("MSA")[3:] == ack_of(unmatched).segment("MSA")[3:]
+    future = admit_elsewhere(api, world, "ELSE3", "20261211")
+    future_unmatched = admit_elsewhere(api, world, "ELSE4", "20261211", family="Nobody")
+    assert answer(future) == answer(future_unmatched)
+    assert answer(future)[:2] == (422, "AE")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"member_id": "OTHER999", "extra_segments": (in1(policy_number="OTHER999"),)},  # another member of the plan
+        {"extra_segments": (in1(payer="other-plan"),)},  # the same number at another payer
+        {"member_id": "", "extra_segments": ()},  # no coverage to match by
+        {"given": "Mario"},  # the same coverage, another patient
+    ],
+)
+def test_an_admission_elsewhere_needs_the_patient_and_a_payer_and_member_pair(
+    app, api, world, discharged_referral, overrides
+):
+    assert admit_elsewhere(api, world, "ELSE1", "20261209", **overrides).status_code == 200
+    assert stored(app, control_id="ELSE1")[0].state == "ignored"
+    referral = api.get("/api/v1/referrals/%s" % discharged_referral, token=world.tokens["planner"]).json
+    assert referral["status"] == "submitted"
+
+
+def test_a_planner_cannot_report_an_admission_to_another_organization(app, api, world, discharged_referral):
+    assert admit_elsewhere(api, world, "ELSE1", "20261209", token="planner2").status_code == 200
+    assert stored(app, control_id="ELSE1")[0].state == "ignored"
+    referral = api.get("/api/v1/referrals/%s" % discharged_referral, token=world.tokens["planner"]).json
+    assert referral["status"] == "submitted"
+
+
+def test_the_command_checks_the_match_again_under_its_lock(app, api, world, discharged_referral):
+    with app.app_context():
+        referral = db.session.get(Referral, discharged_referral)
+        hospital2 = db.session.get(Organization, world.orgs["hospital2"])
+        feed = service.feed_actor(hospital2)
+        patient = hl7v2.Patient("Maria", "Lopez", date(1990, 4, 12), "R", [], [], [("acme-health", "ACM123456")])
+        report = ReportedAdmission.of(hospital2, patient, date(2026, 12, 9))
+        assert report.matches(referral)
+        referral.member_id = "CHANGED1"  # the referral changed between the feed's match and the command's lock
+        db.session.commit()
+        with pytest.raises(Conflict):
+            offers_commands.record_reported_admission(feed, discharged_referral, report, utcnow())
+        db.session.rollback()
+        planner = db.session.get(User, world.users["planner"])
+        referral.member_id = "ACM123456"
+        db.session.commit()
+        with pytest.raises(Forbidden):  # only a feed reports an admission to another organization
+            offers_commands.record_reported_admission(planner, discharged_referral, report, utcnow())
+
+
+def test_an_admission_elsewhere_is_a_readmission_on_a_discharge_without_referral(app, api, world, clock):
+    register(api, world)
+    register(api, world, "hospital2", ("RESID",))
+    clock.now = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    assert send(api, world, adt(discharged="20261202", extra_segments=(in1(),))).status_code == 200
+    [discharge] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    clock.now = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    # Over MLLP: the listener's group commit, as the residential organization's feed.
+    message = adt(
+        trigger="A01",
+        control_id="ELSE1",
+        facility="RESID",
+        patient_class="R",
+        admitted="20261204",
+        discharged="",
+        extra_segments=(in1(),),
+    )
+    with app.app_context():
+        items = batch.store_batch([(message, utcnow())])
+        batch.apply_batch(items)
+        [ack] = [item.ack for item in items]
+        db.session.remove()
+    assert "MSA|AA|ELSE1" in ack
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert [(r["days_after_discharge"], r["classification"]) for r in detail["readmissions"]] == [(2, "transfer")]
+    with app.app_context():
+        [readmission] = db.session.scalars(select(DischargeReadmission)).all()
+        assert readmission.facility is None
+    assert stored(app, control_id="ELSE1")[0].state == "processed"
 
 
 # ---------------------------------------------------------------- the admins' inbox

@@ -17,6 +17,7 @@ def adt(
     pid=True,
     pv1=True,
     extra_segments=(),
+    member_id="ACM123456",
 ):
     segments = [
         "MSH|^~\\&|EPIC|%s|TRANSITIONS|PLAN|20261202141600||ADT^%s^ADT_%s|%s|P|%s"
@@ -24,7 +25,8 @@ def adt(
         "EVN|%s|20261202141600" % trigger,
     ]
     if pid:
-        segments.append("PID|1||MRN123^^^GENHOSP^MR~ACM123456^^^ACME^MB||%s^%s^^^^^L||%s|F" % (family, given, birth))
+        identifiers = "MRN123^^^GENHOSP^MR" + ("~%s^^^ACME^MB" % member_id if member_id else "")
+        segments.append("PID|1||%s||%s^%s^^^^^L||%s|F" % (identifiers, family, given, birth))
     if pv1:
         # PV1-2 the class, PV1-44 admitted, PV1-45 discharged.
         fields = ["PV1", "1", patient_class] + [""] * 41 + [admitted, discharged]

@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
@@ -15,9 +15,10 @@ from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
 from transitions.discharges.models import patient_key
-from transitions.identity.models import HL7_FACILITY_KINDS, Organization, User
+from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
+from transitions.offers.queries import READMISSION_WINDOW_DAYS, READMITTABLE
 from transitions.referrals import commands as referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES
@@ -29,15 +30,11 @@ log = logging.getLogger(__name__)
 REPROCESSABLE = ("received", "error", "rejected", "ignored")
 DISCHARGE = "A03"
 ADMISSIONS = ("A01", "A04")
-READMISSION_WINDOW_DAYS = 30
 # Patient classes (HL7 table 0004) of visits, never admissions: emergency and outpatient.
 VISIT_CLASSES = ("E", "O")
-# Referrals an admission may be a readmission of: not cancelled, not already readmitted.
-READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
-# The acting user of every change an ADT feed makes: one per facility organization, a discharge planner of it (so
-# the same policy that lets its planners change a referral lets the feed), never able to sign in (inactive, a token
-# nobody holds, no password). Its address is what the timeline shows as the actor.
-FEED_EMAIL = "adt-feed+%s@hl7.invalid"
+# What an admission matched to no discharge is answered and stored with, whether or not another organization's was
+# looked for (and found, and refused): the sender learns nothing of other organizations' records.
+NO_DISCHARGE = "No discharge of this patient from this facility in the 30 days before."
 # session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
 # transaction, so each message of the batch after the first takes them from there instead of a query.
 MEMO = "adt_memo"
@@ -233,7 +230,7 @@ def _apply(message, header, now, sender_organization_id=None, message_id=None):
     if header.trigger == DISCHARGE:
         return _discharge(message, organization, now, message_id)
     if header.trigger in ADMISSIONS:
-        return _admission(message, organization, now)
+        return _admission(message, organization, now, from_feed=sender_organization_id is None)
     return Outcome("ignored", "AA", "ADT^%s is acknowledged and not acted on." % header.trigger)
 
 
@@ -385,7 +382,10 @@ def _followed_coverage(patient):
     return None
 
 
-def _admission(message, organization, now):
+def _admission(message, organization, now, from_feed=True):
+    """An A01/A04: a readmission on this organization's referral or discharge without referral of the patient
+    discharged 0-30 days before; failing those, when the message came from the feed itself (MLLP, or an admin over
+    HTTP; not a planner), on another organization's (_readmission_elsewhere)."""
     patient = hl7v2.patient(message)
     admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44", zone_name=organization.timezone)
     if patient.patient_class in VISIT_CLASSES or (organization.kind == "hospital" and patient.patient_class != "I"):
@@ -409,7 +409,7 @@ def _admission(message, organization, now):
         if 0 <= (admitted_on - referral.discharge_date).days <= READMISSION_WINDOW_DAYS
     ]
     if not candidates:
-        return _readmission_after_discharge(patient, organization, admitted_on, now)
+        return _readmission_after_discharge(patient, organization, admitted_on, now, from_feed)
     referral = max(candidates, key=lambda row: (row.discharge_date, row.created_at))
     _, days = offers.record_readmission(feed_actor(organization), referral.id, admitted_on, organization.name, now)
     return Outcome(
@@ -417,7 +417,7 @@ def _admission(message, organization, now):
     )
 
 
-def _readmission_after_discharge(patient, organization, admitted_on, now):
+def _readmission_after_discharge(patient, organization, admitted_on, now, from_feed=True):
     """An admission within 30 days of a discharge without referral of the same patient: a readmission on it."""
     candidates = [
         discharge
@@ -425,7 +425,9 @@ def _readmission_after_discharge(patient, organization, admitted_on, now):
         if 0 <= (admitted_on - discharge.discharge_date).days <= READMISSION_WINDOW_DAYS
     ]
     if not candidates:
-        return Outcome("ignored", "AA", "No discharge of this patient from this facility in the 30 days before.")
+        if from_feed:
+            return _readmission_elsewhere(patient, organization, admitted_on, now)
+        return Outcome("ignored", "AA", NO_DISCHARGE)
     discharge = candidates[0]  # the latest discharge (discharges_of_patient's order)
     _, days = discharges.record_readmission(feed_actor(organization), discharge, admitted_on, organization.name, now)
     return Outcome(
@@ -433,6 +435,45 @@ def _readmission_after_discharge(patient, organization, admitted_on, now):
         "AA",
         "A readmission %d days after the discharge without referral %s was recorded." % (days, discharge.id),
     )
+
+
+def _readmission_elsewhere(patient, organization, admitted_on, now):
+    """An admission of a plan member whom another organization discharged 0-30 days before: a readmission on that
+    organization's referral, else on its discharge without referral (the later discharge of the two). Across
+    organizations the patient (name forms and birth date) and a (payer id, member id) pair of the message's coverage
+    must both agree; the command checks the match again under its lock. Every answer is the one for no match (AA,
+    NO_DISCHARGE; refused by the command too), and the readmission names no facility, so neither the sender nor the
+    other organization learns anything of the other's records."""
+    report = discharges.ReportedAdmission.of(organization, patient, admitted_on)
+    if not report.coverages:
+        return Outcome("ignored", "AA", NO_DISCHARGE)
+    referral = db.session.execute(
+        select(Referral.id, Referral.discharge_date)
+        .where(
+            Referral.patient_key.in_(sorted(report.patient_keys)),
+            tuple_(Referral.payer_id, Referral.member_id).in_(sorted(report.coverages)),
+            Referral.organization_id != organization.id,
+            Referral.status.in_(READMITTABLE),
+            Referral.discharge_date.between(report.since, admitted_on),
+        )
+        .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
+        .limit(1)
+    ).first()
+    discharge = discharges.member_discharge_elsewhere(report)
+    feed = feed_actor(organization)
+    try:
+        with db.session.begin_nested():
+            if referral is not None and (discharge is None or referral.discharge_date >= discharge.discharge_date):
+                _, days = offers.record_reported_admission(feed, referral.id, report, now)
+            elif discharge is not None:
+                _, days = discharges.record_reported_admission(feed, discharge.id, report, now)
+            else:
+                return Outcome("ignored", "AA", NO_DISCHARGE)
+    except DomainError as error:
+        log.info("ADT admission elsewhere not recorded: %s", _why(error))
+        return Outcome("ignored", "AA", NO_DISCHARGE)
+    # The inbox (administrators only) says what was done; the ACK is AA with no text, as for no match.
+    return Outcome("processed", "AA", "A readmission %d days after another organization's discharge." % days)
 
 
 def _open_referral(organization, patient):
@@ -484,7 +525,7 @@ def _in_session(row):
 
 def feed_actor(organization):
     """The organization's ADT feed user (made on first use; a concurrent first use finds the other's)."""
-    email = FEED_EMAIL % organization.id
+    email = ADT_FEED_EMAIL % organization.id
     memo = db.session.info.get(MEMO)
     if memo is not None and _in_session(memo.get(("feed", email))):
         return memo["feed", email]

@@ -1,9 +1,10 @@
 """Discharge-without-referral use cases, one function each: recorded from an ADT A03 (as the facility's feed), a
 readmission from an A01/A04, a case manager's follow-up visit, and adoption by a later referral."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from transitions import policy
@@ -160,6 +161,77 @@ def discharges_of_patient(organization, patient):
         )
         .order_by(Discharge.discharge_date.desc(), Discharge.id)
     ).all()
+
+
+@dataclass(frozen=True)
+class ReportedAdmission:
+    """An admission one organization's ADT feed reports, as it is matched to another organization's discharge of the
+    same plan member: the patient (patient keys of each form of the name, with the birth date), the member's
+    (payer id, member id) pairs, and the day. The match is made by the feed and checked again by each command under
+    its lock (matches)."""
+
+    admitting_organization_id: str
+    patient_keys: frozenset
+    coverages: frozenset
+    admitted_on: date
+
+    @classmethod
+    def of(cls, organization, patient, admitted_on):
+        """From a message's patient (adt.hl7v2.Patient): every coverage pair the message states, IN1-3 with IN1-36
+        and IN1-3 with each of PID-3's member ids."""
+        givens = {patient.given_name, patient.other_given_name} - {""}
+        keys = {patient_key(given, patient.family_name, patient.birth_date) for given in givens}
+        pairs = {(payer, number) for payer, number in patient.coverages if payer and number}
+        pairs |= {(payer, member) for payer in patient.payer_ids for member in patient.plan_member_ids if member}
+        coverages = frozenset((payer[:100], member[:100]) for payer, member in pairs)
+        return cls(organization.id, frozenset(keys), coverages, admitted_on)
+
+    @property
+    def since(self):
+        return self.admitted_on - timedelta(days=READMISSION_WINDOW_DAYS)
+
+    def matches(self, record):
+        """Whether a referral or a discharge without referral (as read under its lock) is this member's discharge by
+        another organization 0-30 days before the admission."""
+        return (
+            record.organization_id != self.admitting_organization_id
+            and record.patient_key in self.patient_keys
+            and (record.payer_id, record.member_id) in self.coverages
+            and record.discharge_date is not None
+            and 0 <= (self.admitted_on - record.discharge_date).days <= READMISSION_WINDOW_DAYS
+        )
+
+
+def member_discharge_elsewhere(report):
+    """The latest discharge without referral (not adopted) that report matches, as (id, discharge_date); None if
+    there is none."""
+    return db.session.execute(
+        select(Discharge.id, Discharge.discharge_date)
+        .where(
+            Discharge.patient_key.in_(sorted(report.patient_keys)),
+            tuple_(Discharge.payer_id, Discharge.member_id).in_(sorted(report.coverages)),
+            Discharge.organization_id != report.admitting_organization_id,
+            Discharge.adopted_by_referral_id.is_(None),
+            Discharge.discharge_date.between(report.since, report.admitted_on),
+        )
+        .order_by(Discharge.discharge_date.desc(), Discharge.id)
+        .limit(1)
+    ).first()
+
+
+def record_reported_admission(feed, discharge_id, report, now):
+    """A readmission another organization's ADT feed reports on this discharge without referral (the feed matched
+    them; the match is checked again here, the discharge locked): (row, days after discharge). It names no facility:
+    the admitting organization stays unnamed to the plan and the discharging facility's planners."""
+    discharge = db.session.scalar(
+        select(Discharge)
+        .where(Discharge.id == discharge_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if discharge is None or discharge.adopted_by_referral_id is not None or not report.matches(discharge):
+        raise Conflict("The discharge no longer matches the reported admission.")
+    return record_readmission(feed, discharge, report.admitted_on, None, now)
 
 
 def record_readmission(actor, discharge, admitted_on, facility, now):

@@ -51,6 +51,8 @@ class Discharge(db.Model):
     __table_args__ = (
         # One discharge per facility organization, patient and day: a message sent twice, or reprocessed, adds none.
         Index("uq_discharges_patient_day", "organization_id", "patient_key", "discharge_date", unique=True),
+        # An admission another organization's ADT feed reports finds the member's discharges by patient key.
+        Index("ix_discharges_patient_key", "patient_key"),
     )
 
     @property

@@ -16,6 +16,10 @@ PLATFORM_KIND = "platform"
 # The kinds whose ADT feeds (HL7 v2 discharges and admissions) the service accepts.
 HL7_FACILITY_KINDS = ("hospital", "residential")
 DEFAULT_ORGANIZATION_TIMEZONE = "UTC"
+# The acting user of every change an ADT feed makes: one per facility organization, a discharge planner of it (so
+# the same policy that lets its planners change a referral lets the feed), never able to sign in (inactive, a token
+# nobody holds, no password). Its address is what the timeline shows as the actor.
+ADT_FEED_EMAIL = "adt-feed+%s@hl7.invalid"
 ROLES = ("discharge_planner", "case_manager", "iop_coordinator", "admin")
 # Which organization kinds a role may belong to; admins may sit in any org.
 ROLE_ORG_KINDS = {
@@ -76,3 +80,8 @@ class WebSession(db.Model):
     notices: Mapped[list | None] = mapped_column(JSONType)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+def is_adt_feed(user):
+    """The organization's ADT feed user, not a person."""
+    return not user.active and user.email == ADT_FEED_EMAIL % user.organization_id

@@ -8,9 +8,11 @@ lets the service make the change under the referral lock, a lost database race a
 from transitions import policy
 from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
-from transitions.core.errors import ValidationFailed
+from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import Track
 from transitions.offers import placements, service
+from transitions.offers.ledger import lock_referral
+from transitions.offers.queries import READMITTABLE
 from transitions.referrals.models import Referral
 
 # ---------------------------------------------------------------- what each command acts on
@@ -101,3 +103,18 @@ def record_readmission(actor, referral_id, admitted_on, facility, now):
     policy.RECORD_READMISSION.require(actor, referral)
     with races_as_conflicts():
         return placements.record_readmission(actor, referral.id, admitted_on, facility, now)
+
+
+def record_reported_admission(feed, referral_id, report, now):
+    """A readmission another organization's ADT feed reports: its admission of the plan member this referral is for
+    (the feed matched them by patient and coverage; report, a discharges.commands.ReportedAdmission, is checked
+    again here under the referral's lock). Returns (readmission row, days after discharge). The feed cannot read the
+    referral: the lookup is by the id its match found, the policy allows feeds only, and the act is audited as a
+    planner's report is. The readmission names no facility, so the admitting organization stays unnamed."""
+    referral = lock_referral(referral_id)
+    if referral is None or referral.status not in READMITTABLE or not report.matches(referral):
+        raise Conflict("The referral no longer matches the reported admission.")
+    policy.REPORT_ADMISSION.require(feed, referral)
+    audit.record("referral.readmission", "referral", referral.id, user=feed)
+    with races_as_conflicts():
+        return placements.record_readmission(feed, referral.id, report.admitted_on, None, now)

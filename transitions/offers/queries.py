@@ -28,6 +28,8 @@ ROSTER_LIMIT = 500
 # Days after discharge: 0-2 counts as a transfer, 3-30 as a 30-day readmission (the CMS psychiatric measure).
 TRANSFER_DAYS = 2
 READMISSION_WINDOW_DAYS = 30
+# Referrals an admission may be a readmission of: not cancelled, not already readmitted.
+READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
 
 
 # ---------------------------------------------------------------- offers

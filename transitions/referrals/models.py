@@ -77,6 +77,8 @@ class Referral(db.Model):
         # referrals reads that page, not every referral of the organization (tests/slow/test_query_plans.py).
         Index("ix_referrals_organization_created", "organization_id", "created_at", "id"),
         Index("ix_referrals_payer_created", "payer_id", "created_at", "id"),
+        # An admission another organization's ADT feed reports finds the member's referrals by patient key.
+        Index("ix_referrals_patient_key", "patient_key"),
     )
 
     @property
