@@ -309,6 +309,12 @@ REPORT_ADMISSION = Policy(
     "Only an ADT feed reports an admission to another organization.",
     {"discharge_planner": lambda user, referral: is_adt_feed(user)},
 )
+REPORT_ADMISSION_ON_DISCHARGE = Policy(
+    "discharge.readmission",
+    "discharge",
+    "Only an ADT feed reports an admission to another organization.",
+    {"discharge_planner": lambda user, discharge: is_adt_feed(user)},
+)
 FIND_MATCHES = Policy("referral.match", "referral", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)
 ALLOCATE = Policy("allocation.run", "allocation", NOT_FOR_YOUR_ROLE, CASE_MANAGERS)
 LOOK_UP_CODES = Policy("codes.search", "code", NOT_FOR_YOUR_ROLE, REFERRAL_SIDE)

@@ -474,6 +474,8 @@ def test_an_admission_elsewhere_of_the_same_member_is_a_readmission_on_the_refer
     timeline = api.get("/api/v1/referrals/%s/timeline" % discharged_referral, token=world.tokens["planner"]).json
     [readmitted] = [event for event in timeline["items"] if event["type"] == "referral.readmitted"]
     assert (readmitted["data"]["days_after_discharge"], readmitted["data"]["classification"]) == (7, "readmission_30")
+    # No actor: the admitting organization (its feed user, its id) is not named on the referring one's timeline.
+    assert (readmitted["actor_user_id"], readmitted["actor_organization_id"]) == (None, None)
     with app.app_context():
         [readmission] = db.session.scalars(select(Readmission)).all()
         assert readmission.facility is None  # the admitting organization is not named to the referring one
@@ -512,6 +514,40 @@ def test_an_admission_elsewhere_needs_the_patient_and_a_payer_and_member_pair(
     assert referral["status"] == "submitted"
 
 
+def test_a_planned_discharge_date_is_not_matched_across_organizations(app, api, world, clock):
+    # The referral's date is the planner's plan: nothing says the patient left on it, so an admission elsewhere
+    # may be a transfer from that very stay. Only a discharge the facility's feed reported (or a patient in the IOP)
+    # is matched.
+    register(api, world, "hospital2", ("RESID",))
+    referral_id = submit(api, world)  # planned discharge 2026-12-03, never reported
+    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    assert admit_elsewhere(api, world, "ELSE1", "20261209").status_code == 200
+    assert stored(app, control_id="ELSE1")[0].state == "ignored"
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["status"] == "submitted"
+
+
+def test_an_admission_elsewhere_is_not_in_the_future_by_the_other_organizations_clock(
+    app, api, world, discharged_referral, clock
+):
+    # The admitting facility is in New York, the referral's patient in Los Angeles: 00:15 on the 10th in New York is
+    # still the 9th in Los Angeles, and the admission happened where it happened.
+    admin = world.tokens["admin"]
+    api.patch("/api/v1/organizations/%s" % world.orgs["hospital2"], {"timezone": "America/New_York"}, token=admin)
+    with app.app_context():
+        db.session.get(Referral, discharged_referral).timezone = "America/Los_Angeles"
+        db.session.commit()
+    clock.now = datetime(2026, 12, 10, 5, 30, tzinfo=UTC)
+    assert admit_elsewhere(api, world, "ELSE1", "202612100015").status_code == 200
+    assert stored(app, control_id="ELSE1")[0].state == "processed"
+
+
+def test_a_date_before_1900_is_refused_not_a_crash(app, api, world, discharged_referral):
+    response = admit_elsewhere(api, world, "ELSE1", "00010105")
+    assert answer(response)[:2] == (422, "AE")
+    assert stored(app, control_id="ELSE1")[0].state == "error"
+
+
 def test_a_planner_cannot_report_an_admission_to_another_organization(app, api, world, discharged_referral):
     assert admit_elsewhere(api, world, "ELSE1", "20261209", token="planner2").status_code == 200
     assert stored(app, control_id="ELSE1")[0].state == "ignored"
@@ -525,7 +561,7 @@ def test_the_command_checks_the_match_again_under_its_lock(app, api, world, disc
         hospital2 = db.session.get(Organization, world.orgs["hospital2"])
         feed = service.feed_actor(hospital2)
         patient = hl7v2.Patient("Maria", "Lopez", date(1990, 4, 12), "R", [], [], [("acme-health", "ACM123456")])
-        report = ReportedAdmission.of(hospital2, patient, date(2026, 12, 9))
+        report = ReportedAdmission.of(hospital2, patient, date(2026, 12, 9), utcnow())
         assert report.matches(referral)
         referral.member_id = "CHANGED1"  # the referral changed between the feed's match and the command's lock
         db.session.commit()

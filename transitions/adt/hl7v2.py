@@ -23,6 +23,9 @@ CHARSETS = {
 MEMBER_ID_TYPES = ("MB", "MI", "MA", "MC", "SN")
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 # DTM: YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]; a date needs at least the day.
+# No date the feed reads is earlier (a birth date included); an earlier one is a sender's error, and day arithmetic
+# on year 1 overflows.
+EARLIEST_YEAR = 1900
 # A DTM's offsets that say the time is UTC, not the sender's wall clock.
 UTC_OFFSETS = ("+0000", "-0000")
 DTM = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?([+-]\d{4})?$")
@@ -200,6 +203,8 @@ def hl7_date(value, where, required=True, zone_name=None):
         if match is None:
             raise ValueError(value)
         written = datetime(int(match[1]), int(match[2]), int(match[3]))
+        if written.year < EARLIEST_YEAR:
+            raise ValueError(value)
         if zone_name is None or match[4] is None or match[8] not in UTC_OFFSETS:
             return written.date()
         hour, minute, second = int(match[4][:2]), int((match[5] or "00")[:2]), int((match[6] or "00")[:2])

@@ -5,11 +5,11 @@ import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, inspect, select, tuple_
+from sqlalchemy import bindparam, inspect, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
-from transitions.adt.models import AdtMessage, message_key
+from transitions.adt.models import AdtMessage, discharge_reported, message_key
 from transitions.core.clock import local_today
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
@@ -18,7 +18,7 @@ from transitions.discharges.models import patient_key
 from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
-from transitions.offers.queries import READMISSION_WINDOW_DAYS, READMITTABLE
+from transitions.offers.queries import LEFT_THE_HOSPITAL, READMISSION_WINDOW_DAYS, READMITTABLE
 from transitions.referrals import commands as referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES
@@ -444,7 +444,7 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
     must both agree; the command checks the match again under its lock. Every answer is the one for no match (AA,
     NO_DISCHARGE; refused by the command too), and the readmission names no facility, so neither the sender nor the
     other organization learns anything of the other's records."""
-    report = discharges.ReportedAdmission.of(organization, patient, admitted_on)
+    report = discharges.ReportedAdmission.of(organization, patient, admitted_on, now)
     if not report.coverages:
         return Outcome("ignored", "AA", NO_DISCHARGE)
     referral = db.session.execute(
@@ -455,6 +455,8 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
             Referral.organization_id != organization.id,
             Referral.status.in_(READMITTABLE),
             Referral.discharge_date.between(report.since, admitted_on),
+            # A discharge that happened: a planned date says nothing of where the patient was on it.
+            or_(Referral.status.in_(LEFT_THE_HOSPITAL), discharge_reported(Referral.id)),
         )
         .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
         .limit(1)

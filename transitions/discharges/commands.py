@@ -11,7 +11,7 @@ from transitions import policy
 from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.clock import local_today
-from transitions.core.db import advisory_xact_lock, db
+from transitions.core.db import advisory_xact_lock, db, races_as_conflicts
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit, patient_key
 from transitions.followups import plan as followup_plan
@@ -174,17 +174,21 @@ class ReportedAdmission:
     patient_keys: frozenset
     coverages: frozenset
     admitted_on: date
+    # The admitting facility's today: what "in the future" means for its admission, wherever the other record is.
+    admitting_today: date
 
     @classmethod
-    def of(cls, organization, patient, admitted_on):
-        """From a message's patient (adt.hl7v2.Patient): every coverage pair the message states, IN1-3 with IN1-36
-        and IN1-3 with each of PID-3's member ids."""
+    def of(cls, organization, patient, admitted_on, now):
+        """From a message's patient (adt.hl7v2.Patient): the coverage pairs the message states, each IN1's insurer
+        (IN1-3) with its policy number (IN1-36), or, for an IN1 without one, with PID-3's member ids."""
         givens = {patient.given_name, patient.other_given_name} - {""}
         keys = {patient_key(given, patient.family_name, patient.birth_date) for given in givens}
-        pairs = {(payer, number) for payer, number in patient.coverages if payer and number}
-        pairs |= {(payer, member) for payer in patient.payer_ids for member in patient.plan_member_ids if member}
-        coverages = frozenset((payer[:100], member[:100]) for payer, member in pairs)
-        return cls(organization.id, frozenset(keys), coverages, admitted_on)
+        pairs = set()
+        for payer, number in patient.coverages:
+            numbers = [number] if number else patient.plan_member_ids
+            pairs |= {(payer[:100], member[:100]) for member in numbers if payer and member}
+        today = local_today(organization.timezone, now)
+        return cls(organization.id, frozenset(keys), frozenset(pairs), admitted_on, today)
 
     @property
     def since(self):
@@ -221,20 +225,23 @@ def member_discharge_elsewhere(report):
 
 def record_reported_admission(feed, discharge_id, report, now):
     """A readmission another organization's ADT feed reports on this discharge without referral (the feed matched
-    them; the match is checked again here, the discharge locked): (row, days after discharge). It names no facility:
-    the admitting organization stays unnamed to the plan and the discharging facility's planners."""
-    discharge = db.session.scalar(
-        select(Discharge)
-        .where(Discharge.id == discharge_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if discharge is None or discharge.adopted_by_referral_id is not None or not report.matches(discharge):
-        raise Conflict("The discharge no longer matches the reported admission.")
-    return record_readmission(feed, discharge, report.admitted_on, None, now)
+    them; the match is checked again here, the discharge locked; a lost race is a Conflict): (row, days after
+    discharge). It names no facility: the admitting organization stays unnamed to the plan and the discharging
+    facility's planners."""
+    with races_as_conflicts():
+        discharge = db.session.scalar(
+            select(Discharge)
+            .where(Discharge.id == discharge_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if discharge is None or discharge.adopted_by_referral_id is not None or not report.matches(discharge):
+            raise Conflict("The discharge no longer matches the reported admission.")
+        policy.REPORT_ADMISSION_ON_DISCHARGE.require(feed, discharge)
+        return record_readmission(feed, discharge, report.admitted_on, None, now, report.admitting_today)
 
 
-def record_readmission(actor, discharge, admitted_on, facility, now):
+def record_readmission(actor, discharge, admitted_on, facility, now, today=None):
     """An admission of a discharged member (ADT A01/A04): (row, days after discharge), classified as a referral's
     readmission is (days 0-2 a transfer, 3-30 a 30-day readmission, which fails followup_30). The same day twice is
     one readmission."""
@@ -245,7 +252,7 @@ def record_readmission(actor, discharge, admitted_on, facility, now):
         )
     if days > READMISSION_WINDOW_DAYS:
         raise ValidationFailed({"date": ["A readmission is counted within %d days." % READMISSION_WINDOW_DAYS]})
-    if admitted_on > local_today(discharge.timezone, now):
+    if admitted_on > (today or local_today(discharge.timezone, now)):
         raise ValidationFailed({"date": ["A readmission cannot be in the future."]})
     existing = db.session.scalar(
         select(DischargeReadmission).where(

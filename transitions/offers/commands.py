@@ -5,14 +5,17 @@ object up first (another organization's object is an audited 404), then asks the
 lets the service make the change under the referral lock, a lost database race answering 409.
 """
 
+from sqlalchemy import select
+
 from transitions import policy
+from transitions.adt.models import discharge_reported
 from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import Track
 from transitions.offers import placements, service
 from transitions.offers.ledger import lock_referral
-from transitions.offers.queries import READMITTABLE
+from transitions.offers.queries import LEFT_THE_HOSPITAL, READMITTABLE
 from transitions.referrals.models import Referral
 
 # ---------------------------------------------------------------- what each command acts on
@@ -108,13 +111,23 @@ def record_readmission(actor, referral_id, admitted_on, facility, now):
 def record_reported_admission(feed, referral_id, report, now):
     """A readmission another organization's ADT feed reports: its admission of the plan member this referral is for
     (the feed matched them by patient and coverage; report, a discharges.commands.ReportedAdmission, is checked
-    again here under the referral's lock). Returns (readmission row, days after discharge). The feed cannot read the
-    referral: the lookup is by the id its match found, the policy allows feeds only, and the act is audited as a
-    planner's report is. The readmission names no facility, so the admitting organization stays unnamed."""
-    referral = lock_referral(referral_id)
-    if referral is None or referral.status not in READMITTABLE or not report.matches(referral):
-        raise Conflict("The referral no longer matches the reported admission.")
-    policy.REPORT_ADMISSION.require(feed, referral)
-    audit.record("referral.readmission", "referral", referral.id, user=feed)
+    again here under the referral's lock, and the referral's discharge must be one that happened, not one planned).
+    Returns (readmission row, days after discharge). The feed cannot read the referral: the lookup is by the id its
+    match found, the policy allows feeds only, and the act is audited as the feed's. The readmission, its events and
+    the ended placement name no actor and no facility, so the admitting organization stays unnamed."""
     with races_as_conflicts():
-        return placements.record_readmission(feed, referral.id, report.admitted_on, None, now)
+        referral = lock_referral(referral_id)
+        if referral is None or not reported_discharge_matches(referral, report):
+            raise Conflict("The referral no longer matches the reported admission.")
+        policy.REPORT_ADMISSION.require(feed, referral)
+        audit.record("referral.readmission", "referral", referral.id, user=feed)
+        return placements.record_readmission(None, referral.id, report.admitted_on, None, now, report.admitting_today)
+
+
+def reported_discharge_matches(referral, report):
+    """Whether a referral is the member's discharge elsewhere that report names: readmittable, its discharge one that
+    happened (the patient attends or attended the IOP, or the facility's feed reported the discharge), and the
+    patient, coverage and window of the report."""
+    if referral.status not in READMITTABLE or not report.matches(referral):
+        return False
+    return referral.status in LEFT_THE_HOSPITAL or bool(db.session.scalar(select(discharge_reported(referral.id))))

@@ -198,8 +198,9 @@ def discharge(actor, placement_id, outcome, now=None):
     return placement
 
 
-def record_readmission(actor, referral_id, admitted_on, facility=None, now=None):
-    """Record a readmission; classify it by days after discharge; end the referral's offers or placement."""
+def record_readmission(actor, referral_id, admitted_on, facility=None, now=None, today=None):
+    """Record a readmission; classify it by days after discharge; end the referral's offers or placement. An
+    admission after today (by default the referral's own today) is refused."""
     now = now or utcnow()
     referral = lock_referral(referral_id)
     days = (admitted_on - referral.discharge_date).days
@@ -207,7 +208,7 @@ def record_readmission(actor, referral_id, admitted_on, facility=None, now=None)
         raise ValidationFailed(
             {"date": ["A readmission cannot be before the discharge date %s." % (referral.discharge_date.isoformat())]}
         )
-    if admitted_on > local_today(referral.timezone, now):
+    if admitted_on > (today or local_today(referral.timezone, now)):
         raise ValidationFailed({"date": ["A readmission cannot be in the future."]})
     classification = readmission_class(days)
     row = _recorded(

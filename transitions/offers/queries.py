@@ -30,6 +30,8 @@ TRANSFER_DAYS = 2
 READMISSION_WINDOW_DAYS = 30
 # Referrals an admission may be a readmission of: not cancelled, not already readmitted.
 READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
+# Referrals whose patient has certainly left the hospital: they attend, or attended, the IOP.
+LEFT_THE_HOSPITAL = ("attending", "completed", "dropped_out")
 
 
 # ---------------------------------------------------------------- offers
