@@ -548,6 +548,45 @@ def test_a_date_before_1900_is_refused_not_a_crash(app, api, world, discharged_r
     assert stored(app, control_id="ELSE1")[0].state == "error"
 
 
+def test_a_referral_that_adopted_the_feeds_discharge_is_matched(app, api, world, clock):
+    # The feed first (a discharge without referral), the referral after (it adopts it): the discharge happened.
+    register(api, world)
+    register(api, world, "hospital2", ("RESID",))
+    clock.now = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    assert send(api, world, adt(discharged="20261203", extra_segments=(in1(),))).status_code == 200
+    referral_id = submit(api, world)
+    assert api.get("/api/v1/discharges?status=adopted", token=world.tokens["manager"]).json["items"]
+    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    assert admit_elsewhere(api, world, "ELSE1", "20261209").status_code == 200
+    assert stored(app, control_id="ELSE1")[0].state == "processed"
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert referral["status"] == "readmitted"
+
+
+def test_a_discharge_and_an_admission_elsewhere_in_one_listener_batch_answer_as_sent_apart(app, api, world, clock):
+    register(api, world)
+    register(api, world, "hospital2", ("RESID",))
+    referral_id = submit(api, world)
+    clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    discharge = adt(control_id="DIS1", discharged="20261204")
+    admission = adt(
+        trigger="A01",
+        control_id="ELSE1",
+        facility="RESID",
+        patient_class="R",
+        admitted="20261209",
+        discharged="",
+        extra_segments=(in1(),),
+    )
+    with app.app_context():
+        items = batch.store_batch([(discharge, utcnow()), (admission, utcnow())])
+        batch.apply_batch(items)
+        db.session.remove()
+    assert [row.state for row in stored(app)] == ["processed", "processed"]
+    referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
+    assert (referral["status"], referral["discharge_date"]) == ("readmitted", "2026-12-04")
+
+
 def test_a_planner_cannot_report_an_admission_to_another_organization(app, api, world, discharged_referral):
     assert admit_elsewhere(api, world, "ELSE1", "20261209", token="planner2").status_code == 200
     assert stored(app, control_id="ELSE1")[0].state == "ignored"

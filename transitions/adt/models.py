@@ -3,7 +3,7 @@ before it is answered, with what became of it."""
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, exists, select
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transitions.core.clock import utcnow
@@ -58,19 +58,3 @@ class AdtMessage(db.Model):
 def message_key(facility_id, control_id):
     """The unique key of a facility's message: length-prefixed, so no facility id and control id pair collide."""
     return "%d:%s%s" % (len(facility_id), facility_id, control_id)
-
-
-# The triggers of a discharge message: an HL7 ADT^A03, a FHIR discharge notification.
-DISCHARGE_TRIGGERS = ("A03", "discharge")
-
-
-def discharge_reported(referral_id):
-    """A clause: the referral's actual discharge was reported by its facility's feed (a discharge message applied to
-    it), so its discharge_date is the day the patient left, not the day planned."""
-    return exists(
-        select(AdtMessage.id).where(
-            AdtMessage.referral_id == referral_id,
-            AdtMessage.state == "processed",
-            AdtMessage.trigger.in_(DISCHARGE_TRIGGERS),
-        )
-    )

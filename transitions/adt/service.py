@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, inspect, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
-from transitions.adt.models import AdtMessage, discharge_reported, message_key
+from transitions.adt.models import AdtMessage, message_key
 from transitions.core.clock import local_today
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
@@ -18,7 +18,7 @@ from transitions.discharges.models import patient_key
 from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.offers import commands as offers
-from transitions.offers.queries import LEFT_THE_HOSPITAL, READMISSION_WINDOW_DAYS, READMITTABLE
+from transitions.offers.queries import LEFT_THE_HOSPITAL, READMISSION_WINDOW_DAYS, READMITTABLE, discharge_happened
 from transitions.referrals import commands as referrals
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES
@@ -456,7 +456,7 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
             Referral.status.in_(READMITTABLE),
             Referral.discharge_date.between(report.since, admitted_on),
             # A discharge that happened: a planned date says nothing of where the patient was on it.
-            or_(Referral.status.in_(LEFT_THE_HOSPITAL), discharge_reported(Referral.id)),
+            or_(Referral.status.in_(LEFT_THE_HOSPITAL), discharge_happened(Referral.id)),
         )
         .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
         .limit(1)
@@ -472,8 +472,9 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
             else:
                 return Outcome("ignored", "AA", NO_DISCHARGE)
     except DomainError as error:
+        # Answered as no match; the inbox (administrators only) keeps why, so a lost race can be reprocessed.
         log.info("ADT admission elsewhere not recorded: %s", _why(error))
-        return Outcome("ignored", "AA", NO_DISCHARGE)
+        return Outcome("ignored", "AA", "%s (Another organization's: not recorded, %s)" % (NO_DISCHARGE, _why(error)))
     # The inbox (administrators only) says what was done; the ACK is AA with no text, as for no match.
     return Outcome("processed", "AA", "A readmission %d days after another organization's discharge." % days)
 

@@ -8,14 +8,13 @@ lets the service make the change under the referral lock, a lost database race a
 from sqlalchemy import select
 
 from transitions import policy
-from transitions.adt.models import discharge_reported
 from transitions.core import audit
 from transitions.core.db import db, races_as_conflicts
 from transitions.core.errors import Conflict, ValidationFailed
 from transitions.directory.models import Track
 from transitions.offers import placements, service
 from transitions.offers.ledger import lock_referral
-from transitions.offers.queries import LEFT_THE_HOSPITAL, READMITTABLE
+from transitions.offers.queries import LEFT_THE_HOSPITAL, READMITTABLE, discharge_happened
 from transitions.referrals.models import Referral
 
 # ---------------------------------------------------------------- what each command acts on
@@ -130,4 +129,4 @@ def reported_discharge_matches(referral, report):
     patient, coverage and window of the report."""
     if referral.status not in READMITTABLE or not report.matches(referral):
         return False
-    return referral.status in LEFT_THE_HOSPITAL or bool(db.session.scalar(select(discharge_reported(referral.id))))
+    return referral.status in LEFT_THE_HOSPITAL or bool(db.session.scalar(select(discharge_happened(referral.id))))

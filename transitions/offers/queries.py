@@ -4,14 +4,18 @@ run, and how a readmission is classed."""
 
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 
 from transitions import policy
+from transitions.adt.models import AdtMessage
 from transitions.core import audit
 from transitions.core.clock import local_today
 from transitions.core.db import db
 from transitions.core.pagination import keyset_page
 from transitions.directory.models import WEEKDAYS, Track
+from transitions.discharges.models import Discharge
+from transitions.identity.models import ADT_FEED_EMAIL, User
+from transitions.notify.models import Event
 from transitions.offers.models import Attendance, Offer, Placement
 from transitions.referrals.models import Referral
 
@@ -32,6 +36,31 @@ READMISSION_WINDOW_DAYS = 30
 READMITTABLE = ("submitted", "offered", "placed", "attending", "completed", "dropped_out", "no_match")
 # Referrals whose patient has certainly left the hospital: they attend, or attended, the IOP.
 LEFT_THE_HOSPITAL = ("attending", "completed", "dropped_out")
+# The triggers of a discharge message: an HL7 ADT^A03, a FHIR discharge notification.
+DISCHARGE_TRIGGERS = ("A03", "discharge")
+
+
+def discharge_happened(referral_id):
+    """A clause: the referral's discharge is one the facility reported, not only planned. A discharge message was
+    applied to it (its stored row says so once its batch ends; the feed's referral.updated event says so at once,
+    for the next message of the same batch), or it adopted a discharge without referral the feed recorded."""
+    applied_message = select(AdtMessage.id).where(
+        AdtMessage.referral_id == referral_id,
+        AdtMessage.state == "processed",
+        AdtMessage.trigger.in_(DISCHARGE_TRIGGERS),
+    )
+    feed_event = (
+        select(Event.id)
+        .join(User, User.id == Event.actor_user_id)
+        .where(
+            Event.referral_id == referral_id,
+            Event.type == "referral.updated",
+            User.active.is_(False),
+            User.email == func.replace(literal(ADT_FEED_EMAIL), "%s", Event.actor_org_id),
+        )
+    )
+    adopted = select(Discharge.id).where(Discharge.adopted_by_referral_id == referral_id)
+    return or_(exists(applied_message), exists(feed_event), exists(adopted))
 
 
 # ---------------------------------------------------------------- offers
