@@ -430,10 +430,9 @@ def test_an_admission_long_after_the_discharge_is_ignored(app, api, world, clock
 MARIAS_COVERAGE = (in1(),)
 
 
-def admit_elsewhere(api, world, control_id, admitted, token="admin", extra_segments=MARIAS_COVERAGE, **overrides):
-    """An A01 of Maria Lopez from the residential organization hospital2 (facility RESID), by default as its feed
-    (an admin over HTTP, as the MLLP listener is: no planner's organization behind it), with her coverage (IN1)."""
-    message = adt(
+def admission_elsewhere(control_id, admitted, extra_segments=MARIAS_COVERAGE, **overrides):
+    """An A01 of Maria Lopez from the residential organization hospital2 (facility RESID), with her coverage (IN1)."""
+    return adt(
         trigger="A01",
         control_id=control_id,
         facility="RESID",
@@ -443,7 +442,12 @@ def admit_elsewhere(api, world, control_id, admitted, token="admin", extra_segme
         extra_segments=extra_segments,
         **overrides,
     )
-    return send(api, world, message, token=token)
+
+
+def admit_elsewhere(api, world, control_id, admitted, token="admin", **overrides):
+    """admission_elsewhere sent by default as its feed (an admin over HTTP, as the MLLP listener is: no planner's
+    organization behind it)."""
+    return send(api, world, admission_elsewhere(control_id, admitted, **overrides), token=token)
 
 
 @pytest.fixture
@@ -569,15 +573,7 @@ def test_a_discharge_and_an_admission_elsewhere_in_one_listener_batch_answer_as_
     referral_id = submit(api, world)
     clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
     discharge = adt(control_id="DIS1", discharged="20261204")
-    admission = adt(
-        trigger="A01",
-        control_id="ELSE1",
-        facility="RESID",
-        patient_class="R",
-        admitted="20261209",
-        discharged="",
-        extra_segments=(in1(),),
-    )
+    admission = admission_elsewhere("ELSE1", "20261209")
     with app.app_context():
         items = batch.store_batch([(discharge, utcnow()), (admission, utcnow())])
         batch.apply_batch(items)
@@ -622,17 +618,8 @@ def test_an_admission_elsewhere_is_a_readmission_on_a_discharge_without_referral
     [discharge] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
     clock.now = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
     # Over MLLP: the listener's group commit, as the residential organization's feed.
-    message = adt(
-        trigger="A01",
-        control_id="ELSE1",
-        facility="RESID",
-        patient_class="R",
-        admitted="20261204",
-        discharged="",
-        extra_segments=(in1(),),
-    )
     with app.app_context():
-        items = batch.store_batch([(message, utcnow())])
+        items = batch.store_batch([(admission_elsewhere("ELSE1", "20261204"), utcnow())])
         batch.apply_batch(items)
         [ack] = [item.ack for item in items]
         db.session.remove()

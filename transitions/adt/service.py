@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, inspect, or_, select, tuple_
+from sqlalchemy import bindparam, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
@@ -450,11 +450,8 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
     referral = db.session.execute(
         select(Referral.id, Referral.discharge_date)
         .where(
-            Referral.patient_key.in_(sorted(report.patient_keys)),
-            tuple_(Referral.payer_id, Referral.member_id).in_(sorted(report.coverages)),
-            Referral.organization_id != organization.id,
+            *report.candidates(Referral),
             Referral.status.in_(READMITTABLE),
-            Referral.discharge_date.between(report.since, admitted_on),
             # A discharge that happened: a planned date says nothing of where the patient was on it.
             or_(Referral.status.in_(LEFT_THE_HOSPITAL), discharge_happened(Referral.id)),
         )

@@ -194,6 +194,16 @@ class ReportedAdmission:
     def since(self):
         return self.admitted_on - timedelta(days=READMISSION_WINDOW_DAYS)
 
+    def candidates(self, model):
+        """The WHERE clauses selecting the rows of model (Referral, Discharge) that matches could accept: the patient,
+        a coverage pair, another organization, the window. A sketch of matches in SQL, for the feed's read."""
+        return (
+            model.patient_key.in_(sorted(self.patient_keys)),
+            tuple_(model.payer_id, model.member_id).in_(sorted(self.coverages)),
+            model.organization_id != self.admitting_organization_id,
+            model.discharge_date.between(self.since, self.admitted_on),
+        )
+
     def matches(self, record):
         """Whether a referral or a discharge without referral (as read under its lock) is this member's discharge by
         another organization 0-30 days before the admission."""
@@ -211,13 +221,7 @@ def member_discharge_elsewhere(report):
     there is none."""
     return db.session.execute(
         select(Discharge.id, Discharge.discharge_date)
-        .where(
-            Discharge.patient_key.in_(sorted(report.patient_keys)),
-            tuple_(Discharge.payer_id, Discharge.member_id).in_(sorted(report.coverages)),
-            Discharge.organization_id != report.admitting_organization_id,
-            Discharge.adopted_by_referral_id.is_(None),
-            Discharge.discharge_date.between(report.since, report.admitted_on),
-        )
+        .where(*report.candidates(Discharge), Discharge.adopted_by_referral_id.is_(None))
         .order_by(Discharge.discharge_date.desc(), Discharge.id)
         .limit(1)
     ).first()
