@@ -246,11 +246,21 @@ def test_a_discharge_time_in_utc_falls_on_the_facilitys_day(app, api, world, clo
         == 200
     )
     register(api, world)
-    referral_id = submit(api, world)
+    referral_id = submit(api, world, discharge_date="2026-12-05")  # planned: every case moves it
     clock.now = datetime(2026, 12, 3, 5, 45, tzinfo=UTC)
     assert send(api, world, adt(discharged=discharged)).status_code == 200
     referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
     assert referral["discharge_date"] == day
+
+
+@pytest.mark.parametrize("discharged", ["99991231230000+0000", "18991231"])
+def test_a_discharge_time_out_of_range_is_ae_not_a_crash(app, api, world, discharged):
+    api.patch(
+        "/api/v1/organizations/%s" % world.orgs["hospital"], {"timezone": "Asia/Tokyo"}, token=world.tokens["admin"]
+    )
+    register(api, world)
+    response = send(api, world, adt(discharged=discharged))
+    assert answer(response)[:2] == (422, "AE")
 
 
 def test_a_discharge_without_referral_in_utc_is_not_refused_as_future(app, api, world, clock):
@@ -494,6 +504,7 @@ def test_an_admission_elsewhere_is_answered_the_same_whether_it_matched_or_not(a
     unmatched = admit_elsewhere(api, world, "ELSE2", "20261209", family="Nobody")
     assert answer(matched) == answer(unmatched) == (200, "AA", [])
     assert ack_of(matched).segment("MSA")[3:] == ack_of(unmatched).segment("MSA")[3:]
+    assert [stored(app, control_id=c)[0].state for c in ("ELSE1", "ELSE2")] == ["processed", "ignored"]
     future = admit_elsewhere(api, world, "ELSE3", "20261211")
     future_unmatched = admit_elsewhere(api, world, "ELSE4", "20261211", family="Nobody")
     assert answer(future) == answer(future_unmatched)

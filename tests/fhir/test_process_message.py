@@ -184,7 +184,7 @@ def test_a_discharge_end_in_utc_falls_on_the_facilitys_day(app, api, world, fhir
         {"timezone": "America/Chicago"},
         token=world.tokens["admin"],
     )
-    referral_id = submit(api, world)
+    referral_id = submit(api, world, discharge_date="2026-12-05")  # planned: every case moves it
     clock.set("2026-12-03T11:00:00Z")
     assert_ok(post(fhir, notification(discharged=end)), "discharge-0001")
     referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
@@ -198,6 +198,15 @@ def test_a_referral_under_the_first_given_name_alone_is_matched(app, api, world,
     assert "discharge date became 2026-12-02" in assert_ok(post(fhir, body), "discharge-0001")
     referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
     assert referral["discharge_date"] == "2026-12-02"
+
+
+@pytest.mark.parametrize("end", ["0001-01-01T02:00:00Z", "1899-12-31", "9999-12-31T23:30:00Z"])
+def test_a_discharge_end_out_of_range_is_refused_not_a_crash(app, api, world, fhir, clock, registered, end):
+    api.patch(
+        "/api/v1/organizations/%s" % world.orgs["hospital"], {"timezone": "Asia/Tokyo"}, token=world.tokens["admin"]
+    )
+    response = post(fhir, notification(discharged=end))
+    assert response.status_code == 422, response.data
 
 
 def test_a_plan_member_without_referral_gets_a_discharge_without_referral(app, api, world, fhir, clock, registered):

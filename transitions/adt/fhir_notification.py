@@ -426,10 +426,12 @@ def _date_of(value, where, with_time=False, zone_name=None):
     try:
         if match is None:
             raise ValueError(value)
+        if int(value[:4]) < hl7v2.EARLIEST_YEAR:
+            raise ValueError(value)
         if zone_name is not None and with_time and match[4] in ("Z", "+00:00", "-00:00"):
             return datetime.fromisoformat(value).astimezone(zone(zone_name)).date()
         return date.fromisoformat(value[:10])
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a UTC time at the edge of year 9999, moved into a zone
         kind = "a date (YYYY-MM-DD) or a dateTime with its time zone" if with_time else "a full date (YYYY-MM-DD)"
         raise _refusal(where, "%s must be %s (was %r)." % (where, kind, value[:40]), "value") from None
 

@@ -210,7 +210,7 @@ def hl7_date(value, where, required=True, zone_name=None):
         hour, minute, second = int(match[4][:2]), int((match[5] or "00")[:2]), int((match[6] or "00")[:2])
         instant = written.replace(hour=hour, minute=minute, second=second, tzinfo=UTC)
         return instant.astimezone(zone(zone_name)).date()
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a UTC time at the edge of year 9999, moved into a zone
         raise Refusal("AE", where, DATA_TYPE_ERROR, "%s is not an HL7 date (YYYYMMDD[HHMM[SS]])." % where) from None
 
 

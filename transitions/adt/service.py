@@ -32,8 +32,8 @@ DISCHARGE = "A03"
 ADMISSIONS = ("A01", "A04")
 # Patient classes (HL7 table 0004) of visits, never admissions: emergency and outpatient.
 VISIT_CLASSES = ("E", "O")
-# What an admission matched to no discharge is answered and stored with, whether or not another organization's was
-# looked for (and found, and refused): the sender learns nothing of other organizations' records.
+# What an admission matched to no discharge is stored with. Its ACK, an AA with no text, is the same whatever another
+# organization's records hold; the inbox (administrators only) says more when one was matched.
 NO_DISCHARGE = "No discharge of this patient from this facility in the 30 days before."
 # session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
 # transaction, so each message of the batch after the first takes them from there instead of a query.
@@ -441,9 +441,10 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
     """An admission of a plan member whom another organization discharged 0-30 days before: a readmission on that
     organization's referral, else on its discharge without referral (the later discharge of the two). Across
     organizations the patient (name forms and birth date) and a (payer id, member id) pair of the message's coverage
-    must both agree; the command checks the match again under its lock. Every answer is the one for no match (AA,
-    NO_DISCHARGE; refused by the command too), and the readmission names no facility, so neither the sender nor the
-    other organization learns anything of the other's records."""
+    must both agree; the command checks the match again under its lock. The ACK is the one for no match (AA, no
+    text), recorded or refused by the command alike; only the inbox's state and reason, which administrators alone
+    read, differ. The readmission names no facility and no actor, so neither organization learns of the other's
+    records."""
     report = discharges.ReportedAdmission.of(organization, patient, admitted_on, now)
     if not report.coverages:
         return Outcome("ignored", "AA", NO_DISCHARGE)
@@ -459,15 +460,15 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
         .limit(1)
     ).first()
     discharge = discharges.member_discharge_elsewhere(report)
+    if referral is None and discharge is None:
+        return Outcome("ignored", "AA", NO_DISCHARGE)
     feed = feed_actor(organization)
     try:
         with db.session.begin_nested():
             if referral is not None and (discharge is None or referral.discharge_date >= discharge.discharge_date):
                 _, days = offers.record_reported_admission(feed, referral.id, report, now)
-            elif discharge is not None:
-                _, days = discharges.record_reported_admission(feed, discharge.id, report, now)
             else:
-                return Outcome("ignored", "AA", NO_DISCHARGE)
+                _, days = discharges.record_reported_admission(feed, discharge.id, report, now)
     except DomainError as error:
         # Answered as no match; the inbox (administrators only) keeps why, so a lost race can be reprocessed.
         log.info("ADT admission elsewhere not recorded: %s", _why(error))

@@ -42,8 +42,9 @@ DISCHARGE_TRIGGERS = ("A03", "discharge")
 
 def discharge_happened(referral_id):
     """A clause: the referral's discharge is one the facility reported, not only planned. A discharge message was
-    applied to it (its stored row says so once its batch ends; the feed's referral.updated event says so at once,
-    for the next message of the same batch), or it adopted a discharge without referral the feed recorded."""
+    applied to it (its stored row says so once its listener batch ends; the feed's referral.updated event, written
+    when the message moved the date, says so at once, to the next message of the same batch), or it adopted a
+    discharge without referral the feed recorded."""
     applied_message = select(AdtMessage.id).where(
         AdtMessage.referral_id == referral_id,
         AdtMessage.state == "processed",
