@@ -95,6 +95,11 @@ class Patient:
     # PID-5.3, "Maria Elena"), or the first alone when given_name holds them all (a FHIR name's given list). "" if none.
     other_given_name: str = ""
 
+    @property
+    def given_names(self):
+        """Each form of the given name a referral or a discharge may carry."""
+        return {self.given_name, self.other_given_name} - {""}
+
 
 def decode(raw):
     """The message as text with one segment separator (\\r), whatever line endings the sender used."""

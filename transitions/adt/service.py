@@ -510,7 +510,7 @@ def _referrals_of(organization, patient, statuses):
         _REFERRALS_OF_PATIENT,
         {"organization_id": organization.id, "birth_date": patient.birth_date, "statuses": list(statuses)},
     ).all()
-    givens = {_same_name(patient.given_name), _same_name(patient.other_given_name)} - {""}
+    givens = {_same_name(given) for given in patient.given_names}
     family = _same_name(patient.family_name)
     return [row for row in rows if _same_name(row.given_name) in givens and _same_name(row.family_name) == family]
 

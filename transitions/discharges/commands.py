@@ -181,8 +181,7 @@ class ReportedAdmission:
     def of(cls, organization, patient, admitted_on, now):
         """From a message's patient (adt.hl7v2.Patient): the coverage pairs the message states, each IN1's insurer
         (IN1-3) with its policy number (IN1-36), or, for an IN1 without one, with PID-3's member ids."""
-        givens = {patient.given_name, patient.other_given_name} - {""}
-        keys = {patient_key(given, patient.family_name, patient.birth_date) for given in givens}
+        keys = {patient_key(given, patient.family_name, patient.birth_date) for given in patient.given_names}
         pairs = set()
         for payer, number in patient.coverages:
             numbers = [number] if number else patient.plan_member_ids
