@@ -578,12 +578,15 @@ def test_a_referral_that_adopted_the_feeds_discharge_is_matched(app, api, world,
     assert referral["status"] == "readmitted"
 
 
-def test_a_discharge_and_an_admission_elsewhere_in_one_listener_batch_answer_as_sent_apart(app, api, world, clock):
+@pytest.mark.parametrize("discharged", ["20261204", "20261203"])  # a moved date, and the planned one (no event)
+def test_a_discharge_and_an_admission_elsewhere_in_one_listener_batch_answer_as_sent_apart(
+    app, api, world, clock, discharged
+):
     register(api, world)
     register(api, world, "hospital2", ("RESID",))
-    referral_id = submit(api, world)
+    referral_id = submit(api, world)  # planned discharge 2026-12-03
     clock.now = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
-    discharge = adt(control_id="DIS1", discharged="20261204")
+    discharge = adt(control_id="DIS1", discharged=discharged)
     admission = admission_elsewhere("ELSE1", "20261209")
     with app.app_context():
         items = batch.store_batch([(discharge, utcnow()), (admission, utcnow())])
@@ -591,7 +594,10 @@ def test_a_discharge_and_an_admission_elsewhere_in_one_listener_batch_answer_as_
         db.session.remove()
     assert [row.state for row in stored(app)] == ["processed", "processed"]
     referral = api.get("/api/v1/referrals/%s" % referral_id, token=world.tokens["planner"]).json
-    assert (referral["status"], referral["discharge_date"]) == ("readmitted", "2026-12-04")
+    assert (referral["status"], referral["discharge_date"]) == (
+        "readmitted",
+        "%s-%s-%s" % (discharged[:4], discharged[4:6], discharged[6:]),
+    )
 
 
 def test_a_planner_cannot_report_an_admission_to_another_organization(app, api, world, discharged_referral):

@@ -36,8 +36,10 @@ VISIT_CLASSES = ("E", "O")
 # organization's records hold; the inbox (administrators only) says more when one was matched.
 NO_DISCHARGE = "No discharge of this patient from this facility in the 30 days before."
 # session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
-# transaction, so each message of the batch after the first takes them from there instead of a query.
+# transaction, so each message of the batch after the first takes them from there instead of a query; and the
+# referrals whose discharge a message of the batch reported (DISCHARGED), whose stored rows say so only at its end.
 MEMO = "adt_memo"
+DISCHARGED = "discharged_referrals"
 
 
 @dataclass
@@ -300,6 +302,7 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
             patient, organization, discharged_on, now, message_id, fields["payer"], admitted_on
         )
     if referral.discharge_date == discharged_on:
+        _reported_discharge_of(referral.id)
         return Outcome(
             "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
         )
@@ -316,9 +319,19 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
         # Placed or attending: nothing else of the referral may change, but the actual discharge date must still
         # move its follow-up checks (they are measured from the real discharge).
         referrals.record_actual_discharge(feed_actor(organization), referral.id, changes["discharge_date"], now)
+    _reported_discharge_of(referral.id)
     return Outcome(
         "processed", "AA", "The referral's discharge date became %s." % discharged_on, None, None, referral.id
     )
+
+
+def _reported_discharge_of(referral_id):
+    """Remember, for the rest of a listener batch, that this referral's discharge was reported: an admission
+    elsewhere later in the batch then counts it as one that happened, as it would once the batch's rows are written.
+    (Alone, a message's row is written before the next message is read.)"""
+    memo = db.session.info.get(MEMO)
+    if memo is not None:
+        memo.setdefault(DISCHARGED, set()).add(referral_id)
 
 
 def _discharge_without_referral(
@@ -445,7 +458,8 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
     text), recorded or refused by the command alike; only the inbox's state and reason, which administrators alone
     read, differ. The readmission names no facility and no actor, so neither organization learns of the other's
     records."""
-    report = discharges.ReportedAdmission.of(organization, patient, admitted_on, now)
+    memo = db.session.info.get(MEMO) or {}
+    report = discharges.ReportedAdmission.of(organization, patient, admitted_on, now, memo.get(DISCHARGED, ()))
     if not report.coverages:
         return Outcome("ignored", "AA", NO_DISCHARGE)
     referral = db.session.execute(
@@ -454,7 +468,11 @@ def _readmission_elsewhere(patient, organization, admitted_on, now):
             *report.candidates(Referral),
             Referral.status.in_(READMITTABLE),
             # A discharge that happened: a planned date says nothing of where the patient was on it.
-            or_(Referral.status.in_(LEFT_THE_HOSPITAL), discharge_happened(Referral.id)),
+            or_(
+                Referral.status.in_(LEFT_THE_HOSPITAL),
+                Referral.id.in_(sorted(report.reported_discharges)),
+                discharge_happened(Referral.id),
+            ),
         )
         .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
         .limit(1)

@@ -176,9 +176,11 @@ class ReportedAdmission:
     admitted_on: date
     # The admitting facility's today: what "in the future" means for its admission, wherever the other record is.
     admitting_today: date
+    # Referrals whose discharge a message of the same listener batch reported (its rows are written at its end).
+    reported_discharges: frozenset = frozenset()
 
     @classmethod
-    def of(cls, organization, patient, admitted_on, now):
+    def of(cls, organization, patient, admitted_on, now, reported_discharges=()):
         """From a message's patient (adt.hl7v2.Patient): the coverage pairs the message states, each IN1's insurer
         (IN1-3) with its policy number (IN1-36), or, for an IN1 without one, with PID-3's member ids."""
         keys = {patient_key(given, patient.family_name, patient.birth_date) for given in patient.given_names}
@@ -187,7 +189,9 @@ class ReportedAdmission:
             numbers = [number] if number else patient.plan_member_ids
             pairs |= {(payer[:100], member[:100]) for member in numbers if payer and member}
         today = local_today(organization.timezone, now)
-        return cls(organization.id, frozenset(keys), frozenset(pairs), admitted_on, today)
+        return cls(
+            organization.id, frozenset(keys), frozenset(pairs), admitted_on, today, frozenset(reported_discharges)
+        )
 
     @property
     def since(self):

@@ -129,4 +129,6 @@ def reported_discharge_matches(referral, report):
     patient, coverage and window of the report."""
     if referral.status not in READMITTABLE or not report.matches(referral):
         return False
-    return referral.status in LEFT_THE_HOSPITAL or bool(db.session.scalar(select(discharge_happened(referral.id))))
+    if referral.status in LEFT_THE_HOSPITAL or referral.id in report.reported_discharges:
+        return True
+    return bool(db.session.scalar(select(discharge_happened(referral.id))))
