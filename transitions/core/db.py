@@ -1,8 +1,10 @@
 """The database: the Flask-SQLAlchemy and Flask-Migrate extensions and plumbing shared by SQLite and PostgreSQL."""
 
 import logging
+import sqlite3
 from contextlib import contextmanager
 
+import psycopg
 from flask import g, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -108,6 +110,32 @@ def database_unavailable(error, where="on"):
     g.user = None
     g.web_session = None
     return DatabaseUnavailable()
+
+
+class ResetOfALostConnection(logging.Filter):
+    """The pool's "Exception during reset or similar" when the connection it resets is one the database dropped (an
+    outage, a restart, a server shutting down mid-statement): one warning line, as every other sign of an outage is
+    logged, not a traceback per pooled connection. The pool discards that connection either way."""
+
+    MESSAGE = "Exception during reset or similar"
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if record.msg == self.MESSAGE and isinstance(error, DRIVER_ERRORS):
+            record.msg, record.args = (
+                "a pooled connection could not be reset and was discarded (%s)",
+                (describe_unavailable(error),),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# The database drivers' own errors (what a reset raises), and SQLAlchemy's wrapping of them.
+DRIVER_ERRORS = (psycopg.Error, sqlite3.Error, DBAPIError)
+# Every pool logs on its class's logger; a filter on a logger applies to its own records only.
+for _pool in ("QueuePool", "NullPool", "SingletonThreadPool", "StaticPool"):
+    logging.getLogger("sqlalchemy.pool.impl." + _pool).addFilter(ResetOfALostConnection())
 
 
 def advisory_xact_lock(name):
