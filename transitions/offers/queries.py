@@ -4,7 +4,7 @@ run, and how a readmission is classed."""
 
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from transitions import policy
 from transitions.adt.models import AdtMessage
@@ -14,8 +14,6 @@ from transitions.core.db import db
 from transitions.core.pagination import keyset_page
 from transitions.directory.models import WEEKDAYS, Track
 from transitions.discharges.models import Discharge
-from transitions.identity.models import ADT_FEED_EMAIL, User
-from transitions.notify.models import Event
 from transitions.offers.models import Attendance, Offer, Placement
 from transitions.referrals.models import Referral
 
@@ -41,27 +39,16 @@ DISCHARGE_TRIGGERS = ("A03", "discharge")
 
 
 def discharge_happened(referral_id):
-    """A clause: the referral's discharge is one the facility reported, not only planned. A discharge message was
-    applied to it (its stored row says so once its listener batch ends; the feed's referral.updated event, written
-    when the message moved the date, says so at once, to the next message of the same batch), or it adopted a
-    discharge without referral the feed recorded."""
+    """A clause: the referral's discharge is one the facility reported, not only planned: a discharge message was
+    applied to it (its stored row says so; within a listener batch, before the batch writes its rows, the batch's memo
+    does: adt.service.DISCHARGED), or it adopted a discharge without referral the feed recorded."""
     applied_message = select(AdtMessage.id).where(
         AdtMessage.referral_id == referral_id,
         AdtMessage.state == "processed",
         AdtMessage.trigger.in_(DISCHARGE_TRIGGERS),
     )
-    feed_event = (
-        select(Event.id)
-        .join(User, User.id == Event.actor_user_id)
-        .where(
-            Event.referral_id == referral_id,
-            Event.type == "referral.updated",
-            User.active.is_(False),
-            User.email == func.replace(literal(ADT_FEED_EMAIL), "%s", Event.actor_org_id),
-        )
-    )
     adopted = select(Discharge.id).where(Discharge.adopted_by_referral_id == referral_id)
-    return or_(exists(applied_message), exists(feed_event), exists(adopted))
+    return or_(exists(applied_message), exists(adopted))
 
 
 # ---------------------------------------------------------------- offers
