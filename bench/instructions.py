@@ -1,9 +1,9 @@
-"""Instructions per request (valgrind callgrind) for hello-world, the referral read and create, one request each.
+"""Instructions per request (valgrind callgrind) for hello-world, the read's floor, the referral read and create.
 
 A timing on a shared 2-core machine moves with everyone else's work; an instruction count does not. The app
-(the product's wsgi:app on a throw-away PostgreSQL database, or bench/hello_app.py) runs in one process under
-callgrind with instrumentation off; that process takes requests one per line on its stdin and calls the WSGI app
-with the environ gunicorn would build. Each endpoint is warmed up, then for each counted request this script zeroes
+(the product's wsgi:app on a throw-away PostgreSQL database, bench/hello_app.py, or bench/floor_app.py on the
+product's database) runs in one process under callgrind with instrumentation off; that process takes requests one
+per line on its stdin and calls the WSGI app with the environ gunicorn would build. Each endpoint is warmed up, then for each counted request this script zeroes
 the counters, switches instrumentation on, sends the one request, switches it off and dumps: the dump's total is
 that request's instructions in the app's process (Flask, the product, SQLAlchemy and psycopg's side of the SQL; not
 gunicorn's HTTP parsing, the same few hundred thousand for every endpoint, and not PostgreSQL's work). The median of
@@ -83,6 +83,9 @@ def serve(app_name):
     if app_name == "hello":
         sys.path.insert(0, BENCH_DIR)
         from hello_app import app
+    elif app_name == "floor":
+        sys.path.insert(0, BENCH_DIR)
+        from floor_app import app
     else:
         from wsgi import app
     out = sys.stdout
@@ -220,9 +223,11 @@ def parse_args(argv):
     parser.add_argument("--repo", default=REPO_DIR, help="the tree whose transitions package and wsgi.py to run")
     parser.add_argument("--warmup", type=int, default=20, help="requests of each endpoint before counting")
     parser.add_argument("--repeat", type=int, default=5, help="requests counted one by one; the median is reported")
-    parser.add_argument("--only", nargs="*", choices=("hello", "read", "create"), default=("hello", "read", "create"))
+    parser.add_argument(
+        "--only", nargs="*", choices=("hello", "floor", "read", "create"), default=("hello", "floor", "read", "create")
+    )
     parser.add_argument("--label", default="", help="a name for this run in the results file")
-    parser.add_argument("--serve", choices=("hello", "product"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("hello", "floor", "product"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -269,7 +274,7 @@ def main(argv=None):
                 hello, lambda tag: {"method": "GET", "path": "/hello", "expect": 200}, args.warmup, args.repeat
             )
             log("hello: %s" % results["instructions"]["hello"])
-        if {"read", "create"} & set(args.only):
+        if {"floor", "read", "create"} & set(args.only):
             product = CallgrindApp("product", repo, env, out_dir)
             apps.append(product)
             hospital = product.request(
@@ -290,6 +295,17 @@ def main(argv=None):
             )
             token = planner["token"]
             seeded = product.request("POST", "/api/v1/referrals", referral_body("seed"), token, 201)
+            if "floor" in args.only:
+                floor = CallgrindApp("floor", BENCH_DIR, env, out_dir)
+                apps.append(floor)
+                floor_path = "/floor/referrals/%s" % seeded["id"]
+                results["instructions"]["floor"] = measure(
+                    floor,
+                    lambda tag: {"method": "GET", "path": floor_path, "token": token, "expect": 200},
+                    args.warmup,
+                    args.repeat,
+                )
+                log("floor: %s" % results["instructions"]["floor"])
             if "read" in args.only:
                 path = "/api/v1/referrals/%s" % seeded["id"]
                 results["instructions"]["read"] = measure(

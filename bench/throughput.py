@@ -748,6 +748,9 @@ def side_by_side_ratios(results):
         if not runs or "hello" not in runs:
             continue
         hello = runs["hello"]["rps"] or 1e-9
+        if "floor" in runs:
+            ratios["floor_vs_hello_%s" % mode] = round(runs["floor"]["rps"] / hello, 4)
+            ratios["read_vs_floor_%s" % mode] = round(runs["read"]["rps"] / (runs["floor"]["rps"] or 1e-9), 4)
         for key in ("create", "read"):
             ratios["%s_vs_hello_%s" % (key, mode)] = round(runs[key]["rps"] / hello, 4)
             peer = runs.get("peer_" + key)
@@ -791,6 +794,7 @@ def render_side_by_side(results):
         for key, label in (
             ("hello", "GET /hello"),
             ("read", "GET /api/v1/referrals/{id}"),
+            ("floor", "floor GET /floor/referrals/{id}"),
             ("peer_read", "peer GET /api/posts/{id}"),
             ("create", "POST /api/v1/referrals"),
             ("peer_create", "peer POST /api/posts"),
@@ -825,6 +829,12 @@ def render_side_by_side(results):
         if "%s_vs_peer_keepalive" % key in checks:
             parts.append("%.2f× the peer with keep-alive" % checks["%s_vs_peer_keepalive" % key])
         lines.append("- %s: %s." % (key.capitalize(), "; ".join(parts)))
+    if "floor_vs_hello_close" in checks:
+        lines.append(
+            "- Floor (bench/floor_app.py: the same read and audit row in this stack with nothing else): %.1f %% of "
+            "hello-world with Connection: close; the product's read is %.0f %% of the floor's throughput."
+            % (100 * checks["floor_vs_hello_close"], 100 * checks["read_vs_floor_close"])
+        )
     return lines
 
 
@@ -1195,6 +1205,16 @@ def main(argv=None):
             os.path.join(RESULTS_DIR, "throughput-gunicorn-hello-%s.log" % stamp),
         )
         servers.append(hello)
+        floor = Gunicorn(
+            "floor",
+            "floor_app:app",
+            BENCH_DIR,
+            env,
+            args.workers,
+            args.threads,
+            os.path.join(RESULTS_DIR, "throughput-gunicorn-floor-%s.log" % stamp),
+        )
+        servers.append(floor)
         databases = [name]
         peer = None
         bin_dir = peer_venv_bin(os.path.join(RESULTS_DIR, "throughput-peer-venv-%s.log" % stamp))
@@ -1208,9 +1228,11 @@ def main(argv=None):
             results["peer"] = {"dir": PEER_DIR, "venv": PEER_VENV, "command": " ".join(peer.command)}
         product.wait_ready("/healthz")
         hello.wait_ready("/hello")
+        floor.wait_ready("/floor/referrals/none", answers=(401,))
         results["settings"]["product_command"] = " ".join(product.command)
         results["settings"]["hello_command"] = " ".join(hello.command)
-        log("servers up: product on %d, hello on %d" % (product.port, hello.port))
+        results["settings"]["floor_command"] = " ".join(floor.command)
+        log("servers up: product on %d, hello on %d, floor on %d" % (product.port, hello.port, floor.port))
 
         planner_token = bench_planner_token(product.port, admin_token)
         seeded = []
@@ -1244,6 +1266,15 @@ def main(argv=None):
                 "token": planner_token,
                 "expect": 200,
                 "paths": ["/api/v1/referrals/%s" % referral_id for referral_id in seeded],
+            },
+            # The same reads with nothing but their safety (bench/floor_app.py): what this stack cannot go under.
+            "floor": {
+                "name": "floor",
+                "server": floor,
+                "method": "GET",
+                "token": planner_token,
+                "expect": 200,
+                "paths": ["/floor/referrals/%s" % referral_id for referral_id in seeded],
             },
         }
 
