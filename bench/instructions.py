@@ -1,13 +1,14 @@
 """Instructions per request (valgrind callgrind) for hello-world, the read's floor, the referral read and create.
 
-A timing on a shared 2-core machine moves with everyone else's work; an instruction count does not. The app
-(the product's wsgi:app on a throw-away PostgreSQL database, bench/hello_app.py, or bench/floor_app.py on the
-product's database) runs in one process under callgrind with instrumentation off; that process takes requests one
-per line on its stdin and calls the WSGI app with the environ gunicorn would build. Each endpoint is warmed up, then for each counted request this script zeroes
-the counters, switches instrumentation on, sends the one request, switches it off and dumps: the dump's total is
-that request's instructions in the app's process (Flask, the product, SQLAlchemy and psycopg's side of the SQL; not
-gunicorn's HTTP parsing, the same few hundred thousand for every endpoint, and not PostgreSQL's work). The median of
---repeat requests is reported, and a no-op through the same stdin protocol shows the harness's own share.
+A timing on a shared 2-core machine moves with everyone else's work; an instruction count does not. The app (the
+product's wsgi:app on a throw-away PostgreSQL database, bench/hello_app.py, or bench/floor_app.py on the product's
+database) runs in one process under callgrind with instrumentation off; that process takes requests one per line on
+its stdin and calls the WSGI app with the environ gunicorn would build. Each endpoint is warmed up, then for each
+counted request this script zeroes the counters, switches instrumentation on, sends the one request, switches it off
+and dumps: the dump's total is that request's instructions in the app's process (Flask, the product, SQLAlchemy and
+psycopg's side of the SQL; not gunicorn's HTTP parsing, the same few hundred thousand for every endpoint, and not
+PostgreSQL's work). The median of --repeat requests is reported, and a no-op through the same stdin protocol shows
+the harness's own share.
 
     .venv/bin/python bench/instructions.py              # the product at this checkout
     .venv/bin/python bench/instructions.py --repo DIR   # the product code of another tree (a baseline copy)
@@ -224,7 +225,10 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=20, help="requests of each endpoint before counting")
     parser.add_argument("--repeat", type=int, default=5, help="requests counted one by one; the median is reported")
     parser.add_argument(
-        "--only", nargs="*", choices=("hello", "floor", "read", "create"), default=("hello", "floor", "read", "create")
+        "--only",
+        nargs="*",
+        choices=("hello", "floor", "read", "floor_create", "create"),
+        default=("hello", "floor", "read", "floor_create", "create"),
     )
     parser.add_argument("--label", default="", help="a name for this run in the results file")
     parser.add_argument("--serve", choices=("hello", "floor", "product"), help=argparse.SUPPRESS)
@@ -274,7 +278,7 @@ def main(argv=None):
                 hello, lambda tag: {"method": "GET", "path": "/hello", "expect": 200}, args.warmup, args.repeat
             )
             log("hello: %s" % results["instructions"]["hello"])
-        if {"floor", "read", "create"} & set(args.only):
+        if {"floor", "read", "floor_create", "create"} & set(args.only):
             product = CallgrindApp("product", repo, env, out_dir)
             apps.append(product)
             hospital = product.request(
@@ -295,9 +299,10 @@ def main(argv=None):
             )
             token = planner["token"]
             seeded = product.request("POST", "/api/v1/referrals", referral_body("seed"), token, 201)
-            if "floor" in args.only:
+            if {"floor", "floor_create"} & set(args.only):
                 floor = CallgrindApp("floor", BENCH_DIR, env, out_dir)
                 apps.append(floor)
+            if "floor" in args.only:
                 floor_path = "/floor/referrals/%s" % seeded["id"]
                 results["instructions"]["floor"] = measure(
                     floor,
@@ -306,6 +311,20 @@ def main(argv=None):
                     args.repeat,
                 )
                 log("floor: %s" % results["instructions"]["floor"])
+            if "floor_create" in args.only:
+                results["instructions"]["floor_create"] = measure(
+                    floor,
+                    lambda tag: {
+                        "method": "POST",
+                        "path": "/floor/referrals",
+                        "body": referral_body("floor" + tag),
+                        "token": token,
+                        "expect": 201,
+                    },
+                    args.warmup,
+                    args.repeat,
+                )
+                log("floor_create: %s" % results["instructions"]["floor_create"])
             if "read" in args.only:
                 path = "/api/v1/referrals/%s" % seeded["id"]
                 results["instructions"]["read"] = measure(
