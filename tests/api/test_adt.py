@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.support.followups import submit
 from tests.support.hl7msgs import adt, in1, register
-from transitions.adt import batch, hl7v2, service
+from transitions.adt import batch, feed, hl7v2
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.clock import utcnow
 from transitions.core.db import db
@@ -611,14 +611,14 @@ def test_the_command_checks_the_match_again_under_its_lock(app, api, world, disc
     with app.app_context():
         referral = db.session.get(Referral, discharged_referral)
         hospital2 = db.session.get(Organization, world.orgs["hospital2"])
-        feed = service.feed_actor(hospital2)
+        feed_user = feed.feed_actor(hospital2)
         patient = hl7v2.Patient("Maria", "Lopez", date(1990, 4, 12), "R", [], [], [("acme-health", "ACM123456")])
         report = ReportedAdmission.of(hospital2, patient, date(2026, 12, 9), utcnow())
         assert report.matches(referral)
         referral.member_id = "CHANGED1"  # the referral changed between the feed's match and the command's lock
         db.session.commit()
         with pytest.raises(Conflict):
-            offers_commands.record_reported_admission(feed, discharged_referral, report, utcnow())
+            offers_commands.record_reported_admission(feed_user, discharged_referral, report, utcnow())
         db.session.rollback()
         planner = db.session.get(User, world.users["planner"])
         referral.member_id = "ACM123456"

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from transitions.adt import hl7v2, service
+from transitions.adt import feed, hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db, dialect_name
 from transitions.core.types import new_id
@@ -121,7 +121,7 @@ def _store(items):
             _, item.message, item.header = hl7v2.parse(item.raw)
         except hl7v2.NotHl7 as error:
             refusal = hl7v2.Refusal("AR", None, hl7v2.APPLICATION_ERROR, str(error))
-            values.update(_finished(service.Outcome("rejected", "AR", str(error), None, refusal.error), item.now))
+            values.update(_finished(feed.Outcome("rejected", "AR", str(error), None, refusal.error), item.now))
             item.ack, item.done = hl7v2.ack(None, "AR", None, item.now, refusal), True
         except hl7v2.Refusal as refusal:  # bytes we cannot even decode: answered without echoing a thing
             values.update(_finished(service._refused(refusal), item.now))
@@ -203,7 +203,7 @@ def _apply_all(items, savepoints=True):
     session = db.session()
     transaction = session.get_transaction()
     applied = {}  # row id -> (the first item of the row, its Outcome, or None when it failed)
-    session.info[service.MEMO] = {}
+    session.info[feed.MEMO] = {}
     try:
         for item in items:
             row = rows[item.row_id]
@@ -217,7 +217,7 @@ def _apply_all(items, savepoints=True):
                 row.attempts = (row.attempts or 0) + 1
                 service._finish(row, outcome, item.now, flush=False)
     finally:
-        session.info.pop(service.MEMO, None)
+        session.info.pop(feed.MEMO, None)
     db.session.flush()
     for item in items:
         if item.row_id in applied and applied[item.row_id][1] is None:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from fhirclient.models import fhirabstractbase, fhirelementfactory
 
-from transitions.adt import hl7v2, service
+from transitions.adt import feed, hl7v2, service
 from transitions.adt.models import AdtMessage, message_key
 from transitions.core.clock import zone
 from transitions.core.db import db
@@ -92,7 +92,7 @@ def receive_unreadable(raw, reason, now, sender_organization_id=None):
 
 
 def refuse_unreadable(row, reason, now):
-    service._finish(row, service.Outcome("rejected", "AR", reason, None, hl7v2.APPLICATION_ERROR), now)
+    service._finish(row, feed.Outcome("rejected", "AR", reason, None, hl7v2.APPLICATION_ERROR), now)
     db.session.commit()
     return Answer(row, status_of(row))
 
@@ -175,12 +175,12 @@ def _apply_stored(message_id, document, now, sender_organization_id=None, runnab
             with db.session.begin_nested():
                 outcome = _apply(document, now, sender_organization_id, row)
         except hl7v2.Refusal as refusal:
-            outcome = service.Outcome("rejected", "AR", refusal.reason, _width(refusal.field), refusal.error)
+            outcome = feed.Outcome("rejected", "AR", refusal.reason, _width(refusal.field), refusal.error)
         except DomainError as error:
             field = FIELDS["date"] if error.errors and "discharge_date" in error.errors else None
             # The domain's words name the A03's field; this message's is the Encounter's.
-            reason = "Not applied: %s" % service._why(error).replace("PV1-45", FIELDS["date"])
-            outcome = service.Outcome("rejected", "AR", reason, field, hl7v2.APPLICATION_ERROR)
+            reason = "Not applied: %s" % feed.why(error).replace("PV1-45", FIELDS["date"])
+            outcome = feed.Outcome("rejected", "AR", reason, field, hl7v2.APPLICATION_ERROR)
         _finish(row, outcome, now)
     db.session.commit()
     return Answer(row, status_of(row))
@@ -331,7 +331,7 @@ def _organization_of(value, strict=False):
         return None
     match = ORGANIZATION_REFERENCE.match(value)
     if match is None:
-        return service._facility_organization(value[:100], strict=strict)
+        return feed.facility_organization(value[:100], strict=strict)
     organization = db.session.get(Organization, match[1])
     if organization is None or organization.kind not in HL7_FACILITY_KINDS:
         if strict:

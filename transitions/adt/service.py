@@ -1,57 +1,28 @@
 """The ADT inbox's steps: store the raw message, claim it once, apply its event through the domains' own commands
 as the facility's ADT feed, and remember the ACK that answers it (a repeat is answered the same, changing nothing)."""
 
-import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, inspect, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from transitions.adt import hl7v2
+from transitions.adt import admissions, hl7v2
+from transitions.adt.feed import Outcome, facility_organization, feed_actor, open_referral, reported_discharge_of, why
 from transitions.adt.models import AdtMessage, message_key
-from transitions.core.clock import local_today
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
 from transitions.discharges.models import patient_key
-from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
-from transitions.identity.tokens import generate_token, hash_token
-from transitions.offers import commands as offers
-from transitions.offers.queries import LEFT_THE_HOSPITAL, READMISSION_WINDOW_DAYS, READMITTABLE, discharge_happened
+from transitions.identity.models import Organization
 from transitions.referrals import commands as referrals
-from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
 from transitions.referrals.schemas import REFERRAL_CHANGES
 from transitions.referrals.states import EDITABLE
-
-log = logging.getLogger(__name__)
 
 # States a reprocess runs again: what was never applied, or failed, or was refused (a facility registered since).
 REPROCESSABLE = ("received", "error", "rejected", "ignored")
 DISCHARGE = "A03"
 ADMISSIONS = ("A01", "A04")
-# Patient classes (HL7 table 0004) of visits, never admissions: emergency and outpatient.
-VISIT_CLASSES = ("E", "O")
-# What an admission matched to no discharge is stored with. Its ACK, an AA with no text, is the same whatever another
-# organization's records hold; the inbox (administrators only) says more when one was matched.
-NO_DISCHARGE = "No discharge of this patient from this facility in the 30 days before."
-# session.info key of a batch's memo (batch.py): the facility organizations and feed users already read in its one
-# transaction, so each message of the batch after the first takes them from there instead of a query; and the
-# referrals whose discharge a message of the batch reported (DISCHARGED), whose stored rows say so only at its end.
-MEMO = "adt_memo"
-DISCHARGED = "discharged_referrals"
-
-
-@dataclass
-class Outcome:
-    """What became of a message: its state, the ACK code, why, the field at fault, and the referral it touched."""
-
-    state: str
-    ack_code: str
-    reason: str | None = None
-    field: str | None = None
-    error: tuple | None = None
-    referral_id: str | None = None
 
 
 @dataclass
@@ -131,7 +102,7 @@ def _may_speak_for(sender_organization_id, header):
     """A planner's message claims its facility's key only when the facility is their organization's."""
     if sender_organization_id is None:
         return True
-    organization = _facility_organization(header.facility_id, strict=False)
+    organization = facility_organization(header.facility_id, strict=False)
     return organization is not None and organization.id == sender_organization_id
 
 
@@ -165,7 +136,7 @@ def applied_in_savepoint(message, header, now, message_id, sender_organization_i
     except hl7v2.Refusal as refusal:
         return _refused(refusal)
     except DomainError as error:
-        return Outcome("error", "AE", "Not applied: %s" % _why(error), _field_of(error), hl7v2.APPLICATION_ERROR)
+        return Outcome("error", "AE", "Not applied: %s" % why(error), _field_of(error), hl7v2.APPLICATION_ERROR)
 
 
 def stored_ack(row, message, header, now):
@@ -175,18 +146,6 @@ def stored_ack(row, message, header, now):
         error = hl7v2.ERRORS.get(row.error_code, hl7v2.APPLICATION_ERROR)
         refusal = hl7v2.Refusal(row.ack_code, row.error_field, error, row.reason or "")
     return hl7v2.ack(message, row.ack_code, header.control_id, now, refusal)
-
-
-def _why(error):
-    """The domain's own words: each field's messages where it named fields (its detail alone says only that some
-    were invalid), else its detail."""
-    if not error.errors:
-        return error.detail
-    return " ".join(
-        str(message)
-        for messages in error.errors.values()
-        for message in (messages if isinstance(messages, list) else [messages])
-    )
 
 
 def _field_of(error):
@@ -211,7 +170,7 @@ def _finish(row, outcome, now, flush=True):
     row.referral_id = outcome.referral_id or row.referral_id
     row.processed_at = now
     if row.facility_id and row.organization_id is None:
-        organization = _facility_organization(row.facility_id, strict=False)
+        organization = facility_organization(row.facility_id, strict=False)
         row.organization_id = organization.id if organization is not None else None
     if flush:
         db.session.flush()
@@ -222,7 +181,7 @@ def _finish(row, outcome, now, flush=True):
 
 def _apply(message, header, now, sender_organization_id=None, message_id=None):
     hl7v2.check_header(header)
-    organization = _facility_organization(header.facility_id)
+    organization = facility_organization(header.facility_id)
     if sender_organization_id is not None and organization.id != sender_organization_id:
         raise hl7v2.Refusal(
             "AR", "MSH-4", hl7v2.UNKNOWN_KEY, "The sending facility %s is not your organization's." % header.facility_id
@@ -232,30 +191,8 @@ def _apply(message, header, now, sender_organization_id=None, message_id=None):
     if header.trigger == DISCHARGE:
         return _discharge(message, organization, now, message_id)
     if header.trigger in ADMISSIONS:
-        return _admission(message, organization, now, from_feed=sender_organization_id is None)
+        return admissions.apply_admission(message, organization, now, from_feed=sender_organization_id is None)
     return Outcome("ignored", "AA", "ADT^%s is acknowledged and not acted on." % header.trigger)
-
-
-def _facility_organization(facility_id, strict=True):
-    """The hospital or residential organization that registered this sending facility; AR for none or several."""
-    memo = db.session.info.get(MEMO)
-    if memo is not None and _in_session(memo.get(("facility", facility_id))):
-        return memo["facility", facility_id]
-    organizations = db.session.scalars(
-        select(Organization)
-        .where(
-            json_array_contains(Organization.hl7_facility_ids, facility_id), Organization.kind.in_(HL7_FACILITY_KINDS)
-        )
-        .limit(2)
-    ).all()
-    if len(organizations) == 1:
-        if memo is not None:
-            memo["facility", facility_id] = organizations[0]
-        return organizations[0]
-    if not strict:
-        return None
-    why = "is registered to no organization" if not organizations else "is registered to more than one organization"
-    raise hl7v2.Refusal("AR", "MSH-4", hl7v2.UNKNOWN_KEY, "The sending facility %s %s." % (facility_id, why))
 
 
 def _discharge(message, organization, now, message_id=None):
@@ -291,7 +228,7 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
         )
     # Until this transaction ends, a referral of the patient submitted now waits to look for discharges to adopt.
     discharges.lock_patient(organization.id, patient_key(patient.given_name, patient.family_name, patient.birth_date))
-    referral = _open_referral(organization, patient)
+    referral = open_referral(organization, patient)
     if referral is not None and admitted_on is not None and referral.discharge_date < admitted_on <= discharged_on:
         # A stay that began after the referral's discharge is another stay than the one the referral was made for
         # (a patient still in its IOP, admitted again weeks later): its discharge must not move that referral's date
@@ -302,7 +239,7 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
             patient, organization, discharged_on, now, message_id, fields["payer"], admitted_on
         )
     if referral.discharge_date == discharged_on:
-        _reported_discharge_of(referral.id)
+        reported_discharge_of(referral.id)
         return Outcome(
             "processed", "AA", "The referral's discharge date already was %s." % discharged_on, None, None, referral.id
         )
@@ -319,19 +256,10 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
         # Placed or attending: nothing else of the referral may change, but the actual discharge date must still
         # move its follow-up checks (they are measured from the real discharge).
         referrals.record_actual_discharge(feed_actor(organization), referral.id, changes["discharge_date"], now)
-    _reported_discharge_of(referral.id)
+    reported_discharge_of(referral.id)
     return Outcome(
         "processed", "AA", "The referral's discharge date became %s." % discharged_on, None, None, referral.id
     )
-
-
-def _reported_discharge_of(referral_id):
-    """Remember, for the rest of a listener batch, that this referral's discharge was reported: an admission
-    elsewhere later in the batch then counts it as one that happened, as it would once the batch's rows are written.
-    (Alone, a message's row is written before the next message is read.)"""
-    memo = db.session.info.get(MEMO)
-    if memo is not None:
-        memo.setdefault(DISCHARGED, set()).add(referral_id)
 
 
 def _discharge_without_referral(
@@ -393,176 +321,3 @@ def _followed_coverage(patient):
             member_id = policy_number or (patient.plan_member_ids[0] if patient.plan_member_ids else None)
             return payer_id[:100], member_id[:100] if member_id else None
     return None
-
-
-def _admission(message, organization, now, from_feed=True):
-    """An A01/A04: a readmission on this organization's referral or discharge without referral of the patient
-    discharged 0-30 days before; failing those, when the message came from the feed itself (MLLP, or an admin over
-    HTTP; not a planner), on another organization's (_readmission_elsewhere)."""
-    patient = hl7v2.patient(message)
-    admitted_on = hl7v2.hl7_date(hl7v2.field(message, "PV1", 44), "PV1-44", zone_name=organization.timezone)
-    if patient.patient_class in VISIT_CLASSES or (organization.kind == "hospital" and patient.patient_class != "I"):
-        # An A04 registers emergency and outpatient visits too: such a visit is not a readmission, and recording one
-        # would end the patient's placement. A hospital's admission counts as its discharge does, inpatients only.
-        return Outcome(
-            "ignored",
-            "AA",
-            "Patient class %r: only inpatient admissions are readmissions, not emergency or outpatient visits."
-            % (patient.patient_class or ""),
-        )
-    if admitted_on > local_today(organization.timezone, now):
-        # Refused before anything is matched (the command refuses it too): a sender gets the same answer whether or
-        # not this facility has a referral or a discharge of that name and birth date, so it cannot probe for one.
-        raise hl7v2.Refusal(
-            "AE", "PV1-44", hl7v2.APPLICATION_ERROR, "Not applied: A readmission cannot be in the future."
-        )
-    candidates = [
-        referral
-        for referral in _referrals_of(organization, patient, READMITTABLE)
-        if 0 <= (admitted_on - referral.discharge_date).days <= READMISSION_WINDOW_DAYS
-    ]
-    if not candidates:
-        return _readmission_after_discharge(patient, organization, admitted_on, now, from_feed)
-    referral = max(candidates, key=lambda row: (row.discharge_date, row.created_at))
-    _, days = offers.record_readmission(feed_actor(organization), referral.id, admitted_on, organization.name, now)
-    return Outcome(
-        "processed", "AA", "A readmission %d days after the discharge was recorded." % days, None, None, referral.id
-    )
-
-
-def _readmission_after_discharge(patient, organization, admitted_on, now, from_feed=True):
-    """An admission within 30 days of a discharge without referral of the same patient: a readmission on it."""
-    candidates = [
-        discharge
-        for discharge in discharges.discharges_of_patient(organization, patient)
-        if 0 <= (admitted_on - discharge.discharge_date).days <= READMISSION_WINDOW_DAYS
-    ]
-    if not candidates:
-        if from_feed:
-            return _readmission_elsewhere(patient, organization, admitted_on, now)
-        return Outcome("ignored", "AA", NO_DISCHARGE)
-    discharge = candidates[0]  # the latest discharge (discharges_of_patient's order)
-    _, days = discharges.record_readmission(feed_actor(organization), discharge, admitted_on, organization.name, now)
-    return Outcome(
-        "processed",
-        "AA",
-        "A readmission %d days after the discharge without referral %s was recorded." % (days, discharge.id),
-    )
-
-
-def _readmission_elsewhere(patient, organization, admitted_on, now):
-    """An admission of a plan member whom another organization discharged 0-30 days before: a readmission on that
-    organization's referral, else on its discharge without referral (the later discharge of the two). Across
-    organizations the patient (name forms and birth date) and a (payer id, member id) pair of the message's coverage
-    must both agree; the command checks the match again under its lock. The ACK is the one for no match (AA, no
-    text), recorded or refused by the command alike; only the inbox's state and reason, which administrators alone
-    read, differ. The readmission names no facility and no actor, so neither organization learns of the other's
-    records."""
-    memo = db.session.info.get(MEMO) or {}
-    report = discharges.ReportedAdmission.of(organization, patient, admitted_on, now, memo.get(DISCHARGED, ()))
-    if not report.coverages:
-        return Outcome("ignored", "AA", NO_DISCHARGE)
-    referral = db.session.execute(
-        select(Referral.id, Referral.discharge_date)
-        .where(
-            *report.candidates(Referral),
-            Referral.status.in_(READMITTABLE),
-            # A discharge that happened: a planned date says nothing of where the patient was on it.
-            or_(
-                Referral.status.in_(LEFT_THE_HOSPITAL),
-                Referral.id.in_(sorted(report.reported_discharges)),
-                discharge_happened(Referral.id),
-            ),
-        )
-        .order_by(Referral.discharge_date.desc(), Referral.created_at.desc())
-        .limit(1)
-    ).first()
-    discharge = discharges.member_discharge_elsewhere(report)
-    if referral is None and discharge is None:
-        return Outcome("ignored", "AA", NO_DISCHARGE)
-    feed = feed_actor(organization)
-    try:
-        with db.session.begin_nested():
-            if referral is not None and (discharge is None or referral.discharge_date >= discharge.discharge_date):
-                _, days = offers.record_reported_admission(feed, referral.id, report, now)
-            else:
-                _, days = discharges.record_reported_admission(feed, discharge.id, report, now)
-    except DomainError as error:
-        # Answered as no match; the inbox (administrators only) keeps why, so a lost race can be reprocessed.
-        log.info("ADT admission elsewhere not recorded: %s", _why(error))
-        return Outcome("ignored", "AA", "%s (Another organization's: not recorded, %s)" % (NO_DISCHARGE, _why(error)))
-    # The inbox (administrators only) says what was done; the ACK is AA with no text, as for no match.
-    return Outcome("processed", "AA", "A readmission %d days after another organization's discharge." % days)
-
-
-def _open_referral(organization, patient):
-    matches = _referrals_of(organization, patient, OPEN_REFERRAL_STATUSES)
-    return matches[0] if matches else None
-
-
-# Built once, its values bound: constructing the statement and its cache key cost as much as running it.
-_REFERRALS_OF_PATIENT = (
-    select(
-        Referral.id,
-        Referral.given_name,
-        Referral.family_name,
-        Referral.status,
-        Referral.discharge_date,
-        Referral.created_at,
-    )
-    .where(
-        Referral.organization_id == bindparam("organization_id"),
-        Referral.birth_date == bindparam("birth_date"),
-        Referral.status.in_(bindparam("statuses", expanding=True)),
-    )
-    .order_by(Referral.created_at.desc(), Referral.id)
-)
-
-
-def _referrals_of(organization, patient, statuses):
-    """The organization's referrals for this patient: the same birth date and names compared as the duplicate-
-    referral rule compares them (case and spacing aside), the given name as the message's first given name or with its
-    further given names ("Maria" or "Maria Elena" for PID-5 Lopez^Maria^Elena). Rows of the few columns the feed
-    decides by, not referrals: the command that acts on one reads it through the policy, as every entry point does."""
-    rows = db.session.execute(
-        _REFERRALS_OF_PATIENT,
-        {"organization_id": organization.id, "birth_date": patient.birth_date, "statuses": list(statuses)},
-    ).all()
-    givens = {_same_name(given) for given in patient.given_names}
-    family = _same_name(patient.family_name)
-    return [row for row in rows if _same_name(row.given_name) in givens and _same_name(row.family_name) == family]
-
-
-def _same_name(name):
-    return " ".join(name.split()).casefold()
-
-
-def _in_session(row):
-    """A memo's row still belongs to the session (a rolled-back savepoint may have dropped it)."""
-    return row is not None and inspect(row).persistent
-
-
-def feed_actor(organization):
-    """The organization's ADT feed user (made on first use; a concurrent first use finds the other's)."""
-    email = ADT_FEED_EMAIL % organization.id
-    memo = db.session.info.get(MEMO)
-    if memo is not None and _in_session(memo.get(("feed", email))):
-        return memo["feed", email]
-    user = db.session.scalar(select(User).where(User.email == email))
-    if user is not None:
-        if memo is not None:
-            memo["feed", email] = user
-        return user
-    try:
-        with db.session.begin_nested():
-            user = User(
-                email=email,
-                organization_id=organization.id,
-                role="discharge_planner",
-                token_hash=hash_token(generate_token()),
-                active=False,
-            )
-            db.session.add(user)
-    except IntegrityError:
-        user = db.session.scalar(select(User).where(User.email == email))
-    return user

@@ -41,7 +41,7 @@ DISCHARGE_TRIGGERS = ("A03", "discharge")
 def discharge_happened(referral_id):
     """A clause: the referral's discharge is one the facility reported, not only planned: a discharge message was
     applied to it (its stored row says so; within a listener batch, before the batch writes its rows, the batch's memo
-    does: adt.service.DISCHARGED), or it adopted a discharge without referral the feed recorded."""
+    does: adt.feed.DISCHARGED), or it adopted a discharge without referral the feed recorded."""
     applied_message = select(AdtMessage.id).where(
         AdtMessage.referral_id == referral_id,
         AdtMessage.state == "processed",
