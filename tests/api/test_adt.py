@@ -649,6 +649,21 @@ def test_an_admission_elsewhere_is_a_readmission_on_a_discharge_without_referral
     assert stored(app, control_id="ELSE1")[0].state == "processed"
 
 
+def test_an_admission_elsewhere_finds_a_discharge_by_the_further_form_of_the_given_name(app, api, world, clock):
+    register(api, world)
+    register(api, world, "hospital2", ("RESID",))
+    clock.now = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+    discharge_message = adt(given="Maria^Elena", discharged="20261202", extra_segments=(in1(),))
+    assert send(api, world, discharge_message).status_code == 200  # recorded under "Maria"
+    [discharge] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    clock.now = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    # The residential program registers her with both given names in one component.
+    assert admit_elsewhere(api, world, "ELSE1", "20261204", given="Maria Elena").status_code == 200
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert [r["days_after_discharge"] for r in detail["readmissions"]] == [2]
+    assert stored(app, control_id="ELSE1")[0].state == "processed"
+
+
 # ---------------------------------------------------------------- the admins' inbox
 
 

@@ -441,6 +441,45 @@ def test_a_later_referral_adopts_the_discharge_and_its_visits(app, api, world, c
     assert (m["referrals"], m["discharges_without_referral"]) == (1, 0)
 
 
+def test_a_referral_for_the_given_name_with_its_further_names_adopts_the_discharge(app, api, world, clock):
+    # PID-5 Lopez^Maria^Elena: the discharge is recorded under the first given name; the planner types both.
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    assert send(api, world, member_discharge(given="Maria^Elena")).status_code == 200
+    [discharge] = discharges_of(api, world)
+    assert discharge["patient"]["given_name"] == "Maria"
+    submit(api, world, patient={"given_name": "Elena"}, discharge_date="2026-12-02")  # another form: not this one
+    assert discharges_of(api, world)[0]["status"] == "no_step_down"
+    referral_id = submit(api, world, patient={"given_name": "maria  ELENA"}, discharge_date="2026-12-02")
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert (detail["status"], detail["adopted_by_referral_id"]) == ("adopted", referral_id)
+
+
+def test_a_discharge_recorded_before_it_had_further_names_learns_them_from_a_repeat(app, api, world, clock):
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    assert send(api, world, member_discharge()).status_code == 200  # PID-5 Lopez^Maria
+    # The same stay and day sent again with the middle name: the same discharge, which a "Maria Elena" referral adopts.
+    assert send(api, world, member_discharge(control_id="MSG0002", given="Maria^Elena")).status_code == 200
+    [discharge] = discharges_of(api, world)
+    referral_id = submit(api, world, patient={"given_name": "Maria Elena"}, discharge_date="2026-12-02")
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert detail["adopted_by_referral_id"] == referral_id
+
+
+def test_an_admission_under_another_form_of_the_given_name_is_a_readmission(app, api, world, clock):
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    assert send(api, world, member_discharge(given="Maria^Elena")).status_code == 200
+    [discharge] = discharges_of(api, world)
+    clock.set("2026-12-12T15:00:00Z")
+    # The admitting registration writes both given names in one component.
+    admission = adt(trigger="A01", control_id="ADM1", given="Maria Elena", admitted="20261212", discharged="")
+    assert send(api, world, admission).status_code == 200
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert [(r["date"], r["days_after_discharge"]) for r in detail["readmissions"]] == [("2026-12-12", 10)]
+
+
 def test_another_patient_or_a_distant_referral_adopts_nothing(app, api, world, clock, discharged):
     submit(api, world, patient={"birth_date": "1990-04-13"}, discharge_date="2026-12-02")
     submit(api, world, token="planner2", discharge_date="2026-12-02")  # another organization

@@ -4,7 +4,7 @@ readmission from an A01/A04, a case manager's follow-up visit, and adoption by a
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from transitions import policy
@@ -13,7 +13,14 @@ from transitions.core import audit
 from transitions.core.clock import local_today
 from transitions.core.db import advisory_xact_lock, db, races_as_conflicts
 from transitions.core.errors import Conflict, ValidationFailed
-from transitions.discharges.models import Discharge, DischargeReadmission, DischargeVisit, patient_key
+from transitions.discharges.models import (
+    Discharge,
+    DischargeReadmission,
+    DischargeVisit,
+    further_patient_key,
+    patient_key,
+    patient_keys,
+)
 from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
 from transitions.offers.queries import READMISSION_WINDOW_DAYS, readmission_class
@@ -46,6 +53,8 @@ def record_discharge(
     if existing is not None:
         if existing.admitted_on is None and admitted_on is not None:
             existing.admitted_on = admitted_on  # a later correction of this stay can be told by it
+        if existing.patient_key_further is None:
+            existing.patient_key_further = further_patient_key(patient)  # a referral of that form adopts it too
         return existing, RECORDED
     if admitted_on is not None:
         same_stay = _same_stay(organization.id, key, admitted_on, payer_id, member_id)
@@ -63,6 +72,7 @@ def record_discharge(
         organization_id=organization.id,
         adt_message_id=adt_message_id,
         patient_key=key,
+        patient_key_further=further_patient_key(patient),
         given_name=patient.given_name,
         family_name=patient.family_name,
         birth_date=patient.birth_date,
@@ -150,13 +160,15 @@ def _recorded(organization_id, key, discharged_on):
 
 
 def discharges_of_patient(organization, patient):
-    """The organization's discharges without referral (not adopted) of this patient, latest first."""
-    key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
+    """The organization's discharges without referral (not adopted) of this patient, latest first: recorded for any
+    form of the given name the message carries, as the feed matches referrals ("Maria" or "Maria Elena" for PID-5
+    Lopez^Maria^Elena)."""
+    keys = sorted(patient_keys(patient))
     return db.session.scalars(
         select(Discharge)
         .where(
             Discharge.organization_id == organization.id,
-            Discharge.patient_key == key,
+            or_(Discharge.patient_key.in_(keys), Discharge.patient_key_further.in_(keys)),
             Discharge.adopted_by_referral_id.is_(None),
         )
         .order_by(Discharge.discharge_date.desc(), Discharge.id)
@@ -183,7 +195,7 @@ class ReportedAdmission:
     def of(cls, organization, patient, admitted_on, now, reported_discharges=()):
         """From a message's patient (adt.hl7v2.Patient): the coverage pairs the message states, each IN1's insurer
         (IN1-3) with its policy number (IN1-36), or, for an IN1 without one, with PID-3's member ids."""
-        keys = {patient_key(given, patient.family_name, patient.birth_date) for given in patient.given_names}
+        keys = patient_keys(patient)
         pairs = set()
         for payer, number in patient.coverages:
             numbers = [number] if number else patient.plan_member_ids
@@ -200,8 +212,10 @@ class ReportedAdmission:
     def candidates(self, model):
         """The WHERE clauses selecting the rows of model (Referral, Discharge) that matches could accept: the patient,
         a coverage pair, another organization, the window. A sketch of matches in SQL, for the feed's read."""
+        keys = sorted(self.patient_keys)
+        further = getattr(model, "patient_key_further", None)  # a discharge's key of its further given names
         return (
-            model.patient_key.in_(sorted(self.patient_keys)),
+            model.patient_key.in_(keys) if further is None else or_(model.patient_key.in_(keys), further.in_(keys)),
             tuple_(model.payer_id, model.member_id).in_(sorted(self.coverages)),
             model.organization_id != self.admitting_organization_id,
             model.discharge_date.between(self.since, self.admitted_on),
@@ -212,7 +226,10 @@ class ReportedAdmission:
         another organization 0-30 days before the admission."""
         return (
             record.organization_id != self.admitting_organization_id
-            and record.patient_key in self.patient_keys
+            and (
+                record.patient_key in self.patient_keys
+                or getattr(record, "patient_key_further", None) in self.patient_keys
+            )
             and (record.payer_id, record.member_id) in self.coverages
             and record.discharge_date is not None
             and 0 <= (self.admitted_on - record.discharge_date).days <= READMISSION_WINDOW_DAYS
@@ -323,10 +340,11 @@ def _visit_conflict(existing):
     return Conflict("A follow-up visit on %s is already recorded (%s)." % (existing.visit_date, existing.id))
 
 
-# A referral's adoptable discharges (built once; the statements' cache keys with them).
+# A referral's adoptable discharges (built once; the statements' cache keys with them): recorded for the referral's
+# given name as the message's first given name, or with its further given names.
 _ADOPTABLE = (
     Discharge.organization_id == bindparam("organization_id"),
-    Discharge.patient_key == bindparam("patient_key"),
+    or_(Discharge.patient_key == bindparam("patient_key"), Discharge.patient_key_further == bindparam("patient_key")),
     Discharge.adopted_by_referral_id.is_(None),
     Discharge.discharge_date >= bindparam("earliest"),
     Discharge.discharge_date <= bindparam("latest"),

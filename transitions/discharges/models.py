@@ -23,6 +23,18 @@ def patient_key(given_name, family_name, birth_date):
     )
 
 
+def patient_keys(patient):
+    """The patient keys of each form of a message's patient's given name (adt.hl7v2.Patient.given_names)."""
+    return {patient_key(given, patient.family_name, patient.birth_date) for given in patient.given_names}
+
+
+def further_patient_key(patient):
+    """The patient key of the given name with its further given names, when the message carried any; else None."""
+    if not patient.other_given_name:
+        return None
+    return patient_key(patient.other_given_name, patient.family_name, patient.birth_date)
+
+
 class Discharge(db.Model):
     __tablename__ = "discharges"
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
@@ -31,6 +43,9 @@ class Discharge(db.Model):
     # The ADT message that set its discharge day: the one that recorded it, or the last that corrected it.
     adt_message_id: Mapped[str | None] = mapped_column(ID, ForeignKey("adt_messages.id"))
     patient_key: Mapped[str] = mapped_column(String(320))
+    # The patient key of the given name with its further given names ("maria elena|lopez|1990-04-12" for PID-5
+    # Lopez^Maria^Elena), when the message carried any: a referral made for either form adopts the discharge.
+    patient_key_further: Mapped[str | None] = mapped_column(String(320))
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
@@ -53,6 +68,7 @@ class Discharge(db.Model):
         Index("uq_discharges_patient_day", "organization_id", "patient_key", "discharge_date", unique=True),
         # An admission another organization's ADT feed reports finds the member's discharges by patient key.
         Index("ix_discharges_patient_key", "patient_key"),
+        Index("ix_discharges_patient_key_further", "patient_key_further"),
     )
 
     @property
