@@ -467,6 +467,18 @@ def test_a_discharge_recorded_before_it_had_further_names_learns_them_from_a_rep
     assert detail["adopted_by_referral_id"] == referral_id
 
 
+def test_one_stay_sent_with_the_given_names_split_otherwise_is_one_discharge(app, api, world, clock):
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    assert send(api, world, member_discharge(given="Maria^Elena")).status_code == 200
+    assert send(api, world, member_discharge(control_id="MSG0002", given="Maria Elena")).status_code == 200
+    assert send(api, world, member_discharge(control_id="MSG0003", given="Maria")).status_code == 200
+    [discharge] = discharges_of(api, world)
+    assert discharge["patient"]["given_name"] == "Maria"
+    assert [state for state, _ in stored_states(app)] == ["processed"] * 3
+    assert "recorded before" in stored_states(app)[1][1]
+
+
 def test_an_admission_under_another_form_of_the_given_name_is_a_readmission(app, api, world, clock):
     register(api, world)
     clock.set(AFTER_DISCHARGE)

@@ -39,17 +39,18 @@ def record_discharge(
     """A discharge without referral of a health plan's member, as the facility's ADT feed (actor): (discharge, what
     became of it: NEW, RECORDED before, CORRECTED, or OUTDATED).
 
-    The same facility organization, patient and day is one discharge: a repeat (another control id, a reprocess)
-    returns the recorded one and changes nothing. The same stay (its admission day, the same coverage) discharged on
-    another day is a correction: the recorded discharge moves to the new day with its checks, unless the message
-    arrived before the one that set the recorded day (a retry or a reprocess of an older message: OUTDATED, nothing
-    changes). A date after the facility's today is refused (422 on `date`)."""
+    The same facility organization, patient and day is one discharge: a repeat (another control id, a reprocess, the
+    given names split otherwise) returns the recorded one and changes nothing. The same stay (its admission day, the
+    same coverage) discharged on another day is a correction: the recorded discharge moves to the new day with its
+    checks, unless the message arrived before the one that set the recorded day (a retry or a reprocess of an older
+    message: OUTDATED, nothing changes). A date after the facility's today is refused (422 on `date`)."""
     if discharged_on > local_today(organization.timezone, now):
         raise ValidationFailed({"discharge_date": ["A discharge (PV1-45) cannot be in the future."]})
     key = patient_key(patient.given_name, patient.family_name, patient.birth_date)
+    keys = sorted(patient_keys(patient))
     if admitted_on is not None and admitted_on > discharged_on:
         admitted_on = None  # no stay ends before it begins: the day says nothing of which stay this is
-    existing = _recorded(organization.id, key, discharged_on)
+    existing = _recorded(organization.id, keys, discharged_on)
     if existing is not None:
         if existing.admitted_on is None and admitted_on is not None:
             existing.admitted_on = admitted_on  # a later correction of this stay can be told by it
@@ -57,7 +58,7 @@ def record_discharge(
             existing.patient_key_further = further_patient_key(patient)  # a referral of that form adopts it too
         return existing, RECORDED
     if admitted_on is not None:
-        same_stay = _same_stay(organization.id, key, admitted_on, payer_id, member_id)
+        same_stay = _same_stay(organization.id, keys, admitted_on, payer_id, member_id)
         if same_stay is not None:
             if _arrived_before(adt_message_id, same_stay.adt_message_id):
                 return same_stay, OUTDATED
@@ -66,7 +67,7 @@ def record_discharge(
                     _correct(actor, same_stay, discharged_on, adt_message_id)
             except IntegrityError:
                 # The new day was recorded by a message applied at the same instant: that discharge is the one.
-                return _recorded(organization.id, key, discharged_on), RECORDED
+                return _recorded(organization.id, keys, discharged_on), RECORDED
             return same_stay, CORRECTED
     discharge = Discharge(
         organization_id=organization.id,
@@ -90,20 +91,20 @@ def record_discharge(
             db.session.flush()
     except IntegrityError:
         # Another listener recorded the same discharge at the same instant: theirs is the one.
-        return _recorded(organization.id, key, discharged_on), RECORDED
+        return _recorded(organization.id, keys, discharged_on), RECORDED
     followup_plan.plan_discharge(discharge)
     audit.record("discharge.create", "discharge", discharge.id, user=actor)
     return discharge, NEW
 
 
-def _same_stay(organization_id, key, admitted_on, payer_id, member_id):
+def _same_stay(organization_id, keys, admitted_on, payer_id, member_id):
     """The organization's discharge without referral (not adopted) of this patient's stay admitted that day under the
     same coverage, locked: the one a discharge message of the same stay with another date corrects."""
     return db.session.scalar(
         select(Discharge)
         .where(
             Discharge.organization_id == organization_id,
-            Discharge.patient_key == key,
+            _of_patient(keys),
             Discharge.admitted_on == admitted_on,
             Discharge.payer_id == payer_id,
             Discharge.member_id.is_not_distinct_from(member_id),
@@ -149,26 +150,33 @@ def _correct(actor, discharge, discharged_on, adt_message_id):
     audit.record("discharge.update", "discharge", discharge.id, user=actor)
 
 
-def _recorded(organization_id, key, discharged_on):
+def _recorded(organization_id, keys, discharged_on):
     return db.session.scalar(
-        select(Discharge).where(
-            Discharge.organization_id == organization_id,
-            Discharge.patient_key == key,
-            Discharge.discharge_date == discharged_on,
+        select(Discharge)
+        .where(
+            Discharge.organization_id == organization_id, _of_patient(keys), Discharge.discharge_date == discharged_on
         )
+        .order_by(Discharge.created_at, Discharge.id)
+        .limit(1)
     )
+
+
+def _of_patient(keys):
+    """A discharge recorded for one of these patient keys, under its first given name or with its further ones: a
+    message's forms of the given name ("Maria" and "Maria Elena" for PID-5 Lopez^Maria^Elena) find a discharge that
+    another message recorded with the names split otherwise (Lopez^Maria Elena)."""
+    return or_(Discharge.patient_key.in_(keys), Discharge.patient_key_further.in_(keys))
 
 
 def discharges_of_patient(organization, patient):
     """The organization's discharges without referral (not adopted) of this patient, latest first: recorded for any
     form of the given name the message carries, as the feed matches referrals ("Maria" or "Maria Elena" for PID-5
     Lopez^Maria^Elena)."""
-    keys = sorted(patient_keys(patient))
     return db.session.scalars(
         select(Discharge)
         .where(
             Discharge.organization_id == organization.id,
-            or_(Discharge.patient_key.in_(keys), Discharge.patient_key_further.in_(keys)),
+            _of_patient(sorted(patient_keys(patient))),
             Discharge.adopted_by_referral_id.is_(None),
         )
         .order_by(Discharge.discharge_date.desc(), Discharge.id)
