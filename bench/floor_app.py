@@ -1,15 +1,16 @@
 """The floor of the audited read and create in this stack: what the product's two hot paths would cost with nothing
 but their safety and their writes.
 
-Flask, SQLAlchemy Core and psycopg on the product's own database, with the product's engine settings (pool
-pre-ping on). GET /floor/referrals/{id} does only what the read's safety needs: the bearer token resolved from an
-in-process cache (one hash, one dict lookup), the referral read in SQL scoped to the caller's organization, one
-audit row inserted, one transaction committed, the row written as JSON by orjson. POST /floor/referrals sends the
-statements the product's create sends, with the same rows: the referral (a seeded referral's values under a new id
-and patient key), its `referral.submitted` event, its five follow-up checks, the patient's advisory lock, the read
-for discharges to adopt and the audit row, in one transaction. No ORM, no schema, no validation, no policy, no
-security headers, no request id, no problem documents: the product can only cost more than this. The benchmarks
-serve it beside hello-world (bench/throughput.py) and count its instructions (bench/instructions.py).
+Flask, SQLAlchemy Core and psycopg on the product's own database, with the product's engine settings (pool pre-ping
+on). GET /floor/referrals/{id} does only what the read's safety needs: the bearer token resolved from an in-process
+cache (one hash, one dict lookup), the referral read in SQL scoped to the caller's organization, one audit row
+inserted, one transaction committed, the row written as JSON by orjson. POST /floor/referrals sends the statements
+the product's create sends, with the same rows: the referral (a seeded referral's values under a new id and patient
+key), its `referral.submitted` event, its five follow-up checks, the patient's advisory lock, the read for
+discharges to adopt and the audit row, in one transaction. No ORM, no schema, no validation, no policy, no security
+headers, no X-Request-ID handling (the audit row gets a fresh id), no problem documents: the product can only cost
+more than this. The benchmarks serve it beside hello-world (bench/throughput.py) and count its instructions
+(bench/instructions.py).
 """
 
 import datetime
@@ -78,9 +79,11 @@ def read_referral(referral_id):
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:lock_key, 0))")
 _ADOPTABLE = text(
-    "SELECT id FROM discharges WHERE organization_id = :organization_id AND patient_key = :patient_key"
+    "SELECT id FROM discharges WHERE organization_id = :organization_id"
+    " AND (patient_key = :patient_key OR other_patient_key = :patient_key)"
     " AND adopted_by_referral_id IS NULL AND discharge_date BETWEEN :earliest AND :latest LIMIT 1"
 )
+ADOPTION_WINDOW = datetime.timedelta(days=30)  # the product's ADOPTION_WINDOW_DAYS
 
 
 def _create_template(connection):
@@ -144,15 +147,17 @@ def create_referral():
                 for followup in template["followups"]
             ],
         )
-        connection.execute(_LOCK, {"lock_key": "patient|%s|%s" % (user.organization_id, patient_key)})
+        patient = document.get("patient") or {}
+        lock_key = "patient|%s|%s|%s" % (user.organization_id, patient.get("family_name"), patient.get("birth_date"))
+        connection.execute(_LOCK, {"lock_key": lock_key})
         discharge_date = referral["discharge_date"]
         connection.execute(
             _ADOPTABLE,
             {
                 "organization_id": user.organization_id,
                 "patient_key": patient_key,
-                "earliest": discharge_date - datetime.timedelta(days=14),
-                "latest": discharge_date + datetime.timedelta(days=14),
+                "earliest": discharge_date - ADOPTION_WINDOW,
+                "latest": discharge_date + ADOPTION_WINDOW,
             },
         ).first()
         connection.execute(

@@ -835,8 +835,18 @@ def render_side_by_side(results):
         if "%s_vs_hello_close" % floor in checks:
             lines.append(
                 "- Floor of the %s (bench/floor_app.py: its SQL in this stack with nothing else): %.1f %% of "
-                "hello-world with Connection: close; the product's %s reaches %.0f %% of the floor's throughput."
-                % (key, 100 * checks["%s_vs_hello_close" % floor], key, 100 * checks["%s_vs_floor_close" % key])
+                "hello-world with Connection: close; the product's %s reaches %.0f %% of the floor's throughput%s."
+                % (
+                    key,
+                    100 * checks["%s_vs_hello_close" % floor],
+                    key,
+                    100 * checks["%s_vs_floor_close" % key],
+                    (
+                        " (%.0f %% with keep-alive)" % (100 * checks["%s_vs_floor_keepalive" % key])
+                        if "%s_vs_floor_keepalive" % key in checks
+                        else ""
+                    ),
+                )
             )
     return lines
 
