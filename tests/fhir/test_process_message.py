@@ -200,6 +200,19 @@ def test_a_referral_under_the_first_given_name_alone_is_matched(app, api, world,
     assert referral["discharge_date"] == "2026-12-02"
 
 
+def test_a_discharge_of_several_given_names_is_adopted_by_a_referral_of_the_first_alone(
+    app, api, world, fhir, clock, registered
+):
+    clock.set(AFTER_DISCHARGE)
+    body = notification()
+    resource(body, "Patient")["name"][0]["given"] = ["Maria", "Elena"]
+    assert "discharge without referral was recorded" in assert_ok(post(fhir, body), "discharge-0001")
+    [item] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    referral_id = submit(api, world, discharge_date="2026-12-02")  # Maria Lopez
+    detail = api.get("/api/v1/discharges/%s" % item["id"], token=world.tokens["manager"]).json
+    assert (detail["status"], detail["adopted_by_referral_id"]) == ("adopted", referral_id)
+
+
 @pytest.mark.parametrize("end", ["0001-01-01T02:00:00Z", "1899-12-31", "9999-12-31T23:30:00Z"])
 def test_a_discharge_end_out_of_range_is_refused_not_a_crash(app, api, world, fhir, clock, registered, end):
     api.patch(

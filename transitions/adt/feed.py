@@ -75,6 +75,7 @@ def reported_discharge_of(referral_id):
 
 
 def open_referral(organization, patient):
+    """The patient's newest open referral from this organization (referrals_of), or None."""
     matches = referrals_of(organization, patient, OPEN_REFERRAL_STATUSES)
     return matches[0] if matches else None
 

@@ -13,7 +13,6 @@ from transitions.adt.models import AdtMessage, message_key
 from transitions.core.db import db, json_array_contains
 from transitions.core.errors import DomainError
 from transitions.discharges import commands as discharges
-from transitions.discharges.models import patient_keys
 from transitions.identity.models import Organization
 from transitions.referrals import commands as referrals
 from transitions.referrals.schemas import REFERRAL_CHANGES
@@ -226,10 +225,9 @@ def apply_discharge(patient, organization, discharged_on, now, message_id=None, 
             "AA",
             "Patient class %r: only inpatient (I) hospital discharges are followed." % (patient.patient_class or ""),
         )
-    # Until this transaction ends, a referral of the patient submitted now, for either form of the given name, waits
-    # to look for discharges to adopt. In the keys' order, so two messages of one patient never wait on each other.
-    for key in sorted(patient_keys(patient)):
-        discharges.lock_patient(organization.id, key)
+    # Until this transaction ends, a referral of the patient submitted now (either form of the given name) waits to
+    # look for discharges to adopt.
+    discharges.lock_patient(organization.id, patient.family_name, patient.birth_date)
     referral = open_referral(organization, patient)
     if referral is not None and admitted_on is not None and referral.discharge_date < admitted_on <= discharged_on:
         # A stay that began after the referral's discharge is another stay than the one the referral was made for

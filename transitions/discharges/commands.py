@@ -17,7 +17,7 @@ from transitions.discharges.models import (
     Discharge,
     DischargeReadmission,
     DischargeVisit,
-    further_patient_key,
+    other_patient_key,
     patient_key,
     patient_keys,
 )
@@ -54,8 +54,9 @@ def record_discharge(
     if existing is not None:
         if existing.admitted_on is None and admitted_on is not None:
             existing.admitted_on = admitted_on  # a later correction of this stay can be told by it
-        if existing.patient_key_further is None:
-            existing.patient_key_further = further_patient_key(patient)  # a referral of that form adopts it too
+        if existing.other_patient_key is None:
+            # The first message may have carried one form only (Lopez^Maria Elena): the repeat's other form is kept.
+            existing.other_patient_key = other_patient_key(patient, existing.patient_key)
         return existing, RECORDED
     if admitted_on is not None:
         same_stay = _same_stay(organization.id, keys, admitted_on, payer_id, member_id)
@@ -73,7 +74,7 @@ def record_discharge(
         organization_id=organization.id,
         adt_message_id=adt_message_id,
         patient_key=key,
-        patient_key_further=further_patient_key(patient),
+        other_patient_key=other_patient_key(patient, key),
         given_name=patient.given_name,
         family_name=patient.family_name,
         birth_date=patient.birth_date,
@@ -151,6 +152,8 @@ def _correct(actor, discharge, discharged_on, adt_message_id):
 
 
 def _recorded(organization_id, keys, discharged_on):
+    # Two discharges of one day can match only if both were recorded before the other form was kept (each under its
+    # own first form): the older is the one, as a repeat always found it.
     return db.session.scalar(
         select(Discharge)
         .where(
@@ -165,7 +168,7 @@ def _of_patient(keys):
     """A discharge recorded for one of these patient keys, under its first given name or with its further ones: a
     message's forms of the given name ("Maria" and "Maria Elena" for PID-5 Lopez^Maria^Elena) find a discharge that
     another message recorded with the names split otherwise (Lopez^Maria Elena)."""
-    return or_(Discharge.patient_key.in_(keys), Discharge.patient_key_further.in_(keys))
+    return or_(Discharge.patient_key.in_(keys), Discharge.other_patient_key.in_(keys))
 
 
 def discharges_of_patient(organization, patient):
@@ -221,9 +224,11 @@ class ReportedAdmission:
         """The WHERE clauses selecting the rows of model (Referral, Discharge) that matches could accept: the patient,
         a coverage pair, another organization, the window. A sketch of matches in SQL, for the feed's read."""
         keys = sorted(self.patient_keys)
-        further = getattr(model, "patient_key_further", None)  # a discharge's key of its further given names
+        # A discharge without referral may also be known by the other form of its given name; a referral, by the one
+        # form its planner typed.
+        other = getattr(model, "other_patient_key", None)
         return (
-            model.patient_key.in_(keys) if further is None else or_(model.patient_key.in_(keys), further.in_(keys)),
+            model.patient_key.in_(keys) if other is None else or_(model.patient_key.in_(keys), other.in_(keys)),
             tuple_(model.payer_id, model.member_id).in_(sorted(self.coverages)),
             model.organization_id != self.admitting_organization_id,
             model.discharge_date.between(self.since, self.admitted_on),
@@ -236,7 +241,7 @@ class ReportedAdmission:
             record.organization_id != self.admitting_organization_id
             and (
                 record.patient_key in self.patient_keys
-                or getattr(record, "patient_key_further", None) in self.patient_keys
+                or getattr(record, "other_patient_key", None) in self.patient_keys
             )
             and (record.payer_id, record.member_id) in self.coverages
             and record.discharge_date is not None
@@ -348,11 +353,11 @@ def _visit_conflict(existing):
     return Conflict("A follow-up visit on %s is already recorded (%s)." % (existing.visit_date, existing.id))
 
 
-# A referral's adoptable discharges (built once; the statements' cache keys with them): recorded for the referral's
-# given name as the message's first given name, or with its further given names.
+# A referral's adoptable discharges (built once; the statements' cache keys with them): recorded under the referral's
+# patient key, or knowing it as the other form of the given name their messages carried.
 _ADOPTABLE = (
     Discharge.organization_id == bindparam("organization_id"),
-    or_(Discharge.patient_key == bindparam("patient_key"), Discharge.patient_key_further == bindparam("patient_key")),
+    or_(Discharge.patient_key == bindparam("patient_key"), Discharge.other_patient_key == bindparam("patient_key")),
     Discharge.adopted_by_referral_id.is_(None),
     Discharge.discharge_date >= bindparam("earliest"),
     Discharge.discharge_date <= bindparam("latest"),
@@ -363,12 +368,18 @@ _LOCK_ADOPTABLE = (
 )
 
 
-def lock_patient(organization_id, key):
+def lock_patient(organization_id, family_name, birth_date):
     """Serialize, until the transaction ends, the two use cases that look for each other's row of one organization's
     patient: a discharge message looking for an open referral (else recording a discharge without referral) and a new
     referral looking for discharges to adopt. Without it, each could read before the other commits, and a referral
-    would stand beside a discharge nobody adopted (a member called as having no step-down while they have one)."""
-    advisory_xact_lock("patient|%s|%s" % (organization_id, key))
+    would stand beside a discharge nobody adopted (a member called as having no step-down while they have one).
+
+    One lock per organization, family name (case and spacing aside) and birth date, not per patient key: a message
+    may carry two forms of the given name and a referral either, and a lock per form would let a listener batch
+    holding one form's lock and a discharge's row wait on a referral holding the other's, which waits on that row.
+    Two patients of one family and birth date share the lock: a wait, never a wrong match."""
+    family = " ".join(family_name.split()).casefold()
+    advisory_xact_lock("patient|%s|%s|%s" % (organization_id, family, birth_date.isoformat()))
 
 
 def adopt_for_referral(actor, referral, now):
@@ -377,16 +388,17 @@ def adopt_for_referral(actor, referral, now):
     linked to it, leaves the no-step-down list, and its pending checks close (the referral's own checks, which count
     its recorded visits and readmissions, take over). Returns the adopted discharges."""
     window = timedelta(days=ADOPTION_WINDOW_DAYS)
-    lock_patient(referral.organization_id, referral.patient_key)
+    lock_patient(referral.organization_id, referral.family_name, referral.birth_date)
     params = {
         "organization_id": referral.organization_id,
         "patient_key": referral.patient_key,
         "earliest": referral.discharge_date - window,
         "latest": referral.discharge_date + window,
     }
-    # Most referrals have nothing to adopt: a plain look along uq_discharges_patient_day first, the lock only when
-    # there is something. It reads what the locking read would (rows committed before it; a row it finds is locked
-    # and read again below), so a discharge committed after it is missed exactly as one after the lock would be.
+    # Most referrals have nothing to adopt: a plain look first (along uq_discharges_patient_day and
+    # ix_discharges_other_patient_key), the row locks only when there is something. It reads what the locking read
+    # would (rows committed before it; a row it finds is locked and read again below), so a discharge committed
+    # after it is missed exactly as one after the lock would be.
     if db.session.scalar(_ANY_ADOPTABLE, params) is None:
         return []
     adopted = db.session.scalars(_LOCK_ADOPTABLE, params).all()

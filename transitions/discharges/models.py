@@ -28,11 +28,11 @@ def patient_keys(patient):
     return {patient_key(given, patient.family_name, patient.birth_date) for given in patient.given_names}
 
 
-def further_patient_key(patient):
-    """The patient key of the given name with its further given names, when the message carried any; else None."""
-    if not patient.other_given_name:
-        return None
-    return patient_key(patient.other_given_name, patient.family_name, patient.birth_date)
+def other_patient_key(patient, recorded_key):
+    """The patient key of the form of the message's given name that recorded_key is not, when it carried two; else
+    None. (PID-5 Lopez^Maria^Elena gives "Maria" and "Maria Elena"; a FHIR name the same two the other way round.)"""
+    others = sorted(patient_keys(patient) - {recorded_key})
+    return others[0] if others else None
 
 
 class Discharge(db.Model):
@@ -43,9 +43,10 @@ class Discharge(db.Model):
     # The ADT message that set its discharge day: the one that recorded it, or the last that corrected it.
     adt_message_id: Mapped[str | None] = mapped_column(ID, ForeignKey("adt_messages.id"))
     patient_key: Mapped[str] = mapped_column(String(320))
-    # The patient key of the given name with its further given names ("maria elena|lopez|1990-04-12" for PID-5
-    # Lopez^Maria^Elena), when the message carried any: a referral made for either form adopts the discharge.
-    patient_key_further: Mapped[str | None] = mapped_column(String(320))
+    # The patient key of the other form of the given name its messages carried ("maria elena|lopez|1990-04-12" beside
+    # "maria|lopez|1990-04-12" for PID-5 Lopez^Maria^Elena): a referral made for either form adopts the discharge, and
+    # an admission under either finds it. The same-day rule (uq_discharges_patient_day) stays on patient_key.
+    other_patient_key: Mapped[str | None] = mapped_column(String(320))
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
@@ -68,7 +69,7 @@ class Discharge(db.Model):
         Index("uq_discharges_patient_day", "organization_id", "patient_key", "discharge_date", unique=True),
         # An admission another organization's ADT feed reports finds the member's discharges by patient key.
         Index("ix_discharges_patient_key", "patient_key"),
-        Index("ix_discharges_patient_key_further", "patient_key_further"),
+        Index("ix_discharges_other_patient_key", "other_patient_key"),
     )
 
     @property
