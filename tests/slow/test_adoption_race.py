@@ -1,6 +1,6 @@
 """A discharge from the ADT feed and a referral of the same patient at the same moment (PostgreSQL, where neither
 sees the other's uncommitted row): the referral waits for the feed's transaction and adopts the discharge it
-recorded, never standing beside a discharge nobody adopted."""
+recorded, never standing beside a discharge nobody adopted. An admission waits on the same lock."""
 
 import threading
 import time
@@ -9,12 +9,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from tests.api.test_discharges import AFTER_DISCHARGE, member_discharge
+from tests.api.test_discharges import AFTER_DISCHARGE, HL7, member_discharge, send
 from tests.conftest import on_postgres
 from tests.support import payloads
-from tests.support.hl7msgs import register
+from tests.support.hl7msgs import adt, register
 from transitions.adt import hl7v2, service
 from transitions.core.db import db
+from transitions.discharges import commands as discharges
 from transitions.discharges.models import Discharge
 from transitions.identity.models import Organization
 
@@ -95,3 +96,36 @@ def test_a_referral_submitted_while_the_feed_records_the_discharge_waits_and_ado
     with app.app_context():
         [discharge] = db.session.scalars(select(Discharge)).all()
         assert discharge.adopted_by_referral_id == answer.json["id"]
+
+
+def test_an_admission_waits_for_the_patients_lock(app, api, world, clock):
+    register(api, world)
+    clock.set(AFTER_DISCHARGE)
+    assert send(api, world, member_discharge()).status_code == 200  # a discharge without referral of Maria Lopez
+    clock.set("2026-12-12T15:00:00Z")
+    answers = []
+
+    def feed():
+        admission = adt(trigger="A01", control_id="ADM1", admitted="20261212", discharged="")
+        answers.append(
+            app.test_client().post(
+                "/api/v1/adt",
+                data=admission,
+                headers={"Authorization": "Bearer %s" % world.tokens["planner"], "Content-Type": HL7},
+            )
+        )
+
+    with app.app_context():
+        # A referral of the patient in the middle of its adoption: the patient's lock held, its transaction open.
+        discharges.lock_patient(world.orgs["hospital"], "Lopez", date(1990, 4, 12))
+        admitting = threading.Thread(target=feed)
+        admitting.start()
+        assert waits_on_an_advisory_lock(app, admitting)
+        assert answers == []
+        db.session.rollback()
+    admitting.join(30)
+    [answer] = answers
+    assert answer.status_code == 200, answer.data
+    [discharge] = api.get("/api/v1/discharges", token=world.tokens["manager"]).json["items"]
+    detail = api.get("/api/v1/discharges/%s" % discharge["id"], token=world.tokens["manager"]).json
+    assert [r["days_after_discharge"] for r in detail["readmissions"]] == [10]

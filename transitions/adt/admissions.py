@@ -45,6 +45,10 @@ def apply_admission(message, organization, now, from_feed=True):
         raise hl7v2.Refusal(
             "AE", "PV1-44", hl7v2.APPLICATION_ERROR, "Not applied: A readmission cannot be in the future."
         )
+    # The patient's lock, as a discharge message and a new referral take it: a listener batch that records this
+    # readmission on a discharge and later meets the patient's discharge message would otherwise hold that row while
+    # waiting on a referral that holds the lock and waits on the row.
+    discharges.lock_patient(organization.id, patient.family_name, patient.birth_date)
     candidates = [
         referral
         for referral in referrals_of(organization, patient, READMITTABLE)
