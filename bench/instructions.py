@@ -299,55 +299,33 @@ def main(argv=None):
             )
             token = planner["token"]
             seeded = product.request("POST", "/api/v1/referrals", referral_body("seed"), token, 201)
+            floor = None
             if {"floor", "floor_create"} & set(args.only):
                 floor = CallgrindApp("floor", BENCH_DIR, env, out_dir)
                 apps.append(floor)
-            if "floor" in args.only:
-                floor_path = "/floor/referrals/%s" % seeded["id"]
-                results["instructions"]["floor"] = measure(
-                    floor,
-                    lambda tag: {"method": "GET", "path": floor_path, "token": token, "expect": 200},
-                    args.warmup,
-                    args.repeat,
-                )
-                log("floor: %s" % results["instructions"]["floor"])
-            if "floor_create" in args.only:
-                results["instructions"]["floor_create"] = measure(
-                    floor,
-                    lambda tag: {
-                        "method": "POST",
-                        "path": "/floor/referrals",
-                        "body": referral_body("floor" + tag),
-                        "token": token,
-                        "expect": 201,
-                    },
-                    args.warmup,
-                    args.repeat,
-                )
-                log("floor_create: %s" % results["instructions"]["floor_create"])
-            if "read" in args.only:
-                path = "/api/v1/referrals/%s" % seeded["id"]
-                results["instructions"]["read"] = measure(
-                    product,
-                    lambda tag: {"method": "GET", "path": path, "token": token, "expect": 200},
-                    args.warmup,
-                    args.repeat,
-                )
-                log("read: %s" % results["instructions"]["read"])
-            if "create" in args.only:
-                results["instructions"]["create"] = measure(
-                    product,
-                    lambda tag: {
-                        "method": "POST",
-                        "path": "/api/v1/referrals",
-                        "body": referral_body(tag),
-                        "token": token,
-                        "expect": 201,
-                    },
-                    args.warmup,
-                    args.repeat,
-                )
-                log("create: %s" % results["instructions"]["create"])
+
+            def read_of(prefix):
+                path = "%s/%s" % (prefix, seeded["id"])
+                return lambda tag: {"method": "GET", "path": path, "token": token, "expect": 200}
+
+            def create_at(path, label):
+                return lambda tag: {
+                    "method": "POST",
+                    "path": path,
+                    "body": referral_body(label + tag),
+                    "token": token,
+                    "expect": 201,
+                }
+
+            for name, app, make_command in (
+                ("floor", floor, read_of("/floor/referrals")),
+                ("floor_create", floor, create_at("/floor/referrals", "floor")),
+                ("read", product, read_of("/api/v1/referrals")),
+                ("create", product, create_at("/api/v1/referrals", "")),
+            ):
+                if name in args.only:
+                    results["instructions"][name] = measure(app, make_command, args.warmup, args.repeat)
+                    log("%s: %s" % (name, results["instructions"][name]))
     finally:
         for app in apps:
             app.stop()
