@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from transitions.adt import hl7v2
 from transitions.core.db import db, json_array_contains
+from transitions.discharges.models import same_name
 from transitions.identity.models import ADT_FEED_EMAIL, HL7_FACILITY_KINDS, Organization, User
 from transitions.identity.tokens import generate_token, hash_token
 from transitions.referrals.models import OPEN_REFERRAL_STATUSES, Referral
@@ -108,13 +109,9 @@ def referrals_of(organization, patient, statuses):
         _REFERRALS_OF_PATIENT,
         {"organization_id": organization.id, "birth_date": patient.birth_date, "statuses": list(statuses)},
     ).all()
-    givens = {_same_name(given) for given in patient.given_names}
-    family = _same_name(patient.family_name)
-    return [row for row in rows if _same_name(row.given_name) in givens and _same_name(row.family_name) == family]
-
-
-def _same_name(name):
-    return " ".join(name.split()).casefold()
+    givens = {same_name(given) for given in patient.given_names}
+    family = same_name(patient.family_name)
+    return [row for row in rows if same_name(row.given_name) in givens and same_name(row.family_name) == family]
 
 
 def _in_session(row):

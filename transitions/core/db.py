@@ -112,6 +112,10 @@ def database_unavailable(error, where="on"):
     return DatabaseUnavailable()
 
 
+# The database drivers' own errors (what a reset raises), and SQLAlchemy's wrapping of them.
+DRIVER_ERRORS = (psycopg.Error, sqlite3.Error, DBAPIError)
+
+
 class ResetOfALostConnection(logging.Filter):
     """The pool's "Exception during reset or similar" when the connection it resets is one the database dropped (an
     outage, a restart, a server shutting down mid-statement): one warning line, as every other sign of an outage is
@@ -131,8 +135,6 @@ class ResetOfALostConnection(logging.Filter):
         return True
 
 
-# The database drivers' own errors (what a reset raises), and SQLAlchemy's wrapping of them.
-DRIVER_ERRORS = (psycopg.Error, sqlite3.Error, DBAPIError)
 # Every pool logs on its class's logger; a filter on a logger applies to its own records only.
 for _pool in ("QueuePool", "NullPool", "SingletonThreadPool", "StaticPool"):
     logging.getLogger("sqlalchemy.pool.impl." + _pool).addFilter(ResetOfALostConnection())

@@ -20,6 +20,7 @@ from transitions.discharges.models import (
     other_patient_key,
     patient_key,
     patient_keys,
+    same_name,
 )
 from transitions.followups import plan as followup_plan
 from transitions.notify.events import record_event
@@ -378,8 +379,7 @@ def lock_patient(organization_id, family_name, birth_date):
     may carry two forms of the given name and a referral either, and a lock per form would let a listener batch
     holding one form's lock and a discharge's row wait on a referral holding the other's, which waits on that row.
     Two patients of one family and birth date share the lock: a wait, never a wrong match."""
-    family = " ".join(family_name.split()).casefold()
-    advisory_xact_lock("patient|%s|%s|%s" % (organization_id, family, birth_date.isoformat()))
+    advisory_xact_lock("patient|%s|%s|%s" % (organization_id, same_name(family_name), birth_date.isoformat()))
 
 
 def adopt_for_referral(actor, referral, now):

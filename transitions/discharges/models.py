@@ -15,12 +15,15 @@ DISCHARGE_STATUSES = ("no_step_down", "adopted")
 DISCHARGE_CHECKS = ("followup_7", "followup_30")
 
 
+def same_name(name):
+    """A name as the same-person rule compares it: case and spacing aside."""
+    return " ".join(name.split()).casefold()
+
+
 def patient_key(given_name, family_name, birth_date):
-    """Same person (the duplicate-referral rule and the ADT's matching rule): names compared case- and
-    space-insensitively, and the birth date."""
-    return "|".join(
-        (" ".join(given_name.split()).casefold(), " ".join(family_name.split()).casefold(), birth_date.isoformat())
-    )
+    """Same person (the duplicate-referral rule and the ADT's matching rule): names compared as same_name does, and
+    the birth date."""
+    return "|".join((same_name(given_name), same_name(family_name), birth_date.isoformat()))
 
 
 def patient_keys(patient):
