@@ -1306,12 +1306,16 @@ def main(argv=None):
             endpoints.update(peer_endpoints(peer, args, body_dir))
             log("peer up on %d with %d posts" % (peer.port, len(endpoints["peer_read"]["paths"])))
         # What was seeded, analyzed: this PostgreSQL may run without autovacuum (docs/performance.md). Analyzed again
-        # after each warm-up, as autovacuum would as the creates grow the tables: a plan made while a table was tiny
-        # (the foreign-key check of each new event against referrals, cached per connection) would otherwise scan
-        # the whole table for every create of the run, and PostgreSQL's CPU per create would grow with the run.
+        # after each warm-up and before each half-load run, as autovacuum would as the creates grow the tables: a plan
+        # against referrals made on a pooled connection while the table held the seeded rows scanned the whole table
+        # on every create (pg_stat_user_tables), so PostgreSQL's CPU per create grew with the run.
         analyzed_urls = [url] + ([database_url(args.pg_server, peer.database)] if peer is not None else [])
-        for analyzed_url in analyzed_urls:
-            analyze(analyzed_url)
+
+        def analyze_all():
+            for analyzed_url in analyzed_urls:
+                analyze(analyzed_url)
+
+        analyze_all()
 
         # Connection: close is the figure the targets are set on (a new connection per request spreads the requests
         # over the workers; with keep-alive gunicorn serves a connection in the worker that accepted it, and one
@@ -1324,8 +1328,7 @@ def main(argv=None):
                 server = endpoint["server"]
                 log("%s %s: warm-up %ds" % (mode, key, args.warmup))
                 run_wrk(server.port, endpoint, args.warmup, args.connections, "warm%s%s" % (mode, key), close)
-                for analyzed_url in analyzed_urls:
-                    analyze(analyzed_url)
+                analyze_all()
 
                 def max_run(attempt, server=server, endpoint=endpoint, key=key, mode=mode, close=close):
                     return run_wrk(
@@ -1370,8 +1373,7 @@ def main(argv=None):
                     connections=args.paced_connections,
                 )
 
-            for analyzed_url in analyzed_urls:
-                analyze(analyzed_url)
+            analyze_all()
             run = measure(key, paced_run, servers, databases, args)
             run["expect"] = endpoint["expect"]
             results["paced"][key] = run
